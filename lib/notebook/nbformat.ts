@@ -1,0 +1,106 @@
+/**
+ * Types for Jupyter notebooks in nbformat 4 (the `.ipynb` JSON), as the runner reads and writes
+ * them. Multiline strings may be stored as a string or a list of lines; {@linkcode joinSource}
+ * turns either into one string.
+ *
+ * @example
+ * ```ts
+ * import { joinSource, type Notebook } from "./nbformat.ts";
+ * const nb: Notebook = JSON.parse(await Deno.readTextFile("notebooks/01_shapes.ipynb"));
+ * console.log(joinSource(nb.cells[0].source));
+ * ```
+ * @module
+ */
+
+/** A string, or a list of lines that are concatenated as they are (each keeps its "\n"). */
+export type MultilineString = string | string[];
+
+/** A MIME bundle: MIME type to data (text types may be multiline strings, JSON types objects). */
+export type MimeBundle = Record<string, unknown>;
+
+/** `stream` output: text written to stdout or stderr. */
+export interface StreamOutput {
+  output_type: "stream";
+  name: "stdout" | "stderr";
+  text: MultilineString;
+}
+
+/** `display_data` output; `transient.display_id` is kept out of the saved file, as Jupyter does. */
+export interface DisplayDataOutput {
+  output_type: "display_data";
+  data: MimeBundle;
+  metadata: Record<string, unknown>;
+}
+
+/** `execute_result` output: the value of a cell's last expression. */
+export interface ExecuteResultOutput {
+  output_type: "execute_result";
+  execution_count: number | null;
+  data: MimeBundle;
+  metadata: Record<string, unknown>;
+}
+
+/** `error` output: an exception raised by a cell. */
+export interface ErrorOutput {
+  output_type: "error";
+  ename: string;
+  evalue: string;
+  traceback: string[];
+}
+
+/** Any output of a code cell. */
+export type Output = StreamOutput | DisplayDataOutput | ExecuteResultOutput | ErrorOutput;
+
+/** A code cell. */
+export interface CodeCell {
+  cell_type: "code";
+  id?: string;
+  source: MultilineString;
+  metadata: { tags?: string[]; [key: string]: unknown };
+  execution_count: number | null;
+  outputs: Output[];
+}
+
+/** A markdown cell. */
+export interface MarkdownCell {
+  cell_type: "markdown";
+  id?: string;
+  source: MultilineString;
+  metadata: { tags?: string[]; [key: string]: unknown };
+  attachments?: Record<string, MimeBundle>;
+}
+
+/** A raw cell. */
+export interface RawCell {
+  cell_type: "raw";
+  id?: string;
+  source: MultilineString;
+  metadata: { tags?: string[]; [key: string]: unknown };
+}
+
+/** Any cell. */
+export type Cell = CodeCell | MarkdownCell | RawCell;
+
+/** A whole notebook. */
+export interface Notebook {
+  nbformat: 4;
+  nbformat_minor: number;
+  metadata: {
+    kernelspec?: { name: string; display_name: string; language?: string };
+    language_info?: { name: string; [key: string]: unknown };
+    [key: string]: unknown;
+  };
+  cells: Cell[];
+}
+
+/**
+ * Joins a multiline string into one string.
+ *
+ * @example
+ * ```ts
+ * joinSource(["a\n", "b"]); // "a\nb"
+ * ```
+ */
+export function joinSource(source: MultilineString): string {
+  return Array.isArray(source) ? source.join("") : source;
+}
