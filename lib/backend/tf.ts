@@ -1,0 +1,21 @@
+/**
+ * The project's handle on TensorFlow.js. Every module of lib/ imports `tf` from here, so the
+ * settings below are in force before the first tensor exists.
+ *
+ * tfjs believes it runs in Node.js under Deno and, on first use of its CPU backend, prints
+ * "Hi, looks like you are running TensorFlow.js in Node.js…" through its warning channel, which
+ * would land in notebook outputs. Production mode silences that channel (and skips tfjs's debug
+ * checks, which are off by default anyway).
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * tf.tensor([1, 2, 3]).print();
+ * ```
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+tf.enableProdMode();
+
+export { tf };
