@@ -1,0 +1,12 @@
+/**
+ * Plotting for notebooks and reports: plotly figures as Jupyter MIME bundles.
+ *
+ * @example
+ * ```ts
+ * import { lineChart, show } from "./mod.ts";
+ * await show(lineChart([{ name: "loss", y: [2.3, 1.7, 1.2] }]));
+ * ```
+ * @module
+ */
+export * from "./plotly.ts";
+export { escapeScript, plotlyJsForInlineScript, plotlyJsPath } from "./plotly_bundle.ts";
