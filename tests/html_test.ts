@@ -1,0 +1,317 @@
+import {
+  assert,
+  assertEquals,
+  assertGreater,
+  assertMatch,
+  assertNotMatch,
+  assertStringIncludes,
+} from "@std/assert";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { findChromium, openPage } from "../lib/browser/mod.ts";
+import {
+  formatDuration,
+  renderReport,
+  type ReportHeader,
+  writeReportAtomic,
+} from "../lib/notebook/html.ts";
+import type { Cell, Notebook, Output } from "../lib/notebook/nbformat.ts";
+
+const FIXTURE = new URL("./fixtures/report_sample.ipynb", import.meta.url);
+/** The banner at the top of plotly.min.js: appears once per embedded copy of the bundle. */
+const PLOTLY_BANNER = "* plotly.js v";
+const HAS_CHROMIUM = findChromium() !== undefined;
+
+async function loadFixture(): Promise<Notebook> {
+  return JSON.parse(await Deno.readTextFile(FIXTURE));
+}
+
+const HEADER: ReportHeader = {
+  notebook: "report_sample.ipynb",
+  parameters: { epochs: 5, learningRate: 0.01, tag: "<b>bold</b>", layers: [16, 8] },
+  dataset: "data/shapes.csv",
+  date: "2026-11-28T06:00:00Z",
+  runSeconds: 12.34,
+  status: "error",
+  error: "cell 4 failed: TypeError: f is not a function <here>",
+};
+
+function count(haystack: string, needle: string): number {
+  return haystack.split(needle).length - 1;
+}
+
+function isPlotlyOutput(output: Output): boolean {
+  return (output.output_type === "display_data" || output.output_type === "execute_result") &&
+    "application/vnd.plotly.v1+json" in output.data;
+}
+
+function withoutPlotly(nb: Notebook): Notebook {
+  const cells: Cell[] = nb.cells.map((cell) =>
+    cell.cell_type === "code"
+      ? { ...cell, outputs: cell.outputs.filter((output) => !isPlotlyOutput(output)) }
+      : cell
+  );
+  return { ...nb, cells };
+}
+
+function tinyNotebook(outputs: Output[]): Notebook {
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {},
+    cells: [{ cell_type: "code", source: "x", metadata: {}, execution_count: 1, outputs }],
+  };
+}
+
+Deno.test("renderReport: header, markdown, highlighted code and prompts", async () => {
+  const html = renderReport(await loadFixture(), HEADER);
+  assert(html.startsWith("<!DOCTYPE html>"));
+  assertStringIncludes(html, "<title>report_sample.ipynb — report</title>");
+  assertStringIncludes(html, "<h1>report_sample.ipynb</h1>");
+  assertStringIncludes(html, `<dd class="report-dataset">data/shapes.csv</dd>`);
+  assertStringIncludes(html, `<dd class="report-date">2026-11-28T06:00:00Z</dd>`);
+  assertStringIncludes(html, `<dd class="report-runtime">12.3 s</dd>`);
+  assertStringIncludes(html, `<span class="status status-error">error</span>`);
+  assertStringIncludes(html, "TypeError: f is not a function &lt;here&gt;");
+  assertStringIncludes(html, `<th scope="row">learningRate</th><td><code>0.01</code></td>`);
+  assertStringIncludes(html, "<code>&quot;&lt;b&gt;bold&lt;/b&gt;&quot;</code>");
+  assertStringIncludes(html, "<code>[16,8]</code>");
+  // markdown: heading, list, fenced code (highlighted), table
+  assertStringIncludes(html, "<h1>Sample report</h1>");
+  assertMatch(html, /<ul>\s*<li>stream output on <em>stdout<\/em>/);
+  assertStringIncludes(html, `<code class="hljs language-ts">`);
+  assertStringIncludes(html, "<td>accuracy</td>");
+  // code cells: highlight.js spans and execution counts
+  assertStringIncludes(html, `<span class="hljs-keyword">const</span>`);
+  assertStringIncludes(html, `<span class="hljs-string">&quot;data/shapes.csv&quot;</span>`);
+  assertStringIncludes(html, `<span class="tag">parameters</span>`);
+  assertStringIncludes(html, "In [2]:");
+  assertStringIncludes(html, "Out [2]:");
+  assertStringIncludes(html, "Out [8]:");
+  // the style sheets are inlined, nothing is linked
+  assertStringIncludes(html, ".hljs-keyword");
+  assertNotMatch(html, /<link\b|\bsrc="(https?:)?\/\//);
+});
+
+Deno.test("renderReport: streams, ANSI colours and tracebacks", async () => {
+  const html = renderReport(await loadFixture(), HEADER);
+  assert(!html.includes("\x1b"), "raw ANSI escape left in the report");
+  // HTML in stream text is shown literally
+  assertStringIncludes(html, "hello &lt;b&gt;world&lt;/b&gt; &amp; friends");
+  assert(!html.includes("hello <b>world</b>"));
+  // carriage returns: only the last state of a progress line is kept
+  assertStringIncludes(html, "progress 100%");
+  assert(!html.includes("progress 10%"));
+  assertMatch(
+    html,
+    /<div class="output output-stream stderr"><pre><span class="ansi-yellow-fg">warning:<\/span>/,
+  );
+  assertMatch(html, /<div class="output output-error"><pre><span class="ansi-red-fg">TypeError/);
+  assertStringIncludes(html, `<span class="ansi-cyan-fg">&lt;anonymous&gt;</span>`);
+  // text/plain results may carry colours too (Deno.inspect)
+  assertStringIncludes(html, `<span class="ansi-yellow-fg">42</span>`);
+  assertStringIncludes(html, ".ansi-red-fg {");
+});
+
+Deno.test("renderReport: rich outputs pick the richest MIME type", async () => {
+  const html = renderReport(await loadFixture(), HEADER);
+  assertMatch(html, /<img src="data:image\/png;base64,iVBORw0KGgo[A-Za-z0-9+/=]+" [^>]*width="96"/);
+  assertStringIncludes(html, `<img src="data:image/svg+xml;base64,`);
+  assertStringIncludes(html, `<div class="output output-html" data-mime-type="text/html">`);
+  assertStringIncludes(html, `<table class="wide-table">`);
+  assertStringIncludes(html, `<div class="output output-json" data-mime-type="application/json">`);
+  assert(!html.includes("&lt;image 24x16&gt;"), "text/plain used although image/png exists");
+
+  const mixed = renderReport(
+    tinyNotebook([
+      {
+        output_type: "display_data",
+        metadata: {},
+        data: { "text/plain": "plain", "image/png": "iVBORw0KGgo=", "image/svg+xml": "<svg/>" },
+      },
+      {
+        output_type: "display_data",
+        metadata: {},
+        data: { "text/plain": "plain <tag>", "text/latex": "$x^2$" },
+      },
+      { output_type: "display_data", metadata: {}, data: { "text/markdown": "**md**" } },
+      { output_type: "display_data", metadata: {}, data: { "application/x-unknown": "?" } },
+    ]),
+    { ...HEADER, status: "ok", error: undefined, parameters: {} },
+  );
+  assertStringIncludes(mixed, `data-mime-type="image/svg+xml"`);
+  assert(!mixed.includes(`data-mime-type="image/png"`));
+  assertStringIncludes(mixed, `<div class="output output-latex" data-mime-type="text/latex">`);
+  assertStringIncludes(mixed, "<strong>md</strong>");
+  assertStringIncludes(mixed, "output not shown; MIME types: application/x-unknown");
+  assertStringIncludes(mixed, `<span class="status status-ok">ok</span>`);
+  assertStringIncludes(mixed, "no parameters");
+  assert(!mixed.includes(`class="report-error"`));
+});
+
+Deno.test("renderReport: plotly figures use the JSON and embed plotly.js exactly once", async () => {
+  const html = renderReport(await loadFixture(), HEADER);
+  assertEquals(count(html, PLOTLY_BANNER), 1);
+  assertEquals(count(html, `<script id="plotly-js">`), 1);
+  const ids = [...html.matchAll(/Plotly\.newPlot\("([^"]+)"/g)].map((m) => m[1]);
+  assertEquals(ids.length, 2);
+  assertEquals(new Set(ids).size, 2);
+  for (const id of ids) assertStringIncludes(html, `<div id="${id}" class="plotly-figure"></div>`);
+  assertStringIncludes(html, `"type":"heatmap"`);
+  assertStringIncludes(html, `"mode":"lines+markers"`);
+  // the text/html alternatives of the plotly bundles are not used
+  assert(!html.includes("PLOTLY_FROM_HTML_ALT"));
+  assert(!html.includes("plotly html alternative"));
+  // the whole bundle sits in one <script> element: nothing in it ends the element early
+  const start = html.indexOf(`<script id="plotly-js">`);
+  const end = html.indexOf("</script>", start);
+  assertGreater(end - start, 1_000_000);
+  assertStringIncludes(html.slice(end - 200, end), "window.Plotly = Plotly;");
+});
+
+Deno.test("renderReport: a report without plotly figures does not embed plotly.js", async () => {
+  const nb = withoutPlotly(await loadFixture());
+  const html = renderReport(nb, HEADER);
+  assertEquals(count(html, PLOTLY_BANNER), 0);
+  assert(!html.includes("Plotly.newPlot"));
+  assert(!html.includes(`id="plotly-js"`));
+  assert(html.length < 100_000, `report without plotly is ${html.length} bytes`);
+  // a bundle with only the plotly HTML alternative (no JSON) shows that HTML as is
+  const htmlOnly = renderReport(
+    tinyNotebook([{
+      output_type: "display_data",
+      metadata: {},
+      data: { "text/html": "<div id='only-html'>x</div>", "text/plain": "x" },
+    }]),
+    HEADER,
+  );
+  assertStringIncludes(htmlOnly, "<div id='only-html'>x</div>");
+  assertEquals(count(htmlOnly, PLOTLY_BANNER), 0);
+});
+
+Deno.test("renderReport: untrusted header text is escaped", () => {
+  const html = renderReport(tinyNotebook([]), {
+    ...HEADER,
+    notebook: "<script>alert(1)</script>.ipynb",
+    dataset: `"quoted" & <b>`,
+  });
+  assert(!html.includes("<script>alert(1)</script>"));
+  assertStringIncludes(html, "&lt;script&gt;alert(1)&lt;/script&gt;.ipynb");
+  assertStringIncludes(html, "&quot;quoted&quot; &amp; &lt;b&gt;");
+});
+
+Deno.test("formatDuration: seconds, minutes, hours", () => {
+  assertEquals(formatDuration(0.421), "0.42 s");
+  assertEquals(formatDuration(12.34), "12.3 s");
+  assertEquals(formatDuration(125), "2 min 05 s");
+  assertEquals(formatDuration(3720), "1 h 02 min");
+  assertEquals(formatDuration(Number.NaN), "unknown");
+});
+
+Deno.test({
+  name: "report in headless Chromium: figures drawn, image loaded, no errors, no network",
+  ignore: !HAS_CHROMIUM,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "html_test_" });
+    try {
+      const nb = await loadFixture();
+      const reportPath = join(dir, "report.html");
+      await writeReportAtomic(reportPath, renderReport(nb, HEADER));
+      const plainPath = join(dir, "plain.html");
+      await writeReportAtomic(plainPath, renderReport(withoutPlotly(nb), HEADER));
+
+      let profile = "";
+      {
+        await using page = await openPage(reportPath);
+        profile = page.userDataDir;
+        await page.waitFor(
+          `[...document.querySelectorAll(".plotly-figure")]
+            .every((div) => div.querySelector("svg.main-svg"))`,
+          20_000,
+        );
+        assertEquals(page.pageErrors, []);
+        assertEquals(page.consoleErrors, []);
+        assertEquals(page.failedRequests, []);
+        const external = page.requests.filter((r) =>
+          r.url !== page.url && !r.url.startsWith("data:")
+        );
+        assertEquals(external, [], "the report made requests besides its own file");
+        assertEquals(await page.evaluate("document.querySelectorAll('.plotly-figure').length"), 2);
+        assertEquals(await page.evaluate("typeof window.PLOTLY_FROM_HTML_ALT"), "undefined");
+        const images = await page.evaluate<{ src: string; width: number }[]>(
+          `[...document.images].map((img) => ({ src: img.src.slice(0, 15), width: img.naturalWidth }))`,
+        );
+        assertEquals(images.length, 2);
+        for (const image of images) assertGreater(image.width, 0, `${image.src} did not load`);
+        // the wide HTML table scrolls inside its output instead of widening the page
+        assert(
+          await page.evaluate(`(() => {
+            const out = document.querySelector(".output-html");
+            return out.scrollWidth > out.clientWidth &&
+              document.documentElement.scrollWidth <= window.innerWidth;
+          })()`),
+          "wide table does not scroll in its own box",
+        );
+        const shot = join(dir, "report.png");
+        await page.screenshot(shot);
+        const png = await Deno.readFile(shot);
+        assertEquals([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
+        assertGreater(png.length, 20_000);
+        const keep = Deno.env.get("HTML_TEST_SCREENSHOT");
+        if (keep) await Deno.copyFile(shot, keep);
+      }
+      assert(!existsSync(profile), "browser profile directory left behind");
+
+      await using plain = await openPage(plainPath);
+      assertEquals(plain.pageErrors, []);
+      assertEquals(plain.failedRequests, []);
+      assertEquals(await plain.evaluate("typeof window.Plotly"), "undefined");
+      assertEquals(await plain.evaluate("document.querySelectorAll('img').length"), 2);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "browser driver: records page errors, console errors and failed requests",
+  ignore: !HAS_CHROMIUM,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "html_test_" });
+    try {
+      const path = join(dir, "broken.html");
+      await Deno.writeTextFile(
+        path,
+        `<!DOCTYPE html><title>broken</title><img src="missing.png">
+<script>console.error("boom"); setTimeout(() => { throw new Error("bad thing"); });</script>`,
+      );
+      const page = await openPage(path);
+      const { browserPid, userDataDir } = page;
+      try {
+        await page.waitFor("document.readyState === 'complete'");
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        assertEquals(await page.evaluate("document.title"), "broken");
+        assertEquals(await page.evaluate("Promise.resolve(6 * 7)"), 42);
+        assertMatch(page.pageErrors.join("\n"), /bad thing/);
+        assertMatch(page.consoleErrors.join("\n"), /boom/);
+        assertEquals(page.failedRequests.length, 1);
+        assertMatch(page.failedRequests[0], /missing\.png: net::ERR_FILE_NOT_FOUND/);
+        let threw = false;
+        try {
+          await page.evaluate("undefinedName.property");
+        } catch {
+          threw = true;
+        }
+        assert(threw, "evaluate did not reject on an exception");
+      } finally {
+        await page.close();
+      }
+      assert(!existsSync(userDataDir), "browser profile directory left behind");
+      if (Deno.build.os === "linux") {
+        assert(!existsSync(`/proc/${browserPid}`), "browser process still running");
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
