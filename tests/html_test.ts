@@ -16,6 +16,7 @@ import {
   writeReportAtomic,
 } from "../lib/notebook/html.ts";
 import type { Cell, Notebook, Output } from "../lib/notebook/nbformat.ts";
+import { figureBundle, heatmap, lineChart } from "../lib/viz/plotly.ts";
 
 const FIXTURE = new URL("./fixtures/report_sample.ipynb", import.meta.url);
 /** The banner at the top of plotly.min.js: appears once per embedded copy of the bundle. */
@@ -167,6 +168,29 @@ Deno.test("renderReport: plotly figures use the JSON and embed plotly.js exactly
   const end = html.indexOf("</script>", start);
   assertGreater(end - start, 1_000_000);
   assertStringIncludes(html.slice(end - 200, end), "window.Plotly = Plotly;");
+});
+
+Deno.test("renderReport: bundles from lib/viz (plotly.js inside their text/html) embed it once", () => {
+  // Each bundle below carries plotly.js in its text/html representation, as the first figure of
+  // a kernel session does; the report must draw from the JSON and embed its own copy only.
+  const figures = [
+    heatmap([[1, 2], [3, 4]], { title: "heat" }),
+    lineChart([{ name: "loss", y: [3, 2, 1] }], { title: "line" }),
+  ];
+  const outputs: Output[] = figures.map((figure) => ({
+    output_type: "display_data",
+    metadata: {},
+    data: figureBundle(figure, { embedPlotly: true }),
+  }));
+  for (const output of outputs) {
+    if (output.output_type === "display_data") {
+      assertEquals(count(String(output.data["text/html"]), PLOTLY_BANNER), 1);
+    }
+  }
+  const html = renderReport(tinyNotebook(outputs), HEADER);
+  assertEquals(count(html, PLOTLY_BANNER), 1);
+  assertEquals(count(html, "Plotly.newPlot("), 2);
+  assert(!html.includes("plotly-graph-div"), "the text/html representation was used");
 });
 
 Deno.test("renderReport: a report without plotly figures does not embed plotly.js", async () => {
