@@ -10,3 +10,5 @@
  */
 export * from "./plotly.ts";
 export { escapeScript, plotlyJsForInlineScript, plotlyJsPath } from "./plotly_bundle.ts";
+export * from "./markdown.ts";
+export * from "./shape_views.ts";
