@@ -8,7 +8,7 @@ import {
 } from "@std/assert";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { findChromium, openPage } from "../lib/browser/mod.ts";
+import { openPage } from "../lib/browser/mod.ts";
 import {
   formatDuration,
   renderReport,
@@ -21,7 +21,6 @@ import { figureBundle, heatmap, lineChart } from "../lib/viz/plotly.ts";
 const FIXTURE = new URL("./fixtures/report_sample.ipynb", import.meta.url);
 /** The banner at the top of plotly.min.js: appears once per embedded copy of the bundle. */
 const PLOTLY_BANNER = "* plotly.js v";
-const HAS_CHROMIUM = findChromium() !== undefined;
 
 async function loadFixture(): Promise<Notebook> {
   return JSON.parse(await Deno.readTextFile(FIXTURE));
@@ -234,7 +233,6 @@ Deno.test("formatDuration: seconds, minutes, hours", () => {
 
 Deno.test({
   name: "report in headless Chromium: figures drawn, image loaded, no errors, no network",
-  ignore: !HAS_CHROMIUM,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "html_test_" });
     try {
@@ -299,7 +297,6 @@ Deno.test({
 
 Deno.test({
   name: "browser driver: records page errors, console errors and failed requests",
-  ignore: !HAS_CHROMIUM,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "html_test_" });
     try {

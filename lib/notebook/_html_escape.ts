@@ -24,15 +24,6 @@ export function jsonForScript(value: unknown): string {
     .replace(/\u2029/g, "\\u2029");
 }
 
-/**
- * Makes JavaScript source safe to inline in a `<script>` element: `</script` and `<!--` can only
- * occur inside string, template or regular-expression literals of minified code, where
- * `<\/script` and `<\!--` mean the same.
- */
-export function scriptForInline(source: string): string {
-  return source.replace(/<\/(script)/gi, "<\\/$1").replace(/<!--/g, "<\\!--");
-}
-
 /** Encodes bytes as base64. */
 export function bytesToBase64(bytes: Uint8Array): string {
   let binary = "";

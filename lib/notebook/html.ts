@@ -37,7 +37,7 @@ import {
 import { ANSI_CSS, HIGHLIGHT_CSS, PAGE_CSS } from "./_html_css.ts";
 import { escapeHtml } from "./_html_escape.ts";
 import { RenderContext, renderOutputs } from "./_html_outputs.ts";
-import { plotlyBundleSource } from "./_html_plotly.ts";
+import { plotlyJsForInlineScript } from "../viz/plotly_bundle.ts";
 import { ansiToHtml, highlightCode, renderMarkdown } from "./_html_text.ts";
 
 /** What the report's header says about the run. */
@@ -84,7 +84,7 @@ export function renderReport(nb: Notebook, header: ReportHeader): string {
   const language = codeLanguage(nb);
   const cells = nb.cells.map((cell) => renderCell(cell, language, ctx)).join("\n");
   const plotly = ctx.plotlyFigures > 0
-    ? `<script id="plotly-js">${plotlyBundleSource()}</script>\n`
+    ? `<script id="plotly-js">${plotlyJsForInlineScript()}</script>\n`
     : "";
   return `<!DOCTYPE html>
 <html lang="en">
