@@ -18,4 +18,7 @@ export * from "./conv_matrix.ts";
 export * from "./equivalence.ts";
 export * from "./reference.ts";
 export * from "./sweep.ts";
+export * from "./layers.ts";
+export * from "./densenet.ts";
+export * from "./torch_state.ts";
 export type { Size2 } from "./_pair.ts";

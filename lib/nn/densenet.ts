@@ -1,0 +1,262 @@
+/**
+ * The article's DenseNet, in a convolutional and a transposed-convolutional variant that differ
+ * only in the layer class of the dense blocks and transition layers.
+ *
+ * ```
+ * lowconv Conv2d(3→64, 7×7, padding 3, no bias) → ReLU          (a plain convolution in both variants)
+ * DenseBlock(64)  → Transition(160→128)                          32×32 → 16×16
+ * DenseBlock(128) → Transition(160→128)                          16×16 → 8×8
+ * DenseBlock(128) → Transition(160→64)                            8×8 → 4×4
+ * BatchNorm(64) → flatten 64·4·4 → Linear(1024→512) → Linear(512→classes)
+ * ```
+ *
+ * A dense block (the article's `Dense_Block`) normalises its input, then runs five 3×3 stride-1
+ * padding-1 convolutions of 32 channels, each followed by LeakyReLU (slope 0.01); convolutions 3, 4
+ * and 5 and the block's output see the LeakyReLU of the concatenation of all earlier outputs
+ * (64, 96, 128 and 160 channels). A transition layer (`Transition_Layer`) is a 1×1 convolution
+ * without bias, LeakyReLU, BatchNorm over its output channels, and 2×2 average pooling. The
+ * article's listing declares that BatchNorm with `in_channels` features but applies it to the
+ * convolution's `out_channels` outputs, which PyTorch refuses for 160→128; as in the DenseNet code
+ * the article builds on, it is built with `out_channels` here. Both variants have 961,066
+ * trainable parameters, like the PyTorch model.
+ *
+ * @example
+ * ```ts
+ * import { DenseNet } from "./densenet.ts";
+ * const model = DenseNet({ variant: "transposed", classes: 10, seed: 1 });
+ * model.countParams(); // 961066
+ * ```
+ * @module
+ */
+import { tf } from "../backend/tf.ts";
+import { Conv2d, ConvTranspose2d } from "./conv.ts";
+import { BatchNorm2d, FlattenCHW, linear } from "./layers.ts";
+
+/** Which convolution the dense blocks and transition layers use. */
+export type Variant = "conv" | "transposed";
+
+/** Options of {@linkcode DenseNet}. */
+export interface DenseNetOptions {
+  /** "conv" (Conv2d) or "transposed" (ConvTranspose2d) in blocks and transitions. */
+  variant: Variant;
+  /** Number of classes (default 10). */
+  classes?: number;
+  /** Seed of the default initialisation (each layer derives its own); random when unset. */
+  seed?: number;
+  /** Input height and width (default 32, CIFAR-10). Must be divisible by 8. */
+  imageSize?: number;
+}
+
+/** Builds layers with distinct names and per-layer seeds derived from one seed. */
+class Builder {
+  #count = 0;
+  constructor(readonly variant: Variant, readonly seed?: number) {}
+
+  nextSeed(): number | undefined {
+    this.#count++;
+    return this.seed === undefined ? undefined : this.seed * 1000 + this.#count * 2;
+  }
+
+  conv(name: string, inChannels: number, outChannels: number, kernelSize: number, bias = true) {
+    const args = {
+      inChannels,
+      outChannels,
+      kernelSize,
+      padding: (kernelSize - 1) / 2,
+      bias,
+      seed: this.nextSeed(),
+      name,
+    };
+    return this.variant === "conv" ? new Conv2d(args) : new ConvTranspose2d(args);
+  }
+}
+
+const leaky = (name: string) => tf.layers.leakyReLU({ alpha: 0.01, name });
+
+/**
+ * The article's `Dense_Block(in_channels)` applied to `x`; returns its 160-channel output.
+ *
+ * @example
+ * ```ts
+ * const input = tf.input({ shape: [32, 32, 64] });
+ * const out = denseBlock(input, { inChannels: 64, variant: "conv", name: "block1" }); // [null, 32, 32, 160]
+ * ```
+ */
+export function denseBlock(
+  x: tf.SymbolicTensor,
+  options: { inChannels: number; variant: Variant; name: string; seed?: number },
+): tf.SymbolicTensor {
+  return denseBlockWith(new Builder(options.variant, options.seed), x, options);
+}
+
+function denseBlockWith(
+  b: Builder,
+  x: tf.SymbolicTensor,
+  { inChannels, name }: { inChannels: number; name: string },
+): tf.SymbolicTensor {
+  const apply = (layer: tf.layers.Layer, input: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
+    layer.apply(input) as tf.SymbolicTensor;
+  const bn = apply(new BatchNorm2d({ numFeatures: inChannels, name: `${name}_bn` }), x);
+  const outs: tf.SymbolicTensor[] = [];
+  let input = bn, width = inChannels;
+  for (let i = 1; i <= 5; i++) {
+    const conv = apply(b.conv(`${name}_conv${i}`, width, 32, 3), input);
+    outs.push(apply(leaky(`${name}_relu${i}`), conv));
+    if (i === 1) {
+      input = outs[0];
+    } else {
+      // The article applies LeakyReLU again to every concatenation (c2_dense … c5_dense).
+      const cat = apply(tf.layers.concatenate({ axis: -1, name: `${name}_cat${i}` }), [...outs]);
+      input = apply(leaky(`${name}_cat${i}_relu`), cat);
+    }
+    width = 32 * i;
+  }
+  return input;
+}
+
+/**
+ * The article's `Transition_Layer(in_channels, out_channels)` applied to `x`: 1×1 convolution
+ * without bias, LeakyReLU, BatchNorm(out_channels), 2×2 average pooling.
+ *
+ * @example
+ * ```ts
+ * const input = tf.input({ shape: [32, 32, 160] });
+ * transitionLayer(input, { inChannels: 160, outChannels: 128, variant: "conv", name: "t1" }); // [null, 16, 16, 128]
+ * ```
+ */
+export function transitionLayer(
+  x: tf.SymbolicTensor,
+  options: {
+    inChannels: number;
+    outChannels: number;
+    variant: Variant;
+    name: string;
+    seed?: number;
+  },
+): tf.SymbolicTensor {
+  return transitionWith(new Builder(options.variant, options.seed), x, options);
+}
+
+function transitionWith(
+  b: Builder,
+  x: tf.SymbolicTensor,
+  { inChannels, outChannels, name }: { inChannels: number; outChannels: number; name: string },
+): tf.SymbolicTensor {
+  let h = b.conv(`${name}_conv`, inChannels, outChannels, 1, false).apply(x) as tf.SymbolicTensor;
+  h = leaky(`${name}_relu`).apply(h) as tf.SymbolicTensor;
+  h = new BatchNorm2d({ numFeatures: outChannels, name: `${name}_bn` }).apply(
+    h,
+  ) as tf.SymbolicTensor;
+  return tf.layers.averagePooling2d({
+    poolSize: 2,
+    strides: 2,
+    padding: "valid",
+    name: `${name}_pool`,
+  })
+    .apply(h) as tf.SymbolicTensor;
+}
+
+/**
+ * Builds the article's DenseNet as a tfjs `LayersModel` taking NHWC images `[n, 32, 32, 3]` and
+ * returning logits `[n, classes]`. Layer names follow the PyTorch module names
+ * (`lowconv`, `denseblock1_conv1`, `transition1_conv`, `pre_classifier`, `classifier`…).
+ *
+ * @example
+ * ```ts
+ * const net = DenseNet({ variant: "conv" });
+ * const logits = net.predict(tf.zeros([1, 32, 32, 3])) as tf.Tensor; // [1, 10]
+ * ```
+ */
+export function DenseNet(options: DenseNetOptions): tf.LayersModel {
+  const { variant, classes = 10, imageSize = 32, seed } = options ?? {};
+  if (variant !== "conv" && variant !== "transposed") {
+    throw new RangeError(`variant must be "conv" or "transposed", got ${JSON.stringify(variant)}`);
+  }
+  if (!Number.isInteger(classes) || classes < 1) {
+    throw new RangeError(`classes must be a positive integer, got ${classes}`);
+  }
+  if (!Number.isInteger(imageSize) || imageSize < 8 || imageSize % 8 !== 0) {
+    throw new RangeError(`imageSize must be a positive multiple of 8, got ${imageSize}`);
+  }
+  const b = new Builder(variant, seed);
+  const input = tf.input({ shape: [imageSize, imageSize, 3], name: "image" });
+  // The first convolution is a plain Conv2d in both variants.
+  const low = new Conv2d({
+    inChannels: 3,
+    outChannels: 64,
+    kernelSize: 7,
+    padding: 3,
+    bias: false,
+    seed: b.nextSeed(),
+    name: "lowconv",
+  });
+  let h = tf.layers.reLU({ name: "lowconv_relu" }).apply(low.apply(input)) as tf.SymbolicTensor;
+  const stages: [number, number][] = [[64, 128], [128, 128], [128, 64]];
+  stages.forEach(([blockIn, transitionOut], i) => {
+    h = denseBlockWith(b, h, { inChannels: blockIn, name: `denseblock${i + 1}` });
+    h = transitionWith(b, h, {
+      inChannels: 160,
+      outChannels: transitionOut,
+      name: `transition${i + 1}`,
+    });
+  });
+  h = new BatchNorm2d({ numFeatures: 64, name: "bn" }).apply(h) as tf.SymbolicTensor;
+  h = new FlattenCHW({ name: "flatten" }).apply(h) as tf.SymbolicTensor;
+  const features = 64 * (imageSize / 8) ** 2;
+  h = linear({ inFeatures: features, outFeatures: 512, seed: b.nextSeed(), name: "pre_classifier" })
+    .apply(h) as tf.SymbolicTensor;
+  const logits = linear({
+    inFeatures: 512,
+    outFeatures: classes,
+    seed: b.nextSeed(),
+    name: "classifier",
+  }).apply(h) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: logits, name: `densenet_${variant}` });
+}
+
+/**
+ * Copies the weights of a conv DenseNet into a transposed one so that both compute the same
+ * function: every `ConvTranspose2d` gets its `Conv2d` twin's kernel flipped in space with in/out
+ * channels swapped (the stride-1 equivalence; all these layers have padding (k−1)/2, so the
+ * padding stays the same), everything else is copied as is. This is the control arm of the
+ * experiment: same function, transposed layers.
+ *
+ * @example
+ * ```ts
+ * const conv = DenseNet({ variant: "conv", seed: 1 });
+ * const control = DenseNet({ variant: "transposed" });
+ * copyConvWeightsToTransposed(conv, control);
+ * ```
+ */
+export function copyConvWeightsToTransposed(
+  conv: tf.LayersModel,
+  transposed: tf.LayersModel,
+): void {
+  if (conv.layers.length !== transposed.layers.length) {
+    throw new RangeError("the two models must be DenseNets of the same architecture");
+  }
+  conv.layers.forEach((src, i) => {
+    const dst = transposed.layers[i];
+    if (src.name !== dst.name) {
+      throw new RangeError(
+        `layer ${i} is "${src.name}" in one model and "${dst.name}" in the other`,
+      );
+    }
+    const weights = src.getWeights();
+    if (dst instanceof ConvTranspose2d) {
+      if (!(src instanceof Conv2d)) throw new RangeError(`layer "${src.name}" is not a Conv2d`);
+      const g = dst.geometry;
+      if (
+        g.stride.some((s) => s !== 1) || g.padding.some((p, j) => 2 * p !== g.kernelSize[j] - 1)
+      ) {
+        throw new RangeError(`layer "${dst.name}" is not a stride-1 'same' convolution`);
+      }
+      // Conv2d kernel [kh, kw, in, out] → ConvTranspose2d kernel [kh, kw, out, in], flipped.
+      const kernel = tf.tidy(() => tf.reverse(weights[0], [0, 1]).transpose([0, 1, 3, 2]));
+      dst.setWeights([kernel, ...weights.slice(1)]);
+      kernel.dispose();
+    } else {
+      dst.setWeights(weights);
+    }
+  });
+}

@@ -1,0 +1,179 @@
+/**
+ * The remaining PyTorch layers the article's DenseNet needs, with PyTorch's semantics:
+ * `BatchNorm2d` (momentum 0.1, eps 1e-5, biased batch variance for normalising and unbiased for
+ * the running estimate, weight 1 and bias 0 at start), `linear` (PyTorch's default
+ * initialisation) and `FlattenCHW` (flattens in PyTorch's channel-major order, so a `Linear`
+ * weight maps one to one).
+ *
+ * @example
+ * ```ts
+ * import { BatchNorm2d } from "./layers.ts";
+ * const bn = new BatchNorm2d({ numFeatures: 64 });
+ * ```
+ * @module
+ */
+import { tf } from "../backend/tf.ts";
+import { checkInt } from "./shapes.ts";
+import { torchUniform, torchUniformBound } from "./init.ts";
+
+/** Arguments of {@linkcode BatchNorm2d}. */
+export interface BatchNorm2dArgs {
+  /** Channels (last dimension, NHWC). */
+  numFeatures: number;
+  /** Added to the variance (PyTorch default 1e-5). */
+  eps?: number;
+  /** Weight of the new batch statistic in the running averages (PyTorch default 0.1). */
+  momentum?: number;
+  /** Layer name. */
+  name?: string;
+}
+
+/**
+ * `nn.BatchNorm2d` on NHWC tensors. In training (`apply(x, { training: true })`) it normalises
+ * with the batch mean and biased variance over batch, height and width, and updates the running
+ * averages as PyTorch does: `running = (1 − momentum)·running + momentum·batch`, with the
+ * unbiased variance `n/(n−1)·var`. Otherwise it normalises with the running averages.
+ *
+ * @example
+ * ```ts
+ * const bn = new BatchNorm2d({ numFeatures: 3 });
+ * const y = bn.apply(tf.randomNormal([4, 8, 8, 3]), { training: true }) as tf.Tensor;
+ * ```
+ */
+export class BatchNorm2d extends tf.layers.Layer {
+  /** tfjs serialization name. */
+  static className = "BatchNorm2d";
+  /** Channels. */
+  readonly numFeatures: number;
+  /** Variance fuzz. */
+  readonly eps: number;
+  /** Running-average momentum (PyTorch's convention). */
+  readonly momentum: number;
+  private gamma?: tf.LayerVariable;
+  private beta?: tf.LayerVariable;
+  private runningMean?: tf.LayerVariable;
+  private runningVar?: tf.LayerVariable;
+
+  constructor(args: BatchNorm2dArgs) {
+    super({ name: args.name });
+    this.numFeatures = checkInt("numFeatures", args.numFeatures, 1);
+    this.eps = args.eps ?? 1e-5;
+    this.momentum = args.momentum ?? 0.1;
+    if (!(this.eps > 0)) throw new RangeError(`eps must be positive, got ${this.eps}`);
+    if (!(this.momentum >= 0 && this.momentum <= 1)) {
+      throw new RangeError(`momentum must be in [0, 1], got ${this.momentum}`);
+    }
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    if (shape[shape.length - 1] !== this.numFeatures) {
+      throw new RangeError(
+        `BatchNorm2d "${this.name}" expects ${this.numFeatures} channels (last dimension), ` +
+          `got input shape [${shape.map((d) => d ?? "?").join(", ")}]`,
+      );
+    }
+    const c = [this.numFeatures];
+    this.gamma = this.addWeight("weight", c, "float32", tf.initializers.ones());
+    this.beta = this.addWeight("bias", c, "float32", tf.initializers.zeros());
+    this.runningMean = this.addWeight(
+      "running_mean",
+      c,
+      "float32",
+      tf.initializers.zeros(),
+      undefined,
+      false,
+    );
+    this.runningVar = this.addWeight(
+      "running_var",
+      c,
+      "float32",
+      tf.initializers.ones(),
+      undefined,
+      false,
+    );
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const gamma = this.gamma!.read(), beta = this.beta!.read();
+    if (!kwargs?.training) {
+      return tf.tidy(() =>
+        tf.batchNorm(x, this.runningMean!.read(), this.runningVar!.read(), beta, gamma, this.eps)
+      );
+    }
+    const axes = x.shape.slice(0, -1).map((_, i) => i);
+    const { mean, variance } = tf.moments(x, axes);
+    const n = x.size / this.numFeatures;
+    // Running averages are state, not part of the loss: update them outside the gradient tape.
+    tf.tidy(() => {
+      const m = this.momentum;
+      const unbiased = n > 1 ? variance.mul(n / (n - 1)) : variance;
+      this.runningMean!.write(this.runningMean!.read().mul(1 - m).add(mean.mul(m)));
+      this.runningVar!.write(this.runningVar!.read().mul(1 - m).add(unbiased.mul(m)));
+    });
+    const y = tf.batchNorm(x, mean, variance, beta, gamma, this.eps);
+    tf.dispose([mean, variance]);
+    return y;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      numFeatures: this.numFeatures,
+      eps: this.eps,
+      momentum: this.momentum,
+    };
+  }
+}
+
+/**
+ * Flattens NHWC activations in PyTorch's `[C, H, W]` order (as `x.view(n, -1)` on NCHW does), so
+ * that the following `Linear` layer's weights correspond one to one with PyTorch's.
+ *
+ * @example
+ * ```ts
+ * new FlattenCHW().apply(tf.zeros([2, 4, 4, 64])); // shape [2, 1024]
+ * ```
+ */
+export class FlattenCHW extends tf.layers.Layer {
+  /** tfjs serialization name. */
+  static className = "FlattenCHW";
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    return [s[0], s.slice(1).reduce((a, b) => (a ?? 0) * (b ?? 0), 1)];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf.tidy(() => x.transpose([0, 3, 1, 2]).reshape([x.shape[0], -1]));
+  }
+}
+
+/**
+ * PyTorch's `nn.Linear(inFeatures, outFeatures)` as a tfjs dense layer: weight and bias uniform
+ * in ±1/√inFeatures. The tfjs kernel is `[in, out]`, the transpose of PyTorch's weight.
+ *
+ * @example
+ * ```ts
+ * const fc = linear({ inFeatures: 1024, outFeatures: 512, name: "pre_classifier" });
+ * ```
+ */
+export function linear(
+  args: { inFeatures: number; outFeatures: number; bias?: boolean; seed?: number; name?: string },
+): tf.layers.Layer {
+  const bound = torchUniformBound(checkInt("inFeatures", args.inFeatures, 1));
+  return tf.layers.dense({
+    units: checkInt("outFeatures", args.outFeatures, 1),
+    inputDim: args.inFeatures,
+    useBias: args.bias ?? true,
+    kernelInitializer: torchUniform(bound, args.seed),
+    biasInitializer: torchUniform(bound, args.seed === undefined ? undefined : args.seed + 1),
+    name: args.name,
+  });
+}
+
+tf.serialization.registerClass(BatchNorm2d);
+tf.serialization.registerClass(FlattenCHW);
