@@ -1,27 +1,39 @@
 /**
- * Backend set-up for tfjs.
+ * Backend set-up for tfjs: the plain-JavaScript `"cpu"` backend, or the WebAssembly `"wasm"`
+ * backend (XNNPACK with SIMD, single-threaded) with this project's fast convolution gradients,
+ * see `./wasm.ts`.
  *
  * @example
  * ```ts
- * import { tf, useBackend } from "./mod.ts";
- * await useBackend("cpu");
- * tf.getBackend(); // "cpu"
+ * import { tf, useBackend, wasmFlavour } from "./mod.ts";
+ * await useBackend("wasm");
+ * tf.getBackend(); // "wasm"
+ * wasmFlavour().simd; // true where WebAssembly SIMD is available
  * ```
  * @module
  */
 import { tf } from "./tf.ts";
+import { configureWasm } from "./wasm.ts";
 
 export { tf };
+export {
+  installWasmConvKernels,
+  uninstallWasmConvKernels,
+  wasmConvKernelsInstalled,
+  type WasmFlavour,
+  wasmFlavour,
+} from "./wasm.ts";
 
 /** Backends this project can select. */
-export const BACKENDS = ["cpu"] as const;
+export const BACKENDS = ["cpu", "wasm"] as const;
 
 /** A backend name from {@linkcode BACKENDS}. */
 export type BackendName = typeof BACKENDS[number];
 
 /**
  * Selects a tfjs backend and waits until it is ready. Unknown names are refused with the list of
- * valid ones.
+ * valid ones. `"wasm"` is configured first (binaries from the npm package, single-threaded,
+ * convolution gradient kernels installed); {@linkcode wasmFlavour} then tells which binary runs.
  *
  * @example
  * ```ts
@@ -34,6 +46,7 @@ export async function useBackend(name: BackendName = "cpu"): Promise<BackendName
       `backend must be one of ${BACKENDS.join(", ")}, got ${JSON.stringify(name)}`,
     );
   }
+  if (name === "wasm") configureWasm();
   if (!(await tf.setBackend(name))) throw new Error(`tfjs backend "${name}" failed to initialise`);
   await tf.ready();
   return name;

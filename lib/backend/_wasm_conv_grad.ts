@@ -1,0 +1,111 @@
+/**
+ * A `Conv2D` gradient that also handles dilation. tfjs's own gradient refuses dilation rates
+ * above 1 ("not yet supported in gradients"); this one keeps tfjs's gradient unchanged for
+ * dilation 1 and, for dilation > 1, either passes `dilations` to the backprop kernels (when the
+ * backend runs this project's kernels, which accept it) or, on any other backend, dilates the
+ * filter explicitly, runs the ordinary backprop kernels, and keeps every `d`-th filter tap.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { conv2DGradWithDilation } from "./_wasm_conv_grad.ts";
+ * tf.registerGradient(conv2DGradWithDilation(tf.getGradient("Conv2D")));
+ * ```
+ * @module
+ */
+import { tf } from "./tf.ts";
+import {
+  conv2DBackpropFilterViaConv2D,
+  conv2DBackpropInputViaConv2D,
+} from "./_wasm_conv_kernels.ts";
+
+type Pair = [number, number];
+type Shape4 = [number, number, number, number];
+
+function pairOf(v: number | Pair): Pair {
+  return typeof v === "number" ? [v, v] : [v[0], v[1]];
+}
+
+function backendTakesDilations(): boolean {
+  const name = tf.getBackend();
+  return tf.getKernel("Conv2DBackpropInput", name)?.kernelFunc === conv2DBackpropInputViaConv2D &&
+    tf.getKernel("Conv2DBackpropFilter", name)?.kernelFunc === conv2DBackpropFilterViaConv2D;
+}
+
+/**
+ * Inserts `d − 1` zeros between the taps of a `[kh, kw, in, out]` filter.
+ *
+ * @example
+ * ```ts
+ * dilateFilter(tf.ones([2, 2, 1, 1]), [2, 2]).shape; // [3, 3, 1, 1]
+ * ```
+ */
+export function dilateFilter(filter: tf.Tensor4D, [dh, dw]: Pair): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, ci, co] = filter.shape;
+    return filter.reshape([kh, 1, kw, 1, ci, co])
+      .pad([[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]])
+      .reshape([kh * dh, kw * dw, ci, co])
+      .slice([0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, ci, co]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Wraps tfjs's `Conv2D` gradient so that dilation rates above 1 are differentiated too.
+ *
+ * @example
+ * ```ts
+ * const original = tf.getGradient("Conv2D");
+ * tf.registerGradient(conv2DGradWithDilation(original));
+ * ```
+ */
+export function conv2DGradWithDilation(original: tf.GradConfig): tf.GradConfig {
+  return {
+    kernelName: tf.Conv2D,
+    inputsToSave: ["x", "filter"],
+    gradFunc: (dy, saved, attrs) => {
+      const a = attrs as unknown as tf.Conv2DAttrs;
+      const dilations = pairOf(a.dilations ?? 1);
+      if (dilations[0] === 1 && dilations[1] === 1) return original.gradFunc(dy, saved, attrs);
+      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const g = dy as tf.Tensor4D;
+      const common = {
+        strides: a.strides,
+        pad: a.pad,
+        dataFormat: a.dataFormat,
+        dimRoundingMode: a.dimRoundingMode,
+      };
+      const run = (name: string, inputs: tf.NamedTensorMap, extra: object) =>
+        tf.engine().runKernel(
+          name,
+          inputs,
+          { ...common, ...extra } as tf.NamedAttrMap,
+        ) as tf.Tensor4D;
+      if (backendTakesDilations()) {
+        return {
+          x: () =>
+            run("Conv2DBackpropInput", { dy: g, filter }, { inputShape: x.shape, dilations }),
+          filter: () =>
+            run("Conv2DBackpropFilter", { x, dy: g }, { filterShape: filter.shape, dilations }),
+        };
+      }
+      return {
+        x: () =>
+          tf.tidy(() =>
+            run("Conv2DBackpropInput", { dy: g, filter: dilateFilter(filter, dilations) }, {
+              inputShape: x.shape,
+            })
+          ),
+        filter: () =>
+          tf.tidy(() => {
+            const [kh, kw, ci, co] = filter.shape as Shape4;
+            const [dh, dw] = dilations;
+            const full = run("Conv2DBackpropFilter", { x, dy: g }, {
+              filterShape: [(kh - 1) * dh + 1, (kw - 1) * dw + 1, ci, co],
+            });
+            return tf.stridedSlice(full, [0, 0, 0, 0], full.shape, [dh, dw, 1, 1]);
+          }),
+      };
+    },
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * `Conv2DBackpropInput` and `Conv2DBackpropFilter` kernels built from the `Conv2D` kernel of the
+ * same backend (XNNPACK on wasm), on rearranged operands. Both are exact rewrites of the
+ * gradient sums, not approximations; see {@linkcode conv2DBackpropInputViaConv2D} and
+ * {@linkcode conv2DBackpropFilterViaConv2D} for the rearrangements.
+ *
+ * Both kernels take tfjs's attributes (`strides`, `pad` as `'same'`/`'valid'`/number/explicit,
+ * `dataFormat`, `dimRoundingMode`, and `inputShape` or `filterShape`) plus an optional
+ * `dilations` attribute that tfjs's own kernels do not have: the gradient of a dilated
+ * convolution. Strides and dilations may both exceed 1.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { conv2DBackpropFilterViaConv2D } from "./_wasm_conv_kernels.ts";
+ * tf.registerKernel({
+ *   kernelName: "Conv2DBackpropFilter",
+ *   backendName: "wasm",
+ *   kernelFunc: conv2DBackpropFilterViaConv2D,
+ * });
+ * ```
+ * @module
+ */
+import { tf } from "./tf.ts";
+import { KernelScope } from "./_wasm_kernel_scope.ts";
+
+type Info = tf.TensorInfo;
+type Pad = tf.Conv2DAttrs["pad"];
+type Pair = [number, number];
+type Shape4 = [number, number, number, number];
+
+/** Attributes both kernels read; `dilations` is this project's extension. */
+interface ConvGradAttrs {
+  strides: number | Pair;
+  pad: Pad;
+  dataFormat?: "NHWC" | "NCHW";
+  dimRoundingMode?: "floor" | "round" | "ceil";
+  dilations?: number | Pair;
+}
+
+const TO_NHWC = [0, 2, 3, 1];
+const TO_NCHW = [0, 3, 1, 2];
+
+function convInfo(
+  inShape: Shape4,
+  filterShape: Shape4,
+  attrs: ConvGradAttrs,
+): tf.backend_util.Conv2DInfo {
+  const format = attrs.dataFormat === "NCHW" ? "channelsFirst" : "channelsLast";
+  return tf.backend_util.computeConv2DInfo(
+    inShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    format,
+  );
+}
+
+function checkFloat(name: string, ...infos: Info[]): void {
+  for (const info of infos) {
+    if (info.dtype !== "float32") {
+      throw new TypeError(`${name} on wasm expects float32 tensors, got ${info.dtype}`);
+    }
+  }
+}
+
+function checkDy(name: string, dy: Shape4, info: tf.backend_util.Conv2DInfo): void {
+  const expected = [info.batchSize, info.outHeight, info.outWidth, info.outChannels];
+  if (dy.join() !== expected.join()) {
+    throw new RangeError(
+      `${name}: dy has shape [${dy.join(", ")}] (NHWC), but the convolution's output is ` +
+        `[${expected.join(", ")}]`,
+    );
+  }
+}
+
+/**
+ * Padding and crop along one spatial axis for the input gradient. `dy` is dilated to `out · s`
+ * samples (each sample followed by `s − 1` zeros), then convolved (stride 1, dilation `d`) with
+ * the flipped kernel; `before`/`after` pad it so the result has `size` samples, and a negative
+ * side becomes a crop of the result instead.
+ */
+function inputGradAxis(size: number, out: number, k: number, s: number, d: number, p: number) {
+  const before = (k - 1) * d - p;
+  const after = size - out * s + p;
+  return { before: Math.max(before, 0), after: Math.max(after, 0), crop: Math.max(-before, 0) };
+}
+
+/**
+ * Padding along one spatial axis for the filter gradient: the input, padded by `p` before, must
+ * span `(out − 1)·s + (k − 1)·d + 1` samples; a surplus makes the result longer than `k`, and
+ * the result is cut to `k`.
+ */
+function filterGradAxis(size: number, out: number, k: number, s: number, d: number, p: number) {
+  const after = (out - 1) * s + (k - 1) * d + 1 - p - size;
+  return { before: p, after: Math.max(after, 0) };
+}
+
+/**
+ * `Conv2DBackpropInput` as one `Conv2D`: the input gradient of a convolution with stride `s`,
+ * dilation `d` and padding `p` is the convolution of `dy`, dilated by `s` (zeros inserted between
+ * samples), padded by `(k − 1)·d − p` before and to the input size after, with the kernel
+ * flipped in height and width and its in/out channels swapped, at stride 1 and dilation `d`.
+ *
+ * @example
+ * ```ts
+ * tf.registerKernel({
+ *   kernelName: "Conv2DBackpropInput",
+ *   backendName: "wasm",
+ *   kernelFunc: conv2DBackpropInputViaConv2D,
+ * });
+ * ```
+ */
+export const conv2DBackpropInputViaConv2D: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { dy, filter } = inputs as { dy: Info; filter: Info };
+  const a = attrs as unknown as ConvGradAttrs & { inputShape: Shape4 };
+  checkFloat("Conv2DBackpropInput", dy, filter);
+  const nchw = a.dataFormat === "NCHW";
+  const info = convInfo(a.inputShape, filter.shape as Shape4, a);
+  const scope = new KernelScope(backend as tf.KernelBackend, "wasm");
+  return scope.finish(() => {
+    const dyNHWC = nchw ? scope.transpose(dy, TO_NHWC) : dy;
+    checkDy("Conv2DBackpropInput", dyNHWC.shape as Shape4, info);
+    const [n, oh, ow, co] = dyNHWC.shape as Shape4;
+    const [sh, sw] = [info.strideHeight, info.strideWidth];
+    const [dh, dw] = [info.dilationHeight, info.dilationWidth];
+    const { inHeight: h, inWidth: w, inChannels: ci, filterHeight: kh, filterWidth: kw } = info;
+    // Flip the kernel spatially and swap its channels: [kh, kw, ci, co] → [kh, kw, co, ci].
+    const flipped = scope.transpose(scope.reverse(filter, [0, 1]), [0, 1, 3, 2]);
+    // Dilate dy: [n, oh, 1, ow, 1, co] padded to [n, oh, sh, ow, sw, co].
+    let dyd = dyNHWC;
+    if (sh > 1 || sw > 1) {
+      const spread = scope.pad(scope.reshape(dyNHWC, [n, oh, 1, ow, 1, co]), [
+        [0, 0],
+        [0, 0],
+        [0, sh - 1],
+        [0, 0],
+        [0, sw - 1],
+        [0, 0],
+      ]);
+      dyd = scope.reshape(spread, [n, oh * sh, ow * sw, co]);
+    }
+    const y = inputGradAxis(h, oh, kh, sh, dh, info.padInfo.top);
+    const x = inputGradAxis(w, ow, kw, sw, dw, info.padInfo.left);
+    const dx = scope.slice(
+      scope.conv2d(dyd, flipped, [1, 1], [[y.before, y.after], [x.before, x.after]], [dh, dw]),
+      [0, y.crop, x.crop, 0],
+      [n, h, w, ci],
+    );
+    return nchw ? scope.transpose(dx, TO_NCHW) : dx;
+  });
+};
+
+/**
+ * `Conv2DBackpropFilter` as one `Conv2D` with batch and channels exchanged: the filter gradient
+ * `dW[a, b, i, o] = Σ x[n, y·s + a·d − p, …, i] · dy[n, y, …, o]` is the convolution of the
+ * input transposed to `[in, h, w, batch]` with `dy` transposed to `[oh, ow, batch, out]` as the
+ * kernel, at stride `d` and dilation `s` (the forward's dilation and stride exchanged), padded by
+ * the forward's padding; the `[in, kh, kw, out]` result is transposed to `[kh, kw, in, out]`.
+ *
+ * @example
+ * ```ts
+ * tf.registerKernel({
+ *   kernelName: "Conv2DBackpropFilter",
+ *   backendName: "wasm",
+ *   kernelFunc: conv2DBackpropFilterViaConv2D,
+ * });
+ * ```
+ */
+export const conv2DBackpropFilterViaConv2D: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, dy } = inputs as { x: Info; dy: Info };
+  const a = attrs as unknown as ConvGradAttrs & { filterShape: Shape4 };
+  checkFloat("Conv2DBackpropFilter", x, dy);
+  const nchw = a.dataFormat === "NCHW";
+  const info = convInfo(x.shape as Shape4, a.filterShape, a);
+  const scope = new KernelScope(backend as tf.KernelBackend, "wasm");
+  return scope.finish(() => {
+    const dyNHWC = nchw ? scope.transpose(dy, TO_NHWC) : dy;
+    checkDy("Conv2DBackpropFilter", dyNHWC.shape as Shape4, info);
+    const [oh, ow] = [info.outHeight, info.outWidth];
+    const [sh, sw] = [info.strideHeight, info.strideWidth];
+    const [dh, dw] = [info.dilationHeight, info.dilationWidth];
+    const { inHeight: h, inWidth: w, inChannels: ci, filterHeight: kh, filterWidth: kw } = info;
+    // Channel-major input [ci, h, w, n] and dy as a kernel [oh, ow, n, co].
+    const xT = scope.transpose(x, nchw ? [1, 2, 3, 0] : [3, 1, 2, 0]);
+    const dyT = scope.transpose(dyNHWC, [1, 2, 0, 3]);
+    const y = filterGradAxis(h, oh, kh, sh, dh, info.padInfo.top);
+    const z = filterGradAxis(w, ow, kw, sw, dw, info.padInfo.left);
+    const g = scope.conv2d(xT, dyT, [dh, dw], [[y.before, y.after], [z.before, z.after]], [sh, sw]);
+    const cut = scope.slice(g, [0, 0, 0, 0], [ci, kh, kw, info.outChannels]);
+    return scope.transpose(cut, [1, 2, 0, 3]);
+  });
+};

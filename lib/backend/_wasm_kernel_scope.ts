@@ -1,0 +1,169 @@
+/**
+ * Runs registered tfjs kernels of one backend directly on `TensorInfo`s, the way a kernel
+ * implementation composes other kernels, and disposes every intermediate it made.
+ *
+ * Calling kernel functions through the registry (rather than tf ops) keeps the engine out of the
+ * way: nothing is recorded on the gradient tape and no `Tensor` objects are created, so a kernel
+ * built from these calls leaves exactly one new data id behind, its output.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { KernelScope } from "./_wasm_kernel_scope.ts";
+ * const kernelFunc: tf.KernelFunc = ({ inputs, backend }) => {
+ *   const scope = new KernelScope(backend, "wasm");
+ *   return scope.finish(() => scope.transpose(inputs.x, [1, 0]));
+ * };
+ * ```
+ * @module
+ */
+import { tf } from "./tf.ts";
+
+type Info = tf.TensorInfo;
+
+/** Kernel calls on one backend, with the intermediates disposed by {@linkcode finish}. */
+export class KernelScope {
+  readonly #backend: tf.KernelBackend;
+  readonly #backendName: string;
+  #made: Info[] = [];
+
+  /**
+   * @example
+   * ```ts
+   * const scope = new KernelScope(tf.backend(), "wasm");
+   * ```
+   */
+  constructor(backend: tf.KernelBackend, backendName: string) {
+    this.#backend = backend;
+    this.#backendName = backendName;
+  }
+
+  /**
+   * Runs a registered kernel; its output is disposed by {@linkcode finish} unless returned.
+   *
+   * @example
+   * ```ts
+   * const y = scope.run("Neg", { x });
+   * ```
+   */
+  run(kernelName: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): Info {
+    const kernel = tf.getKernel(kernelName, this.#backendName);
+    if (kernel == null) {
+      throw new Error(
+        `kernel '${kernelName}' is not registered for backend '${this.#backendName}'`,
+      );
+    }
+    const out = kernel.kernelFunc({ inputs, backend: this.#backend, attrs });
+    if (Array.isArray(out)) throw new Error(`kernel '${kernelName}' returned several outputs`);
+    this.#made.push(out);
+    return out;
+  }
+
+  /**
+   * Runs `body` and disposes every kernel output made on the way except the one returned. The
+   * intermediates are disposed when `body` throws, too.
+   *
+   * @example
+   * ```ts
+   * const out = scope.finish(() => scope.reshape(scope.transpose(x, [1, 0]), [-1]));
+   * ```
+   */
+  finish(body: () => Info): Info {
+    let out: Info | undefined;
+    try {
+      out = body();
+      return out;
+    } finally {
+      for (const info of this.#made) {
+        if (info !== out) this.#backend.disposeData(info.dataId);
+      }
+      this.#made = [];
+    }
+  }
+
+  /**
+   * `tf.transpose`.
+   *
+   * @example
+   * ```ts
+   * scope.transpose(x, [0, 2, 3, 1]);
+   * ```
+   */
+  transpose(x: Info, perm: number[]): Info {
+    return perm.every((p, i) => p === i) ? x : this.run("Transpose", { x }, { perm });
+  }
+
+  /**
+   * `tf.reshape` (shares the data of `x`).
+   *
+   * @example
+   * ```ts
+   * scope.reshape(x, [2, -1]);
+   * ```
+   */
+  reshape(x: Info, shape: number[]): Info {
+    return this.run("Reshape", { x }, { shape });
+  }
+
+  /**
+   * Zero padding, `[before, after]` per dimension (non-negative).
+   *
+   * @example
+   * ```ts
+   * scope.pad(x, [[0, 0], [1, 1]]);
+   * ```
+   */
+  pad(x: Info, paddings: [number, number][]): Info {
+    if (paddings.every(([a, b]) => a === 0 && b === 0)) return x;
+    return this.run("PadV2", { x }, { paddings, constantValue: 0 });
+  }
+
+  /**
+   * `tf.reverse` along `dims`.
+   *
+   * @example
+   * ```ts
+   * scope.reverse(filter, [0, 1]);
+   * ```
+   */
+  reverse(x: Info, dims: number[]): Info {
+    return this.run("Reverse", { x }, { dims });
+  }
+
+  /**
+   * `tf.slice`; returns `x` itself when the slice is the whole tensor.
+   *
+   * @example
+   * ```ts
+   * scope.slice(x, [0, 1, 1, 0], [2, 4, 4, 3]);
+   * ```
+   */
+  slice(x: Info, begin: number[], size: number[]): Info {
+    if (begin.every((b) => b === 0) && size.every((s, i) => s === x.shape[i])) return x;
+    return this.run("Slice", { x }, { begin, size });
+  }
+
+  /**
+   * `Conv2D` kernel, NHWC, with explicit non-negative padding `[[top, bottom], [left, right]]`.
+   * Strides and dilations may both exceed 1 (the kernel allows it; the `tf.conv2d` op does not).
+   *
+   * @example
+   * ```ts
+   * scope.conv2d(x, filter, [1, 1], [[1, 1], [1, 1]], [1, 1]);
+   * ```
+   */
+  conv2d(
+    x: Info,
+    filter: Info,
+    strides: [number, number],
+    [[top, bottom], [left, right]]: [[number, number], [number, number]],
+    dilations: [number, number],
+  ): Info {
+    return this.run("Conv2D", { x, filter }, {
+      strides,
+      pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+      dataFormat: "NHWC",
+      dilations,
+    });
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * TensorFlow.js's WebAssembly backend under Deno, made able to train convolutions fast.
+ *
+ * tfjs-wasm runs `Conv2D` through XNNPACK (SIMD), but its `Conv2DBackpropInput` is a plain loop
+ * and it has no `Conv2DBackpropFilter` at all, so a convolution cannot be trained on it.
+ * {@linkcode installWasmConvKernels} registers both backprop kernels for the `"wasm"` backend as
+ * single `Conv2D` calls on rearranged operands (exact rewrites of the gradient sums), and a
+ * `Conv2D` gradient that also handles dilation. `tf.conv2dTranspose` (and the `ConvTranspose2d`
+ * layer) is `Conv2DBackpropInput`, so its forward pass gets the speed-up as well.
+ *
+ * {@linkcode configureWasm} points tfjs-wasm at the `.wasm` binaries of its npm package, forces
+ * the single-threaded build (the threaded one does not start under Deno) and installs the
+ * kernels; `useBackend("wasm")` from `./mod.ts` calls it. {@linkcode wasmFlavour} then reports
+ * which binary was instantiated.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { configureWasm, wasmFlavour } from "./wasm.ts";
+ * configureWasm();
+ * await tf.setBackend("wasm");
+ * wasmFlavour().binary; // "tfjs-backend-wasm-simd.wasm"
+ * ```
+ * @module
+ */
+import { tf } from "./tf.ts";
+import { getThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import {
+  conv2DBackpropFilterViaConv2D,
+  conv2DBackpropInputViaConv2D,
+} from "./_wasm_conv_kernels.ts";
+import { conv2DGradWithDilation } from "./_wasm_conv_grad.ts";
+
+export { conv2DBackpropFilterViaConv2D, conv2DBackpropInputViaConv2D };
+
+/** The tfjs-wasm binary the backend runs, and the features it uses. */
+export interface WasmFlavour {
+  /** File name of the instantiated binary. */
+  binary:
+    | "tfjs-backend-wasm.wasm"
+    | "tfjs-backend-wasm-simd.wasm"
+    | "tfjs-backend-wasm-threaded-simd.wasm";
+  /** Whether the binary uses WebAssembly SIMD. */
+  simd: boolean;
+  /** Whether the binary is the multi-threaded build. */
+  threads: boolean;
+  /** Threads XNNPACK runs on. */
+  threadsCount: number;
+}
+
+const BACKEND = "wasm";
+
+// Importing tfjs-wasm registers "wasm" with a higher priority than "cpu", which would make it
+// tfjs's default backend for every program importing this library. Keep "cpu" the default: wasm
+// is used when selected (`useBackend("wasm")`).
+const factory = tf.engine().registryFactory[BACKEND];
+if (factory !== undefined) factory.priority = 0;
+let configured = false;
+let saved: { input?: tf.KernelConfig; filter?: tf.KernelConfig; grad: tf.GradConfig } | undefined;
+
+/** The `"wasm"` backend instance, when it has been initialised (without initialising it). */
+function initialisedBackend(): tf.KernelBackend | undefined {
+  return tf.engine().registry[BACKEND];
+}
+
+/** The folder holding the package's `.wasm` files, as a `file:` URL, when it is on disk. */
+function wasmFolder(): string | undefined {
+  try {
+    const entry = new URL(import.meta.resolve("@tensorflow/tfjs-backend-wasm"));
+    return entry.protocol === "file:" ? new URL(".", entry).href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Prepares tfjs-wasm before its first use: loads the binaries from the npm package's folder,
+ * turns multi-threading off, and calls {@linkcode installWasmConvKernels}. Idempotent; call it
+ * before `tf.setBackend("wasm")` (`useBackend("wasm")` does).
+ *
+ * @example
+ * ```ts
+ * configureWasm();
+ * await tf.setBackend("wasm");
+ * ```
+ */
+export function configureWasm(): void {
+  if (configured) return;
+  const folder = wasmFolder();
+  // Without a folder, Emscripten's default (next to the package's script) is used.
+  if (folder !== undefined) setWasmPaths(folder);
+  tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+  installWasmConvKernels();
+  configured = true;
+}
+
+/**
+ * Reports the binary the initialised `"wasm"` backend runs. Throws when the backend has not been
+ * initialised yet (select it with `useBackend("wasm")` first).
+ *
+ * @example
+ * ```ts
+ * await useBackend("wasm");
+ * const { simd, threads } = wasmFlavour(); // true, false
+ * ```
+ */
+export function wasmFlavour(): WasmFlavour {
+  if (initialisedBackend() === undefined) {
+    throw new Error('the "wasm" backend is not initialised; call useBackend("wasm") first');
+  }
+  const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
+  const threads = simd && tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT");
+  return {
+    binary: threads
+      ? "tfjs-backend-wasm-threaded-simd.wasm"
+      : simd
+      ? "tfjs-backend-wasm-simd.wasm"
+      : "tfjs-backend-wasm.wasm",
+    simd,
+    threads,
+    threadsCount: getThreadsCount(),
+  };
+}
+
+/**
+ * Registers this project's `Conv2DBackpropInput` (replacing tfjs-wasm's) and
+ * `Conv2DBackpropFilter` (which tfjs-wasm lacks) for the `"wasm"` backend, and a `Conv2D`
+ * gradient that handles dilation (for every backend; unchanged for dilation 1). Idempotent.
+ *
+ * @example
+ * ```ts
+ * installWasmConvKernels();
+ * wasmConvKernelsInstalled(); // true
+ * ```
+ */
+export function installWasmConvKernels(): void {
+  if (saved !== undefined) return;
+  const input = tf.getKernel(tf.Conv2DBackpropInput, BACKEND);
+  const filter = tf.getKernel(tf.Conv2DBackpropFilter, BACKEND);
+  saved = { input, filter, grad: tf.getGradient(tf.Conv2D) };
+  if (input) tf.unregisterKernel(tf.Conv2DBackpropInput, BACKEND);
+  if (filter) tf.unregisterKernel(tf.Conv2DBackpropFilter, BACKEND);
+  tf.registerKernel({
+    kernelName: tf.Conv2DBackpropInput,
+    backendName: BACKEND,
+    kernelFunc: conv2DBackpropInputViaConv2D,
+  });
+  tf.registerKernel({
+    kernelName: tf.Conv2DBackpropFilter,
+    backendName: BACKEND,
+    kernelFunc: conv2DBackpropFilterViaConv2D,
+  });
+  tf.registerGradient(conv2DGradWithDilation(saved.grad));
+}
+
+/**
+ * Undoes {@linkcode installWasmConvKernels}: tfjs-wasm's own `Conv2DBackpropInput`, no
+ * `Conv2DBackpropFilter`, and tfjs's `Conv2D` gradient are back. Useful to compare with the
+ * stock kernels.
+ *
+ * @example
+ * ```ts
+ * uninstallWasmConvKernels();
+ * wasmConvKernelsInstalled(); // false
+ * ```
+ */
+export function uninstallWasmConvKernels(): void {
+  if (saved === undefined) return;
+  tf.unregisterKernel(tf.Conv2DBackpropInput, BACKEND);
+  tf.unregisterKernel(tf.Conv2DBackpropFilter, BACKEND);
+  const backend = initialisedBackend();
+  for (const config of [saved.input, saved.filter]) {
+    if (config === undefined) continue;
+    tf.registerKernel(config);
+    // tfjs runs setup functions when a backend is selected; the wasm one may already be in use.
+    if (backend !== undefined) config.setupFunc?.(backend);
+  }
+  tf.registerGradient(saved.grad);
+  saved = undefined;
+}
+
+/**
+ * Whether {@linkcode installWasmConvKernels} is in force.
+ *
+ * @example
+ * ```ts
+ * if (!wasmConvKernelsInstalled()) installWasmConvKernels();
+ * ```
+ */
+export function wasmConvKernelsInstalled(): boolean {
+  return saved !== undefined;
+}
