@@ -1,0 +1,345 @@
+/**
+ * The "CIFAR-10 binary version" format and its reader.
+ *
+ * The official archive `cifar-10-binary.tar.gz` holds a folder `cifar-10-batches-bin/` with
+ * `data_batch_1.bin` … `data_batch_5.bin` (training, 10,000 records each), `test_batch.bin`
+ * (10,000 records) and `batches.meta.txt` (the class names, one per line). A record is 3,073
+ * bytes: the label (0–9), then 1,024 red, 1,024 green and 1,024 blue bytes, each plane a 32×32
+ * image stored row by row from the top.
+ *
+ * In memory this module keeps images as uint8 NHWC (`[n, 32, 32, 3]`, the layout of the models),
+ * 3,072 bytes per image; the full CIFAR-10 set is about 184 MB. Float conversion happens per
+ * batch (see `batches.ts`).
+ *
+ * @example
+ * ```ts
+ * import { readCifarBinary } from "./cifar10.ts";
+ * const { classNames, train, test } = await readCifarBinary("data/cifar-10-batches-bin");
+ * console.log(classNames[train.labels[0]], train.length, test.length); // … 50000 10000
+ * ```
+ * @module
+ */
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readTarFile } from "./_tar.ts";
+
+/** The project's `data/` folder (git-ignored), where datasets are stored by default. */
+export const DEFAULT_DATA_DIR: string = fileURLToPath(new URL("../../data", import.meta.url));
+
+/** Height and width of an image. */
+export const IMAGE_SIZE = 32;
+/** Colour channels (RGB). */
+export const CHANNELS = 3;
+/** Pixel bytes of one image (32 × 32 × 3). */
+export const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * CHANNELS;
+/** Bytes of one record: the label byte and the pixel bytes. */
+export const RECORD_BYTES = IMAGE_BYTES + 1;
+/** Number of classes; labels are 0 … 9. */
+export const NUM_CLASSES = 10;
+/** Files of the training split, in order. */
+export const TRAIN_FILES: readonly string[] = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`);
+/** File of the test split. */
+export const TEST_FILE = "test_batch.bin";
+/** File with the class names, one per line. */
+export const META_FILE = "batches.meta.txt";
+/** Folder of the binary version inside the archive and under `data/`. */
+export const CIFAR10_FOLDER = "cifar-10-batches-bin";
+/** Class names of CIFAR-10, as in its `batches.meta.txt`. */
+export const CIFAR10_CLASSES: readonly string[] = [
+  "airplane",
+  "automobile",
+  "bird",
+  "cat",
+  "deer",
+  "dog",
+  "frog",
+  "horse",
+  "ship",
+  "truck",
+];
+
+/** A bad or missing dataset file; the message names the file and what is wrong. */
+export class DataError extends Error {
+  /** A data error with a message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "DataError";
+  }
+}
+
+/** Images and labels of one split, uint8 NHWC. */
+export interface ImageSet {
+  /** Pixels: image `i`, row `r`, column `c`, channel `k` at `i*3072 + (r*32 + c)*3 + k`. */
+  images: Uint8Array;
+  /** One label (0–9) per image. */
+  labels: Uint8Array;
+  /** Number of images. */
+  length: number;
+}
+
+/** What {@linkcode readCifarBinary} returns. */
+export interface BinaryDataset {
+  /** Class names from `batches.meta.txt`. */
+  classNames: string[];
+  /** The five training files, concatenated in order. */
+  train: ImageSet;
+  /** The test file. */
+  test: ImageSet;
+}
+
+/**
+ * Wraps images and labels as an {@linkcode ImageSet}, checking that their sizes agree.
+ *
+ * @example
+ * ```ts
+ * const set = imageSet(new Uint8Array(2 * 3072), new Uint8Array([3, 7]));
+ * set.length; // 2
+ * ```
+ */
+export function imageSet(images: Uint8Array, labels: Uint8Array): ImageSet {
+  if (images.length !== labels.length * IMAGE_BYTES) {
+    throw new RangeError(
+      `${labels.length} labels need ${
+        labels.length * IMAGE_BYTES
+      } pixel bytes, got ${images.length}`,
+    );
+  }
+  return { images, labels, length: labels.length };
+}
+
+/**
+ * Copies the images at `indices` (in that order) into a new {@linkcode ImageSet}.
+ *
+ * @example
+ * ```ts
+ * const set = imageSet(new Uint8Array(3 * 3072), new Uint8Array([0, 1, 2]));
+ * selectImages(set, [2, 0]).labels; // Uint8Array [2, 0]
+ * ```
+ */
+export function selectImages(set: ImageSet, indices: ArrayLike<number>): ImageSet {
+  const images = new Uint8Array(indices.length * IMAGE_BYTES);
+  const labels = new Uint8Array(indices.length);
+  for (let j = 0; j < indices.length; j++) {
+    const i = indices[j];
+    if (!(i >= 0 && i < set.length)) throw new RangeError(`index ${i} outside 0…${set.length - 1}`);
+    labels[j] = set.labels[i];
+    images.set(set.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), j * IMAGE_BYTES);
+  }
+  return { images, labels, length: indices.length };
+}
+
+function checkSize(size: number, file: string): number {
+  if (size === 0 || size % RECORD_BYTES !== 0) {
+    const records = Math.floor(size / RECORD_BYTES);
+    throw new DataError(
+      `${file} has ${size.toLocaleString("en")} bytes, which is not a positive multiple of ` +
+        `3,073 (1 label byte + 3,072 pixel bytes per record)` +
+        (size > 0 ? `: ${records} whole records and ${size % RECORD_BYTES} bytes left over` : "") +
+        `; the file is truncated or not a CIFAR-10 batch`,
+    );
+  }
+  return size / RECORD_BYTES;
+}
+
+/** Decodes the records of `bytes` into `target` starting at image `offset`. */
+function decodeInto(bytes: Uint8Array, file: string, target: ImageSet, offset: number): number {
+  const n = checkSize(bytes.length, file);
+  const { images, labels } = target;
+  const plane = IMAGE_SIZE * IMAGE_SIZE;
+  for (let r = 0; r < n; r++) {
+    const src = r * RECORD_BYTES;
+    const label = bytes[src];
+    if (label >= NUM_CLASSES) {
+      throw new DataError(
+        `${file}: record ${r} (byte offset ${src}) has label ${label}; CIFAR-10 labels are 0–9`,
+      );
+    }
+    labels[offset + r] = label;
+    const red = src + 1;
+    const dst = (offset + r) * IMAGE_BYTES;
+    for (let p = 0, d = dst; p < plane; p++, d += 3) {
+      images[d] = bytes[red + p];
+      images[d + 1] = bytes[red + plane + p];
+      images[d + 2] = bytes[red + 2 * plane + p];
+    }
+  }
+  return n;
+}
+
+/**
+ * Decodes one batch file's bytes (records of label + planar RGB) into NHWC images. Throws a
+ * {@linkcode DataError} naming `file` when the size is not a multiple of 3,073 or a label is
+ * outside 0–9.
+ *
+ * @example
+ * ```ts
+ * const bytes = await Deno.readFile("data/cifar-10-batches-bin/test_batch.bin");
+ * const test = decodeBatch(bytes, "test_batch.bin"); // test.length === 10000
+ * ```
+ */
+export function decodeBatch(bytes: Uint8Array, file = "batch"): ImageSet {
+  const n = checkSize(bytes.length, file);
+  const set = imageSet(new Uint8Array(n * IMAGE_BYTES), new Uint8Array(n));
+  decodeInto(bytes, file, set, 0);
+  return set;
+}
+
+/**
+ * Encodes images as a batch file in the CIFAR-10 binary layout (the inverse of
+ * {@linkcode decodeBatch}).
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeBatch(imageSet(new Uint8Array(3072), new Uint8Array([4])));
+ * bytes.length; // 3073
+ * ```
+ */
+export function encodeBatch(set: ImageSet): Uint8Array {
+  const out = new Uint8Array(set.length * RECORD_BYTES);
+  const plane = IMAGE_SIZE * IMAGE_SIZE;
+  for (let r = 0; r < set.length; r++) {
+    const dst = r * RECORD_BYTES;
+    out[dst] = set.labels[r];
+    const src = r * IMAGE_BYTES;
+    for (let p = 0, s = src; p < plane; p++, s += 3) {
+      out[dst + 1 + p] = set.images[s];
+      out[dst + 1 + plane + p] = set.images[s + 1];
+      out[dst + 1 + 2 * plane + p] = set.images[s + 2];
+    }
+  }
+  return out;
+}
+
+/**
+ * Parses `batches.meta.txt`: the first ten non-empty lines are the class names.
+ *
+ * @example
+ * ```ts
+ * parseClassNames("airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n");
+ * ```
+ */
+export function parseClassNames(text: string, file = META_FILE): string[] {
+  const names = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
+  if (names.length < NUM_CLASSES) {
+    throw new DataError(
+      `${file} lists ${names.length} class names; expected ${NUM_CLASSES}, one per line`,
+    );
+  }
+  return names.slice(0, NUM_CLASSES);
+}
+
+function concat(parts: ImageSet[]): ImageSet {
+  if (parts.length === 1) return parts[0];
+  const n = parts.reduce((s, p) => s + p.length, 0);
+  const out = imageSet(new Uint8Array(n * IMAGE_BYTES), new Uint8Array(n));
+  let at = 0;
+  for (const p of parts) {
+    out.images.set(p.images, at * IMAGE_BYTES);
+    out.labels.set(p.labels, at);
+    at += p.length;
+  }
+  return out;
+}
+
+async function statFile(path: string): Promise<number> {
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw new DataError(`${path} is not a file`);
+    return info.size;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new DataError(
+        `missing file ${path} (a CIFAR-10 binary folder holds ${TRAIN_FILES.join(", ")}, ` +
+          `${TEST_FILE} and ${META_FILE})`,
+      );
+    }
+    throw error;
+  }
+}
+
+async function readFolder(dir: string): Promise<BinaryDataset> {
+  const trainPaths = TRAIN_FILES.map((f) => join(dir, f));
+  const testPath = join(dir, TEST_FILE);
+  const metaPath = join(dir, META_FILE);
+  const sizes = await Promise.all([...trainPaths, testPath, metaPath].map(statFile));
+  const counts = [...trainPaths, testPath].map((p, i) => checkSize(sizes[i], p));
+  const classNames = parseClassNames(await Deno.readTextFile(metaPath), metaPath);
+  const nTrain = counts.slice(0, TRAIN_FILES.length).reduce((a, b) => a + b, 0);
+  const train = imageSet(new Uint8Array(nTrain * IMAGE_BYTES), new Uint8Array(nTrain));
+  let at = 0;
+  for (const path of trainPaths) at += decodeInto(await Deno.readFile(path), path, train, at);
+  const test = decodeBatch(await Deno.readFile(testPath), testPath);
+  return { classNames, train, test };
+}
+
+async function readArchive(path: string): Promise<BinaryDataset> {
+  const wanted = new Set([...TRAIN_FILES, TEST_FILE, META_FILE]);
+  const found = new Map<string, Uint8Array>();
+  const member = (name: string) => {
+    const parts = name.replace(/^\.\//, "").split("/").filter((p) => p !== "");
+    return parts.length <= 2 && wanted.has(parts[parts.length - 1])
+      ? parts[parts.length - 1]
+      : undefined;
+  };
+  const parts = new Map<string, ImageSet>();
+  for await (
+    const entry of readTarFile(path, { want: (name) => member(name) !== undefined })
+  ) {
+    const file = entry.data && member(entry.name);
+    if (!file || !entry.data) continue;
+    if (found.has(file) || parts.has(file)) {
+      throw new DataError(`${path} holds ${file} twice: not the CIFAR-10 binary archive`);
+    }
+    // Decode batches as they arrive so the raw bytes do not pile up.
+    if (file === META_FILE) found.set(file, entry.data);
+    else parts.set(file, decodeBatch(entry.data, `${path}:${entry.name}`));
+  }
+  const missing = [...wanted].filter((f) => !found.has(f) && !parts.has(f));
+  if (missing.length > 0) {
+    throw new DataError(
+      `${path} is not the CIFAR-10 binary archive: it has no ${missing.join(", ")} ` +
+        `(expected in ${CIFAR10_FOLDER}/)`,
+    );
+  }
+  const classNames = parseClassNames(
+    new TextDecoder().decode(found.get(META_FILE)),
+    `${path}:${META_FILE}`,
+  );
+  const train = concat(TRAIN_FILES.map((f) => parts.get(f)!));
+  return { classNames, train, test: parts.get(TEST_FILE)! };
+}
+
+/**
+ * Reads the CIFAR-10 binary version from a folder (the extracted `cifar-10-batches-bin/`, or a
+ * folder that contains it) or straight from `cifar-10-binary.tar.gz` (or an uncompressed `.tar`).
+ * Any dataset in the same layout (e.g. the built-in synthetic one) reads the same way.
+ *
+ * Errors are {@linkcode DataError}s naming the file: missing files, sizes that are not a multiple
+ * of 3,073 (with the size), labels outside 0–9 (with the record index), archives that are not
+ * CIFAR-10. Nothing is written.
+ *
+ * @example
+ * ```ts
+ * const fromFolder = await readCifarBinary("data/cifar-10-batches-bin");
+ * const fromArchive = await readCifarBinary("cifar-10-binary.tar.gz");
+ * ```
+ */
+export async function readCifarBinary(path: string): Promise<BinaryDataset> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new DataError(`missing ${path}: no CIFAR-10 folder or archive there`);
+    }
+    throw error;
+  }
+  if (info.isFile) return await readArchive(path);
+  const nested = join(path, CIFAR10_FOLDER);
+  const hasOwn = await Deno.stat(join(path, TRAIN_FILES[0])).then(() => true, () => false);
+  if (!hasOwn && basename(path) !== CIFAR10_FOLDER) {
+    const hasNested = await Deno.stat(nested).then((i) => i.isDirectory, () => false);
+    if (hasNested) return await readFolder(nested);
+  }
+  return await readFolder(path);
+}

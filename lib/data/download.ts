@@ -1,0 +1,502 @@
+/**
+ * Downloading and installing CIFAR-10 (`deno task data:cifar10`).
+ *
+ * {@linkcode downloadCifar10} fetches `cifar-10-binary.tar.gz`, checks its MD5 and extracts it into
+ * `data/cifar-10-batches-bin/`. It is safe to interrupt at any point:
+ *
+ * - the download goes to `cifar-10-binary.tar.gz.part`; a later run resumes it with an HTTP
+ *   `Range` request (guarded by `If-Range`), or starts over when the server does not support
+ *   ranges; a dropped connection is resumed automatically a few times;
+ * - the file is renamed to `cifar-10-binary.tar.gz` only after its MD5 matched; a mismatch
+ *   deletes it;
+ * - extraction goes to a temporary folder; every batch is decoded and checked, then the record
+ *   `VERIFIED.json` is written into that folder, and only then is it renamed to
+ *   `cifar-10-batches-bin/`. A folder without that record is never taken for CIFAR-10, and an
+ *   existing folder is replaced only by a complete, verified one.
+ *
+ * @example
+ * ```ts
+ * import { downloadCifar10 } from "./download.ts";
+ * const result = await downloadCifar10({ dataDir: "data" });
+ * result.status; // "installed", or "present" when it was already there
+ * ```
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { readTarFile } from "./_tar.ts";
+import { removeStale, replaceFolder } from "./_fs.ts";
+import { formatBytes, ProgressBar, type ProgressSink } from "./_progress.ts";
+import {
+  CIFAR10_FOLDER,
+  DataError,
+  DEFAULT_DATA_DIR,
+  META_FILE,
+  readCifarBinary,
+  TEST_FILE,
+  TRAIN_FILES,
+} from "./cifar10.ts";
+
+/** Official download address of the CIFAR-10 binary version. */
+export const CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
+/** Published MD5 of `cifar-10-binary.tar.gz`. */
+export const CIFAR10_MD5 = "c32a1d4ab5d03f1284b67883e8d87530";
+/** File name of the archive. */
+export const CIFAR10_ARCHIVE = "cifar-10-binary.tar.gz";
+/** Record written into `cifar-10-batches-bin/` after verification and extraction. */
+export const CIFAR10_MARKER = "VERIFIED.json";
+/** The command that installs CIFAR-10, for messages. */
+export const CIFAR10_COMMAND = "deno task data:cifar10";
+
+/** Temporary folders older than this are leftovers of interrupted runs (extraction takes seconds). */
+const STALE_MS = 10 * 60 * 1000;
+
+/** Contents of `VERIFIED.json`. */
+export interface VerifiedRecord {
+  /** Always "CIFAR-10". */
+  dataset: string;
+  /** MD5 of the archive the folder was extracted from. */
+  md5: string;
+  /** Where the archive came from (URL or local path). */
+  source: string;
+  /** Size in bytes of every extracted file. */
+  files: Record<string, number>;
+  /** Number of training and test images. */
+  images: { train: number; test: number };
+  /** When it was verified (ISO 8601). */
+  verifiedAt: string;
+}
+
+/** What {@linkcode cifar10Status} finds. */
+export interface Cifar10Status {
+  /** True when the folder holds a verified, complete copy. */
+  ready: boolean;
+  /** The folder `dataDir/cifar-10-batches-bin`. */
+  folder: string;
+  /** Why it is not ready (or "verified"). */
+  reason: string;
+  /** The verification record, when ready. */
+  record?: VerifiedRecord;
+}
+
+/** A download that failed (HTTP error, dropped connection, wrong checksum). */
+export class DownloadError extends Error {
+  /** A download error with a message. */
+  constructor(message: string) {
+    super(message);
+    this.name = "DownloadError";
+  }
+}
+
+/**
+ * Checks whether `dataDir/cifar-10-batches-bin/` holds CIFAR-10 installed by
+ * {@linkcode downloadCifar10}: the verification record exists (optionally for the archive with
+ * checksum `md5`) and every file still has its recorded size. Cheap: it reads no pixel data.
+ *
+ * @example
+ * ```ts
+ * const status = await cifar10Status("data");
+ * if (!status.ready) console.log(status.reason);
+ * ```
+ */
+export async function cifar10Status(
+  dataDir: string = DEFAULT_DATA_DIR,
+  md5?: string,
+): Promise<Cifar10Status> {
+  const folder = join(dataDir, CIFAR10_FOLDER);
+  const isDir = await Deno.stat(folder).then((i) => i.isDirectory, () => false);
+  if (!isDir) return { ready: false, folder, reason: `${folder} does not exist` };
+  let record: VerifiedRecord;
+  try {
+    record = JSON.parse(await Deno.readTextFile(join(folder, CIFAR10_MARKER)));
+  } catch {
+    return {
+      ready: false,
+      folder,
+      reason: `${folder} has no ${CIFAR10_MARKER}: it was not installed and verified by ` +
+        CIFAR10_COMMAND,
+    };
+  }
+  if (md5 !== undefined && record.md5?.toLowerCase() !== md5.toLowerCase()) {
+    return {
+      ready: false,
+      folder,
+      reason: `${folder} was verified against MD5 ${record.md5}, not ${md5.toLowerCase()}`,
+    };
+  }
+  const needed = [...TRAIN_FILES, TEST_FILE, META_FILE];
+  for (const name of needed) {
+    const expected = record.files?.[name];
+    const actual = await Deno.stat(join(folder, name)).then((i) => i.size, () => -1);
+    if (expected === undefined || actual !== expected) {
+      return {
+        ready: false,
+        folder,
+        reason: actual < 0
+          ? `${join(folder, name)} is missing`
+          : `${join(folder, name)} has ${actual} bytes, the verified copy had ${expected}`,
+      };
+    }
+  }
+  return { ready: true, folder, reason: "verified", record };
+}
+
+/** Options of {@linkcode downloadCifar10}. */
+export interface DownloadOptions {
+  /** Where to download from (default {@linkcode CIFAR10_URL}). */
+  url?: string;
+  /** Expected MD5 of the archive (default {@linkcode CIFAR10_MD5}). */
+  md5?: string;
+  /** Data folder (default the project's `data/`). */
+  dataDir?: string;
+  /** Install from this local archive instead of downloading (it is verified all the same). */
+  archive?: string;
+  /** Keep the verified archive next to the folder after extraction (default false). */
+  keepArchive?: boolean;
+  /** How often a dropped connection is resumed within one run (default 3). */
+  retries?: number;
+  /** Pause before a retry in milliseconds (default 2000). */
+  retryDelayMs?: number;
+  /** Receives status lines (default `console.log`). */
+  log?: (line: string) => void;
+  /** Download progress (default a bar on stderr, in place on a terminal); false for none. */
+  progress?: ProgressSink | false;
+}
+
+/** What {@linkcode downloadCifar10} did. */
+export interface DownloadResult {
+  /** "present": already installed and verified, nothing done; "installed": now installed. */
+  status: "present" | "installed";
+  /** The dataset folder. */
+  folder: string;
+  /** MD5 of the installed archive. */
+  md5: string;
+  /** Bytes transferred in this run. */
+  downloadedBytes: number;
+  /** True when a download resumed from a partial file. */
+  resumed: boolean;
+}
+
+/** MD5 of a file, streamed. */
+export async function md5File(path: string): Promise<string> {
+  const hash = createHash("md5");
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(1 << 20);
+  while (true) {
+    const n = await file.read(buf);
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+  }
+  return hash.digest("hex");
+}
+
+async function fileSize(path: string): Promise<number> {
+  return await Deno.stat(path).then((i) => i.size, () => -1);
+}
+
+interface PartInfo {
+  url: string;
+  etag?: string;
+  lastModified?: string;
+}
+
+function defaultProgress(): ProgressSink {
+  const enc = new TextEncoder();
+  return new ProgressBar({
+    label: CIFAR10_ARCHIVE,
+    write: (s) => {
+      Deno.stderr.writeSync(enc.encode(s));
+    },
+    isTerminal: Deno.stderr.isTerminal(),
+  });
+}
+
+/** Downloads `url` to `part` (resuming), verifies it and renames it to `final`. */
+async function fetchArchive(
+  url: string,
+  md5: string,
+  part: string,
+  final: string,
+  o: Required<Pick<DownloadOptions, "retries" | "retryDelayMs" | "log">> & {
+    progress: ProgressSink | false;
+  },
+): Promise<{ bytes: number; resumed: boolean }> {
+  const infoPath = `${part}.json`;
+  let transferred = 0;
+  let resumed = false;
+  let restartedAfterMismatch = false;
+  for (let attempt = 0;; attempt++) {
+    let info: PartInfo | undefined;
+    try {
+      info = JSON.parse(await Deno.readTextFile(infoPath));
+    } catch {
+      info = undefined;
+    }
+    let offset = Math.max(0, await fileSize(part));
+    if (offset > 0 && info?.url !== url) {
+      o.log(`discarding ${part}: it belongs to another address`);
+      offset = 0;
+    }
+    const headers: Record<string, string> = {};
+    if (offset > 0) {
+      headers["Range"] = `bytes=${offset}-`;
+      const validator = info?.etag ?? info?.lastModified;
+      if (validator) headers["If-Range"] = validator;
+    }
+    let response: Response;
+    try {
+      response = await fetch(url, { headers });
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      if (attempt < o.retries) {
+        o.log(`cannot reach ${url} (${why}); retrying (${attempt + 1}/${o.retries})`);
+        await new Promise((r) => setTimeout(r, o.retryDelayMs));
+        continue;
+      }
+      throw new DownloadError(`cannot download ${url}: ${why}`);
+    }
+    let total: number | undefined;
+    let append = false;
+    if (response.status === 206 && offset > 0) {
+      const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get("content-range") ?? "");
+      if (m && Number(m[1]) === offset) {
+        append = true;
+        total = m[3] === "*" ? undefined : Number(m[3]);
+        resumed = true;
+      } else {
+        await response.body?.cancel();
+        o.log("the server answered the resume request with another range; starting over");
+        await Deno.remove(part).catch(() => {});
+        continue;
+      }
+    } else if (response.status === 416 && offset > 0) {
+      // Nothing left to fetch: the partial file may be complete already; the checksum decides.
+      await response.body?.cancel();
+      total = offset;
+      append = true;
+    } else if (response.ok && response.status !== 206) {
+      if (offset > 0) o.log("the server does not resume downloads; starting over");
+      offset = 0;
+      const length = response.headers.get("content-length");
+      total = length === null ? undefined : Number(length);
+    } else {
+      await response.body?.cancel();
+      const message = `${url} answered HTTP ${response.status} ${response.statusText}`.trim();
+      if (response.status >= 500 && attempt < o.retries) {
+        o.log(`${message}; retrying (${attempt + 1}/${o.retries})`);
+        await new Promise((r) => setTimeout(r, o.retryDelayMs));
+        continue;
+      }
+      throw new DownloadError(message);
+    }
+    if (!append) {
+      const next: PartInfo = {
+        url,
+        etag: response.headers.get("etag") ?? undefined,
+        lastModified: response.headers.get("last-modified") ?? undefined,
+      };
+      await Deno.writeTextFile(infoPath, JSON.stringify(next));
+    }
+    let received = offset;
+    let failure: string | undefined;
+    if (response.status !== 416) {
+      if (o.progress) o.progress.start(total, offset);
+      const file = await Deno.open(
+        part,
+        append ? { append: true, create: true } : { write: true, create: true, truncate: true },
+      );
+      try {
+        if (!response.body) throw new Error("empty response");
+        for await (const chunk of response.body) {
+          let bytes = chunk;
+          while (bytes.length > 0) bytes = bytes.subarray(await file.write(bytes));
+          received += chunk.length;
+          transferred += chunk.length;
+          if (o.progress) o.progress.update(received);
+        }
+      } catch (error) {
+        failure = error instanceof Error ? error.message : String(error);
+      } finally {
+        file.close();
+        if (o.progress) o.progress.end();
+      }
+      if (!failure && total !== undefined && received < total) {
+        failure = `the connection closed after ${received} of ${total} bytes`;
+      }
+    }
+    if (failure) {
+      const where = total
+        ? `${formatBytes(received)} of ${formatBytes(total)}`
+        : formatBytes(received);
+      if (attempt < o.retries) {
+        o.log(
+          `download interrupted at ${where} (${failure}); resuming (${attempt + 1}/${o.retries})`,
+        );
+        await new Promise((r) => setTimeout(r, o.retryDelayMs));
+        continue;
+      }
+      throw new DownloadError(
+        `download interrupted at ${where} (${failure}); ${part} is kept: run ${CIFAR10_COMMAND} ` +
+          `again to resume`,
+      );
+    }
+    o.log(`checking the MD5 of ${formatBytes(received)} …`);
+    const actual = await md5File(part);
+    if (actual !== md5) {
+      await Deno.remove(part).catch(() => {});
+      await Deno.remove(infoPath).catch(() => {});
+      if (resumed && !restartedAfterMismatch) {
+        // The resumed part may have come from another version of the file: start over once.
+        o.log(`MD5 mismatch after resuming (${actual}); downloading again from the start`);
+        restartedAfterMismatch = true;
+        resumed = false;
+        continue;
+      }
+      throw new DownloadError(
+        `MD5 mismatch for ${url}: expected ${md5}, got ${actual}. The download was deleted and ` +
+          `nothing was installed.`,
+      );
+    }
+    await Deno.rename(part, final);
+    await Deno.remove(infoPath).catch(() => {});
+    return { bytes: transferred, resumed };
+  }
+}
+
+/** Extracts `cifar-10-batches-bin/*` of `archive` into a folder under `tmpRoot`; returns it. */
+async function extract(archive: string, tmpRoot: string): Promise<string> {
+  const out = join(tmpRoot, CIFAR10_FOLDER);
+  await Deno.mkdir(out, { recursive: true });
+  const pattern = new RegExp(`^(?:\\./)?${CIFAR10_FOLDER}/([^/]+)$`);
+  const files = new Set<string>();
+  for await (
+    const entry of readTarFile(archive, { want: (name) => pattern.test(name) })
+  ) {
+    const base = pattern.exec(entry.name)?.[1];
+    if (!entry.data || !base || base === "." || base === ".." || base === CIFAR10_MARKER) continue;
+    await Deno.writeFile(join(out, base), entry.data);
+    files.add(base);
+  }
+  const missing = [...TRAIN_FILES, TEST_FILE, META_FILE].filter((f) => !files.has(f));
+  if (missing.length > 0) {
+    throw new DataError(
+      `${archive} is not the CIFAR-10 binary archive: it has no ` +
+        missing.map((f) => `${CIFAR10_FOLDER}/${f}`).join(", "),
+    );
+  }
+  return out;
+}
+
+/**
+ * Installs CIFAR-10 into `dataDir/cifar-10-batches-bin/` (see the module doc for what makes it
+ * safe to interrupt). Already installed and verified for this MD5: says so and does nothing.
+ *
+ * @example
+ * ```ts
+ * await downloadCifar10(); // official URL and MD5, into the project's data/
+ * await downloadCifar10({ archive: "/mnt/usb/cifar-10-binary.tar.gz" }); // offline install
+ * ```
+ */
+export async function downloadCifar10(options: DownloadOptions = {}): Promise<DownloadResult> {
+  const url = options.url ?? CIFAR10_URL;
+  const md5 = (options.md5 ?? CIFAR10_MD5).toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(md5)) {
+    throw new RangeError(`md5 must be 32 hexadecimal digits, got ${JSON.stringify(options.md5)}`);
+  }
+  const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
+  const log = options.log ?? ((line: string) => console.log(line));
+  const status = await cifar10Status(dataDir, md5);
+  if (status.ready) {
+    log(
+      `CIFAR-10 is already present and verified in ${status.folder} (MD5 ${md5}); nothing to do.`,
+    );
+    return {
+      status: "present",
+      folder: status.folder,
+      md5,
+      downloadedBytes: 0,
+      resumed: false,
+    };
+  }
+  await Deno.mkdir(dataDir, { recursive: true });
+  await removeStale(dataDir, [".cifar10-extract-", `.${CIFAR10_FOLDER}.old-`], STALE_MS);
+
+  let archive: string;
+  let fetched = { bytes: 0, resumed: false };
+  let source: string;
+  if (options.archive) {
+    archive = source = options.archive;
+    log(`checking the MD5 of ${archive} …`);
+    const actual = await md5File(archive).catch((error) => {
+      throw new DataError(
+        `cannot read ${archive}: ${error instanceof Error ? error.message : error}`,
+      );
+    });
+    if (actual !== md5) {
+      throw new DownloadError(
+        `MD5 mismatch for ${archive}: expected ${md5}, got ${actual}; nothing was installed`,
+      );
+    }
+  } else {
+    source = url;
+    archive = join(dataDir, CIFAR10_ARCHIVE);
+    const part = `${archive}.part`;
+    let verified = false;
+    if ((await fileSize(archive)) > 0) {
+      // A verified archive from an earlier run whose extraction did not finish.
+      verified = (await md5File(archive)) === md5;
+      if (!verified) {
+        log(`${archive} does not match MD5 ${md5}; downloading again`);
+        await Deno.remove(archive);
+      }
+    }
+    if (!verified) {
+      log(`downloading ${url}\n  to ${part}`);
+      fetched = await fetchArchive(url, md5, part, archive, {
+        retries: options.retries ?? 3,
+        retryDelayMs: options.retryDelayMs ?? 2000,
+        log,
+        progress: options.progress ?? defaultProgress(),
+      });
+    }
+    log(`MD5 ok (${md5})`);
+  }
+
+  const target = join(dataDir, CIFAR10_FOLDER);
+  log(`extracting into ${target} …`);
+  const tmp = await Deno.makeTempDir({ dir: dataDir, prefix: ".cifar10-extract-" });
+  let record: VerifiedRecord;
+  try {
+    const folder = await extract(archive, tmp);
+    const data = await readCifarBinary(folder); // decodes and checks every record
+    const files: Record<string, number> = {};
+    for await (const e of Deno.readDir(folder)) {
+      if (e.isFile) files[e.name] = await fileSize(join(folder, e.name));
+    }
+    record = {
+      dataset: "CIFAR-10",
+      md5,
+      source,
+      files,
+      images: { train: data.train.length, test: data.test.length },
+      verifiedAt: new Date().toISOString(),
+    };
+    await Deno.writeTextFile(join(folder, CIFAR10_MARKER), JSON.stringify(record, null, 2) + "\n");
+    await replaceFolder(folder, target, async () => (await cifar10Status(dataDir, md5)).ready);
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+  if (!options.archive && !options.keepArchive) await Deno.remove(archive).catch(() => {});
+  log(
+    `CIFAR-10 installed and verified in ${target}: ` +
+      `${record.images.train.toLocaleString("en")} training and ` +
+      `${record.images.test.toLocaleString("en")} test images.`,
+  );
+  return {
+    status: "installed",
+    folder: target,
+    md5,
+    downloadedBytes: fetched.bytes,
+    resumed: fetched.resumed,
+  };
+}

@@ -1,0 +1,275 @@
+/**
+ * Sample images of a dataset, one row per class, as a plotly figure: the grid is composited into
+ * one RGB image, encoded as PNG (node:zlib deflate) and shown by plotly's `image` trace, with the
+ * class names on the rows and the dataset's name in the title. The PNG travels as a data URI, so
+ * the figure stays small (tens of kB) and renders offline.
+ *
+ * @example
+ * ```ts
+ * import { loadDataset } from "../data/mod.ts";
+ * import { showSamples } from "./samples.ts";
+ * const data = await loadDataset({ dataset: "auto" });
+ * await showSamples(data, { perClass: 10 }); // inside a notebook cell
+ * ```
+ * @module
+ */
+import { deflateSync } from "node:zlib";
+import type { Figure } from "./plotly.ts";
+import { show } from "./plotly.ts";
+import type { ImageSet } from "../data/cifar10.ts";
+
+/** What the helpers need of a dataset (a `Dataset` from `lib/data` fits). */
+export interface SampleSource {
+  /** Display name, put in the title ("CIFAR-10", "synthetic shapes (built-in)"). */
+  name: string;
+  /** Class names, one row each. */
+  classNames: readonly string[];
+  /** Training images. */
+  train: ImageSet;
+  /** Test images. */
+  test: ImageSet;
+}
+
+/** Options of {@linkcode sampleGrid} and {@linkcode sampleGridImage}. */
+export interface SampleGridOptions {
+  /** Which split to draw from (default "train"). */
+  split?: "train" | "test";
+  /** Images per class (default 8). */
+  perClass?: number;
+  /** Which images: the first `perClass` of each class in a permutation drawn from this seed (default 0). */
+  seed?: number;
+  /** Pixel magnification (nearest neighbour, default 2). */
+  scale?: number;
+  /** Gap between images in output pixels (default 2, white). */
+  gap?: number;
+}
+
+/** A composited RGB image and what its rows show. */
+export interface SampleGridImage {
+  /** Width in pixels. */
+  width: number;
+  /** Height in pixels. */
+  height: number;
+  /** Pixels, RGB, row by row from the top. */
+  rgb: Uint8Array;
+  /** Index of each shown image in the split, per class row (-1 for an empty cell). */
+  indices: number[][];
+  /** Pixel row of each class row's centre. */
+  rowCentres: number[];
+}
+
+const SIZE = 32;
+
+/** A small deterministic permutation (xorshift32), independent of the rest of the library. */
+function permutation(n: number, seed: number): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  let s = (seed ^ 0x6d2b79f5) >>> 0 || 1;
+  for (let i = n - 1; i > 0; i--) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    const j = s % (i + 1);
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+/**
+ * Composites `perClass` images of every class into one RGB image: one row per class, nearest-
+ * neighbour magnified by `scale`, separated by white gaps.
+ *
+ * @example
+ * ```ts
+ * const grid = sampleGridImage(data, { perClass: 4, scale: 1 });
+ * grid.width; // 4 * 32 + 5 * 2
+ * ```
+ */
+export function sampleGridImage(
+  dataset: SampleSource,
+  options: SampleGridOptions = {},
+): SampleGridImage {
+  const split = options.split ?? "train";
+  const set = split === "train" ? dataset.train : split === "test" ? dataset.test : undefined;
+  if (!set) throw new RangeError(`split must be "train" or "test", got ${JSON.stringify(split)}`);
+  const perClass = options.perClass ?? 8;
+  const scale = options.scale ?? 2;
+  const gap = options.gap ?? 2;
+  for (const [name, v] of [["perClass", perClass], ["scale", scale]] as const) {
+    if (!(Number.isInteger(v) && v >= 1)) {
+      throw new RangeError(`${name} must be a positive integer`);
+    }
+  }
+  if (!(Number.isInteger(gap) && gap >= 0)) throw new RangeError("gap must be an integer ≥ 0");
+  const classes = dataset.classNames.length;
+  const indices = Array.from({ length: classes }, () => [] as number[]);
+  for (const i of permutation(set.length, options.seed ?? 0)) {
+    const row = indices[set.labels[i]];
+    if (row && row.length < perClass) row.push(i);
+  }
+  for (const row of indices) while (row.length < perClass) row.push(-1);
+  const cell = SIZE * scale;
+  const width = perClass * cell + (perClass + 1) * gap;
+  const height = classes * cell + (classes + 1) * gap;
+  const rgb = new Uint8Array(width * height * 3).fill(255);
+  indices.forEach((row, r) =>
+    row.forEach((i, c) => {
+      if (i < 0) return;
+      const top = gap + r * (cell + gap), left = gap + c * (cell + gap);
+      for (let y = 0; y < cell; y++) {
+        const sy = Math.floor(y / scale);
+        for (let x = 0; x < cell; x++) {
+          const s = i * SIZE * SIZE * 3 + (sy * SIZE + Math.floor(x / scale)) * 3;
+          const d = ((top + y) * width + left + x) * 3;
+          rgb[d] = set.images[s];
+          rgb[d + 1] = set.images[s + 1];
+          rgb[d + 2] = set.images[s + 2];
+        }
+      }
+    })
+  );
+  const rowCentres = indices.map((_, r) => gap + r * (cell + gap) + cell / 2);
+  return { width, height, rgb, indices, rowCentres };
+}
+
+let crcTable: Uint32Array | undefined;
+
+function crc32(bytes: Uint8Array): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function chunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  out.set(new TextEncoder().encode(type), 4);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+
+/**
+ * Encodes 8-bit RGB pixels (row by row from the top) as a PNG file.
+ *
+ * @example
+ * ```ts
+ * const png = encodePng(new Uint8Array([255, 0, 0]), 1, 1); // one red pixel
+ * ```
+ */
+export function encodePng(rgb: Uint8Array, width: number, height: number): Uint8Array {
+  if (rgb.length !== width * height * 3) {
+    throw new RangeError(
+      `${width}×${height} RGB needs ${width * height * 3} bytes, got ${rgb.length}`,
+    );
+  }
+  const ihdr = new Uint8Array(13);
+  const v = new DataView(ihdr.buffer);
+  v.setUint32(0, width);
+  v.setUint32(4, height);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits, truecolour, deflate, no filter method, no interlace
+  const raw = new Uint8Array(height * (1 + width * 3));
+  for (let y = 0; y < height; y++) {
+    raw[y * (1 + width * 3)] = 0; // filter type "None"
+    raw.set(rgb.subarray(y * width * 3, (y + 1) * width * 3), y * (1 + width * 3) + 1);
+  }
+  const parts = [
+    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", new Uint8Array(deflateSync(raw, { level: 9 }))),
+    chunk("IEND", new Uint8Array(0)),
+  ];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function base64(bytes: Uint8Array): string {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}
+
+/**
+ * A plotly figure of sample images per class (see the module doc); the title names the dataset.
+ *
+ * @example
+ * ```ts
+ * const fig = sampleGrid(data, { perClass: 6, split: "test" });
+ * fig.data[0].type; // "image"
+ * ```
+ */
+export function sampleGrid(dataset: SampleSource, options: SampleGridOptions = {}): Figure {
+  const grid = sampleGridImage(dataset, options);
+  const split = options.split ?? "train";
+  const png = encodePng(grid.rgb, grid.width, grid.height);
+  const title = `${dataset.name}: ${grid.indices[0]?.length ?? 0} ${split} images per class`;
+  const left = 110;
+  return {
+    data: [{
+      type: "image",
+      source: `data:image/png;base64,${base64(png)}`,
+      x0: 0,
+      y0: 0,
+      dx: 1,
+      dy: 1,
+      hoverinfo: "skip",
+      name: dataset.name,
+    }],
+    layout: {
+      title: { text: title },
+      width: grid.width + left + 30,
+      height: grid.height + 90,
+      margin: { l: left, r: 30, t: 60, b: 30 },
+      xaxis: {
+        visible: false,
+        range: [0, grid.width],
+        constrain: "domain",
+      },
+      yaxis: {
+        range: [grid.height, 0],
+        tickvals: grid.rowCentres,
+        ticktext: [...dataset.classNames],
+        showgrid: false,
+        zeroline: false,
+        ticks: "",
+        scaleanchor: "x",
+        constrain: "domain",
+      },
+    },
+  };
+}
+
+/**
+ * Displays {@linkcode sampleGrid} in the current notebook cell (outside Jupyter it prints the
+ * figure's one-line description).
+ *
+ * @example
+ * ```ts
+ * await showSamples(data, { perClass: 10 });
+ * ```
+ */
+export async function showSamples(
+  dataset: SampleSource,
+  options: SampleGridOptions = {},
+): Promise<void> {
+  await show(sampleGrid(dataset, options));
+}
