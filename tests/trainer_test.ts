@@ -1,0 +1,209 @@
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertGreater,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { tf } from "../lib/backend/tf.ts";
+import { copyConvWeightsToTransposed, DenseNet } from "../lib/nn/mod.ts";
+import {
+  checkHyperparameters,
+  DivergenceError,
+  type RunResults,
+  SGD,
+  train,
+} from "../lib/train/mod.ts";
+import { tinyData, tinyModel } from "./_train_helpers.ts";
+
+const HYPER = { epochs: 2, batchSize: 16, lr: 0.05, momentum: 0.9, weightDecay: 5e-4 };
+
+Deno.test("SGD follows PyTorch's update (momentum, weight decay), by hand", () => {
+  const w = tf.variable(tf.scalar(1), true, "w_sgd_test");
+  const opt = new SGD([w], { lr: 0.1, momentum: 0.9, weightDecay: 0.1 });
+  const grad = tf.scalar(2);
+  opt.step({ [w.name]: grad }); // g = 2.1, buf = 2.1, w = 0.79
+  assertAlmostEquals(w.dataSync()[0], 0.79, 1e-6);
+  opt.step({ [w.name]: grad }); // g = 2.079, buf = 0.9·2.1 + 2.079 = 3.969, w = 0.3931
+  assertAlmostEquals(w.dataSync()[0], 0.3931, 1e-6);
+  opt.dispose();
+  tf.dispose([w, grad]);
+});
+
+Deno.test("bad hyperparameters are refused before training, naming the parameter", () => {
+  assertThrows(
+    () => checkHyperparameters({ ...HYPER, lr: -0.1 }),
+    RangeError,
+    "lr must be a positive number",
+  );
+  assertThrows(
+    () => checkHyperparameters({ ...HYPER, batchSize: 0 }),
+    RangeError,
+    "batchSize must be a positive integer",
+  );
+  assertThrows(() => checkHyperparameters({ ...HYPER, epochs: 1.5 }), RangeError, "epochs");
+  assertThrows(() => checkHyperparameters({ ...HYPER, momentum: 1 }), RangeError, "momentum");
+  assertThrows(
+    () => checkHyperparameters({ ...HYPER, weightDecay: -1 }),
+    RangeError,
+    "weightDecay",
+  );
+  assertThrows(
+    () => checkHyperparameters({ ...HYPER, schedule: "step" as "cosine" }),
+    RangeError,
+    "schedule",
+  );
+});
+
+Deno.test("a tiny run writes every result file with the documented fields, and learns", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "trainer_test_" });
+  try {
+    const data = tinyData();
+    const before = tf.memory().numTensors;
+    const model = tinyModel(1);
+    const afterModel = tf.memory().numTensors;
+    const stepLog: number[] = [];
+    const r = await train({
+      arms: [{ name: "tiny", model }],
+      data,
+      hyper: HYPER,
+      runDir: dir,
+      config: { seed: 1 },
+      onStep: (p) => void stepLog.push(p.step),
+    });
+    assertEquals(stepLog, [1, 2, 3, 1, 2, 3]);
+    assertEquals(tf.memory().numTensors, afterModel, "no tensors leak across steps");
+    assert(afterModel > before);
+    for (const f of ["results.json", "steps.csv", "epochs.csv", "checkpoint/meta.json"]) {
+      assert(existsSync(join(dir, f)), f);
+    }
+    for (const f of ["model.json", "weights.bin", "optimizer.json", "optimizer.bin"]) {
+      assert(existsSync(join(dir, "checkpoint", "tiny", f)), f);
+    }
+    const saved: RunResults = JSON.parse(await Deno.readTextFile(join(dir, "results.json")));
+    assertEquals(saved.dataset, "tiny test set");
+    assertEquals(saved.completedEpochs, 2);
+    assertEquals(saved.hyper, { ...HYPER, schedule: "constant" });
+    const e = saved.arms[0].epochs[1];
+    for (
+      const k of [
+        "epoch",
+        "lr",
+        "trainLoss",
+        "testLoss",
+        "testAccuracy",
+        "perClassAccuracy",
+        "confusion",
+      ]
+    ) {
+      assert(k in e, k);
+    }
+    assertEquals(e.confusion.flat().reduce((a, b) => a + b, 0), 24);
+    assertEquals(saved.arms[0].steps.length, 6);
+    assertGreater(e.testAccuracy, 0.6, "separable colours are learnt");
+    const csv = await Deno.readTextFile(join(dir, "epochs.csv"));
+    assertStringIncludes(
+      csv.split("\n")[0],
+      "arm,epoch,lr,train_loss,test_loss,test_accuracy,acc_red",
+    );
+    assertEquals(r.arms[0].epochs.length, 2);
+    model.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("resuming an interrupted run ends with the same metrics as an uninterrupted one", async () => {
+  const dirA = await Deno.makeTempDir(), dirB = await Deno.makeTempDir();
+  try {
+    const hyper = { ...HYPER, epochs: 3 };
+    const full = await train({
+      arms: [{ name: "m", model: tinyModel(2) }],
+      data: tinyData(),
+      hyper,
+      runDir: dirA,
+    });
+    // Interrupt after epoch 1 (the checkpoint of epoch 1 is complete), then start again.
+    await assertRejects(
+      () =>
+        train({
+          arms: [{ name: "m", model: tinyModel(2) }],
+          data: tinyData(),
+          hyper,
+          runDir: dirB,
+          onEpoch: (r) => {
+            if (r.completedEpochs === 1) throw new Error("interrupted");
+          },
+        }),
+      Error,
+      "interrupted",
+    );
+    const resumedSteps: number[] = [];
+    const resumed = await train({
+      arms: [{ name: "m", model: tinyModel(99) }], // different init: the checkpoint must win
+      data: tinyData(),
+      hyper,
+      runDir: dirB,
+      onStep: (p) => void resumedSteps.push(p.epoch),
+    });
+    assertEquals(new Set(resumedSteps), new Set([2, 3]), "only epochs 2 and 3 ran again");
+    const metrics = (r: RunResults) =>
+      r.arms.map((a) => ({ ...a, epochs: a.epochs.map(({ trainSeconds: _, ...m }) => m) }));
+    assertEquals(metrics(resumed), metrics(full));
+    // A different configuration in the same folder is refused.
+    await assertRejects(
+      () =>
+        train({
+          arms: [{ name: "m", model: tinyModel(2) }],
+          data: tinyData(),
+          hyper: { ...hyper, lr: 0.01 },
+          runDir: dirB,
+        }),
+      Error,
+      "different configuration (hyper)",
+    );
+  } finally {
+    await Deno.remove(dirA, { recursive: true });
+    await Deno.remove(dirB, { recursive: true });
+  }
+});
+
+Deno.test("a NaN loss stops training, names epoch and step, and keeps the last good checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const err = await assertRejects(
+      () =>
+        train({
+          arms: [{ name: "m", model: tinyModel(3) }],
+          data: tinyData({ poison: [2, 2] }),
+          hyper: HYPER,
+          runDir: dir,
+        }),
+      DivergenceError,
+      'loss of "m" became NaN at epoch 2, step 2',
+    );
+    assertStringIncludes(err.message, "checkpoint of epoch 1");
+    const meta = JSON.parse(await Deno.readTextFile(join(dir, "checkpoint", "meta.json")));
+    assertEquals(meta.completedEpochs, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("control arm: same function as the conv net, so losses stay equal over SGD steps", async () => {
+  const conv = DenseNet({ variant: "conv", imageSize: 8, classes: 3, seed: 5 });
+  const control = DenseNet({ variant: "transposed", imageSize: 8, classes: 3, seed: 6 });
+  copyConvWeightsToTransposed(conv, control);
+  const r = await train({
+    arms: [{ name: "conv", model: conv }, { name: "control", model: control }],
+    data: tinyData({ trainSize: 8, testSize: 3 }),
+    hyper: { epochs: 1, batchSize: 4, lr: 0.01, momentum: 0.9, weightDecay: 5e-4 },
+  });
+  const [a, b] = r.arms.map((arm) => arm.steps.map((s) => s[2]));
+  assertEquals(a.length, 2);
+  a.forEach((loss, i) => assertAlmostEquals(b[i], loss, 1e-4 * Math.max(1, loss)));
+});
