@@ -41,8 +41,12 @@ class ByteQueue {
   /** Bytes consumed so far. */
   offset = 0;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
-    this.#it = source[Symbol.asyncIterator]();
+  constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+    this.#it = Symbol.asyncIterator in source
+      ? source[Symbol.asyncIterator]()
+      : (async function* () {
+        yield* source;
+      })();
   }
 
   async #fill(n: number): Promise<void> {
@@ -151,7 +155,7 @@ function parsePax(data: Uint8Array): Record<string, string> {
  * ```
  */
 export async function* readTar(
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: ReadTarOptions = {},
 ): AsyncGenerator<TarEntry> {
   const label = options.label ?? "archive";
@@ -168,6 +172,8 @@ export async function* readTar(
         throw new Error(
           header.length === 0
             ? `${label} is empty: not a tar archive`
+            : headerOffset === 0
+            ? `${label} is not a tar archive (only ${header.length} bytes)`
             : `${label} ends inside a tar header at byte ${headerOffset}: truncated`,
         );
       }

@@ -1,0 +1,192 @@
+/**
+ * Helpers of the data tests: small CIFAR-format files and archives built in the test, a
+ * temporary folder, and a bounded local HTTP server on 127.0.0.1.
+ *
+ * @example
+ * ```ts
+ * import { fakeCifarArchive } from "./_data_helpers.ts";
+ * const { gz, md5 } = fakeCifarArchive(2);
+ * ```
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import { writeTar } from "../lib/data/_tar.ts";
+import {
+  CIFAR10_CLASSES,
+  CIFAR10_FOLDER,
+  encodeBatch,
+  IMAGE_BYTES,
+  type ImageSet,
+  imageSet,
+  META_FILE,
+  TEST_FILE,
+  TRAIN_FILES,
+} from "../lib/data/cifar10.ts";
+
+/** `n` images with labels `(start + i) % 10` and pixels from a simple deterministic formula. */
+export function fakeImages(n: number, start = 0): ImageSet {
+  const images = new Uint8Array(n * IMAGE_BYTES);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = (start + i) % 10;
+    for (let k = 0; k < IMAGE_BYTES; k++) {
+      images[i * IMAGE_BYTES + k] = (k * 7 + (start + i) * 31) & 0xff;
+    }
+  }
+  return imageSet(images, labels);
+}
+
+/** File name → bytes of a CIFAR-10 binary folder with `perFile` records per batch file. */
+export function fakeCifarFiles(perFile: number): Map<string, Uint8Array> {
+  const files = new Map<string, Uint8Array>();
+  TRAIN_FILES.forEach((name, f) => files.set(name, encodeBatch(fakeImages(perFile, f * perFile))));
+  files.set(TEST_FILE, encodeBatch(fakeImages(perFile, 1000)));
+  files.set(META_FILE, new TextEncoder().encode(CIFAR10_CLASSES.join("\n") + "\n\n"));
+  return files;
+}
+
+/** Writes {@linkcode fakeCifarFiles} into `dir`. */
+export async function writeFakeCifar(dir: string, perFile: number): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  for (const [name, bytes] of fakeCifarFiles(perFile)) {
+    await Deno.writeFile(`${dir}/${name}`, bytes);
+  }
+}
+
+/** MD5 in hex. */
+export function md5(bytes: Uint8Array): string {
+  return createHash("md5").update(bytes).digest("hex");
+}
+
+/** A gzip-compressed tar laid out like `cifar-10-binary.tar.gz`, and its MD5. */
+export function fakeCifarArchive(
+  perFile: number,
+  options: { folder?: string; files?: Map<string, Uint8Array> } = {},
+): { gz: Uint8Array; md5: string } {
+  const folder = options.folder ?? CIFAR10_FOLDER;
+  const files = options.files ?? fakeCifarFiles(perFile);
+  const tar = writeTar([
+    { name: `${folder}/` },
+    ...[...files].map(([name, data]) => ({ name: `${folder}/${name}`, data })),
+    { name: `${folder}/readme.html`, data: new TextEncoder().encode("<p>test</p>") },
+  ]);
+  const gz = new Uint8Array(gzipSync(tar));
+  return { gz, md5: md5(gz) };
+}
+
+/** Runs `fn` with a fresh temporary folder, removed afterwards. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "data_test_" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Behaviour of {@linkcode serveBytes}. */
+export interface ServeOptions {
+  /** Honour `Range: bytes=N-` with 206 (default true). */
+  ranges?: boolean;
+  /** For the first `cutRequests` requests, send only `cutAt` bytes of the body, then drop it. */
+  cutAt?: number;
+  /** How many requests are cut (default 1). */
+  cutRequests?: number;
+}
+
+/** A running {@linkcode serveBytes} server. */
+export interface TestServer {
+  /** URL of the file. */
+  url: string;
+  /** The `Range` header of every request ("" when absent). */
+  ranges: string[];
+  /** Stops the server. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `bytes` at http://127.0.0.1:<port>/cifar-10-binary.tar.gz with a minimal HTTP/1.1 server
+ * (one request per connection), so that a cut really is the server closing the connection in the
+ * middle of the body. It listens on the loopback interface only and stops by itself after 30 s.
+ */
+export function serveBytes(bytes: Uint8Array, options: ServeOptions = {}): TestServer {
+  const ranges: string[] = [];
+  let cuts = options.cutRequests ?? (options.cutAt === undefined ? 0 : 1);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const enc = new TextEncoder();
+  const etag = `"${md5(bytes)}"`;
+
+  async function handle(conn: Deno.Conn): Promise<void> {
+    try {
+      let head = "";
+      const buf = new Uint8Array(4096);
+      while (!head.includes("\r\n\r\n")) {
+        const n = await conn.read(buf);
+        if (n === null) return;
+        head += new TextDecoder().decode(buf.subarray(0, n));
+      }
+      const range = /^range:\s*(.*)$/im.exec(head)?.[1]?.trim() ?? "";
+      ranges.push(range);
+      const m = /^bytes=(\d+)-$/.exec(range);
+      const start = m && (options.ranges ?? true) ? Number(m[1]) : 0;
+      let status = start > 0 ? "206 Partial Content" : "200 OK";
+      const headers = [`ETag: ${etag}`, "Connection: close"];
+      headers.push(`Accept-Ranges: ${options.ranges ?? true ? "bytes" : "none"}`);
+      let body = bytes.subarray(start);
+      if (start >= bytes.length && start > 0) {
+        status = "416 Range Not Satisfiable";
+        headers.push(`Content-Range: bytes */${bytes.length}`);
+        body = new Uint8Array(0);
+      } else if (start > 0) {
+        headers.push(`Content-Range: bytes ${start}-${bytes.length - 1}/${bytes.length}`);
+      }
+      headers.push(`Content-Length: ${body.length}`);
+      await writeAll(conn, enc.encode(`HTTP/1.1 ${status}\r\n${headers.join("\r\n")}\r\n\r\n`));
+      if (cuts > 0 && options.cutAt !== undefined) {
+        cuts--;
+        body = body.subarray(0, Math.max(0, options.cutAt - start));
+      }
+      await writeAll(conn, body);
+    } catch {
+      // the client went away
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  const loop = (async () => {
+    try {
+      for await (const conn of listener) await handle(conn);
+    } catch {
+      // listener closed
+    }
+  })();
+  const close = async () => {
+    try {
+      listener.close();
+    } catch {
+      // already closed
+    }
+    await loop;
+  };
+  const timer = setTimeout(close, 30_000);
+  Deno.unrefTimer(timer);
+  const { port } = listener.addr as Deno.NetAddr;
+  return {
+    url: `http://127.0.0.1:${port}/cifar-10-binary.tar.gz`,
+    ranges,
+    async close() {
+      clearTimeout(timer);
+      await close();
+    },
+  };
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  while (bytes.length > 0) bytes = bytes.subarray(await conn.write(bytes));
+}

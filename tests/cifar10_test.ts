@@ -1,0 +1,191 @@
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import {
+  CIFAR10_CLASSES,
+  CIFAR10_FOLDER,
+  DataError,
+  decodeBatch,
+  encodeBatch,
+  IMAGE_BYTES,
+  META_FILE,
+  parseClassNames,
+  readCifarBinary,
+  RECORD_BYTES,
+  selectImages,
+  TEST_FILE,
+  TRAIN_FILES,
+} from "../lib/data/cifar10.ts";
+import { readTar, writeTar } from "../lib/data/_tar.ts";
+import {
+  fakeCifarArchive,
+  fakeCifarFiles,
+  fakeImages,
+  withTempDir,
+  writeFakeCifar,
+} from "./_data_helpers.ts";
+
+Deno.test("decodeBatch: label byte then planar R, G, B rows become NHWC uint8", () => {
+  const bytes = new Uint8Array(2 * RECORD_BYTES);
+  bytes[0] = 7;
+  bytes[1 + 0 * 1024 + (0 * 32 + 1)] = 200; // red, row 0, column 1
+  bytes[1 + 1 * 1024 + (31 * 32 + 0)] = 100; // green, row 31, column 0
+  bytes[1 + 2 * 1024 + (2 * 32 + 3)] = 50; // blue, row 2, column 3
+  bytes[RECORD_BYTES] = 9;
+  bytes[RECORD_BYTES + 1 + 2 * 1024 + 1023] = 77; // second image: blue, row 31, column 31
+  const set = decodeBatch(bytes, "x.bin");
+  assertEquals(set.length, 2);
+  assertEquals([...set.labels], [7, 9]);
+  const px = (i: number, r: number, c: number, k: number) =>
+    set.images[i * IMAGE_BYTES + (r * 32 + c) * 3 + k];
+  assertEquals(px(0, 0, 1, 0), 200);
+  assertEquals(px(0, 31, 0, 1), 100);
+  assertEquals(px(0, 2, 3, 2), 50);
+  assertEquals(px(1, 31, 31, 2), 77);
+  const nonZero = set.images.reduce((n, v) => n + (v ? 1 : 0), 0);
+  assertEquals(nonZero, 4);
+  assertEquals(encodeBatch(set), bytes);
+});
+
+Deno.test("readCifarBinary: folder, parent folder and .tar.gz give the same data", async () => {
+  await withTempDir(async (dir) => {
+    const folder = join(dir, CIFAR10_FOLDER);
+    await writeFakeCifar(folder, 3);
+    const fromFolder = await readCifarBinary(folder);
+    assertEquals(fromFolder.classNames, [...CIFAR10_CLASSES]);
+    assertEquals(fromFolder.train.length, 15);
+    assertEquals(fromFolder.test.length, 3);
+    // Training files are concatenated in order 1…5.
+    assertEquals(fromFolder.train, fakeImages(15, 0));
+    assertEquals(fromFolder.test, fakeImages(3, 1000));
+    assertEquals(await readCifarBinary(dir), fromFolder);
+    const archive = join(dir, "cifar-10-binary.tar.gz");
+    await Deno.writeFile(archive, fakeCifarArchive(3).gz);
+    assertEquals(await readCifarBinary(archive), fromFolder);
+    // An uncompressed tar reads the same way.
+    const tar = join(dir, "plain.tar");
+    await Deno.writeFile(
+      tar,
+      writeTar(
+        [...fakeCifarFiles(3)].map(([n, data]) => ({ name: `${CIFAR10_FOLDER}/${n}`, data })),
+      ),
+    );
+    assertEquals(await readCifarBinary(tar), fromFolder);
+  });
+});
+
+Deno.test("readCifarBinary: a truncated or wrong-sized batch names the file, size and 3,073", async () => {
+  await withTempDir(async (dir) => {
+    await writeFakeCifar(dir, 2);
+    const path = join(dir, TRAIN_FILES[2]);
+    const good = await Deno.readFile(path);
+    await Deno.writeFile(path, good.subarray(0, good.length - 1));
+    const err = await assertRejects(() => readCifarBinary(dir), DataError, path);
+    assert(err.message.includes("6,145 bytes"), err.message);
+    assert(err.message.includes("multiple of 3,073"), err.message);
+    assert(err.message.includes("1 whole records and 3072 bytes left over"), err.message);
+    await Deno.writeFile(path, new Uint8Array(0));
+    await assertRejects(() => readCifarBinary(dir), DataError, "has 0 bytes");
+    // Reading wrote nothing: the other files are untouched.
+    assertEquals(await Deno.readFile(join(dir, TEST_FILE)), fakeCifarFiles(2).get(TEST_FILE));
+  });
+});
+
+Deno.test("readCifarBinary: a label outside 0–9 names the file and the record index", async () => {
+  await withTempDir(async (dir) => {
+    await writeFakeCifar(dir, 4);
+    const path = join(dir, TEST_FILE);
+    const bytes = await Deno.readFile(path);
+    bytes[2 * RECORD_BYTES] = 10;
+    await Deno.writeFile(path, bytes);
+    await assertRejects(
+      () => readCifarBinary(dir),
+      DataError,
+      `${path}: record 2 (byte offset ${2 * RECORD_BYTES}) has label 10; CIFAR-10 labels are 0–9`,
+    );
+    assertEquals(await Deno.readFile(path), bytes);
+  });
+});
+
+Deno.test("readCifarBinary: missing files and folders are named", async () => {
+  await withTempDir(async (dir) => {
+    await writeFakeCifar(dir, 1);
+    await Deno.remove(join(dir, TEST_FILE));
+    await assertRejects(
+      () => readCifarBinary(dir),
+      DataError,
+      `missing file ${join(dir, TEST_FILE)}`,
+    );
+    await assertRejects(() => readCifarBinary(join(dir, "nope")), DataError, "missing");
+    await Deno.writeFile(join(dir, TEST_FILE), fakeCifarFiles(1).get(TEST_FILE)!);
+    await Deno.writeTextFile(join(dir, META_FILE), "a\nb\n");
+    await assertRejects(() => readCifarBinary(dir), DataError, "lists 2 class names; expected 10");
+  });
+});
+
+Deno.test("readCifarBinary: archives that are not CIFAR-10 are refused", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "x.tar.gz");
+    // A tar.gz without the batch files.
+    await Deno.writeFile(
+      path,
+      gzipSync(writeTar([{ name: "other/readme.txt", data: new Uint8Array([65]) }])),
+    );
+    const e = await assertRejects(() => readCifarBinary(path), DataError, "not the CIFAR-10");
+    assert(e.message.includes("data_batch_1.bin"), e.message);
+    // gzip of bytes that are not a tar.
+    await Deno.writeFile(path, gzipSync(new Uint8Array(2048).fill(7)));
+    await assertRejects(() => readCifarBinary(path), Error, "not a tar archive");
+    // Neither gzip nor tar.
+    await Deno.writeFile(path, new TextEncoder().encode("hello, this is not an archive at all"));
+    await assertRejects(() => readCifarBinary(path), Error, "is not a tar archive (only 36 bytes)");
+    await Deno.writeFile(path, new Uint8Array(1024).fill(120));
+    await assertRejects(() => readCifarBinary(path), Error, "not a tar archive");
+    // A truncated gzip stream.
+    const gz = fakeCifarArchive(2).gz;
+    await Deno.writeFile(path, gz.subarray(0, gz.length - 200));
+    await assertRejects(() => readCifarBinary(path), Error, `${path}: cannot read gzip data`);
+    // Batch with a wrong size inside the archive: named with the member.
+    const files = fakeCifarFiles(2);
+    files.set(TRAIN_FILES[0], files.get(TRAIN_FILES[0])!.subarray(0, 100));
+    await Deno.writeFile(path, fakeCifarArchive(2, { files }).gz);
+    await assertRejects(
+      () => readCifarBinary(path),
+      DataError,
+      `${CIFAR10_FOLDER}/data_batch_1.bin has 100 bytes`,
+    );
+  });
+});
+
+Deno.test("readTar: long names via the ustar prefix, directories, skipped members", async () => {
+  const long = `${"d".repeat(120)}/file.bin`;
+  const tar = writeTar([
+    { name: "dir/" },
+    { name: long, data: new Uint8Array(700).fill(3) },
+    { name: "dir/b", data: new Uint8Array([1, 2]) },
+  ]);
+  const entries = [];
+  for await (
+    const e of readTar([tar.subarray(0, 100), tar.subarray(100)], { want: (n) => n === "dir/b" })
+  ) {
+    entries.push(e);
+  }
+  assertEquals(entries.map((e) => [e.name, e.type, e.size, e.data?.length]), [
+    ["dir/", "directory", 0, undefined],
+    [long, "file", 700, undefined],
+    ["dir/b", "file", 2, 2],
+  ]);
+  assertEquals([...entries[2].data!], [1, 2]);
+});
+
+Deno.test("selectImages and parseClassNames", () => {
+  const set = fakeImages(5);
+  const sub = selectImages(set, [4, 1]);
+  assertEquals([...sub.labels], [4, 1]);
+  assertEquals(
+    sub.images.subarray(0, IMAGE_BYTES),
+    set.images.subarray(4 * IMAGE_BYTES, 5 * IMAGE_BYTES),
+  );
+  assertThrows(() => selectImages(set, [5]), RangeError, "index 5");
+  assertEquals(parseClassNames(" a\r\nb\n\nc\nd\ne\nf\ng\nh\ni\nj\nk\n"), [..."abcdefghij"]);
+});
