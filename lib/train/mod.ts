@@ -13,3 +13,4 @@ export * from "./sgd.ts";
 export * from "./metrics.ts";
 export * from "./checkpoint.ts";
 export * from "./trainer.ts";
+export * from "./progress.ts";

@@ -12,3 +12,4 @@ export * from "./plotly.ts";
 export { escapeScript, plotlyJsForInlineScript, plotlyJsPath } from "./plotly_bundle.ts";
 export * from "./markdown.ts";
 export * from "./shape_views.ts";
+export * from "./live.ts";
