@@ -155,11 +155,42 @@ export const conv2DBackpropInputViaConv2D: tf.KernelFunc = ({ inputs, backend, a
 };
 
 /**
- * `Conv2DBackpropFilter` as one `Conv2D` with batch and channels exchanged: the filter gradient
- * `dW[a, b, i, o] = Σ x[n, y·s + a·d − p, …, i] · dy[n, y, …, o]` is the convolution of the
- * input transposed to `[in, h, w, batch]` with `dy` transposed to `[oh, ow, batch, out]` as the
- * kernel, at stride `d` and dilation `s` (the forward's dilation and stride exchanged), padded by
- * the forward's padding; the `[in, kh, kw, out]` result is transposed to `[kh, kw, in, out]`.
+ * Transposes `x` viewed as the 3-D `dims` (adjacent dimensions merged: tfjs-wasm transposes
+ * 3-D tensors faster than 4-D ones) and gives the result `shape`.
+ */
+function permute3(
+  scope: KernelScope,
+  x: Info,
+  dims: [number, number, number],
+  perm: [number, number, number],
+  shape: number[],
+): Info {
+  return scope.reshape(scope.transpose(scope.reshape(x, dims), perm), shape);
+}
+
+/**
+ * Padding along one spatial axis for the filter gradient with `dy` as the convolution's input
+ * (stride 1 only): `before = (k − 1)·d − p`, `after = size − out + p`; `undefined` when either
+ * is negative.
+ */
+function flippedFilterGradAxis(size: number, out: number, k: number, d: number, p: number) {
+  const before = (k - 1) * d - p, after = size - out + p;
+  return before >= 0 && after >= 0 ? { before, after } : undefined;
+}
+
+/**
+ * `Conv2DBackpropFilter` as one `Conv2D` with batch and channels exchanged. The filter gradient
+ * `dW[a, b, i, o] = Σ x[n, y·s + a·d − p, …, i] · dy[n, y, …, o]` is a correlation of `x` and
+ * `dy` over batch and space; one of the two becomes the convolution's input, with the other's
+ * channels as its batch, and the other its kernel, with the batch as the summed channels:
+ *
+ * - `x` as input: `x` transposed to `[in, h, w, batch]`, `dy` to the kernel `[oh, ow, batch,
+ *   out]`, at stride `d` and dilation `s` (the forward's dilation and stride exchanged), padded by
+ *   the forward's padding; the `[in, kh, kw, out]` result is transposed to `[kh, kw, in, out]`.
+ * - `dy` as input (stride 1, used when `out > in`: XNNPACK is faster with the larger channel
+ *   count as batch): `dy` transposed to `[out, oh, ow, batch]`, `x` to the kernel `[h, w, batch,
+ *   in]`, at stride `d`, padded by `(k − 1)·d − p` before and `h − oh + p` after; the result
+ *   `[out, kh, kw, in]` comes flipped in height and width and is reversed and transposed.
  *
  * @example
  * ```ts
@@ -178,19 +209,36 @@ export const conv2DBackpropFilterViaConv2D: tf.KernelFunc = ({ inputs, backend, 
   const info = convInfo(x.shape as Shape4, a.filterShape, a);
   const scope = new KernelScope(backend as tf.KernelBackend, "wasm");
   return scope.finish(() => {
+    const xNHWC = nchw ? scope.transpose(x, TO_NHWC) : x;
     const dyNHWC = nchw ? scope.transpose(dy, TO_NHWC) : dy;
     checkDy("Conv2DBackpropFilter", dyNHWC.shape as Shape4, info);
-    const [oh, ow] = [info.outHeight, info.outWidth];
+    const { batchSize: n, outHeight: oh, outWidth: ow, outChannels: co } = info;
     const [sh, sw] = [info.strideHeight, info.strideWidth];
     const [dh, dw] = [info.dilationHeight, info.dilationWidth];
     const { inHeight: h, inWidth: w, inChannels: ci, filterHeight: kh, filterWidth: kw } = info;
-    // Channel-major input [ci, h, w, n] and dy as a kernel [oh, ow, n, co].
-    const xT = scope.transpose(x, nchw ? [1, 2, 3, 0] : [3, 1, 2, 0]);
-    const dyT = scope.transpose(dyNHWC, [1, 2, 0, 3]);
-    const y = filterGradAxis(h, oh, kh, sh, dh, info.padInfo.top);
-    const z = filterGradAxis(w, ow, kw, sw, dw, info.padInfo.left);
-    const g = scope.conv2d(xT, dyT, [dh, dw], [[y.before, y.after], [z.before, z.after]], [sh, sw]);
-    const cut = scope.slice(g, [0, 0, 0, 0], [ci, kh, kw, info.outChannels]);
+    const { top, left } = info.padInfo;
+    if (co > ci && sh === 1 && sw === 1) {
+      const y = flippedFilterGradAxis(h, oh, kh, dh, top);
+      const z = flippedFilterGradAxis(w, ow, kw, dw, left);
+      if (y && z) {
+        const input = permute3(scope, dyNHWC, [n, oh * ow, co], [2, 1, 0], [co, oh, ow, n]);
+        const kernel = permute3(scope, xNHWC, [n, h * w, ci], [1, 0, 2], [h, w, n, ci]);
+        const g = scope.conv2d(input, kernel, [dh, dw], [[y.before, y.after], [
+          z.before,
+          z.after,
+        ]], [1, 1]);
+        return scope.transpose(scope.reverse(g, [1, 2]), [1, 2, 3, 0]);
+      }
+    }
+    const input = permute3(scope, xNHWC, [n, h * w, ci], [2, 1, 0], [ci, h, w, n]);
+    const kernel = permute3(scope, dyNHWC, [n, oh * ow, co], [1, 0, 2], [oh, ow, n, co]);
+    const y = filterGradAxis(h, oh, kh, sh, dh, top);
+    const z = filterGradAxis(w, ow, kw, sw, dw, left);
+    const g = scope.conv2d(input, kernel, [dh, dw], [[y.before, y.after], [z.before, z.after]], [
+      sh,
+      sw,
+    ]);
+    const cut = scope.slice(g, [0, 0, 0, 0], [ci, kh, kw, co]);
     return scope.transpose(cut, [1, 2, 0, 3]);
   });
 };
