@@ -1,0 +1,165 @@
+/**
+ * Jupyter messaging protocol 5.3: message types, the ZeroMQ wire format with its
+ * `<IDS|MSG>` delimiter, HMAC-SHA256 signatures, and connection files.
+ *
+ * Private helper of `kernel.ts`.
+ *
+ * @module
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+
+/** Protocol version spoken by this client. */
+export const PROTOCOL_VERSION = "5.3";
+
+/** The frame that separates routing identities from the message. */
+export const DELIMITER = "<IDS|MSG>";
+
+/** Header of a Jupyter message. */
+export interface MessageHeader {
+  msg_id: string;
+  session: string;
+  username: string;
+  date: string;
+  msg_type: string;
+  version: string;
+}
+
+/** A decoded Jupyter message. */
+export interface Message<C = Record<string, unknown>> {
+  header: MessageHeader;
+  /** The header of the request this message answers, or `{}`. */
+  parent_header: Partial<MessageHeader>;
+  metadata: Record<string, unknown>;
+  content: C;
+  buffers: Uint8Array[];
+}
+
+/** Contents of a Jupyter connection file. */
+export interface ConnectionInfo {
+  transport: "tcp";
+  ip: string;
+  shell_port: number;
+  iopub_port: number;
+  stdin_port: number;
+  control_port: number;
+  hb_port: number;
+  key: string;
+  signature_scheme: "hmac-sha256";
+  kernel_name: string;
+}
+
+/** Why a received message was dropped. */
+export type DecodeFailure = "no-delimiter" | "too-few-frames" | "bad-signature" | "bad-json";
+
+/** Result of {@linkcode decodeMessage}. */
+export type DecodeResult =
+  | { ok: true; message: Message; identities: Uint8Array[] }
+  | { ok: false; reason: DecodeFailure };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Signs the four JSON frames with HMAC-SHA256 and the given key; "" when the key is empty. */
+export function sign(key: string, frames: Uint8Array[]): string {
+  if (key === "") return "";
+  const hmac = createHmac("sha256", key);
+  for (const frame of frames) hmac.update(frame);
+  return hmac.digest("hex");
+}
+
+/** Builds a new message header. */
+export function makeHeader(msgType: string, session: string): MessageHeader {
+  return {
+    msg_id: crypto.randomUUID(),
+    session,
+    username: "deno-notebook-runner",
+    date: new Date().toISOString(),
+    msg_type: msgType,
+    version: PROTOCOL_VERSION,
+  };
+}
+
+/** Encodes a message into wire frames (no identities: dealer sockets add none). */
+export function encodeMessage(key: string, message: Message): Uint8Array[] {
+  const frames = [
+    encoder.encode(JSON.stringify(message.header)),
+    encoder.encode(JSON.stringify(message.parent_header)),
+    encoder.encode(JSON.stringify(message.metadata)),
+    encoder.encode(JSON.stringify(message.content)),
+  ];
+  return [
+    encoder.encode(DELIMITER),
+    encoder.encode(sign(key, frames)),
+    ...frames,
+    ...message.buffers,
+  ];
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Decodes wire frames, verifying the signature; invalid messages are reported, not thrown. */
+export function decodeMessage(key: string, raw: Uint8Array[]): DecodeResult {
+  const delimiter = encoder.encode(DELIMITER);
+  const at = raw.findIndex((frame) => equalBytes(frame, delimiter));
+  if (at < 0) return { ok: false, reason: "no-delimiter" };
+  if (raw.length < at + 6) return { ok: false, reason: "too-few-frames" };
+  const [signature, header, parent, metadata, content] = raw.slice(at + 1, at + 6);
+  if (key !== "") {
+    const expected = encoder.encode(sign(key, [header, parent, metadata, content]));
+    if (!equalBytes(expected, new Uint8Array(signature))) {
+      return { ok: false, reason: "bad-signature" };
+    }
+  }
+  try {
+    return {
+      ok: true,
+      identities: raw.slice(0, at),
+      message: {
+        header: JSON.parse(decoder.decode(header)),
+        parent_header: JSON.parse(decoder.decode(parent)),
+        metadata: JSON.parse(decoder.decode(metadata)),
+        content: JSON.parse(decoder.decode(content)),
+        buffers: raw.slice(at + 6),
+      },
+    };
+  } catch {
+    return { ok: false, reason: "bad-json" };
+  }
+}
+
+/** Finds `count` distinct free loopback TCP ports (bind port 0, read it, release it). */
+export function freePorts(count: number, hostname = "127.0.0.1"): number[] {
+  const listeners: Deno.Listener[] = [];
+  try {
+    for (let i = 0; i < count; i++) listeners.push(Deno.listen({ hostname, port: 0 }));
+    return listeners.map((l) => (l.addr as Deno.NetAddr).port);
+  } finally {
+    for (const l of listeners) l.close();
+  }
+}
+
+/** A fresh connection description with free ports and a random 256-bit key. */
+export function newConnectionInfo(ip = "127.0.0.1"): ConnectionInfo {
+  const [shell, iopub, stdin, control, hb] = freePorts(5, ip);
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const key = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return {
+    transport: "tcp",
+    ip,
+    shell_port: shell,
+    iopub_port: iopub,
+    stdin_port: stdin,
+    control_port: control,
+    hb_port: hb,
+    key,
+    signature_scheme: "hmac-sha256",
+    kernel_name: "deno",
+  };
+}
+
+/** The `tcp://ip:port` address of one channel. */
+export function address(info: ConnectionInfo, port: number): string {
+  return `${info.transport}://${info.ip}:${port}`;
+}

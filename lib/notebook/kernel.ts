@@ -1,0 +1,737 @@
+/**
+ * A Jupyter client for the Deno kernel: starts `deno jupyter --kernel` itself, speaks the
+ * Jupyter messaging protocol 5.3 over ZeroMQ (ZMTP 3.0 on loopback TCP), and executes code
+ * while collecting every output message the code produced.
+ *
+ * Outputs are routed to the request that caused them by `parent_header.msg_id`, never by
+ * timing. An execution is complete only when its `execute_reply` and its `idle` status were
+ * seen, a round trip through the kernel's output queue came back (a silent "flush probe"
+ * execution that broadcasts a marker), and iopub then stayed quiet for that request for a
+ * short period. Messages that still arrive later are attached to their request: the
+ * {@linkcode ExecuteResult.messages} list keeps growing and `onMessage` keeps being called
+ * until the kernel is shut down.
+ *
+ * The kernel process is never left behind: {@linkcode Kernel.shutdown} asks it to exit and
+ * kills it if needed; SIGINT/SIGTERM and process exit kill every running kernel; a kernel that
+ * dies (or stops answering heartbeats) rejects the pending execution with
+ * {@linkcode KernelDiedError}.
+ *
+ * Why not the `zeromq` npm addon: under Deno, its sockets miss wake-ups from peers in other
+ * processes (a DEALER's `receive()` waiting for the kernel's reply never settles), so this
+ * module carries a small ZMTP implementation in `_zmtp.ts` instead.
+ *
+ * @example
+ * ```ts
+ * import { Kernel } from "./kernel.ts";
+ * await using kernel = await Kernel.start({ cwd: "notebooks" });
+ * const result = await kernel.execute(`console.log("hi"); 1 + 1`, { timeoutMs: 10_000 });
+ * console.log(result.status, result.messages.map((m) => m.header.msg_type));
+ * ```
+ * @module
+ */
+import { join } from "node:path";
+import { type Deferred, deferred, delay, withTimeout } from "./_deferred.ts";
+import {
+  type ConnectionInfo,
+  type DecodeFailure,
+  decodeMessage,
+  encodeMessage,
+  makeHeader,
+  type Message,
+  newConnectionInfo,
+} from "./_protocol.ts";
+import { ZmtpSocket } from "./_zmtp.ts";
+
+export type { Message, MessageHeader } from "./_protocol.ts";
+
+/** Options for {@linkcode Kernel.start}. */
+export interface KernelOptions {
+  /** Working directory of the kernel process (relative imports and deno.json resolve here). */
+  cwd?: string;
+  /** The `deno` executable (default: `Deno.execPath()`). */
+  denoPath?: string;
+  /** Extra environment variables for the kernel. */
+  env?: Record<string, string>;
+  /** Give up when the kernel is not ready after this long (default 60 000 ms). */
+  startupTimeoutMs?: number;
+  /** Quiet period on iopub that ends an execution (default 150 ms). */
+  quietMs?: number;
+  /** Heartbeat ping interval (default 1 000 ms). */
+  heartbeatIntervalMs?: number;
+  /** The kernel is declared dead after this long without a heartbeat reply (default 30 000). */
+  heartbeatTimeoutMs?: number;
+}
+
+/** Options for {@linkcode Kernel.execute}. */
+export interface ExecuteOptions {
+  /** Reject with {@linkcode ExecuteTimeoutError} when no reply came after this long. */
+  timeoutMs?: number;
+  /** Called for every iopub message of this execution, including ones that arrive late. */
+  onMessage?: (message: Message) => void;
+}
+
+/** Outcome of one execution. */
+export interface ExecuteResult {
+  /** `msg_id` of the execute_request. */
+  msgId: string;
+  /** `status` of the execute_reply. */
+  status: "ok" | "error" | "aborted";
+  /** `execution_count` of the execute_reply. */
+  executionCount: number | null;
+  /** Content of the execute_reply. */
+  reply: Record<string, unknown>;
+  /** Every iopub message of this execution in arrival order; late ones are appended. */
+  messages: Message[];
+}
+
+/** How a kernel process ended. */
+export interface KernelExit {
+  code: number | null;
+  signal: string | null;
+  /** Why the client considers the kernel dead. */
+  reason: string;
+}
+
+/** The kernel process died (or stopped answering) while the client needed it. */
+export class KernelDiedError extends Error {
+  /** Exit details. */
+  readonly exit: KernelExit;
+  /**
+   * @example
+   * ```ts
+   * import { KernelDiedError } from "./kernel.ts";
+   * const e = new KernelDiedError({ code: 3, signal: null, reason: "exited with code 3" });
+   * console.log(e.message); // "the kernel died (exited with code 3)"
+   * ```
+   */
+  constructor(exit: KernelExit, context?: string) {
+    super(`${context ? context + ": " : ""}the kernel died (${exit.reason})`);
+    this.name = "KernelDiedError";
+    this.exit = exit;
+  }
+}
+
+/** An execution did not finish in time; the kernel may still be running it. */
+export class ExecuteTimeoutError extends Error {
+  /** The limit that was exceeded. */
+  readonly timeoutMs: number;
+  /** `msg_id` of the execution (its messages keep being routed). */
+  readonly msgId: string;
+  /** Messages of the execution gathered so far (the list keeps growing). */
+  readonly messages: Message[];
+  /**
+   * @example
+   * ```ts
+   * import { ExecuteTimeoutError } from "./kernel.ts";
+   * console.log(new ExecuteTimeoutError(2000, "id", []).message);
+   * ```
+   */
+  constructor(timeoutMs: number, msgId: string, messages: Message[]) {
+    super(`execution timed out after ${timeoutMs / 1000} s`);
+    this.name = "ExecuteTimeoutError";
+    this.timeoutMs = timeoutMs;
+    this.msgId = msgId;
+    this.messages = messages;
+  }
+}
+
+/** Iopub bookkeeping for one request. */
+interface Route {
+  messages: Message[];
+  onMessage?: (message: Message) => void;
+  lastAt: number;
+  idle: Deferred<void>;
+  /** For flush probes: the request whose late output carries the probe's parent. */
+  owner?: Route;
+  /** For flush probes: resolves when the probe's marker arrives. */
+  marker?: Deferred<void>;
+  token?: string;
+}
+
+const FLUSH_MARKER = "deno_notebook_runner_flush";
+const PROBE_OWN_TYPES = new Set(["status", "execute_input", FLUSH_MARKER]);
+
+// ---------------------------------------------------------------------------------------------
+// Process-wide cleanup: kill every kernel on SIGINT/SIGTERM and on exit.
+
+const live = new Set<Kernel>();
+let cleanupInstalled = false;
+let signalSeen: Deno.Signal | null = null;
+
+function killAll(reason: string): void {
+  for (const k of live) k.kill(reason);
+}
+
+function onSignal(signal: Deno.Signal) {
+  if (signalSeen) Deno.exit(signal === "SIGINT" ? 130 : 143); // second signal: leave now
+  signalSeen = signal;
+  killAll(`killed because this process received ${signal}`);
+  // Give the caller a moment to save partial results, then exit as the signal would have.
+  setTimeout(() => Deno.exit(signal === "SIGINT" ? 130 : 143), 5000);
+}
+const onSigint = () => onSignal("SIGINT");
+const onSigterm = () => onSignal("SIGTERM");
+const onUnload = () => killAll("the client process exited");
+
+function installCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  Deno.addSignalListener("SIGINT", onSigint);
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", onSigterm);
+  globalThis.addEventListener("unload", onUnload);
+}
+
+function uninstallCleanup(): void {
+  if (!cleanupInstalled || live.size > 0) return;
+  cleanupInstalled = false;
+  Deno.removeSignalListener("SIGINT", onSigint);
+  if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGTERM", onSigterm);
+  globalThis.removeEventListener("unload", onUnload);
+}
+
+/** Keeps the last `limit` characters of a byte stream. */
+async function tail(stream: ReadableStream<Uint8Array>, sink: { text: string }, limit = 8000) {
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of stream) {
+      sink.text = (sink.text + decoder.decode(chunk, { stream: true })).slice(-limit);
+    }
+  } catch {
+    // stream closed
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** A running Deno kernel and the client connected to it. */
+export class Kernel {
+  /** Process id of the kernel. */
+  readonly pid: number;
+  /** Path of the connection file (inside a private temp dir removed on shutdown). */
+  readonly connectionFile: string;
+  /** Content of the kernel_info_reply. */
+  info: Record<string, unknown> = {};
+  /** Milliseconds from spawn until the kernel answered on all channels. */
+  startupMs = 0;
+  /** Messages dropped on receive, by reason (e.g. a bad HMAC signature). */
+  readonly dropped: Record<DecodeFailure, number> = {
+    "no-delimiter": 0,
+    "too-few-frames": 0,
+    "bad-signature": 0,
+    "bad-json": 0,
+  };
+  /** Late messages that carried a flush probe's parent and were given to the previous request. */
+  reattributed = 0;
+
+  #conn: ConnectionInfo;
+  #dir: string;
+  #child: Deno.ChildProcess;
+  #opts: Required<Omit<KernelOptions, "cwd" | "env" | "denoPath">>;
+  #session = crypto.randomUUID();
+  #shell?: ZmtpSocket;
+  #control?: ZmtpSocket;
+  #stdin?: ZmtpSocket;
+  #iopub?: ZmtpSocket;
+  #hb?: ZmtpSocket;
+  #routes = new Map<string, Route>();
+  #replies = new Map<string, Deferred<Message>>();
+  #orphans: Message[] = [];
+  #exit: KernelExit | null = null;
+  #died = deferred<KernelExit>();
+  #processExited = deferred<Deno.CommandStatus>();
+  #closing = false;
+  #queue: Promise<unknown> = Promise.resolve();
+  #lastRoute: Route | null = null;
+  #stderr = { text: "" };
+  #stdout = { text: "" };
+  #stop = new AbortController();
+
+  private constructor(
+    child: Deno.ChildProcess,
+    conn: ConnectionInfo,
+    dir: string,
+    connectionFile: string,
+    opts: KernelOptions,
+  ) {
+    this.#child = child;
+    this.#conn = conn;
+    this.#dir = dir;
+    this.connectionFile = connectionFile;
+    this.pid = child.pid;
+    this.#opts = {
+      startupTimeoutMs: opts.startupTimeoutMs ?? 60_000,
+      quietMs: opts.quietMs ?? 150,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1000,
+      heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 30_000,
+    };
+    this.#died.promise.catch(() => {});
+    tail(child.stdout, this.#stdout);
+    tail(child.stderr, this.#stderr);
+    child.status.then((status) => {
+      this.#processExited.resolve(status);
+      const how = status.signal
+        ? `killed by signal ${status.signal}`
+        : `exited with code ${status.code}`;
+      this.#markDead({ code: status.code, signal: status.signal, reason: how });
+    });
+  }
+
+  /**
+   * Starts a kernel and waits until it answers on shell and iopub.
+   *
+   * @example
+   * ```ts
+   * import { Kernel } from "./kernel.ts";
+   * const kernel = await Kernel.start({ cwd: "." });
+   * try {
+   *   await kernel.execute("1 + 1");
+   * } finally {
+   *   await kernel.shutdown();
+   * }
+   * ```
+   */
+  static async start(options: KernelOptions = {}): Promise<Kernel> {
+    const conn = newConnectionInfo();
+    const dir = await Deno.makeTempDir({ prefix: "deno-kernel-" });
+    const file = join(dir, "connection.json");
+    await Deno.writeTextFile(file, JSON.stringify(conn), { mode: 0o600 });
+    const started = performance.now();
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(options.denoPath ?? Deno.execPath(), {
+        args: ["jupyter", "--kernel", "--conn", file],
+        cwd: options.cwd,
+        env: options.env,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (e) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw e;
+    }
+    const kernel = new Kernel(child, conn, dir, file, options);
+    live.add(kernel);
+    installCleanup();
+    try {
+      await kernel.#connect();
+    } catch (e) {
+      const detail = kernel.#stderr.text.trim();
+      await kernel.shutdown();
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new Error(`could not start the Deno kernel: ${msg}${detail ? `\n${detail}` : ""}`);
+    }
+    kernel.startupMs = Math.round(performance.now() - started);
+    kernel.#heartbeatLoop();
+    return kernel;
+  }
+
+  /** Whether the kernel process is running and answering. */
+  get alive(): boolean {
+    return this.#exit === null;
+  }
+
+  /** Why the kernel is dead, or `null` while it is alive. */
+  get exit(): KernelExit | null {
+    return this.#exit;
+  }
+
+  /** Recent stderr of the kernel process (for error messages). */
+  get stderr(): string {
+    return this.#stderr.text;
+  }
+
+  /** Iopub messages whose parent was none of this client's requests (kept for debugging). */
+  get orphans(): readonly Message[] {
+    return this.#orphans;
+  }
+
+  async #connect(): Promise<void> {
+    const { ip } = this.#conn;
+    const deadline = Date.now() + this.#opts.startupTimeoutMs;
+    const options = { timeoutMs: this.#opts.startupTimeoutMs, signal: this.#stop.signal };
+    const connecting = Promise.all([
+      ZmtpSocket.connect(ip, this.#conn.iopub_port, "SUB", options),
+      ZmtpSocket.connect(ip, this.#conn.shell_port, "DEALER", options),
+      ZmtpSocket.connect(ip, this.#conn.control_port, "DEALER", options),
+      ZmtpSocket.connect(ip, this.#conn.stdin_port, "DEALER", options),
+      ZmtpSocket.connect(ip, this.#conn.hb_port, "REQ", options),
+    ]);
+    const died = this.#died.promise.then((exit) => {
+      throw new KernelDiedError(exit, "while starting");
+    });
+    [this.#iopub, this.#shell, this.#control, this.#stdin, this.#hb] = await Promise.race([
+      connecting,
+      died,
+    ]);
+    this.#readLoop(this.#iopub, (m) => this.#onIopub(m));
+    this.#readLoop(this.#shell, (m) => this.#onReply(m));
+    this.#readLoop(this.#control, (m) => this.#onReply(m));
+    this.#readLoop(this.#stdin, (m) => this.#onStdin(m));
+    // The subscription travels separately from requests: repeat kernel_info until its status
+    // messages show up on iopub, which proves iopub delivers.
+    while (true) {
+      if (Date.now() > deadline) throw new Error("timed out waiting for the kernel");
+      const msg = this.#message("kernel_info_request", {});
+      const route = this.#route(msg.header.msg_id);
+      const reply = this.#expectReply(msg.header.msg_id);
+      await this.#shell.send(encodeMessage(this.#conn.key, msg));
+      const ok = await Promise.race([
+        Promise.all([reply, route.idle.promise]).then(([r]) => r),
+        delay(500, this.#stop.signal).then(() => null),
+        died,
+      ]);
+      if (ok) {
+        this.info = ok.content;
+        return;
+      }
+    }
+  }
+
+  async #readLoop(socket: ZmtpSocket, handle: (m: Message) => void): Promise<void> {
+    while (true) {
+      const raw = await socket.receive();
+      if (raw === null) return;
+      const decoded = decodeMessage(this.#conn.key, raw);
+      if (!decoded.ok) {
+        this.dropped[decoded.reason]++;
+        continue;
+      }
+      handle(decoded.message);
+    }
+  }
+
+  #message(msgType: string, content: Record<string, unknown>): Message {
+    return {
+      header: makeHeader(msgType, this.#session),
+      parent_header: {},
+      metadata: {},
+      content,
+      buffers: [],
+    };
+  }
+
+  #route(msgId: string, onMessage?: (m: Message) => void): Route {
+    const route: Route = { messages: [], onMessage, lastAt: performance.now(), idle: deferred() };
+    this.#routes.set(msgId, route);
+    return route;
+  }
+
+  #expectReply(msgId: string): Promise<Message> {
+    const d = deferred<Message>();
+    this.#replies.set(msgId, d);
+    return d.promise;
+  }
+
+  #deliver(route: Route, message: Message): void {
+    route.messages.push(message);
+    route.lastAt = performance.now();
+    try {
+      route.onMessage?.(message);
+    } catch {
+      // a faulty callback must not break routing
+    }
+  }
+
+  #onIopub(message: Message): void {
+    const parent = message.parent_header?.msg_id;
+    const route = parent ? this.#routes.get(parent) : undefined;
+    if (!route) {
+      this.#orphans.push(message);
+      if (this.#orphans.length > 1000) this.#orphans.shift();
+      return;
+    }
+    const type = message.header.msg_type;
+    if (route.owner) {
+      // A flush probe: its own messages mark progress, anything else is late output of the
+      // request before it (the kernel tags output with the parent current at publish time).
+      route.lastAt = performance.now();
+      if (type === FLUSH_MARKER && message.content.token === route.token) {
+        route.marker?.resolve();
+      } else if (type === "status") {
+        if (message.content.execution_state === "idle") route.idle.resolve();
+      } else if (!PROBE_OWN_TYPES.has(type)) {
+        this.reattributed++;
+        this.#deliver(route.owner, message);
+      }
+      return;
+    }
+    if (type === "status") {
+      route.lastAt = performance.now();
+      if (message.content.execution_state === "idle") route.idle.resolve();
+      return;
+    }
+    this.#deliver(route, message);
+  }
+
+  #onReply(message: Message): void {
+    const parent = message.parent_header?.msg_id;
+    if (parent) this.#replies.get(parent)?.resolve(message);
+  }
+
+  #onStdin(message: Message): void {
+    // Executions are sent with allow_stdin: false; answer anything else with an empty line.
+    if (message.header.msg_type !== "input_request" || !this.#stdin) return;
+    const reply = this.#message("input_reply", { value: "" });
+    reply.parent_header = message.header;
+    this.#stdin.send(encodeMessage(this.#conn.key, reply)).catch(() => {});
+  }
+
+  async #heartbeatLoop(): Promise<void> {
+    let lastOk = performance.now();
+    const signal = this.#stop.signal;
+    while (!signal.aborted && this.alive && this.#hb && !this.#hb.closed) {
+      const hb = this.#hb;
+      const sent = hb.send([new TextEncoder().encode("ping")]).then(() => hb.receive());
+      const answer = await withTimeout(sent.catch(() => null), this.#opts.heartbeatIntervalMs, 0);
+      if (answer) {
+        lastOk = performance.now();
+        await delay(this.#opts.heartbeatIntervalMs, signal);
+      } else if (answer === null) {
+        break; // socket closed: the process exit (or shutdown) tells the rest
+      }
+      if (performance.now() - lastOk > this.#opts.heartbeatTimeoutMs && !signal.aborted) {
+        this.kill(`no heartbeat for ${Math.round(this.#opts.heartbeatTimeoutMs / 1000)} s`);
+        break;
+      }
+    }
+  }
+
+  #markDead(exit: KernelExit): void {
+    if (this.#exit) return;
+    this.#exit = exit;
+    this.#died.resolve(exit);
+  }
+
+  #diedError(context?: string): Promise<never> {
+    return this.#died.promise.then((exit) => {
+      throw new KernelDiedError(exit, context);
+    });
+  }
+
+  /** Sends a request on shell or control and waits for its reply (or the kernel's death). */
+  async #request(
+    socket: ZmtpSocket | undefined,
+    msgType: string,
+    content: Record<string, unknown>,
+    timeoutMs: number,
+  ): Promise<Message | null> {
+    if (!socket || !this.alive) return null;
+    const msg = this.#message(msgType, content);
+    const reply = this.#expectReply(msg.header.msg_id);
+    await socket.send(encodeMessage(this.#conn.key, msg)).catch(() => {});
+    return await withTimeout(
+      Promise.race([reply, this.#died.promise.then(() => null)]),
+      timeoutMs,
+      null,
+    );
+  }
+
+  /**
+   * Executes code and resolves once all of its output has arrived.
+   *
+   * Rejects with {@linkcode KernelDiedError} when the kernel dies first, and with
+   * {@linkcode ExecuteTimeoutError} when `timeoutMs` passes without a reply (the kernel keeps
+   * running the code: call {@linkcode Kernel.interrupt} or {@linkcode Kernel.kill}).
+   * Executions are queued: one runs at a time.
+   *
+   * @example
+   * ```ts
+   * import { Kernel } from "./kernel.ts";
+   * await using kernel = await Kernel.start();
+   * const r = await kernel.execute(`console.log("a"); 42`);
+   * // r.messages: stream "a\n", then execute_result {"text/plain": "42"}
+   * ```
+   */
+  execute(code: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+    const run = this.#queue.then(() => this.#execute(code, options));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #execute(code: string, options: ExecuteOptions): Promise<ExecuteResult> {
+    if (!this.alive) throw new KernelDiedError(this.#exit!, "cannot execute");
+    const msg = this.#message("execute_request", {
+      code,
+      silent: false,
+      store_history: true,
+      user_expressions: {},
+      allow_stdin: false,
+      stop_on_error: false,
+    });
+    const msgId = msg.header.msg_id;
+    const route = this.#route(msgId, options.onMessage);
+    this.#lastRoute = route;
+    const reply = this.#expectReply(msgId);
+    await this.#shell!.send(encodeMessage(this.#conn.key, msg));
+    const done = Promise.all([reply, route.idle.promise]).then(([r]) => r);
+    const died = this.#diedError();
+    died.catch(() => {});
+    let replyMsg: Message | "timeout";
+    if (options.timeoutMs !== undefined) {
+      replyMsg = await withTimeout(Promise.race([done, died]), options.timeoutMs, "timeout");
+    } else {
+      replyMsg = await Promise.race([done, died]);
+    }
+    if (replyMsg === "timeout") {
+      throw new ExecuteTimeoutError(options.timeoutMs!, msgId, route.messages);
+    }
+    await this.#settle(route);
+    const content = replyMsg.content;
+    return {
+      msgId,
+      status: (content.status as ExecuteResult["status"]) ?? "error",
+      executionCount: typeof content.execution_count === "number" ? content.execution_count : null,
+      reply: content,
+      messages: route.messages,
+    };
+  }
+
+  /**
+   * Waits until output of `route` can no longer be in flight: a flush probe round trip through
+   * the kernel's output queue, then a quiet period on iopub.
+   */
+  async #settle(route: Route): Promise<void> {
+    if (this.alive) {
+      const token = crypto.randomUUID();
+      const msg = this.#message("execute_request", {
+        code: `Deno.jupyter.broadcast(${JSON.stringify(FLUSH_MARKER)}, { token: "${token}" });`,
+        silent: true,
+        store_history: false,
+        user_expressions: {},
+        allow_stdin: false,
+        stop_on_error: false,
+      });
+      const probe = this.#route(msg.header.msg_id);
+      probe.owner = route;
+      probe.token = token;
+      probe.marker = deferred();
+      const reply = this.#expectReply(msg.header.msg_id);
+      await this.#shell!.send(encodeMessage(this.#conn.key, msg)).catch(() => {});
+      await withTimeout(
+        Promise.race([
+          Promise.all([reply, probe.idle.promise, probe.marker.promise]),
+          this.#died.promise,
+        ]),
+        10_000,
+        null,
+      );
+    }
+    const quiet = this.#opts.quietMs;
+    while (this.alive) {
+      const since = performance.now() - route.lastAt;
+      if (since >= quiet) break;
+      await delay(quiet - since);
+    }
+  }
+
+  /**
+   * Final drain: waits until output of the last execution can no longer be in flight. Call it
+   * after the last cell; messages keep being routed until {@linkcode Kernel.shutdown}.
+   *
+   * @example
+   * ```ts
+   * import { Kernel } from "./kernel.ts";
+   * await using kernel = await Kernel.start();
+   * await kernel.execute(`setTimeout(() => console.log("late"), 50)`);
+   * await kernel.drain();
+   * ```
+   */
+  async drain(): Promise<void> {
+    await this.#queue;
+    if (this.#lastRoute) await this.#settle(this.#lastRoute);
+  }
+
+  /**
+   * Interrupts the running execution (interrupt_request on control). Resolves `true` when the
+   * execution then ended within `timeoutMs`.
+   *
+   * @example
+   * ```ts
+   * import { Kernel } from "./kernel.ts";
+   * await using kernel = await Kernel.start();
+   * const run = kernel.execute("while (true) {}", { timeoutMs: 1000 }).catch((e) => e);
+   * await run; // ExecuteTimeoutError
+   * console.log(await kernel.interrupt());
+   * ```
+   */
+  async interrupt(timeoutMs = 3000): Promise<boolean> {
+    const route = this.#lastRoute;
+    const reply = await this.#request(this.#control, "interrupt_request", {}, timeoutMs);
+    if (!reply || !route) return false;
+    const ended = await withTimeout(
+      Promise.race([route.idle.promise.then(() => true), this.#died.promise.then(() => false)]),
+      timeoutMs,
+      false,
+    );
+    return ended && this.alive;
+  }
+
+  /**
+   * Kills the kernel process at once (SIGKILL) and marks it dead with `reason`.
+   *
+   * @example
+   * ```ts
+   * import { Kernel } from "./kernel.ts";
+   * const kernel = await Kernel.start();
+   * kernel.kill("no longer needed");
+   * await kernel.shutdown(); // releases sockets and the temp dir
+   * ```
+   */
+  kill(reason = "killed by the client"): void {
+    this.#markDead({ code: null, signal: "SIGKILL", reason });
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+
+  /**
+   * Shuts the kernel down: shutdown_request on control, wait for the process to exit, kill it
+   * if it does not, then close the sockets and remove the connection file. Idempotent.
+   *
+   * @example
+   * ```ts
+   * import { Kernel } from "./kernel.ts";
+   * const kernel = await Kernel.start();
+   * await kernel.shutdown();
+   * console.log(kernel.alive); // false
+   * ```
+   */
+  async shutdown(): Promise<void> {
+    if (this.#closing) {
+      await this.#processExited.promise;
+      return;
+    }
+    this.#closing = true;
+    if (this.alive) {
+      await this.#request(this.#control, "shutdown_request", { restart: false }, 2000);
+    }
+    this.#markDead({ code: null, signal: null, reason: "shut down by the client" });
+    let exited = await withTimeout(this.#processExited.promise, 3000, null);
+    if (!exited) {
+      try {
+        this.#child.kill("SIGTERM");
+      } catch { /* gone */ }
+      exited = await withTimeout(this.#processExited.promise, 2000, null);
+    }
+    if (!exited) {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await this.#processExited.promise;
+    }
+    this.#stop.abort();
+    for (const s of [this.#shell, this.#control, this.#stdin, this.#iopub, this.#hb]) s?.close();
+    for (const d of this.#replies.values()) d.resolve(null as unknown as Message);
+    await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+    live.delete(this);
+    uninstallCleanup();
+  }
+
+  /** Same as {@linkcode Kernel.shutdown}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+}
