@@ -7,7 +7,7 @@
  * ```
  *
  * Kernels run at the probe shape (batch 32, 32×32, 3×3, 128→32 channels) and a few variations;
- * each is run once to warm up and then timed over several runs (median). GFLOPS count 2 flops
+ * each is run once to warm up and then timed over several runs (the fastest: the machine may be busy). GFLOPS count 2 flops
  * per multiply-add of the direct convolution, the same for the forward pass and both gradients.
  * @module
  */
@@ -39,12 +39,7 @@ const SHAPES: ConvShape[] = [
   { label: "n8 32×32 1×1 160→128", x: [8, 32, 32, 160], k: 1, out: 128, stride: 1 },
 ];
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-/** Median milliseconds of `f` (its result is read back and disposed), after one warm-up. */
+/** Fastest of `runs` timings of `f` (result read back, then disposed), after one warm-up. */
 function time(f: () => tf.Tensor | tf.Tensor[], runs: number): number {
   const once = () => {
     const t0 = performance.now();
@@ -55,7 +50,7 @@ function time(f: () => tf.Tensor | tf.Tensor[], runs: number): number {
     return ms;
   };
   once();
-  return median(Array.from({ length: runs }, once));
+  return Math.min(...Array.from({ length: runs }, once));
 }
 
 const rows: string[][] = [];

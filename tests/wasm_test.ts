@@ -127,6 +127,8 @@ const CONV_CASES: { x: Shape4; w: Shape4; s: number | [number, number]; pad: Pad
   { x: [1, 10, 9, 2], w: [4, 4, 2, 3], s: 3, pad: 1 },
   { x: [2, 9, 7, 3], w: [3, 3, 3, 2], s: 1, pad: [[0, 0], [2, 1], [0, 3], [0, 0]] },
   { x: [2, 5, 6, 2], w: [1, 1, 2, 3], s: 2, pad: 0 },
+  { x: [2, 5, 6, 2], w: [1, 1, 2, 3], s: 1, pad: 0 },
+  { x: [3, 4, 7, 5], w: [1, 1, 5, 2], s: 1, pad: "same" },
   // Padding beyond the kernel: some outputs see only padding.
   { x: [2, 6, 5, 2], w: [3, 3, 2, 4], s: 1, pad: 3 },
   { x: [2, 6, 5, 4], w: [2, 2, 4, 2], s: 2, pad: [[0, 0], [3, 2], [0, 2], [0, 0]] },

@@ -216,12 +216,31 @@ export const conv2DBackpropFilterViaConv2D: tf.KernelFunc = ({ inputs, backend, 
     const [sh, sw] = [info.strideHeight, info.strideWidth];
     const [dh, dw] = [info.dilationHeight, info.dilationWidth];
     const { inHeight: h, inWidth: w, inChannels: ci, filterHeight: kh, filterWidth: kw } = info;
-    const { top, left } = info.padInfo;
+    const { top, left, bottom, right } = info.padInfo;
+    if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && top + left + bottom + right === 0) {
+      // 1×1: a single matrix product over all n·h·w positions, run as a 1×1 Conv2D whose input
+      // channels are those positions (XNNPACK then sees one long reduction).
+      const m = n * h * w;
+      if (ci <= co) {
+        const input = scope.swapOuterInner(xNHWC, [m, 1, ci], [ci, 1, 1, m]);
+        const g = scope.conv2d(input, scope.reshape(dyNHWC, [1, 1, m, co]), [1, 1], [[0, 0], [
+          0,
+          0,
+        ]], [1, 1]);
+        return scope.reshape(g, [1, 1, ci, co]);
+      }
+      const input = scope.swapOuterInner(dyNHWC, [m, 1, co], [co, 1, 1, m]);
+      const g = scope.conv2d(input, scope.reshape(xNHWC, [1, 1, m, ci]), [1, 1], [[0, 0], [
+        0,
+        0,
+      ]], [1, 1]);
+      return scope.reshape(scope.transpose(scope.reshape(g, [co, ci]), [1, 0]), [1, 1, ci, co]);
+    }
     if (co > ci && sh === 1 && sw === 1) {
       const y = flippedFilterGradAxis(h, oh, kh, dh, top);
       const z = flippedFilterGradAxis(w, ow, kw, dw, left);
       if (y && z) {
-        const input = permute3(scope, dyNHWC, [n, oh * ow, co], [2, 1, 0], [co, oh, ow, n]);
+        const input = scope.swapOuterInner(dyNHWC, [n, oh * ow, co], [co, oh, ow, n]);
         const kernel = permute3(scope, xNHWC, [n, h * w, ci], [1, 0, 2], [h, w, n, ci]);
         const g = scope.conv2d(input, kernel, [dh, dw], [[y.before, y.after], [
           z.before,
@@ -230,7 +249,7 @@ export const conv2DBackpropFilterViaConv2D: tf.KernelFunc = ({ inputs, backend, 
         return scope.transpose(scope.reverse(g, [1, 2]), [1, 2, 3, 0]);
       }
     }
-    const input = permute3(scope, xNHWC, [n, h * w, ci], [2, 1, 0], [ci, h, w, n]);
+    const input = scope.swapOuterInner(xNHWC, [n, h * w, ci], [ci, h, w, n]);
     const kernel = permute3(scope, dyNHWC, [n, oh * ow, co], [1, 0, 2], [oh, ow, n, co]);
     const y = filterGradAxis(h, oh, kh, sh, dh, top);
     const z = filterGradAxis(w, ow, kw, sw, dw, left);
