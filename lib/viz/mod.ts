@@ -13,3 +13,6 @@ export { escapeScript, plotlyJsForInlineScript, plotlyJsPath } from "./plotly_bu
 export * from "./markdown.ts";
 export * from "./shape_views.ts";
 export * from "./live.ts";
+export * from "./samples.ts";
+export * from "./training_views.ts";
+export * from "./model_summary.ts";
