@@ -103,7 +103,12 @@ function randomColour(rng: Rng): Rgb {
 }
 
 function distance(a: Rgb, b: Rgb): number {
-  return Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+  const r = a[0] - b[0], g = a[1] - b[1], bl = a[2] - b[2];
+  return Math.sqrt(r * r + g * g + bl * bl);
+}
+
+function len(x: number, y: number): number {
+  return Math.sqrt(x * x + y * y);
 }
 
 function clamp01(v: number): number {
@@ -148,7 +153,7 @@ function objectAlpha(
   const rot = (phi: number) => [Math.cos(phi), Math.sin(phi)];
   switch (label) {
     case 0: // circle
-      return (x, y) => cover(Math.hypot(x - cx, y - cy) - s);
+      return (x, y) => cover(len(x - cx, y - cy) - s);
     case 1: { // square
       const [c, si] = rot(rng.uniform(0, Math.PI / 2));
       const h = s * 0.88;
@@ -170,17 +175,17 @@ function objectAlpha(
     }
     case 3: { // cross
       const [c, si] = rot(rng.uniform(-0.35, 0.35));
-      const len = s * 1.05, w = s * rng.uniform(0.25, 0.38);
+      const arm = s * 1.05, w = s * rng.uniform(0.25, 0.38);
       return (x, y) => {
         const dx = x - cx, dy = y - cy;
         const u = Math.abs(dx * c + dy * si), v = Math.abs(-dx * si + dy * c);
-        return cover(Math.min(Math.max(u - len, v - w), Math.max(u - w, v - len)));
+        return cover(Math.min(Math.max(u - arm, v - w), Math.max(u - w, v - arm)));
       };
     }
     case 7: { // ring
       const w = rng.uniform(0.9, 1.9);
       const r = Math.max(s, w + 2.5);
-      return (x, y) => cover(Math.abs(Math.hypot(x - cx, y - cy) - r) - w);
+      return (x, y) => cover(Math.abs(len(x - cx, y - cy) - r) - w);
     }
     case 9: { // blob
       const k = 3 + rng.int(3);
@@ -199,7 +204,7 @@ function objectAlpha(
       const h = s * rng.uniform(1.0, 1.25);
       const disk = rng.chance(0.5);
       const region = disk
-        ? (dx: number, dy: number) => cover(Math.hypot(dx, dy) - h)
+        ? (dx: number, dy: number) => cover(len(dx, dy) - h)
         : (dx: number, dy: number) => cover(Math.max(Math.abs(dx), Math.abs(dy)) - h);
       const period = rng.uniform(3.6, 6.4);
       const w = 2 * Math.PI / period;
@@ -272,8 +277,8 @@ function render(label: number, rng: Rng, img: Float32Array): void {
     const colour = randomColour(rng);
     if (rng.chance(0.5)) {
       const ax = rng.uniform(0, S), ay = rng.uniform(0, S);
-      const len = rng.uniform(5, 13), a = rng.uniform(0, 2 * Math.PI);
-      const bx = ax + len * Math.cos(a), by = ay + len * Math.sin(a);
+      const segment = rng.uniform(5, 13), a = rng.uniform(0, 2 * Math.PI);
+      const bx = ax + segment * Math.cos(a), by = ay + segment * Math.sin(a);
       const w = rng.uniform(0.4, 0.9);
       const ex = bx - ax, ey = by - ay, ee = ex * ex + ey * ey;
       paint(
@@ -282,7 +287,7 @@ function render(label: number, rng: Rng, img: Float32Array): void {
         [Math.min(ax, bx) - 2, Math.max(ax, bx) + 2, Math.min(ay, by) - 2, Math.max(ay, by) + 2],
         (x, y) => {
           const t = clamp01(((x - ax) * ex + (y - ay) * ey) / ee);
-          return cover(Math.hypot(x - ax - t * ex, y - ay - t * ey) - w);
+          return cover(len(x - ax - t * ex, y - ay - t * ey) - w);
         },
       );
     } else {
@@ -291,7 +296,7 @@ function render(label: number, rng: Rng, img: Float32Array): void {
         img,
         colour,
         [px - r - 1, px + r + 1, py - r - 1, py + r + 1],
-        (x, y) => cover(Math.hypot(x - px, y - py) - r),
+        (x, y) => cover(len(x - px, y - py) - r),
       );
     }
   }
@@ -321,6 +326,7 @@ function renderRecords(
   seed: number,
 ): Uint8Array {
   const out = new Uint8Array(count * RECORD_BYTES);
+  const clamped = new Uint8ClampedArray(out.buffer);
   const img = new Float32Array(PLANE * 3);
   for (let j = 0; j < count; j++) {
     const i = start + j;
@@ -328,11 +334,12 @@ function renderRecords(
     render(label, new Rng(seed, "synthetic", split, i), img);
     const base = j * RECORD_BYTES;
     out[base] = label;
+    // Uint8ClampedArray rounds to the nearest integer and clamps to 0…255 on assignment.
+    const red = base + 1, green = red + PLANE, blue = green + PLANE;
     for (let p = 0, q = 0; p < PLANE; p++, q += 3) {
-      for (let c = 0; c < 3; c++) {
-        const v = Math.round(img[q + c]);
-        out[base + 1 + c * PLANE + p] = v < 0 ? 0 : v > 255 ? 255 : v;
-      }
+      clamped[red + p] = img[q];
+      clamped[green + p] = img[q + 1];
+      clamped[blue + p] = img[q + 2];
     }
   }
   return out;
