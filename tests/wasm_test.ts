@@ -205,6 +205,51 @@ Deno.test("Conv2DBackprop kernels with NCHW data match cpu", async () => {
     ]));
 });
 
+Deno.test("Conv2DBackprop kernels with stride and dilation both > 1 match a dilated filter", async () => {
+  // tf.conv2d refuses this combination; the kernels take it (attribute `dilations`). Reference:
+  // cpu kernels with the filter dilated explicitly, its gradient's every d-th tap kept.
+  const xShape: Shape4 = [2, 11, 10, 3],
+    wShape: Shape4 = [3, 2, 3, 4],
+    d: [number, number] = [2, 3];
+  const pad = [[0, 0], [1, 2], [2, 1], [0, 0]];
+  const dyShape: Shape4 = [2, 5, 5, 4]; // ⌊(11 + 3 − 5) / 2⌋ + 1, ⌊(10 + 3 − 4) / 2⌋ + 1
+  const xs = random(xShape, 400), ws = random(wShape, 401), dys = random(dyShape, 402);
+  const run = (name: string, inputs: tf.NamedTensorMap, attrs: object) =>
+    tf.engine().runKernel(name, inputs, {
+      strides: 2,
+      pad,
+      dataFormat: "NHWC",
+      ...attrs,
+    } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  const wasm = await on("wasm", () =>
+    tf.tidy(() => {
+      const [x, w, dy] = [
+        tf.tensor4d(xs, xShape),
+        tf.tensor4d(ws, wShape),
+        tf.tensor4d(dys, dyShape),
+      ];
+      return [
+        run("Conv2DBackpropInput", { dy, filter: w }, { inputShape: xShape, dilations: d }),
+        run("Conv2DBackpropFilter", { x, dy }, { filterShape: wShape, dilations: d }),
+      ];
+    }));
+  const cpu = await on("cpu", () =>
+    tf.tidy(() => {
+      const [x, w, dy] = [
+        tf.tensor4d(xs, xShape),
+        tf.tensor4d(ws, wShape),
+        tf.tensor4d(dys, dyShape),
+      ];
+      const wd = dilateFilter(w, d);
+      const full = run("Conv2DBackpropFilter", { x, dy }, { filterShape: wd.shape });
+      return [
+        run("Conv2DBackpropInput", { dy, filter: wd }, { inputShape: xShape }),
+        tf.stridedSlice(full, [0, 0, 0, 0], full.shape, [...d, 1, 1]),
+      ];
+    }));
+  assertMatches(wasm, cpu, "stride 2, dilation [2, 3]");
+});
+
 /** The layer's output and the gradients of `sum(y · r)` w.r.t. its input and weights. */
 function layerGrads(
   make: () => Conv2d | ConvTranspose2d,

@@ -100,6 +100,74 @@ function filterGradAxis(size: number, out: number, k: number, s: number, d: numb
 }
 
 /**
+ * The strided input gradient without multiplications by inserted zeros (dilation 1): input row
+ * `y` receives only the kernel taps `a ≡ y + p (mod s)`, from `dy` rows `(y + p − a) / s`. So each
+ * of the `sh · sw` output phases is a stride-1 `Conv2D` of `dy` with the sub-kernel
+ * `W[r::s, r'::s]` (flipped, channels swapped), and the phases are interleaved into the input's
+ * grid, cropped by the padding, in one JavaScript pass over the wasm heap.
+ */
+function polyphaseInputGrad(
+  scope: KernelScope,
+  dy: Info,
+  filter: Info,
+  info: tf.backend_util.Conv2DInfo,
+): Info {
+  const [n, oh, ow, co] = dy.shape as Shape4;
+  const { inHeight: h, inWidth: w, inChannels: ci, filterHeight: kh, filterWidth: kw } = info;
+  const [sh, sw] = [info.strideHeight, info.strideWidth];
+  const { top, left } = info.padInfo;
+  // Phase outputs cover the padded input's rows 0 … q·s − 1, and at least dy's rows.
+  const rows = Math.max(oh, Math.ceil((h + top) / sh));
+  const cols = Math.max(ow, Math.ceil((w + left) / sw));
+  const phases: (Info | undefined)[] = [];
+  for (let ry = 0; ry < sh; ry++) {
+    for (let rx = 0; rx < sw; rx++) {
+      const th = Math.ceil((kh - ry) / sh), tw = Math.ceil((kw - rx) / sw);
+      if (th <= 0 || tw <= 0) {
+        phases.push(undefined); // no tap falls on this phase: its rows stay zero
+        continue;
+      }
+      // sub[m, l, o, i] = W[ry + (th − 1 − m)·sh, rx + (tw − 1 − l)·sw, i, o]
+      const sub = scope.compute([th, tw, co, ci], [filter], (out, [wv]) => {
+        let at = 0;
+        for (let m = 0; m < th; m++) {
+          for (let l = 0; l < tw; l++) {
+            const base = ((ry + (th - 1 - m) * sh) * kw + rx + (tw - 1 - l) * sw) * ci * co;
+            for (let o = 0; o < co; o++) {
+              for (let i = 0; i < ci; i++) out[at++] = wv[base + i * co + o];
+            }
+          }
+        }
+      });
+      phases.push(
+        scope.conv2d(dy, sub, [1, 1], [[th - 1, rows - oh], [tw - 1, cols - ow]], [1, 1]),
+      );
+    }
+  }
+  const present = phases.filter((p): p is Info => p !== undefined);
+  return scope.compute([n, h, w, ci], present, (out, values) => {
+    let next = 0;
+    const sources = phases.map((p) => p === undefined ? undefined : values[next++]);
+    let at = 0;
+    for (let b = 0; b < n; b++) {
+      for (let y = 0; y < h; y++) {
+        const ry = (y + top) % sh, qy = (y + top - ry) / sh;
+        for (let x = 0; x < w; x++, at += ci) {
+          const rx = (x + left) % sw, qx = (x + left - rx) / sw;
+          const src = sources[ry * sw + rx];
+          if (src === undefined) {
+            out.fill(0, at, at + ci);
+            continue;
+          }
+          const from = ((b * rows + qy) * cols + qx) * ci;
+          for (let c = 0; c < ci; c++) out[at + c] = src[from + c];
+        }
+      }
+    }
+  });
+}
+
+/**
  * `Conv2DBackpropInput` as one `Conv2D`: the input gradient of a convolution with stride `s`,
  * dilation `d` and padding `p` is the convolution of `dy`, dilated by `s` (zeros inserted between
  * samples), padded by `(k − 1)·d − p` before and to the input size after, with the kernel
@@ -128,6 +196,10 @@ export const conv2DBackpropInputViaConv2D: tf.KernelFunc = ({ inputs, backend, a
     const [sh, sw] = [info.strideHeight, info.strideWidth];
     const [dh, dw] = [info.dilationHeight, info.dilationWidth];
     const { inHeight: h, inWidth: w, inChannels: ci, filterHeight: kh, filterWidth: kw } = info;
+    if ((sh > 1 || sw > 1) && dh === 1 && dw === 1) {
+      const dx = polyphaseInputGrad(scope, dyNHWC, filter, info);
+      return nchw ? scope.transpose(dx, TO_NCHW) : dx;
+    }
     // Flip the kernel spatially and swap its channels: [kh, kw, ci, co] → [kh, kw, co, ci].
     const flipped = scope.transpose(scope.reverse(filter, [0, 1]), [0, 1, 3, 2]);
     // Dilate dy: [n, oh, 1, ow, 1, co] padded to [n, oh, sh, ow, sw, co].

@@ -100,10 +100,43 @@ export class KernelScope {
   }
 
   /**
+   * A new float32 tensor of `shape` filled by `body` in JavaScript, directly on the wasm heap:
+   * `body` gets the output's values and those of `sources`, as `Float32Array` views. The output
+   * is not zeroed; `body` must write every element.
+   *
+   * @example
+   * ```ts
+   * const negated = scope.compute(x.shape, [x], (out, [v]) => {
+   *   for (let i = 0; i < v.length; i++) out[i] = -v[i];
+   * });
+   * ```
+   */
+  compute(
+    shape: number[],
+    sources: Info[],
+    body: (out: Float32Array, sources: Float32Array[]) => void,
+  ): Info {
+    const heap = this.#backend as unknown as WasmHeap;
+    if (typeof heap.makeOutput !== "function" || typeof heap.typedArrayFromHeap !== "function") {
+      throw new Error("KernelScope.compute needs tfjs's wasm backend");
+    }
+    for (const source of sources) {
+      if (source.dtype !== "float32") throw new TypeError(`expected float32, got ${source.dtype}`);
+    }
+    const out = heap.makeOutput(shape, "float32");
+    this.#made.push(out);
+    // Views taken after the allocation, which may grow (and so detach) the heap.
+    body(
+      heap.typedArrayFromHeap(out) as Float32Array,
+      sources.map((source) => heap.typedArrayFromHeap(source) as Float32Array),
+    );
+    return out;
+  }
+
+  /**
    * Transposes `x`, viewed as `[a, b, c]`, to `[c, b, a]` (the outer and inner dimensions
-   * exchanged) and gives the result `shape`. On the wasm backend this runs as a JavaScript loop
-   * over the WebAssembly heap, several times faster than tfjs-wasm's `Transpose` for this
-   * pattern (whose every element moves); elsewhere it is the `Transpose` kernel.
+   * exchanged) and gives the result `shape`. A JavaScript loop over the wasm heap: several times
+   * faster than tfjs-wasm's `Transpose` for this pattern, where every element moves alone.
    *
    * @example
    * ```ts
@@ -111,26 +144,15 @@ export class KernelScope {
    * ```
    */
   swapOuterInner(x: Info, [a, b, c]: [number, number, number], shape: number[]): Info {
-    const heap = this.#backend as unknown as Partial<WasmHeap>;
-    if (
-      x.dtype !== "float32" || typeof heap.makeOutput !== "function" ||
-      typeof heap.typedArrayFromHeap !== "function"
-    ) {
-      return this.reshape(this.transpose(this.reshape(x, [a, b, c]), [2, 1, 0]), shape);
-    }
-    const out = heap.makeOutput(shape, "float32");
-    this.#made.push(out);
-    // Views taken after the allocation, which may grow (and so detach) the heap.
-    const src = heap.typedArrayFromHeap(x) as Float32Array;
-    const dst = heap.typedArrayFromHeap(out) as Float32Array;
-    const bc = b * c;
-    for (let j = 0; j < b; j++) {
-      for (let k = 0; k < c; k++) {
-        const o = (k * b + j) * a;
-        for (let i = 0, at = j * c + k; i < a; i++, at += bc) dst[o + i] = src[at];
+    return this.compute(shape, [x], (dst, [src]) => {
+      const bc = b * c;
+      for (let j = 0; j < b; j++) {
+        for (let k = 0; k < c; k++) {
+          const o = (k * b + j) * a;
+          for (let i = 0, at = j * c + k; i < a; i++, at += bc) dst[o + i] = src[at];
+        }
       }
-    }
-    return out;
+    });
   }
 
   /**
