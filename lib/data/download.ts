@@ -483,6 +483,10 @@ export async function downloadCifar10(options: DownloadOptions = {}): Promise<Do
     };
     await Deno.writeTextFile(join(folder, CIFAR10_MARKER), JSON.stringify(record, null, 2) + "\n");
     await replaceFolder(folder, target, async () => (await cifar10Status(dataDir, md5)).ready);
+  } catch (error) {
+    // A downloaded archive whose content is bad is useless: do not extract it again next time.
+    if (error instanceof DataError && !options.archive) await Deno.remove(archive).catch(() => {});
+    throw error;
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
