@@ -173,6 +173,21 @@ const onSigint = () => onSignal("SIGINT");
 const onSigterm = () => onSignal("SIGTERM");
 const onUnload = () => killAll("the client process exited");
 
+/**
+ * The signal (SIGINT or SIGTERM) this process received while kernels were running, or `null`.
+ * Kernels are killed at once on such a signal and the process exits 5 s later (at once on a
+ * second signal), which leaves time to save partial results.
+ *
+ * @example
+ * ```ts
+ * import { receivedSignal } from "./kernel.ts";
+ * if (receivedSignal()) console.error("interrupted");
+ * ```
+ */
+export function receivedSignal(): Deno.Signal | null {
+  return signalSeen;
+}
+
 function installCleanup(): void {
   if (cleanupInstalled) return;
   cleanupInstalled = true;

@@ -1,0 +1,414 @@
+/**
+ * Command line for running notebooks and writing reports.
+ *
+ * ```sh
+ * deno task run <notebook.ipynb> [-p name=value ...] [--out DIR] [--timeout SECONDS] [--continue-on-error]
+ * deno task report [--notebooks DIR] [--out DIR] [--timeout SECONDS] [--continue-on-error]
+ * ```
+ *
+ * `run` executes one notebook on a fresh Deno kernel started in the notebook's folder and
+ * writes `DIR/<name>.ipynb` and `DIR/<name>.html` (default DIR: `reports/`), both atomically,
+ * also when the run failed (then they hold the partial results with the error visible). The
+ * exit code is 0 on success, 1 when the run failed, 2 for a usage or parameter error, 130/143
+ * when interrupted by SIGINT/SIGTERM.
+ *
+ * `report` runs every `notebooks/*.ipynb` in sorted order with default parameters into
+ * `reports/`, goes on after a failure, prints a summary and exits 1 if any notebook failed.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * const code = await main(["run", "notebooks/01_shapes.ipynb", "-p", "epochs=1", "--out", "/tmp/r"]);
+ * console.log(code); // 0 on success
+ * ```
+ * @module
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { writeFileAtomic } from "./atomic.ts";
+import { renderReport, type ReportHeader, writeReportAtomic } from "./html.ts";
+import { receivedSignal } from "./kernel.ts";
+import type { Notebook } from "./nbformat.ts";
+import { ParameterError, parseParameterArgs, splitParameterArg } from "./parameters.ts";
+import { type CellProgress, runNotebook, type RunResult } from "./runner.ts";
+
+/** Usage text. */
+export const USAGE = `Usage:
+  deno task run <notebook.ipynb> [-p name=value ...] [--out DIR] [--timeout SECONDS] [--continue-on-error]
+  deno task report [--notebooks DIR] [--out DIR] [--timeout SECONDS] [--continue-on-error]
+
+Options:
+  -p, --param name=value  Override a parameter of the cell tagged "parameters" (repeatable).
+                          The value is JSON when it parses as JSON, otherwise a string.
+  --out DIR               Where to write <name>.ipynb and <name>.html (default: reports).
+  --timeout SECONDS       Time limit per cell (default: none).
+  --continue-on-error     Run the remaining cells after a cell error.
+  --notebooks DIR         (report) Folder of notebooks to run (default: notebooks).
+  -h, --help              Show this help.`;
+
+/** A command-line mistake: printed with the usage hint, exit code 2. */
+export class UsageError extends Error {
+  /**
+   * @example
+   * ```ts
+   * import { UsageError } from "./cli.ts";
+   * throw new UsageError("missing notebook path");
+   * ```
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Parsed command line. */
+export interface CliArgs {
+  command: "run" | "report" | "help";
+  notebook?: string;
+  params: string[];
+  out: string;
+  notebooksDir: string;
+  timeoutSeconds?: number;
+  continueOnError: boolean;
+}
+
+/**
+ * Parses the command line (without the `deno run ... cli.ts` part).
+ *
+ * @example
+ * ```ts
+ * import { parseCliArgs } from "./cli.ts";
+ * parseCliArgs(["run", "a.ipynb", "-p", "epochs=3", "--timeout", "60"]);
+ * // { command: "run", notebook: "a.ipynb", params: ["epochs=3"], timeoutSeconds: 60, ... }
+ * ```
+ */
+export function parseCliArgs(args: string[]): CliArgs {
+  const [command, ...rest] = args;
+  if (command === undefined || command === "-h" || command === "--help" || command === "help") {
+    return {
+      command: "help",
+      params: [],
+      out: "reports",
+      notebooksDir: "notebooks",
+      continueOnError: false,
+    };
+  }
+  if (command !== "run" && command !== "report") {
+    throw new UsageError(`unknown command "${command}" (expected "run" or "report")`);
+  }
+  const parsed: CliArgs = {
+    command,
+    params: [],
+    out: "reports",
+    notebooksDir: "notebooks",
+    continueOnError: false,
+  };
+  const positional: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    const [flag, inline] = arg.startsWith("--") && arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, undefined];
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const v = rest[++i];
+      if (v === undefined || (v.startsWith("-") && v !== "-")) {
+        throw new UsageError(`${flag} needs a value`);
+      }
+      return v;
+    };
+    switch (flag) {
+      case "-h":
+      case "--help":
+        return { ...parsed, command: "help" };
+      case "-p":
+      case "--param":
+      case "--parameter": {
+        const v = value();
+        splitParameterArg(v); // syntax check now, types later against the notebook
+        parsed.params.push(v);
+        break;
+      }
+      case "--out":
+      case "-o":
+        parsed.out = value();
+        break;
+      case "--notebooks":
+        parsed.notebooksDir = value();
+        break;
+      case "--timeout": {
+        const v = value();
+        const seconds = Number(v);
+        if (v.trim() === "" || !Number.isFinite(seconds) || seconds <= 0) {
+          throw new UsageError(`--timeout expects a positive number of seconds, got "${v}"`);
+        }
+        parsed.timeoutSeconds = seconds;
+        break;
+      }
+      case "--continue-on-error":
+        parsed.continueOnError = true;
+        break;
+      default:
+        if (arg.startsWith("-") && arg !== "-") throw new UsageError(`unknown option "${arg}"`);
+        positional.push(arg);
+    }
+  }
+  if (command === "run") {
+    if (positional.length === 0) throw new UsageError("missing the notebook to run");
+    if (positional.length > 1) {
+      throw new UsageError(
+        `expected one notebook, got ${positional.length}: ${positional.join(" ")}`,
+      );
+    }
+    parsed.notebook = positional[0];
+  } else {
+    if (positional.length > 0) {
+      throw new UsageError(`report takes no notebook arguments (got ${positional.join(" ")})`);
+    }
+    if (parsed.params.length > 0) {
+      throw new UsageError("report runs with default parameters; -p is for run");
+    }
+  }
+  return parsed;
+}
+
+/**
+ * Reads and checks a notebook file: it must exist, end in `.ipynb`, be JSON and nbformat 4.
+ *
+ * @example
+ * ```ts
+ * import { readNotebook } from "./cli.ts";
+ * const nb = await readNotebook("notebooks/01_shapes.ipynb");
+ * ```
+ */
+export async function readNotebook(path: string): Promise<Notebook> {
+  if (!path.endsWith(".ipynb")) throw new UsageError(`${path} is not a notebook (.ipynb)`);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new UsageError(`notebook not found: ${path}`);
+    if (e instanceof Deno.errors.IsADirectory) throw new UsageError(`${path} is a directory`);
+    throw new UsageError(`cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  let nb: Notebook;
+  try {
+    nb = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${path} is not valid JSON: ${e instanceof Error ? e.message : e}`);
+  }
+  if (!nb || typeof nb !== "object" || nb.nbformat !== 4 || !Array.isArray(nb.cells)) {
+    throw new UsageError(`${path} is not an nbformat 4 notebook`);
+  }
+  return nb;
+}
+
+/** Options for {@linkcode runAndWrite}. */
+export interface RunAndWriteOptions {
+  out: string;
+  params?: string[];
+  timeoutSeconds?: number;
+  continueOnError?: boolean;
+  /** Where progress lines go (default: stdout). */
+  log?: (line: string) => void;
+}
+
+/** Result of {@linkcode runAndWrite}: the run, and the two files written. */
+export interface RunAndWriteResult {
+  result: RunResult;
+  ipynbPath: string;
+  htmlPath: string;
+}
+
+function progressPrinter(log: (line: string) => void): (e: CellProgress) => void {
+  return (e) => {
+    if (e.phase !== "end") return;
+    const mark = e.status === "ok"
+      ? "ok"
+      : e.status === "timeout"
+      ? "TIMEOUT"
+      : e.status === "died"
+      ? "KERNEL DIED"
+      : "ERROR";
+    log(
+      `[${e.position}/${e.total}] cell ${e.cellIndex + 1} … ${
+        e.seconds!.toFixed(1)
+      }s ${mark}  ${e.firstLine}`,
+    );
+  };
+}
+
+/**
+ * Runs one notebook and writes `<out>/<name>.ipynb` and `<out>/<name>.html` atomically, also
+ * for a failed run. Throws {@linkcode UsageError} / `ParameterError` before running when the
+ * file or the parameters are wrong.
+ *
+ * @example
+ * ```ts
+ * import { runAndWrite } from "./cli.ts";
+ * const { result, htmlPath } = await runAndWrite("notebooks/01_shapes.ipynb", { out: "reports" });
+ * console.log(result.status, htmlPath);
+ * ```
+ */
+export async function runAndWrite(
+  path: string,
+  options: RunAndWriteOptions,
+): Promise<RunAndWriteResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const nb = await readNotebook(path);
+  const parameters = parseParameterArgs(nb, options.params ?? []);
+  const name = basename(path, ".ipynb");
+  const ipynbPath = join(options.out, `${name}.ipynb`);
+  const htmlPath = join(options.out, `${name}.html`);
+  const date = new Date().toISOString();
+  const shown = Object.entries(parameters).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  log(`Running ${path}${shown.length ? ` with ${shown.join(" ")}` : ""}`);
+  const result = await runNotebook(nb, {
+    cwd: dirname(resolve(path)),
+    parameters,
+    continueOnError: options.continueOnError,
+    cellTimeoutMs: options.timeoutSeconds ? options.timeoutSeconds * 1000 : undefined,
+    onProgress: progressPrinter(log),
+  });
+  await writeFileAtomic(ipynbPath, JSON.stringify(result.notebook, null, 1) + "\n");
+  const dataset = result.parameters.dataset;
+  const header: ReportHeader = {
+    notebook: path,
+    parameters: result.parameters,
+    dataset: dataset === undefined || dataset === null ? "none" : String(dataset),
+    date,
+    runSeconds: result.seconds,
+    status: result.status,
+    ...(result.error ? { error: result.error.message } : {}),
+  };
+  await writeReportAtomic(htmlPath, renderReport(result.notebook, header));
+  return { result, ipynbPath, htmlPath };
+}
+
+function exitCodeForSignal(): number | null {
+  const signal = receivedSignal();
+  return signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : null;
+}
+
+async function commandRun(args: CliArgs): Promise<number> {
+  const path = args.notebook!;
+  const { result, ipynbPath, htmlPath } = await runAndWrite(path, {
+    out: args.out,
+    params: args.params,
+    timeoutSeconds: args.timeoutSeconds,
+    continueOnError: args.continueOnError,
+  });
+  if (result.status === "ok") {
+    console.log(
+      `ok: ${path}: ${result.executedCells} cells in ${
+        result.seconds.toFixed(1)
+      } s → ${ipynbPath}, ${htmlPath}`,
+    );
+    return 0;
+  }
+  console.error(`error: ${path} failed: ${result.error?.message}`);
+  for (const f of result.failures.slice(1)) console.error(`  also: ${f.message}`);
+  console.error(`partial results written to ${ipynbPath} and ${htmlPath}`);
+  return exitCodeForSignal() ?? 1;
+}
+
+async function commandReport(args: CliArgs): Promise<number> {
+  const dir = args.notebooksDir;
+  let names: string[];
+  try {
+    names = [];
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isFile && e.name.endsWith(".ipynb")) names.push(e.name);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new UsageError(`folder not found: ${dir}`);
+    throw e;
+  }
+  names.sort();
+  if (names.length === 0) {
+    console.error(`error: no notebooks (*.ipynb) in ${dir}`);
+    return 1;
+  }
+  const rows: { name: string; ok: boolean; seconds: number; note: string }[] = [];
+  for (const name of names) {
+    const path = join(dir, name);
+    console.log("");
+    const t0 = performance.now();
+    try {
+      const { result, htmlPath } = await runAndWrite(path, {
+        out: args.out,
+        timeoutSeconds: args.timeoutSeconds,
+        continueOnError: args.continueOnError,
+      });
+      const ok = result.status === "ok";
+      rows.push({
+        name,
+        ok,
+        seconds: result.seconds,
+        note: ok ? htmlPath : `${result.error?.message} (partial report: ${htmlPath})`,
+      });
+      if (!ok) console.error(`error: ${path} failed: ${result.error?.message}`);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      rows.push({ name, ok: false, seconds: (performance.now() - t0) / 1000, note: message });
+      console.error(`error: ${path}: ${message}`);
+    }
+    if (receivedSignal()) break;
+  }
+  const failed = rows.filter((r) => !r.ok).length;
+  const width = Math.max(...rows.map((r) => r.name.length));
+  console.log(
+    `\nSummary: ${rows.length} of ${names.length} notebooks run, ${
+      rows.length - failed
+    } ok, ${failed} failed`,
+  );
+  for (const r of rows) {
+    console.log(
+      `  ${r.ok ? "ok  " : "FAIL"} ${r.name.padEnd(width)} ${
+        r.seconds.toFixed(1).padStart(7)
+      } s  ${r.note}`,
+    );
+  }
+  if (rows.length < names.length) console.log(`  (stopped by ${receivedSignal()})`);
+  return exitCodeForSignal() ?? (failed > 0 ? 1 : 0);
+}
+
+/**
+ * Runs the command line and returns the exit code.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * Deno.exit(await main(["report"]));
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  try {
+    const parsed = parseCliArgs(args);
+    if (parsed.command === "help") {
+      console.log(USAGE);
+      return 0;
+    }
+    return parsed.command === "run" ? await commandRun(parsed) : await commandReport(parsed);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`error: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof ParameterError) {
+      const where = args[0] === "run" ? ` for ${parseNotebookArg(args)}` : "";
+      console.error(`error: bad parameters${where}: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+function parseNotebookArg(args: string[]): string {
+  try {
+    return parseCliArgs(args).notebook ?? "the notebook";
+  } catch {
+    return "the notebook";
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,489 @@
+/**
+ * Notebook parameters, papermill's convention for TypeScript notebooks: the code cell tagged
+ * `parameters` declares the defaults (`const epochs = 2;`, `let lr: number = 0.1;`,
+ * `const dataset = 'auto';`, booleans, arrays, objects), and the values a run overrides go into
+ * a new code cell tagged `injected-parameters` right after it, which declares them again.
+ *
+ * Re-declaring works because the Deno kernel evaluates each cell like a REPL line, where a later
+ * `const`/`let` of the same top-level name replaces the earlier binding (checked on Deno 2.9:
+ * `const x = 1` in one cell, `const x = 2; x` in a later one gives 2). So the parameters cell
+ * stays untouched, `const` stays `const`, and cells after the injected one see the new values.
+ *
+ * Values are checked before anything runs: a name the parameters cell does not declare, or a
+ * value of another type than the default (number, string, boolean, array, object), is refused
+ * with a {@linkcode ParameterError} that lists the known parameters and their defaults.
+ *
+ * @example
+ * ```ts
+ * import { injectParameters, parseParameterArgs } from "./parameters.ts";
+ * import type { Notebook } from "./nbformat.ts";
+ * const nb: Notebook = JSON.parse(await Deno.readTextFile("notebooks/01_shapes.ipynb"));
+ * const values = parseParameterArgs(nb, ["epochs=5", "dataset=shapes"]);
+ * const withParams = injectParameters(nb, values);
+ * ```
+ * @module
+ */
+import { parseLiteral, skipSpace } from "./_literal.ts";
+import { type Cell, type CodeCell, joinSource, type Notebook } from "./nbformat.ts";
+
+/** Tag of the cell holding the defaults. */
+export const PARAMETERS_TAG = "parameters";
+/** Tag of the cell the runner inserts with the overriding values. */
+export const INJECTED_TAG = "injected-parameters";
+
+/** The kinds of values a parameter can hold. */
+export type ParameterType =
+  | "number"
+  | "string"
+  | "boolean"
+  | "array"
+  | "object"
+  | "null"
+  | "unknown";
+
+/** One declaration found in the parameters cell. */
+export interface ParameterDeclaration {
+  /** Variable name. */
+  name: string;
+  /** Declaration keyword. */
+  keyword: "const" | "let" | "var";
+  /** Default value (when {@linkcode ParameterDeclaration.literal} is true). */
+  value: unknown;
+  /** Whether the initializer is a literal this module could read. */
+  literal: boolean;
+  /** Source text of the initializer. */
+  source: string;
+  /** Type of the default; "unknown" when the initializer is not a literal. */
+  type: ParameterType;
+}
+
+/** A parameter problem found before the run (unknown name, wrong type, bad syntax, ...). */
+export class ParameterError extends Error {
+  /**
+   * @example
+   * ```ts
+   * import { ParameterError } from "./parameters.ts";
+   * throw new ParameterError('unknown parameter "x"');
+   * ```
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "ParameterError";
+  }
+}
+
+function hasTag(cell: Cell, tag: string): boolean {
+  const tags = cell.metadata?.tags;
+  return Array.isArray(tags) && tags.includes(tag);
+}
+
+/**
+ * Index of the first code cell tagged `parameters`, or -1.
+ *
+ * @example
+ * ```ts
+ * import { findParametersCell } from "./parameters.ts";
+ * findParametersCell({ nbformat: 4, nbformat_minor: 5, metadata: {}, cells: [] }); // -1
+ * ```
+ */
+export function findParametersCell(nb: Notebook): number {
+  return nb.cells.findIndex((c) => c.cell_type === "code" && hasTag(c, PARAMETERS_TAG));
+}
+
+/**
+ * The type of a value as parameters see it.
+ *
+ * @example
+ * ```ts
+ * import { typeOfValue } from "./parameters.ts";
+ * typeOfValue([1, 2]); // "array"
+ * typeOfValue(0.1); // "number"
+ * ```
+ */
+export function typeOfValue(value: unknown): ParameterType {
+  if (value === null || value === undefined) return "null";
+  if (Array.isArray(value)) return "array";
+  const t = typeof value;
+  if (t === "number" || t === "string" || t === "boolean") return t;
+  if (t === "object") return "object";
+  return "unknown";
+}
+
+/** Index just past a type annotation starting at `pos` (stops at a top-level `=`). */
+function skipType(src: string, pos: number): number {
+  let depth = 0;
+  let i = pos;
+  while (i < src.length) {
+    const ch = src[i];
+    if (ch === '"' || ch === "'" || ch === "`") {
+      try {
+        i = parseLiteral(src, i).end;
+      } catch {
+        i++;
+      }
+      continue;
+    }
+    if ("([{<".includes(ch)) depth++;
+    else if (")]}".includes(ch) || (ch === ">" && src[i - 1] !== "=")) depth--;
+    else if (ch === "=" && depth <= 0 && src[i + 1] !== ">" && src[i + 1] !== "=") return i;
+    else if ((ch === ";" || ch === "\n") && depth <= 0) return i;
+    i++;
+  }
+  return i;
+}
+
+/** End of a non-literal initializer: the next top-level `;`, `,` or line end. */
+function skipExpression(src: string, pos: number): number {
+  let depth = 0;
+  let i = pos;
+  while (i < src.length) {
+    const ch = src[i];
+    if (ch === '"' || ch === "'" || ch === "`") {
+      try {
+        i = parseLiteral(src, i).end;
+      } catch {
+        i++;
+      }
+      continue;
+    }
+    if (src.startsWith("//", i) || src.startsWith("/*", i)) {
+      i = skipSpace(src, i);
+      continue;
+    }
+    if ("([{".includes(ch)) depth++;
+    else if (")]}".includes(ch)) depth--;
+    else if ((ch === ";" || ch === "," || ch === "\n") && depth <= 0) return i;
+    i++;
+  }
+  return i;
+}
+
+const DECL = /^(const|let|var)\s+/;
+const IDENT = /^[A-Za-z_$][\w$]*/;
+
+/**
+ * Reads the top-level `const|let|var name[: Type] = <literal>` declarations of a cell. A
+ * declaration whose initializer is not a literal is returned with `literal: false`.
+ *
+ * @example
+ * ```ts
+ * import { parseParameterDeclarations } from "./parameters.ts";
+ * const decls = parseParameterDeclarations(`const epochs = 2;\nlet lr: number = 0.1; // rate`);
+ * decls.map((d) => [d.name, d.value]); // [["epochs", 2], ["lr", 0.1]]
+ * ```
+ */
+export function parseParameterDeclarations(source: string): ParameterDeclaration[] {
+  const out: ParameterDeclaration[] = [];
+  let depth = 0;
+  let i = 0;
+  while (i < source.length) {
+    const next = skipSpace(source, i);
+    if (next !== i) {
+      i = next;
+      continue;
+    }
+    const ch = source[i];
+    if (ch === '"' || ch === "'" || ch === "`") {
+      try {
+        i = parseLiteral(source, i).end;
+      } catch {
+        i++;
+      }
+      continue;
+    }
+    const boundary = i === 0 || !/[\w$.]/.test(source[i - 1]);
+    const decl = depth === 0 && boundary ? DECL.exec(source.slice(i)) : null;
+    if (decl) {
+      const keyword = decl[1] as ParameterDeclaration["keyword"];
+      i += decl[0].length;
+      // one or more declarators: a = 1, b = 2
+      while (true) {
+        i = skipSpace(source, i);
+        const name = IDENT.exec(source.slice(i))?.[0];
+        if (!name) break; // destructuring or odd syntax: not a parameter
+        i = skipSpace(source, i + name.length);
+        if (source[i] === ":") i = skipType(source, i + 1);
+        if (source[i] !== "=") break;
+        const start = skipSpace(source, i + 1);
+        let end: number;
+        try {
+          const lit = parseLiteral(source, start);
+          end = lit.end;
+          let after = skipSpace(source, end);
+          const as = /^(as|satisfies)\s/.exec(source.slice(after));
+          if (as) after = skipType(source, after + as[0].length);
+          const stop = source[after];
+          if (stop !== undefined && stop !== ";" && stop !== "," && !/\s/.test(stop)) {
+            throw new Error("not a plain literal");
+          }
+          out.push({
+            name,
+            keyword,
+            value: lit.value,
+            literal: true,
+            source: source.slice(start, end),
+            type: typeOfValue(lit.value),
+          });
+          i = after;
+        } catch {
+          end = skipExpression(source, start);
+          out.push({
+            name,
+            keyword,
+            value: undefined,
+            literal: false,
+            source: source.slice(start, end).trim(),
+            type: "unknown",
+          });
+          i = end;
+        }
+        if (source[i] === ",") {
+          i++;
+          continue;
+        }
+        break;
+      }
+      continue;
+    }
+    if ("([{".includes(ch)) depth++;
+    else if (")]}".includes(ch)) depth = Math.max(0, depth - 1);
+    i++;
+  }
+  return out;
+}
+
+/**
+ * The declarations of the notebook's parameters cell (empty when there is none).
+ *
+ * @example
+ * ```ts
+ * import { notebookParameters } from "./parameters.ts";
+ * import type { Notebook } from "./nbformat.ts";
+ * const nb: Notebook = JSON.parse(await Deno.readTextFile("notebooks/01_shapes.ipynb"));
+ * for (const p of notebookParameters(nb)) console.log(p.name, p.value);
+ * ```
+ */
+export function notebookParameters(nb: Notebook): ParameterDeclaration[] {
+  const at = findParametersCell(nb);
+  return at < 0 ? [] : parseParameterDeclarations(joinSource(nb.cells[at].source));
+}
+
+/**
+ * Default values of the notebook's parameters (literal ones), by name.
+ *
+ * @example
+ * ```ts
+ * import { parameterDefaults } from "./parameters.ts";
+ * import type { Notebook } from "./nbformat.ts";
+ * const nb: Notebook = JSON.parse(await Deno.readTextFile("notebooks/01_shapes.ipynb"));
+ * console.log(parameterDefaults(nb)); // e.g. { epochs: 2, dataset: "auto" }
+ * ```
+ */
+export function parameterDefaults(nb: Notebook): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const d of notebookParameters(nb)) if (d.literal) out[d.name] = d.value;
+  return out;
+}
+
+/** TypeScript source for a value (JSON, plus non-finite numbers and undefined). */
+function literalSource(value: unknown): string {
+  if (value === undefined) return "undefined";
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  return JSON.stringify(value);
+}
+
+/**
+ * Lists parameters with their defaults, one per line (for error messages and `--help`).
+ *
+ * @example
+ * ```ts
+ * import { describeParameters, parseParameterDeclarations } from "./parameters.ts";
+ * console.log(describeParameters(parseParameterDeclarations("const epochs = 2;")));
+ * // "  epochs = 2 (number)"
+ * ```
+ */
+export function describeParameters(decls: ParameterDeclaration[]): string {
+  if (decls.length === 0) return "  (the parameters cell declares none)";
+  return decls
+    .map((d) => `  ${d.name} = ${d.literal ? literalSource(d.value) : d.source} (${d.type})`)
+    .join("\n");
+}
+
+function knownList(decls: ParameterDeclaration[]): string {
+  return `Known parameters (cell tagged "${PARAMETERS_TAG}"), with their defaults:\n${
+    describeParameters(decls)
+  }`;
+}
+
+/**
+ * Parses one `-p` argument, `name=value`, into its name and raw text.
+ *
+ * @example
+ * ```ts
+ * import { splitParameterArg } from "./parameters.ts";
+ * splitParameterArg("lr=0.5"); // { name: "lr", raw: "0.5" }
+ * ```
+ */
+export function splitParameterArg(arg: string): { name: string; raw: string } {
+  const eq = arg.indexOf("=");
+  const name = eq < 0 ? "" : arg.slice(0, eq).trim();
+  if (eq < 0 || !IDENT.test(name) || IDENT.exec(name)![0] !== name) {
+    throw new ParameterError(
+      `bad parameter "${arg}": expected name=value, e.g. -p epochs=5 or -p dataset=mnist`,
+    );
+  }
+  return { name, raw: arg.slice(eq + 1) };
+}
+
+/**
+ * The value of a `-p` text: JSON when it parses as JSON, otherwise the text as a string. When
+ * the default is a string, the text is taken as the string itself (so `-p run=2024` keeps
+ * `"2024"`), unless it is a JSON string literal (`-p name='"quoted"'`).
+ *
+ * @example
+ * ```ts
+ * import { valueFromText } from "./parameters.ts";
+ * valueFromText("5"); // 5
+ * valueFromText("[1,2]"); // [1, 2]
+ * valueFromText("mnist"); // "mnist"
+ * valueFromText("2024", "string"); // "2024"
+ * ```
+ */
+export function valueFromText(raw: string, defaultType?: ParameterType): unknown {
+  let parsed: unknown;
+  let isJson = true;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    isJson = false;
+  }
+  if (defaultType === "string") return isJson && typeof parsed === "string" ? parsed : raw;
+  return isJson ? parsed : raw;
+}
+
+/**
+ * Turns `-p name=value` arguments into typed values for {@linkcode injectParameters}, checking
+ * them against the notebook's parameters cell.
+ *
+ * @example
+ * ```ts
+ * import { parseParameterArgs } from "./parameters.ts";
+ * import type { Notebook } from "./nbformat.ts";
+ * const nb: Notebook = JSON.parse(await Deno.readTextFile("notebooks/01_shapes.ipynb"));
+ * parseParameterArgs(nb, ["epochs=3"]); // { epochs: 3 }
+ * ```
+ */
+export function parseParameterArgs(nb: Notebook, args: string[]): Record<string, unknown> {
+  const decls = notebookParameters(nb);
+  const byName = new Map(decls.map((d) => [d.name, d]));
+  const values: Record<string, unknown> = {};
+  for (const arg of args) {
+    const { name, raw } = splitParameterArg(arg);
+    values[name] = valueFromText(raw, byName.get(name)?.type);
+  }
+  checkParameters(nb, values);
+  return values;
+}
+
+/**
+ * Checks override values against the parameters cell; throws {@linkcode ParameterError} for a
+ * notebook without a parameters cell, an unknown name, or a value of another type than the
+ * default's. Returns the declarations.
+ *
+ * @example
+ * ```ts
+ * import { checkParameters } from "./parameters.ts";
+ * import type { Notebook } from "./nbformat.ts";
+ * const nb: Notebook = JSON.parse(await Deno.readTextFile("notebooks/01_shapes.ipynb"));
+ * checkParameters(nb, { epochs: "five" }); // throws: expects a number
+ * ```
+ */
+export function checkParameters(
+  nb: Notebook,
+  values: Record<string, unknown>,
+): ParameterDeclaration[] {
+  const names = Object.keys(values);
+  if (names.length === 0) return notebookParameters(nb);
+  if (findParametersCell(nb) < 0) {
+    throw new ParameterError(
+      `the notebook has no code cell tagged "${PARAMETERS_TAG}", so it takes no parameters ` +
+        `(got ${names.map((n) => `-p ${n}`).join(", ")})`,
+    );
+  }
+  const decls = notebookParameters(nb);
+  const byName = new Map(decls.map((d) => [d.name, d]));
+  for (const name of names) {
+    const decl = byName.get(name);
+    if (!decl) {
+      throw new ParameterError(`unknown parameter "${name}". ${knownList(decls)}`);
+    }
+    const want = decl.type;
+    const got = typeOfValue(values[name]);
+    if (want !== "unknown" && want !== "null" && want !== got) {
+      throw new ParameterError(
+        `parameter "${name}" expects a ${want} like its default ${literalSource(decl.value)}, got ${
+          literalSource(values[name])
+        } (${got}). ${knownList(decls)}`,
+      );
+    }
+  }
+  return decls;
+}
+
+/**
+ * Source of the injected cell: one declaration per overridden parameter, with the keyword of
+ * the original declaration.
+ *
+ * @example
+ * ```ts
+ * import { injectedSource, parseParameterDeclarations } from "./parameters.ts";
+ * injectedSource(parseParameterDeclarations("const epochs = 2;"), { epochs: 5 });
+ * // "// Injected parameters\nconst epochs = 5;"
+ * ```
+ */
+export function injectedSource(
+  decls: ParameterDeclaration[],
+  values: Record<string, unknown>,
+): string {
+  const byName = new Map(decls.map((d) => [d.name, d]));
+  const lines = Object.entries(values).map(([name, value]) =>
+    `${byName.get(name)?.keyword ?? "const"} ${name} = ${literalSource(value)};`
+  );
+  return ["// Injected parameters", ...lines].join("\n");
+}
+
+function newCellId(): string {
+  return crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+}
+
+/**
+ * Returns a copy of the notebook with a code cell tagged `injected-parameters` right after the
+ * parameters cell (replacing an injected cell left from an earlier run). Throws
+ * {@linkcode ParameterError} when the values do not fit (see {@linkcode checkParameters}).
+ * With no values the notebook is returned unchanged (a copy).
+ *
+ * @example
+ * ```ts
+ * import { injectParameters } from "./parameters.ts";
+ * import type { Notebook } from "./nbformat.ts";
+ * const nb: Notebook = JSON.parse(await Deno.readTextFile("notebooks/01_shapes.ipynb"));
+ * const out = injectParameters(nb, { epochs: 5 });
+ * ```
+ */
+export function injectParameters(nb: Notebook, values: Record<string, unknown>): Notebook {
+  const copy: Notebook = structuredClone(nb);
+  const decls = checkParameters(copy, values);
+  if (Object.keys(values).length === 0) return copy;
+  copy.cells = copy.cells.filter((c) => !hasTag(c, INJECTED_TAG));
+  const at = findParametersCell(copy);
+  const cell: CodeCell = {
+    cell_type: "code",
+    id: newCellId(),
+    metadata: { tags: [INJECTED_TAG] },
+    execution_count: null,
+    outputs: [],
+    source: injectedSource(decls, values),
+  };
+  copy.cells.splice(at + 1, 0, cell);
+  return copy;
+}
