@@ -1,8 +1,10 @@
 /**
- * `Conv2DBackpropInput` and `Conv2DBackpropFilter` kernels built from the `Conv2D` kernel of the
- * same backend (XNNPACK on wasm), on rearranged operands. Both are exact rewrites of the
- * gradient sums, not approximations; see {@linkcode conv2DBackpropInputViaConv2D} and
- * {@linkcode conv2DBackpropFilterViaConv2D} for the rearrangements.
+ * `Conv2DBackpropInput` and `Conv2DBackpropFilter` kernels for tfjs's wasm backend, built from its
+ * `Conv2D` kernel (XNNPACK) on rearranged operands, so that they run at convolution speed. Both
+ * are exact rewrites of the gradient sums, not approximations; see
+ * {@linkcode conv2DBackpropInputViaConv2D} and {@linkcode conv2DBackpropFilterViaConv2D} for the
+ * rearrangements. Data movements that tfjs-wasm does slowly (transposes where every element moves
+ * alone, interleaving) run as JavaScript loops over the wasm heap.
  *
  * Both kernels take tfjs's attributes (`strides`, `pad` as `'same'`/`'valid'`/number/explicit,
  * `dataFormat`, `dimRoundingMode`, and `inputShape` or `filterShape`) plus an optional
@@ -116,7 +118,8 @@ function polyphaseInputGrad(
   const { inHeight: h, inWidth: w, inChannels: ci, filterHeight: kh, filterWidth: kw } = info;
   const [sh, sw] = [info.strideHeight, info.strideWidth];
   const { top, left } = info.padInfo;
-  // Phase outputs cover the padded input's rows 0 … q·s − 1, and at least dy's rows.
+  // Each phase yields rows q = 0 … ⌈(h + top) / s⌉ − 1 of the padded input's grid (and at least
+  // dy's rows, the conv's natural size).
   const rows = Math.max(oh, Math.ceil((h + top) / sh));
   const cols = Math.max(ow, Math.ceil((w + left) / sw));
   const phases: (Info | undefined)[] = [];
@@ -168,10 +171,18 @@ function polyphaseInputGrad(
 }
 
 /**
- * `Conv2DBackpropInput` as one `Conv2D`: the input gradient of a convolution with stride `s`,
- * dilation `d` and padding `p` is the convolution of `dy`, dilated by `s` (zeros inserted between
- * samples), padded by `(k − 1)·d − p` before and to the input size after, with the kernel
- * flipped in height and width and its in/out channels swapped, at stride 1 and dilation `d`.
+ * `Conv2DBackpropInput` from `Conv2D`. The input gradient of a convolution with stride `s`,
+ * dilation `d` and padding `p` is a convolution of `dy` with the kernel flipped in height and
+ * width and its in/out channels swapped:
+ *
+ * - stride 1: one `Conv2D` of `dy` padded by `(k − 1)·d − p` before and up to the input's size
+ *   after, at dilation `d`;
+ * - stride > 1, dilation 1: `sh · sw` stride-1 `Conv2D`s, one per output phase, each with the
+ *   sub-kernel of the taps that reach that phase, interleaved (see `polyphaseInputGrad`);
+ * - stride and dilation > 1 (not reachable through `tf.conv2d`): one `Conv2D` of `dy` dilated by
+ *   `s` (zeros inserted between samples), padded as for stride 1.
+ *
+ * A side whose padding would be negative is cropped from the result instead.
  *
  * @example
  * ```ts
