@@ -97,6 +97,21 @@ Deno.test("downloadCifar10: a wrong MD5 is refused and nothing claims to be comp
   }
 });
 
+Deno.test("downloadCifar10: an unreachable server is a clear error that suggests --file", async () => {
+  const server = serveBytes(ARCHIVE);
+  const url = server.url;
+  await server.close(); // nothing listens there any more
+  await withTempDir(async (dir) => {
+    const e = await assertRejects(
+      () => download({ url, md5: MD5, dataDir: dir, retries: 1 }),
+      DownloadError,
+      `cannot download ${url}`,
+    );
+    assertStringIncludes(e.message, "deno task data:cifar10 --file <path>");
+    assertEquals((await cifar10Status(dir)).ready, false);
+  });
+});
+
 Deno.test("downloadCifar10: a dropped connection keeps the .part; the next run resumes with Range", async () => {
   const cutAt = 700;
   const server = serveBytes(ARCHIVE, { cutAt });

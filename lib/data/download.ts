@@ -247,13 +247,19 @@ async function fetchArchive(
     try {
       response = await fetch(url, { headers });
     } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
+      const cause = error instanceof Error && error.cause instanceof Error
+        ? `: ${error.cause.message}`
+        : "";
+      const why = (error instanceof Error ? error.message : String(error)) + cause;
       if (attempt < o.retries) {
         o.log(`cannot reach ${url} (${why}); retrying (${attempt + 1}/${o.retries})`);
         await new Promise((r) => setTimeout(r, o.retryDelayMs));
         continue;
       }
-      throw new DownloadError(`cannot download ${url}: ${why}`);
+      throw new DownloadError(
+        `cannot download ${url}: ${why}. Without network access, copy cifar-10-binary.tar.gz ` +
+          `from elsewhere and run ${CIFAR10_COMMAND} --file <path>`,
+      );
     }
     let total: number | undefined;
     let append = false;
