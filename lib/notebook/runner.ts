@@ -107,8 +107,14 @@ export interface RunResult {
   seconds: number;
   /** Code cells that were executed. */
   executedCells: number;
-  /** Kernel facts: startup time, late messages handed back to their cell. */
-  kernel?: { startupMs: number; reattributed: number; droppedMessages: number };
+  /** Kernel facts: process id, connection file, startup time, late messages handed back. */
+  kernel?: {
+    pid: number;
+    connectionFile: string;
+    startupMs: number;
+    reattributed: number;
+    droppedMessages: number;
+  };
 }
 
 function errorOutput(ename: string, evalue: string): ErrorOutput {
@@ -280,6 +286,8 @@ export async function runNotebook(nb: Notebook, options: RunOptions = {}): Promi
   } finally {
     if (kernel) {
       kernelFacts = {
+        pid: kernel.pid,
+        connectionFile: kernel.connectionFile,
         startupMs: kernel.startupMs,
         reattributed: kernel.reattributed,
         droppedMessages: Object.values(kernel.dropped).reduce((a, b) => a + b, 0),

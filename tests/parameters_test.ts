@@ -1,0 +1,186 @@
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import type { CodeCell, Notebook } from "../lib/notebook/nbformat.ts";
+import {
+  checkParameters,
+  findParametersCell,
+  INJECTED_TAG,
+  injectParameters,
+  parameterDefaults,
+  ParameterError,
+  parseParameterArgs,
+  parseParameterDeclarations,
+  splitParameterArg,
+  valueFromText,
+} from "../lib/notebook/parameters.ts";
+import { runNotebook } from "../lib/notebook/runner.ts";
+import {
+  assertValidNotebook,
+  childKernels,
+  fixture,
+  FIXTURES,
+  summarize,
+} from "./_notebook_helpers.ts";
+
+Deno.test("parameters: declarations with types, quotes, arrays, objects and comments are read", () => {
+  const decls = parseParameterDeclarations(`// defaults
+const epochs = 2;
+let lr: number = 0.1; // learning rate
+const dataset = 'auto';
+const title = "say \\"hi\\"";
+var flag: boolean = true, other = false;
+const layers: number[] = [
+  32, 16, // hidden
+];
+const opts = { a: 1, 'b': [true, null], };
+const big = 1_000, neg = -3e-2;
+const mode = "a" as const;
+const computed = Math.PI * 2;
+function f() { const inner = 5; return inner; }
+if (f()) { let nested = 1; }
+const tpl = \`plain\`;
+`);
+  const table = Object.fromEntries(decls.map((d) => [d.name, [d.keyword, d.value, d.type]]));
+  assertEquals(table, {
+    epochs: ["const", 2, "number"],
+    lr: ["let", 0.1, "number"],
+    dataset: ["const", "auto", "string"],
+    title: ["const", 'say "hi"', "string"],
+    flag: ["var", true, "boolean"],
+    other: ["var", false, "boolean"],
+    layers: ["const", [32, 16], "array"],
+    opts: ["const", { a: 1, b: [true, null] }, "object"],
+    big: ["const", 1000, "number"],
+    neg: ["const", -0.03, "number"],
+    mode: ["const", "a", "string"],
+    computed: ["const", undefined, "unknown"],
+    tpl: ["const", "plain", "string"],
+  });
+  assertEquals(decls.find((d) => d.name === "computed")?.source, "Math.PI * 2");
+});
+
+Deno.test("parameters: -p values are JSON when they parse, else strings", () => {
+  assertEquals(splitParameterArg("lr=0.5"), { name: "lr", raw: "0.5" });
+  assertEquals(splitParameterArg("name=a=b"), { name: "name", raw: "a=b" });
+  assertThrows(() => splitParameterArg("novalue"), ParameterError, "expected name=value");
+  assertThrows(() => splitParameterArg("1x=2"), ParameterError);
+  assertEquals(valueFromText("5"), 5);
+  assertEquals(valueFromText("true"), true);
+  assertEquals(valueFromText("[1,2]"), [1, 2]);
+  assertEquals(valueFromText('{"a":1}'), { a: 1 });
+  assertEquals(valueFromText("mnist"), "mnist");
+  assertEquals(valueFromText('"quoted"'), "quoted");
+  assertEquals(valueFromText("2024", "string"), "2024");
+  assertEquals(valueFromText('"x"', "string"), "x");
+});
+
+Deno.test("parameters: unknown names and type mismatches are refused with the known list", async () => {
+  const nb = await fixture("params.ipynb");
+  assertEquals(parameterDefaults(nb), {
+    epochs: 2,
+    lr: 0.1,
+    dataset: "auto",
+    verbose: false,
+    layers: [32, 16],
+  });
+  const unknown = assertThrows(() => checkParameters(nb, { epoch: 3 }), ParameterError);
+  assertStringIncludes(unknown.message, 'unknown parameter "epoch"');
+  for (const line of ["epochs = 2 (number)", "lr = 0.1 (number)", 'dataset = "auto" (string)']) {
+    assertStringIncludes(unknown.message, line);
+  }
+  const mismatches: [string, unknown][] = [
+    ["epochs", "five"],
+    ["epochs", true],
+    ["verbose", 1],
+    ["layers", { a: 1 }],
+    ["dataset", 3],
+  ];
+  for (const [name, value] of mismatches) {
+    const e = assertThrows(() => checkParameters(nb, { [name]: value }), ParameterError);
+    assertStringIncludes(e.message, `parameter "${name}" expects a`);
+    assertStringIncludes(e.message, "Known parameters");
+  }
+  const fromArgs = assertThrows(() => parseParameterArgs(nb, ["epochs=many"]), ParameterError);
+  assertStringIncludes(fromArgs.message, 'got "many" (string)');
+  assertEquals(parseParameterArgs(nb, ["epochs=7", "dataset=2024", "layers=[8]"]), {
+    epochs: 7,
+    dataset: "2024",
+    layers: [8],
+  });
+});
+
+Deno.test("parameters: a notebook without a parameters cell refuses parameters", async () => {
+  const nb = await fixture("error.ipynb");
+  assertEquals(findParametersCell(nb), -1);
+  const e = assertThrows(() => injectParameters(nb, { epochs: 1 }), ParameterError);
+  assertStringIncludes(e.message, 'no code cell tagged "parameters"');
+  assertStringIncludes(e.message, "-p epochs");
+  assertEquals(injectParameters(nb, {}).cells.length, nb.cells.length);
+});
+
+Deno.test("parameters: refused before any cell runs", async () => {
+  const nb = await fixture("params.ipynb");
+  let progress = 0;
+  const before = await childKernels();
+  await assertThrowsAsync(() =>
+    runNotebook(nb, { cwd: FIXTURES, parameters: { nope: 1 }, onProgress: () => progress++ })
+  );
+  assertEquals(progress, 0);
+  assertEquals(await childKernels(), before);
+});
+
+async function assertThrowsAsync(fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    assert(e instanceof ParameterError, `expected a ParameterError, got ${e}`);
+    return;
+  }
+  throw new Error("expected a ParameterError");
+}
+
+Deno.test("parameters: injected values re-declare the defaults and later cells see them", async () => {
+  const nb = await fixture("params.ipynb");
+  const injected = injectParameters(nb, { epochs: 7, dataset: "mnist" });
+  const at = findParametersCell(injected);
+  const cell = injected.cells[at + 1] as CodeCell;
+  assertEquals(cell.metadata.tags, [INJECTED_TAG]);
+  assertStringIncludes(String(cell.source), 'const epochs = 7;\nconst dataset = "mnist";');
+  // injecting again replaces the earlier injected cell
+  assertEquals(injectParameters(injected, { lr: 0.5 }).cells.length, injected.cells.length);
+
+  const result = await runNotebook(nb, {
+    cwd: FIXTURES,
+    parameters: { epochs: 7, lr: 0.5, dataset: "mnist", layers: [8, 4] },
+  });
+  assertEquals(result.status, "ok", result.error?.message);
+  assertEquals(result.parameters, {
+    epochs: 7,
+    lr: 0.5,
+    dataset: "mnist",
+    verbose: false,
+    layers: [8, 4],
+  });
+  const cells = result.notebook.cells.filter((c): c is CodeCell => c.cell_type === "code");
+  assertEquals(cells[1].metadata.tags, [INJECTED_TAG]);
+  assertEquals(cells[2].outputs.map(summarize), [[
+    "stream",
+    "stdout",
+    '{"epochs":7,"lr":0.5,"dataset":"mnist","verbose":false,"layers":[8,4]}\n',
+  ]]);
+  assertEquals(cells[3].outputs.map(summarize), [["execute_result", "text/plain", "70"]]);
+  assertValidNotebook(result.notebook);
+  assertEquals(await childKernels(), []);
+});
+
+Deno.test("parameters: without overrides no cell is injected and defaults apply", async () => {
+  const nb: Notebook = await fixture("params.ipynb");
+  const result = await runNotebook(nb, { cwd: FIXTURES });
+  assertEquals(result.status, "ok", result.error?.message);
+  assertEquals(result.notebook.cells.length, nb.cells.length);
+  const out = (result.notebook.cells[2] as CodeCell).outputs.map(summarize);
+  assertEquals(out, [[
+    "stream",
+    "stdout",
+    '{"epochs":2,"lr":0.1,"dataset":"auto","verbose":false,"layers":[32,16]}\n',
+  ]]);
+});
