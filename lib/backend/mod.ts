@@ -32,8 +32,9 @@ export type BackendName = typeof BACKENDS[number];
 
 /**
  * Selects a tfjs backend and waits until it is ready. Unknown names are refused with the list of
- * valid ones. `"wasm"` is configured first (binaries from the npm package, single-threaded,
- * convolution gradient kernels installed); {@linkcode wasmFlavour} then tells which binary runs.
+ * valid ones. `"wasm"` runs tfjs-wasm's SIMD binary from the npm package, single-threaded, with
+ * this project's convolution gradient kernels (see `./wasm.ts`); {@linkcode wasmFlavour} then
+ * tells which binary runs.
  *
  * @example
  * ```ts

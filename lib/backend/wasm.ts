@@ -3,21 +3,22 @@
  *
  * tfjs-wasm runs `Conv2D` through XNNPACK (SIMD), but its `Conv2DBackpropInput` is a plain loop
  * and it has no `Conv2DBackpropFilter` at all, so a convolution cannot be trained on it.
- * {@linkcode installWasmConvKernels} registers both backprop kernels for the `"wasm"` backend as
- * single `Conv2D` calls on rearranged operands (exact rewrites of the gradient sums), and a
- * `Conv2D` gradient that also handles dilation. `tf.conv2dTranspose` (and the `ConvTranspose2d`
- * layer) is `Conv2DBackpropInput`, so its forward pass gets the speed-up as well.
+ * {@linkcode installWasmConvKernels} registers both backprop kernels for the `"wasm"` backend,
+ * built from XNNPACK `Conv2D` calls on rearranged operands (exact rewrites of the gradient sums,
+ * see `_wasm_conv_kernels.ts`), and a `Conv2D` gradient that also handles dilation.
+ * `tf.conv2dTranspose` (so the `ConvTranspose2d` layer's forward pass) is `Conv2DBackpropInput`
+ * and gets the speed-up as well.
  *
  * {@linkcode configureWasm} points tfjs-wasm at the `.wasm` binaries of its npm package, forces
  * the single-threaded build (the threaded one does not start under Deno) and installs the
- * kernels; `useBackend("wasm")` from `./mod.ts` calls it. {@linkcode wasmFlavour} then reports
- * which binary was instantiated.
+ * kernels; importing this module runs it. tfjs's default backend stays `"cpu"`: select wasm with
+ * `useBackend("wasm")` from `./mod.ts` (or `tf.setBackend("wasm")`). {@linkcode wasmFlavour}
+ * then reports which binary was instantiated.
  *
  * @example
  * ```ts
  * import { tf } from "./tf.ts";
- * import { configureWasm, wasmFlavour } from "./wasm.ts";
- * configureWasm();
+ * import { wasmFlavour } from "./wasm.ts";
  * await tf.setBackend("wasm");
  * wasmFlavour().binary; // "tfjs-backend-wasm-simd.wasm"
  * ```
@@ -55,6 +56,7 @@ const BACKEND = "wasm";
 // is used when selected (`useBackend("wasm")`).
 const factory = tf.engine().registryFactory[BACKEND];
 if (factory !== undefined) factory.priority = 0;
+
 let configured = false;
 let saved: { input?: tf.KernelConfig; filter?: tf.KernelConfig; grad: tf.GradConfig } | undefined;
 
@@ -75,8 +77,8 @@ function wasmFolder(): string | undefined {
 
 /**
  * Prepares tfjs-wasm before its first use: loads the binaries from the npm package's folder,
- * turns multi-threading off, and calls {@linkcode installWasmConvKernels}. Idempotent; call it
- * before `tf.setBackend("wasm")` (`useBackend("wasm")` does).
+ * turns multi-threading off, and calls {@linkcode installWasmConvKernels}. Idempotent; importing
+ * this module already calls it, so `tf.setBackend("wasm")` and `useBackend("wasm")` both get it.
  *
  * @example
  * ```ts
@@ -190,3 +192,6 @@ export function uninstallWasmConvKernels(): void {
 export function wasmConvKernelsInstalled(): boolean {
   return saved !== undefined;
 }
+
+// Configured on import, so that `tf.setBackend("wasm")` gets the same set-up as `useBackend`.
+configureWasm();
