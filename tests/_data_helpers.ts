@@ -46,6 +46,21 @@ export function fakeCifarFiles(perFile: number): Map<string, Uint8Array> {
   return files;
 }
 
+/** Like {@linkcode fakeCifarFiles} with random pixels (seeded), so that gzip cannot shrink them. */
+export function noisyCifarFiles(perFile: number): Map<string, Uint8Array> {
+  const files = fakeCifarFiles(perFile);
+  let s = 12345;
+  for (const [name, bytes] of files) {
+    if (!name.endsWith(".bin")) continue;
+    for (let i = 0; i < bytes.length; i++) {
+      if (i % 3073 === 0) continue; // keep the label byte
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      bytes[i] = s >>> 24;
+    }
+  }
+  return files;
+}
+
 /** Writes {@linkcode fakeCifarFiles} into `dir`. */
 export async function writeFakeCifar(dir: string, perFile: number): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
@@ -93,6 +108,8 @@ export interface ServeOptions {
   cutAt?: number;
   /** How many requests are cut (default 1). */
   cutRequests?: number;
+  /** Send the first response's body in 4 KiB pieces with this pause between them (ms). */
+  slowFirstMs?: number;
 }
 
 /** A running {@linkcode serveBytes} server. */
@@ -147,7 +164,14 @@ export function serveBytes(bytes: Uint8Array, options: ServeOptions = {}): TestS
         cuts--;
         body = body.subarray(0, Math.max(0, options.cutAt - start));
       }
-      await writeAll(conn, body);
+      if (options.slowFirstMs && ranges.length === 1) {
+        for (let i = 0; i < body.length; i += 4096) {
+          await writeAll(conn, body.subarray(i, i + 4096));
+          await new Promise((r) => setTimeout(r, options.slowFirstMs));
+        }
+      } else {
+        await writeAll(conn, body);
+      }
     } catch {
       // the client went away
     } finally {

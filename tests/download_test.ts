@@ -24,6 +24,7 @@ import {
   fakeCifarArchive,
   fakeCifarFiles,
   fakeImages,
+  noisyCifarFiles,
   serveBytes,
   withTempDir,
 } from "./_data_helpers.ts";
@@ -321,6 +322,41 @@ Deno.test("deno task data:cifar10 (cli.ts): installs, then reports already prese
       const unknown = await run("--nope");
       assertEquals(unknown.code, 2);
       assertStringIncludes(unknown.text, "usage: deno task data:cifar10");
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("deno task data:cifar10: Ctrl-C mid-download keeps the .part, installs nothing; the rerun resumes", async () => {
+  const cli = fileURLToPath(new URL("../lib/data/cli.ts", import.meta.url));
+  const { gz, md5 } = fakeCifarArchive(100, { files: noisyCifarFiles(100) });
+  const server = serveBytes(gz, { slowFirstMs: 20 });
+  try {
+    await withTempDir(async (dir) => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", cli, "--url", server.url, "--md5", md5, "--dir", dir],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const part = join(dir, `${CIFAR10_ARCHIVE}.part`);
+      const deadline = Date.now() + 20_000;
+      while ((await Deno.stat(part).then((i) => i.size, () => 0)) < 20_000) {
+        if (Date.now() > deadline) throw new Error("the download did not start");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      child.kill("SIGINT");
+      const out = await child.output();
+      assertEquals(out.code, 130);
+      assertStringIncludes(new TextDecoder().decode(out.stderr), "run the command again to resume");
+      const kept = (await Deno.stat(part)).size;
+      assert(kept >= 20_000 && kept < gz.length, `${kept} of ${gz.length} bytes kept`);
+      assertEquals((await cifar10Status(dir)).ready, false);
+      assert(!(await names(dir)).includes(CIFAR10_FOLDER));
+      const { result } = await download({ url: server.url, md5, dataDir: dir });
+      assertEquals(result.status, "installed");
+      assertEquals(server.ranges.at(-1), `bytes=${kept}-`);
+      assertEquals(result.downloadedBytes, gz.length - kept);
     });
   } finally {
     await server.close();

@@ -102,7 +102,7 @@ export interface BatchOptions {
 export interface Batch {
   /** Images, float32 NHWC `[size, 32, 32, 3]`. */
   x: tf.Tensor4D;
-  /** Labels, int32 `[size]`. */
+  /** Labels, int32 `[size]` (tfjs-layers' sparse cross-entropy wants `y.toFloat()`). */
   y: tf.Tensor1D;
   /** Indices of these images in the image set. */
   indices: Int32Array;
