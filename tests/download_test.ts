@@ -98,6 +98,31 @@ Deno.test("downloadCifar10: a wrong MD5 is refused and nothing claims to be comp
   }
 });
 
+Deno.test("downloadCifar10: a complete .part (416 on resume) is checked; a corrupt one is fetched again", async () => {
+  const server = serveBytes(ARCHIVE);
+  try {
+    await withTempDir(async (dir) => {
+      const part = join(dir, `${CIFAR10_ARCHIVE}.part`);
+      await Deno.writeFile(part, ARCHIVE);
+      await Deno.writeTextFile(`${part}.json`, JSON.stringify({ url: server.url }));
+      const first = await download({ url: server.url, md5: MD5, dataDir: dir });
+      assertEquals(first.result.downloadedBytes, 0);
+      assertEquals(server.ranges, [`bytes=${ARCHIVE.length}-`]);
+      await Deno.remove(join(dir, CIFAR10_FOLDER), { recursive: true });
+      // Same size, wrong bytes: the checksum fails, the download starts over once and succeeds.
+      await Deno.writeFile(part, new Uint8Array(ARCHIVE.length));
+      await Deno.writeTextFile(`${part}.json`, JSON.stringify({ url: server.url }));
+      const second = await download({ url: server.url, md5: MD5, dataDir: dir });
+      assertEquals(second.result.status, "installed");
+      assertEquals(second.result.downloadedBytes, ARCHIVE.length);
+      assertStringIncludes(second.lines.join("\n"), "downloading again from the start");
+      assertEquals(server.ranges.slice(1), [`bytes=${ARCHIVE.length}-`, ""]);
+    });
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("downloadCifar10: an unreachable server is a clear error that suggests --file", async () => {
   const server = serveBytes(ARCHIVE);
   const url = server.url;

@@ -280,6 +280,7 @@ async function fetchArchive(
       await response.body?.cancel();
       total = offset;
       append = true;
+      resumed = true;
     } else if (response.ok && response.status !== 206) {
       if (offset > 0) o.log("the server does not resume downloads; starting over");
       offset = 0;
