@@ -58,7 +58,18 @@ export const CIFAR10_CLASSES: readonly string[] = [
   "truck",
 ];
 
-/** A bad or missing dataset file; the message names the file and what is wrong. */
+/**
+ * A bad or missing dataset file; the message names the file and what is wrong.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await readCifarBinary("data/cifar-10-batches-bin");
+ * } catch (error) {
+ *   if (error instanceof DataError) console.error(error.message);
+ * }
+ * ```
+ */
 export class DataError extends Error {
   /** A data error with a message. */
   constructor(message: string) {

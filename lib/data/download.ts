@@ -79,7 +79,18 @@ export interface Cifar10Status {
   record?: VerifiedRecord;
 }
 
-/** A download that failed (HTTP error, dropped connection, wrong checksum). */
+/**
+ * A download that failed (HTTP error, dropped connection, wrong checksum).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await downloadCifar10();
+ * } catch (error) {
+ *   if (error instanceof DownloadError) console.error(error.message);
+ * }
+ * ```
+ */
 export class DownloadError extends Error {
   /** A download error with a message. */
   constructor(message: string) {
@@ -177,7 +188,14 @@ export interface DownloadResult {
   resumed: boolean;
 }
 
-/** MD5 of a file, streamed. */
+/**
+ * MD5 of a file in hex, read in 1 MiB pieces.
+ *
+ * @example
+ * ```ts
+ * await md5File("data/cifar-10-binary.tar.gz"); // "c32a1d4ab5d03f1284b67883e8d87530"
+ * ```
+ */
 export async function md5File(path: string): Promise<string> {
   const hash = createHash("md5");
   using file = await Deno.open(path, { read: true });
