@@ -27,23 +27,23 @@ import { readTarFile } from "./_tar.ts";
 export const DEFAULT_DATA_DIR: string = fileURLToPath(new URL("../../data", import.meta.url));
 
 /** Height and width of an image. */
-export const IMAGE_SIZE = 32;
+export const IMAGE_SIZE: number = 32;
 /** Colour channels (RGB). */
-export const CHANNELS = 3;
+export const CHANNELS: number = 3;
 /** Pixel bytes of one image (32 × 32 × 3). */
-export const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * CHANNELS;
+export const IMAGE_BYTES: number = IMAGE_SIZE * IMAGE_SIZE * CHANNELS;
 /** Bytes of one record: the label byte and the pixel bytes. */
-export const RECORD_BYTES = IMAGE_BYTES + 1;
+export const RECORD_BYTES: number = IMAGE_BYTES + 1;
 /** Number of classes; labels are 0 … 9. */
-export const NUM_CLASSES = 10;
+export const NUM_CLASSES: number = 10;
 /** Files of the training split, in order. */
 export const TRAIN_FILES: readonly string[] = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`);
 /** File of the test split. */
-export const TEST_FILE = "test_batch.bin";
+export const TEST_FILE: string = "test_batch.bin";
 /** File with the class names, one per line. */
-export const META_FILE = "batches.meta.txt";
+export const META_FILE: string = "batches.meta.txt";
 /** Folder of the binary version inside the archive and under `data/`. */
-export const CIFAR10_FOLDER = "cifar-10-batches-bin";
+export const CIFAR10_FOLDER: string = "cifar-10-batches-bin";
 /** Class names of CIFAR-10, as in its `batches.meta.txt`. */
 export const CIFAR10_CLASSES: readonly string[] = [
   "airplane",

@@ -27,6 +27,8 @@ import { join } from "node:path";
 import { readTarFile } from "./_tar.ts";
 import { removeStale, replaceFolder } from "./_fs.ts";
 import { formatBytes, ProgressBar, type ProgressSink } from "./_progress.ts";
+
+export type { ProgressSink };
 import {
   CIFAR10_FOLDER,
   DataError,
