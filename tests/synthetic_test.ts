@@ -32,6 +32,7 @@ Deno.test("ensureSynthetic: writes the CIFAR layout once, reuses it, regenerates
     const options = { trainCount: 23, testCount: 7 };
     const folder = await ensureSynthetic(dir, options);
     assertEquals(folder, join(dir, SYNTHETIC_FOLDER));
+    if (Deno.build.os !== "windows") assertEquals((await Deno.stat(folder)).mode! & 0o777, 0o755);
     const data = await readCifarBinary(folder);
     assertEquals(data.classNames, [...SYNTHETIC_CLASSES]);
     assertEquals([data.train.length, data.test.length], [23, 7]);

@@ -448,6 +448,7 @@ export async function ensureSynthetic(
     files[META_FILE] = new TextEncoder().encode(meta).length;
     const marker: Marker = { generator: SYNTHETIC_VERSION, ...o, files };
     await Deno.writeTextFile(join(tmp, SYNTHETIC_MARKER), JSON.stringify(marker, null, 2) + "\n");
+    if (Deno.build.os !== "windows") await Deno.chmod(tmp, 0o755); // makeTempDir made it 0700
     await replaceFolder(tmp, folder, () => isComplete(folder, o));
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
