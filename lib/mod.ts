@@ -1,6 +1,6 @@
 /**
- * The shared library of the notebooks: layers and shape formulas (`nn`), plotting (`viz`) and the
- * tfjs set-up (`backend`). Notebooks import from here.
+ * The shared library of the notebooks: tfjs set-up (`backend`), layers, models and shape formulas
+ * (`nn`), datasets (`data`), training (`train`) and plotting (`viz`). Notebooks import from here.
  *
  * @example
  * ```ts
@@ -10,4 +10,6 @@
  */
 export * from "./backend/mod.ts";
 export * from "./nn/mod.ts";
+export * from "./data/mod.ts";
+export * from "./train/mod.ts";
 export * from "./viz/mod.ts";

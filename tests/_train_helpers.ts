@@ -1,7 +1,7 @@
 // A tiny deterministic in-memory dataset and model for training tests.
 import { tf } from "../lib/backend/tf.ts";
 import { BatchNorm2d, Conv2d, FlattenCHW, linear } from "../lib/nn/mod.ts";
-import type { Batch, TrainingData } from "../lib/train/mod.ts";
+import type { LabelledBatch, TrainingData } from "../lib/train/mod.ts";
 
 /** `n` 8×8 RGB images whose colour depends on the label (learnable), plus noise. */
 export function tinyData(
@@ -30,7 +30,7 @@ export function tinyData(
         x.dispose();
         x = bad;
       }
-      const b: Batch = { x, y: set.y.gather(idx) as tf.Tensor1D };
+      const b: LabelledBatch = { x, y: set.y.gather(idx) as tf.Tensor1D };
       idx.dispose();
       yield b;
     }

@@ -32,7 +32,7 @@ import { SGD } from "./sgd.ts";
 import { trainableVariables } from "./_variables.ts";
 
 /** A batch of images (NHWC float32) and integer labels. */
-export interface Batch {
+export interface LabelledBatch {
   /** Images `[n, h, w, c]`. */
   x: tf.Tensor4D;
   /** Labels `[n]` (int32). */
@@ -54,16 +54,16 @@ export interface TrainingData {
   /** Number of test images. */
   testSize: number;
   /** The training batches of epoch `epoch` (1-based). */
-  trainBatches(epoch: number, batchSize: number): Iterable<Batch>;
+  trainBatches(epoch: number, batchSize: number): Iterable<LabelledBatch>;
   /** The test batches (no augmentation). */
-  testBatches(batchSize: number): Iterable<Batch>;
+  testBatches(batchSize: number): Iterable<LabelledBatch>;
 }
 
 /** Hyperparameters shared by all arms. */
 export interface Hyperparameters {
   /** Epochs (positive integer). */
   epochs: number;
-  /** Batch size (positive integer). */
+  /** LabelledBatch size (positive integer). */
   batchSize: number;
   /** Learning rate (> 0). */
   lr: number;
@@ -280,7 +280,12 @@ export function evaluate(
 }
 
 /** One SGD step of one model on one batch; returns the loss. */
-function trainStep(model: tf.LayersModel, opt: SGD, vars: tf.Variable[], batch: Batch): number {
+function trainStep(
+  model: tf.LayersModel,
+  opt: SGD,
+  vars: tf.Variable[],
+  batch: LabelledBatch,
+): number {
   const { value, grads } = tf.variableGrads(() => {
     const logits = model.apply(batch.x, { training: true }) as tf.Tensor;
     return crossEntropy(logits, batch.y);
