@@ -3,7 +3,7 @@
  *
  * ```sh
  * deno run -A bench/conv_kernels.ts            # kernels, a layer stack, DenseNet step on wasm
- * deno run -A bench/conv_kernels.ts --cpu      # also the cpu backend (slow: minutes)
+ * deno run -A bench/conv_kernels.ts --cpu      # also the cpu backend (slow: many minutes)
  * ```
  *
  * Kernels run at the probe shape (batch 32, 32×32, 3×3, 128→32 channels) and a few variations;
@@ -39,7 +39,10 @@ const SHAPES: ConvShape[] = [
   { label: "n8 32×32 1×1 160→128", x: [8, 32, 32, 160], k: 1, out: 128, stride: 1 },
 ];
 
-/** Fastest of `runs` timings of `f` (result read back, then disposed), after one warm-up. */
+/**
+ * Fastest of `runs` timings of `f` (result read back, then disposed), after one warm-up; with
+ * `runs` 0, a single cold run (for the cpu backend, whose kernels take seconds to minutes).
+ */
 function time(f: () => tf.Tensor | tf.Tensor[], runs: number): number {
   const once = () => {
     const t0 = performance.now();
@@ -49,6 +52,7 @@ function time(f: () => tf.Tensor | tf.Tensor[], runs: number): number {
     tf.dispose(out);
     return ms;
   };
+  if (runs === 0) return once();
   once();
   return Math.min(...Array.from({ length: runs }, once));
 }
@@ -149,6 +153,6 @@ denseNetStep("wasm", "conv", 3);
 denseNetStep("wasm", "transposed", 3);
 if (withCpu) {
   await useBackend("cpu");
-  kernels("cpu", 1);
-  layerStack("cpu", 1);
+  layerStack("cpu", 0);
+  kernels("cpu", 0);
 }
