@@ -200,7 +200,13 @@ function heatmapTrace(z: number[][], o: HeatmapOptions, axis = ""): Trace {
  */
 export function heatmap(z: number[][], options: HeatmapOptions = {}): Figure {
   const layout = baseLayout(options, 360);
-  layout.yaxis = { ...(layout.yaxis as object), autorange: "reversed", scaleanchor: "x" };
+  layout.xaxis = { ...(layout.xaxis as object), constrain: "domain" };
+  layout.yaxis = {
+    ...(layout.yaxis as object),
+    autorange: "reversed",
+    scaleanchor: "x",
+    constrain: "domain",
+  };
   return { data: [heatmapTrace(z, options)], layout };
 }
 
@@ -233,12 +239,13 @@ export function heatmaps(
   layout.margin = { l: 30, r: 30, t: options.title ? 90 : 60, b: 30 };
   panels.forEach((_p, i) => {
     const suffix = i ? String(i + 1) : "";
-    layout[`xaxis${suffix}`] = { showticklabels: false, ticks: "" };
+    layout[`xaxis${suffix}`] = { showticklabels: false, ticks: "", constrain: "domain" };
     layout[`yaxis${suffix}`] = {
       autorange: "reversed",
       showticklabels: false,
       ticks: "",
       scaleanchor: `x${suffix}`,
+      constrain: "domain",
     };
   });
   return {

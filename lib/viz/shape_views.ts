@@ -119,7 +119,8 @@ export function shapeExperiment(x: tf.Tensor4D, spec: LayerSpec): ShapeExperimen
 
 /**
  * Runs {@linkcode shapeExperiment} and displays it: the layer, formula vs measured, and
- * heatmaps of input and output. Returns the experiment.
+ * heatmaps of input and output. Returns nothing, so that a cell ending with it shows only the
+ * display (use {@linkcode shapeExperiment} for the numbers).
  *
  * @example
  * ```ts
@@ -129,7 +130,7 @@ export function shapeExperiment(x: tf.Tensor4D, spec: LayerSpec): ShapeExperimen
 export async function showShapeExperiment(
   x: tf.Tensor4D,
   spec: LayerSpec,
-): Promise<ShapeExperiment> {
+): Promise<void> {
   const e = shapeExperiment(x, spec);
   const [h, w] = e.measured;
   const ok = h === e.formula && w === e.formula;
@@ -141,7 +142,6 @@ export async function showShapeExperiment(
     { title: `input ${x.shape[1]}×${x.shape[2]}`, z: e.input },
     { title: `output ${h}×${w}`, z: e.output },
   ], { height: 320 }));
-  return e;
 }
 
 /** A convolution's channels and kernel size, for {@linkcode initBoundsTable}. */
