@@ -11,8 +11,9 @@ import {
   makeHeader,
   type Message,
   newConnectionInfo,
+  verifySignature,
 } from "../lib/notebook/_protocol.ts";
-import { encodeFrame } from "../lib/notebook/_zmtp.ts";
+import { encodeFrame, ZmtpSocket } from "../lib/notebook/_zmtp.ts";
 import { ExecuteTimeoutError, Kernel, KernelDiedError } from "../lib/notebook/kernel.ts";
 import { childKernels, FIXTURES, pgrep, processRunning, stripAnsi } from "./_notebook_helpers.ts";
 
@@ -63,6 +64,83 @@ Deno.test("zmtp: short and long frames are encoded as ZMTP 3.0 says", () => {
   assertEquals(Number(new DataView(long.buffer).getBigUint64(1)), 70_000);
   assertEquals(long.length, 9 + 70_000);
   assertEquals(encodeFrame(new Uint8Array(0), false, true)[0], 0x04);
+});
+
+function wire(key: string, type: string, content: Record<string, unknown>): Uint8Array {
+  const frames = encodeMessage(key, {
+    header: makeHeader(type, "s"),
+    parent_header: {},
+    metadata: {},
+    content,
+    buffers: [],
+  });
+  const parts = frames.map((f, i) => encodeFrame(f, i < frames.length - 1));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+Deno.test("zmtp: a message written into the middle of another is cut out and both arrive", async () => {
+  const { key } = newConnectionInfo();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const big = wire(key, "display_data", { data: { "text/plain": "x".repeat(300_000) } });
+  // split points: inside the delimiter frame, at frame boundaries, inside the content, near the end
+  const splits = [5, 11, 13, 79, 2000, 150_000, big.length - 2];
+  const server = (async () => {
+    const conn = await listener.accept();
+    const greeting = new Uint8Array(64);
+    greeting[0] = 0xff;
+    greeting[9] = 0x7f;
+    greeting[10] = 3;
+    greeting.set(new TextEncoder().encode("NULL"), 12);
+    await conn.write(greeting);
+    await conn.write(
+      encodeFrame(new Uint8Array([5, ...new TextEncoder().encode("READY")]), false, true),
+    );
+    for (const [i, split] of splits.entries()) {
+      const small = wire(key, "status", { execution_state: "idle", i });
+      for (const chunk of [big.subarray(0, split), small, big.subarray(split)]) {
+        await conn.write(chunk);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    // garbage that holds no message, then a valid one
+    await conn.write(new Uint8Array([0x01, 0x09, 0x3c, 0xff, 0xff, 0xff]));
+    await conn.write(wire(key, "status", { execution_state: "busy" }));
+    conn.close();
+  })();
+  const socket = await ZmtpSocket.connect("127.0.0.1", port, "SUB", {
+    verify: (frames) => verifySignature(key, frames),
+  });
+  const types: string[] = [];
+  while (true) {
+    const frames = await socket.receive();
+    if (!frames) break;
+    const m = decodeMessage(key, frames);
+    assert(m.ok, "an invalid message was delivered");
+    types.push(
+      `${m.message.header.msg_type}:${m.message.content.i ?? m.message.content.execution_state}`,
+    );
+    if (m.message.header.msg_type === "display_data") {
+      assertEquals(
+        (m.message.content.data as Record<string, string>)["text/plain"].length,
+        300_000,
+      );
+    }
+  }
+  await server;
+  listener.close();
+  assertEquals(types, [
+    ...splits.flatMap((_, i) => ["display_data:undefined", `status:${i}`]),
+    "status:busy",
+  ]);
+  assertEquals(socket.repaired, splits.length);
+  assertEquals(socket.skipped, 1);
 });
 
 Deno.test("kernel: executes code, routes outputs by parent, drains late output, interrupts", async (t) => {
@@ -147,8 +225,22 @@ Deno.test("kernel: executes code, routes outputs by parent, drains late output, 
       assertEquals(r.status, "ok");
     });
 
+    await t.step("a 20 MB display arrives intact, three times", async () => {
+      for (let i = 0; i < 3; i++) {
+        const r = await kernel.execute(
+          `await Deno.jupyter.display({ "text/plain": "y".repeat(20_000_000) }, { raw: true });
+          { const t = Date.now(); while (Date.now() - t < 30) {} }
+          console.log("after");`,
+        );
+        assertEquals(kinds(r.messages), ["execute_input", "display_data", "stream"]);
+        const data = r.messages[1].content.data as Record<string, string>;
+        assertEquals(data["text/plain"].length, 20_000_000);
+      }
+    });
+
     await t.step("no message was dropped for a bad signature", () => {
       assertEquals(Object.values(kernel.dropped).reduce((a, b) => a + b, 0), 0);
+      assertEquals(kernel.streamRepairs.skipped, 0);
     });
   } finally {
     await kernel.shutdown();

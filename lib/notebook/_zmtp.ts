@@ -6,6 +6,15 @@
  * `zeromq` addon misses wake-ups under Deno: a receive waiting on a socket whose peer is
  * another process can stay pending forever (see the module docs of `kernel.ts`).
  *
+ * Stream repair: the Deno 2.9 kernel publishes iopub messages from two tasks without
+ * serializing their writes, so when a large message (a plotly figure of a few MB) needs several
+ * `write` calls, a small message (typically the `idle` status) can land in the middle of it.
+ * With a `verify` function (the HMAC check), a message that fails verification is searched for
+ * complete, valid messages embedded in it; they are cut out, the outer message is parsed again
+ * and, when it now verifies, both are delivered (outer first). If that fails, the reader skips
+ * to the next valid message. {@linkcode ZmtpSocket.repaired} and {@linkcode ZmtpSocket.skipped}
+ * count what happened.
+ *
  * @module
  */
 
@@ -20,12 +29,21 @@ export interface ZmtpConnectOptions {
   retryMs?: number;
   /** Stops the connection attempts early. */
   signal?: AbortSignal;
+  /**
+   * Checks a received Jupyter message (its frames); enables stream repair (see module docs).
+   * Messages are expected to start with the `<IDS|MSG>` delimiter frame and a 64-hex-digit
+   * signature frame.
+   */
+  verify?: (frames: Uint8Array[]) => boolean;
 }
 
 const FLAG_MORE = 0x01;
 const FLAG_LONG = 0x02;
 const FLAG_COMMAND = 0x04;
+const MAX_FRAME = 1 << 30;
 const encoder = new TextEncoder();
+/** `<IDS|MSG>` as a ZMTP frame with MORE set, followed by the header of a 64-byte frame. */
+const MESSAGE_START = new Uint8Array([0x01, 9, ...encoder.encode("<IDS|MSG>"), 0x01, 64]);
 
 function greeting(): Uint8Array {
   const g = new Uint8Array(64);
@@ -67,67 +85,129 @@ function readyCommand(type: ZmtpSocketType): Uint8Array {
   return encodeFrame(body, false, true);
 }
 
-/** Buffered reader of exact byte counts from a connection. */
-class ByteReader {
+/** A growable byte buffer fed from a connection; positions are offsets into `bytes`. */
+class InputBuffer {
+  bytes = new Uint8Array(1 << 16);
+  start = 0;
+  end = 0;
   #conn: Deno.Conn;
-  #buf = new Uint8Array(0);
-  #start = 0;
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
   }
-  async exact(n: number): Promise<Uint8Array> {
-    while (this.#buf.length - this.#start < n) {
-      const chunk = new Uint8Array(Math.max(65536, n));
-      const got = await this.#conn.read(chunk);
-      if (got === null) throw new Deno.errors.UnexpectedEof("connection closed");
-      const rest = this.#buf.subarray(this.#start);
-      const merged = new Uint8Array(rest.length + got);
-      merged.set(rest);
-      merged.set(chunk.subarray(0, got), rest.length);
-      this.#buf = merged;
-      this.#start = 0;
+
+  /** Reads more bytes; false at end of stream. Offsets stay valid (no compaction here). */
+  async fill(): Promise<boolean> {
+    if (this.end === this.bytes.length) {
+      const next = new Uint8Array(this.bytes.length * 2);
+      next.set(this.bytes.subarray(0, this.end));
+      this.bytes = next;
     }
-    const out = this.#buf.slice(this.#start, this.#start + n);
-    this.#start += n;
+    const got = await this.#conn.read(this.bytes.subarray(this.end));
+    if (got === null) return false;
+    this.end += got;
+    return true;
+  }
+
+  /** Drops consumed bytes before `start` (call only between messages). */
+  compact(): void {
+    if (this.start === 0) return;
+    if (this.start === this.end) {
+      this.start = this.end = 0;
+    } else if (this.start > this.bytes.length / 2) {
+      this.bytes.copyWithin(0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+    }
+  }
+
+  /** Removes the bytes [from, to) and shifts the rest left. */
+  cut(from: number, to: number): void {
+    this.bytes.copyWithin(from, to, this.end);
+    this.end -= to - from;
+  }
+
+  async exact(n: number): Promise<Uint8Array> {
+    while (this.end - this.start < n) {
+      if (!(await this.fill())) throw new Deno.errors.UnexpectedEof("connection closed");
+    }
+    const out = this.bytes.slice(this.start, this.start + n);
+    this.start += n;
     return out;
   }
 }
 
-interface Frame {
-  body: Uint8Array;
-  more: boolean;
-  command: boolean;
+type Parsed = { frames: Uint8Array[]; next: number } | "more" | "bad";
+
+/** Parses one multipart message at `from` without consuming; leading commands are skipped. */
+function parseMessage(b: Uint8Array, from: number, end: number): Parsed {
+  const frames: Uint8Array[] = [];
+  let i = from;
+  while (true) {
+    if (i >= end) return "more";
+    const flags = b[i];
+    if (flags & ~0x07) return "bad";
+    let size: number;
+    let head: number;
+    if (flags & FLAG_LONG) {
+      if (i + 9 > end) return "more";
+      const big = new DataView(b.buffer, b.byteOffset + i + 1, 8).getBigUint64(0);
+      if (big > BigInt(MAX_FRAME)) return "bad";
+      size = Number(big);
+      head = 9;
+    } else {
+      if (i + 2 > end) return "more";
+      size = b[i + 1];
+      head = 2;
+    }
+    if (i + head + size > end) return "more";
+    const body = b.subarray(i + head, i + head + size);
+    i += head + size;
+    if (flags & FLAG_COMMAND) {
+      if (frames.length > 0) return "bad";
+      continue; // e.g. PING between messages: nothing to answer for our peers
+    }
+    frames.push(body);
+    if (!(flags & FLAG_MORE)) return { frames, next: i };
+  }
 }
 
-async function readFrame(reader: ByteReader): Promise<Frame> {
-  const [flags] = await reader.exact(1);
-  let size: number;
-  if (flags & FLAG_LONG) {
-    const b = await reader.exact(8);
-    size = Number(new DataView(b.buffer).getBigUint64(0));
-  } else {
-    size = (await reader.exact(1))[0];
+/** Offsets in [from, to) where a Jupyter message (delimiter + signature frame) may start. */
+function* messageStarts(b: Uint8Array, from: number, to: number): Generator<number> {
+  const first = MESSAGE_START[0];
+  for (let p = b.indexOf(first, from); p >= 0 && p < to; p = b.indexOf(first, p + 1)) {
+    let ok = true;
+    for (let k = 1; k < MESSAGE_START.length && ok; k++) ok = b[p + k] === MESSAGE_START[k];
+    if (ok) yield p;
   }
-  const body = size === 0 ? new Uint8Array(0) : await reader.exact(size);
-  return { body, more: (flags & FLAG_MORE) !== 0, command: (flags & FLAG_COMMAND) !== 0 };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const copy = (frames: Uint8Array[]) => frames.map((f) => f.slice());
 
 /** One connected ZMTP socket; messages are arrays of frames. */
 export class ZmtpSocket {
   readonly type: ZmtpSocketType;
+  /** Messages recovered by cutting out another message written into their middle. */
+  repaired = 0;
+  /** Byte ranges skipped because they held no valid message. */
+  skipped = 0;
   #conn: Deno.Conn;
-  #reader: ByteReader;
+  #in: InputBuffer;
+  #verify?: (frames: Uint8Array[]) => boolean;
   #queue: Uint8Array[][] = [];
   #waiters: ((m: Uint8Array[] | null) => void)[] = [];
   #writing: Promise<void> = Promise.resolve();
   #closed = false;
 
-  private constructor(conn: Deno.Conn, type: ZmtpSocketType) {
+  private constructor(
+    conn: Deno.Conn,
+    type: ZmtpSocketType,
+    verify?: (f: Uint8Array[]) => boolean,
+  ) {
     this.#conn = conn;
-    this.#reader = new ByteReader(conn);
+    this.#in = new InputBuffer(conn);
     this.type = type;
+    this.#verify = verify;
   }
 
   /** Connects (retrying while the peer is not listening yet) and completes the handshake. */
@@ -148,7 +228,7 @@ export class ZmtpSocket {
         await sleep(options.retryMs ?? 50);
       }
     }
-    const socket = new ZmtpSocket(conn, type);
+    const socket = new ZmtpSocket(conn, type, options.verify);
     try {
       await socket.#handshake();
     } catch (e) {
@@ -162,38 +242,113 @@ export class ZmtpSocket {
 
   async #handshake(): Promise<void> {
     await this.#write(greeting());
-    const peer = await this.#reader.exact(64);
+    const peer = await this.#in.exact(64);
     if (peer[0] !== 0xff || (peer[9] & 1) !== 1 || peer[10] < 3) {
       throw new Error("peer is not a ZMTP 3 endpoint");
     }
     await this.#write(readyCommand(this.type));
-    const ready = await readFrame(this.#reader);
-    if (!ready.command) throw new Error("peer did not send READY");
+    const [flags] = await this.#in.exact(1);
+    const size = flags & FLAG_LONG
+      ? Number(new DataView((await this.#in.exact(8)).buffer).getBigUint64(0))
+      : (await this.#in.exact(1))[0];
+    await this.#in.exact(size);
+    if (!(flags & FLAG_COMMAND)) throw new Error("peer did not send READY");
+  }
+
+  /** Parses at `from`, reading more input as needed; null at end of stream. */
+  async #parse(from: number): Promise<Exclude<Parsed, "more"> | null> {
+    while (true) {
+      const r = parseMessage(this.#in.bytes, from, this.#in.end);
+      if (r !== "more") return r;
+      if (!(await this.#in.fill())) return null;
+    }
+  }
+
+  #valid(frames: Uint8Array[]): boolean {
+    return !this.#verify || this.#verify(frames);
   }
 
   async #readLoop(): Promise<void> {
-    let parts: Uint8Array[] = [];
     try {
       while (true) {
-        const frame = await readFrame(this.#reader);
-        if (frame.command) continue; // e.g. PING; nothing to do for our peers
-        parts.push(frame.body);
-        if (frame.more) continue;
-        let message = parts;
-        parts = [];
-        if (this.type === "REQ") {
-          // REQ strips the empty delimiter frame that REP echoes back.
-          if (message.length > 0 && message[0].length === 0) message = message.slice(1);
+        this.#in.compact();
+        const at = this.#in.start;
+        const r = await this.#parse(at);
+        if (r === null) return;
+        if (r !== "bad" && this.#valid(r.frames)) {
+          this.#in.start = r.next;
+          this.#deliver(copy(r.frames));
+          continue;
         }
-        const waiter = this.#waiters.shift();
-        if (waiter) waiter(message);
-        else this.#queue.push(message);
+        if (!this.#verify) throw new Error("malformed ZMTP stream");
+        if (await this.#repair(at, r === "bad" ? this.#in.end : r.next)) continue;
+        if (!(await this.#skip(at))) return;
       }
     } catch {
       // connection closed or broken
     } finally {
       this.close();
     }
+  }
+
+  /**
+   * The message at `at` is malformed or failed verification: cut out complete valid messages
+   * that start before `next` until it verifies. Delivers the repaired message, then the ones cut
+   * out, and returns true. On failure the ones cut out are still delivered.
+   */
+  async #repair(at: number, next: number): Promise<boolean> {
+    const inner: Uint8Array[][] = [];
+    try {
+      for (let attempt = 0; attempt < 16; attempt++) {
+        let cut = false;
+        for (const p of messageStarts(this.#in.bytes, at + 1, next)) {
+          const m = await this.#parse(p);
+          if (m === null) return false;
+          if (m === "bad" || !this.#valid(m.frames)) continue;
+          inner.push(copy(m.frames));
+          this.#in.cut(p, m.next);
+          cut = true;
+          break;
+        }
+        if (!cut) return false;
+        const outer = await this.#parse(at);
+        if (outer === null) return false;
+        if (outer !== "bad" && this.#valid(outer.frames)) {
+          this.#in.start = outer.next;
+          this.repaired++;
+          this.#deliver(copy(outer.frames));
+          return true;
+        }
+        next = outer === "bad" ? this.#in.end : outer.next;
+      }
+      return false;
+    } finally {
+      for (const m of inner) this.#deliver(m);
+    }
+  }
+
+  /** Moves to the next possible message start after `at`; false at end of stream. */
+  async #skip(at: number): Promise<boolean> {
+    this.skipped++;
+    while (true) {
+      for (const p of messageStarts(this.#in.bytes, at + 1, this.#in.end)) {
+        if (parseMessage(this.#in.bytes, p, this.#in.end) !== "bad") {
+          this.#in.start = p; // the main loop verifies (and repairs) it
+          return true;
+        }
+        at = p;
+      }
+      if (!(await this.#in.fill())) return false;
+    }
+  }
+
+  #deliver(message: Uint8Array[]): void {
+    if (this.type === "REQ" && message.length > 0 && message[0].length === 0) {
+      message = message.slice(1); // REQ strips the empty delimiter frame REP echoes back
+    }
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(message);
+    else this.#queue.push(message);
   }
 
   #write(bytes: Uint8Array): Promise<void> {
@@ -210,7 +365,7 @@ export class ZmtpSocket {
     return this.#closed;
   }
 
-  /** Sends one multipart message. */
+  /** Sends one multipart message (frames are written with a single write, never interleaved). */
   send(frames: Uint8Array[]): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("socket is closed"));
     const all = this.type === "REQ" ? [new Uint8Array(0), ...frames] : frames;

@@ -219,21 +219,29 @@ export interface RunAndWriteResult {
   htmlPath: string;
 }
 
-function progressPrinter(log: (line: string) => void): (e: CellProgress) => void {
+const MARKS: Record<string, string> = {
+  ok: "ok",
+  error: "ERROR",
+  timeout: "TIMEOUT",
+  died: "KERNEL DIED",
+};
+
+/**
+ * Prints one line per finished cell, `[3/12] cell 5 … 1.2s ok  <first line>`. On a terminal
+ * (and without a custom `log`), a running cell shows as `[3/12] cell 5 … running` until then.
+ */
+function progressPrinter(log?: (line: string) => void): (e: CellProgress) => void {
+  const tty = !log && Deno.stdout.isTerminal();
+  const write = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text));
+  const print = log ?? ((line: string) => console.log(line));
   return (e) => {
-    if (e.phase !== "end") return;
-    const mark = e.status === "ok"
-      ? "ok"
-      : e.status === "timeout"
-      ? "TIMEOUT"
-      : e.status === "died"
-      ? "KERNEL DIED"
-      : "ERROR";
-    log(
-      `[${e.position}/${e.total}] cell ${e.cellIndex + 1} … ${
-        e.seconds!.toFixed(1)
-      }s ${mark}  ${e.firstLine}`,
-    );
+    const head = `[${e.position}/${e.total}] cell ${e.cellIndex + 1} …`;
+    if (e.phase === "start") {
+      if (tty) write(`${head} running  ${e.firstLine}`.slice(0, 100));
+      return;
+    }
+    if (tty) write("\r\x1b[2K");
+    print(`${head} ${e.seconds!.toFixed(1)}s ${MARKS[e.status!]}  ${e.firstLine}`);
   };
 }
 
@@ -267,7 +275,7 @@ export async function runAndWrite(
     parameters,
     continueOnError: options.continueOnError,
     cellTimeoutMs: options.timeoutSeconds ? options.timeoutSeconds * 1000 : undefined,
-    onProgress: progressPrinter(log),
+    onProgress: progressPrinter(options.log),
   });
   await writeFileAtomic(ipynbPath, JSON.stringify(result.notebook, null, 1) + "\n");
   const dataset = result.parameters.dataset;

@@ -18,7 +18,9 @@
  *
  * Why not the `zeromq` npm addon: under Deno, its sockets miss wake-ups from peers in other
  * processes (a DEALER's `receive()` waiting for the kernel's reply never settles), so this
- * module carries a small ZMTP implementation in `_zmtp.ts` instead.
+ * module carries a small ZMTP implementation in `_zmtp.ts` instead. That implementation also
+ * repairs iopub streams where the Deno 2.9 kernel wrote one message into the middle of a large
+ * one (its iopub writes are not serialized); every message is checked against its HMAC.
  *
  * @example
  * ```ts
@@ -39,6 +41,7 @@ import {
   makeHeader,
   type Message,
   newConnectionInfo,
+  verifySignature,
 } from "./_protocol.ts";
 import { ZmtpSocket } from "./_zmtp.ts";
 
@@ -341,6 +344,19 @@ export class Kernel {
     return kernel;
   }
 
+  /**
+   * Stream repairs on the kernel's sockets: messages recovered after another message was
+   * written into their middle, and stretches skipped because they held no valid message (see
+   * `_zmtp.ts`; the Deno 2.9 kernel does not serialize its iopub writes).
+   */
+  get streamRepairs(): { repaired: number; skipped: number } {
+    const sockets = [this.#shell, this.#control, this.#stdin, this.#iopub];
+    return {
+      repaired: sockets.reduce((n, s) => n + (s?.repaired ?? 0), 0),
+      skipped: sockets.reduce((n, s) => n + (s?.skipped ?? 0), 0),
+    };
+  }
+
   /** Whether the kernel process is running and answering. */
   get alive(): boolean {
     return this.#exit === null;
@@ -364,13 +380,19 @@ export class Kernel {
   async #connect(): Promise<void> {
     const { ip } = this.#conn;
     const deadline = Date.now() + this.#opts.startupTimeoutMs;
-    const options = { timeoutMs: this.#opts.startupTimeoutMs, signal: this.#stop.signal };
+    const key = this.#conn.key;
+    const options = {
+      timeoutMs: this.#opts.startupTimeoutMs,
+      signal: this.#stop.signal,
+      verify: (frames: Uint8Array[]) => verifySignature(key, frames),
+    };
+    const hbOptions = { ...options, verify: undefined };
     const connecting = Promise.all([
       ZmtpSocket.connect(ip, this.#conn.iopub_port, "SUB", options),
       ZmtpSocket.connect(ip, this.#conn.shell_port, "DEALER", options),
       ZmtpSocket.connect(ip, this.#conn.control_port, "DEALER", options),
       ZmtpSocket.connect(ip, this.#conn.stdin_port, "DEALER", options),
-      ZmtpSocket.connect(ip, this.#conn.hb_port, "REQ", options),
+      ZmtpSocket.connect(ip, this.#conn.hb_port, "REQ", hbOptions),
     ]);
     const died = this.#died.promise.then((exit) => {
       throw new KernelDiedError(exit, "while starting");

@@ -114,6 +114,8 @@ export interface RunResult {
     startupMs: number;
     reattributed: number;
     droppedMessages: number;
+    /** iopub messages recovered after the kernel interleaved two writes (see `_zmtp.ts`). */
+    repairedMessages: number;
   };
 }
 
@@ -290,7 +292,9 @@ export async function runNotebook(nb: Notebook, options: RunOptions = {}): Promi
         connectionFile: kernel.connectionFile,
         startupMs: kernel.startupMs,
         reattributed: kernel.reattributed,
-        droppedMessages: Object.values(kernel.dropped).reduce((a, b) => a + b, 0),
+        droppedMessages: Object.values(kernel.dropped).reduce((a, b) => a + b, 0) +
+          kernel.streamRepairs.skipped,
+        repairedMessages: kernel.streamRepairs.repaired,
       };
       const info = kernel.info.language_info;
       if (info && typeof info === "object") {
