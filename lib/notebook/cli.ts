@@ -31,7 +31,15 @@ import type { Notebook } from "./nbformat.ts";
 import { ParameterError, parseParameterArgs, splitParameterArg } from "./parameters.ts";
 import { type CellProgress, runNotebook, type RunResult } from "./runner.ts";
 
-/** Usage text. */
+/**
+ * Usage text.
+ *
+ * @example
+ * ```ts
+ * import { USAGE } from "./cli.ts";
+ * console.log(USAGE);
+ * ```
+ */
 export const USAGE = `Usage:
   deno task run <notebook.ipynb> [-p name=value ...] [--out DIR] [--timeout SECONDS] [--continue-on-error]
   deno task report [--notebooks DIR] [--out DIR] [--timeout SECONDS] [--continue-on-error]

@@ -221,7 +221,17 @@ async function tail(stream: ReadableStream<Uint8Array>, sink: { text: string }, 
 
 // ---------------------------------------------------------------------------------------------
 
-/** A running Deno kernel and the client connected to it. */
+/**
+ * A running Deno kernel and the client connected to it.
+ *
+ * @example
+ * ```ts
+ * import { Kernel } from "./kernel.ts";
+ * await using kernel = await Kernel.start({ cwd: "notebooks" });
+ * const r = await kernel.execute(`await Deno.jupyter.display({ "text/plain": "hi" }, { raw: true })`);
+ * console.log(r.messages.map((m) => m.header.msg_type)); // ["execute_input", "display_data"]
+ * ```
+ */
 export class Kernel {
   /** Process id of the kernel. */
   readonly pid: number;
@@ -600,7 +610,14 @@ export class Kernel {
     const route = this.#route(msgId, options.onMessage);
     this.#lastRoute = route;
     const reply = this.#expectReply(msgId);
-    await this.#shell!.send(encodeMessage(this.#conn.key, msg));
+    try {
+      await this.#shell!.send(encodeMessage(this.#conn.key, msg));
+    } catch (e) {
+      // A closed socket usually means the process just ended: report that when it did.
+      await withTimeout(this.#died.promise, 2000, null);
+      if (this.#exit) throw new KernelDiedError(this.#exit);
+      throw e;
+    }
     const done = Promise.all([reply, route.idle.promise]).then(([r]) => r);
     const died = this.#diedError();
     died.catch(() => {});

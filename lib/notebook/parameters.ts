@@ -26,9 +26,26 @@
 import { parseLiteral, skipSpace } from "./_literal.ts";
 import { type Cell, type CodeCell, joinSource, type Notebook } from "./nbformat.ts";
 
-/** Tag of the cell holding the defaults. */
+/**
+ * Tag of the cell holding the defaults.
+ *
+ * @example
+ * ```ts
+ * import { PARAMETERS_TAG } from "./parameters.ts";
+ * const cell = { cell_type: "code", metadata: { tags: [PARAMETERS_TAG] }, source: "const n = 1;" };
+ * ```
+ */
 export const PARAMETERS_TAG = "parameters";
-/** Tag of the cell the runner inserts with the overriding values. */
+/**
+ * Tag of the cell the runner inserts with the overriding values.
+ *
+ * @example
+ * ```ts
+ * import { INJECTED_TAG } from "./parameters.ts";
+ * import type { Notebook } from "./nbformat.ts";
+ * const isInjected = (nb: Notebook, i: number) => nb.cells[i].metadata.tags?.includes(INJECTED_TAG);
+ * ```
+ */
 export const INJECTED_TAG = "injected-parameters";
 
 /** The kinds of values a parameter can hold. */

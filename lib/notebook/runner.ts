@@ -273,7 +273,16 @@ export async function runNotebook(nb: Notebook, options: RunOptions = {}): Promi
             } (${e.exit.reason})`,
           });
         } else {
-          throw e;
+          // Not expected; still keep what was gathered and say where it happened.
+          status = "error";
+          const text = e instanceof Error ? e.message : String(e);
+          collector.push(index, errorOutput("RunnerError", text));
+          failures.push({
+            kind: "error",
+            cellIndex: index,
+            position,
+            message: `${describe(position, index)} could not run: ${text}`,
+          });
         }
       }
       options.onProgress?.({
