@@ -31,8 +31,14 @@ import {
   conv2DBackpropInputViaConv2D,
 } from "./_wasm_conv_kernels.ts";
 import { conv2DGradWithDilation } from "./_wasm_conv_grad.ts";
+import { installWasmFastKernels } from "./_wasm_fast_kernels.ts";
 
 export { conv2DBackpropFilterViaConv2D, conv2DBackpropInputViaConv2D };
+export {
+  installWasmFastKernels,
+  uninstallWasmFastKernels,
+  wasmFastKernelsInstalled,
+} from "./_wasm_fast_kernels.ts";
 
 /** The tfjs-wasm binary the backend runs, and the features it uses. */
 export interface WasmFlavour {
@@ -77,7 +83,8 @@ function wasmFolder(): string | undefined {
 
 /**
  * Prepares tfjs-wasm before its first use: loads the binaries from the npm package's folder,
- * turns multi-threading off, and calls {@linkcode installWasmConvKernels}. Idempotent; importing
+ * turns multi-threading off, and calls {@linkcode installWasmConvKernels} and
+ * {@linkcode installWasmFastKernels}. Idempotent; importing
  * this module already calls it, so `tf.setBackend("wasm")` and `useBackend("wasm")` both get it.
  *
  * @example
@@ -93,6 +100,7 @@ export function configureWasm(): void {
   if (folder !== undefined) setWasmPaths(folder);
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
   installWasmConvKernels();
+  installWasmFastKernels();
   configured = true;
 }
 
