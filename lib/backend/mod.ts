@@ -1,7 +1,8 @@
 /**
  * Backend set-up for tfjs: the plain-JavaScript `"cpu"` backend, or the WebAssembly `"wasm"`
- * backend (XNNPACK with SIMD, single-threaded) with this project's fast convolution gradients,
- * see `./wasm.ts`.
+ * backend (XNNPACK with SIMD, single-threaded) with this project's fast convolution gradients
+ * and data-movement kernels, see `./wasm.ts`; `"auto"` picks one (see `./select.ts`: an
+ * explicit name wins, then the `TCONV_BACKEND` environment variable, then detection).
  *
  * @example
  * ```ts
@@ -9,46 +10,73 @@
  * await useBackend("wasm");
  * tf.getBackend(); // "wasm"
  * wasmFlavour().simd; // true where WebAssembly SIMD is available
+ * await useBackend("auto"); // TCONV_BACKEND, else webgpu on a hardware GPU, else wasm
  * ```
  * @module
  */
 import { tf } from "./tf.ts";
 import { configureWasm } from "./wasm.ts";
+import { BACKEND_PREFERENCES, type BackendPreference, chooseBackend } from "./select.ts";
 
 export { tf };
 export {
   installWasmConvKernels,
+  installWasmFastKernels,
   uninstallWasmConvKernels,
+  uninstallWasmFastKernels,
   wasmConvKernelsInstalled,
+  wasmFastKernelsInstalled,
   type WasmFlavour,
   wasmFlavour,
 } from "./wasm.ts";
+export {
+  BACKEND_ENV_VAR,
+  BACKEND_PREFERENCES,
+  type BackendChoice,
+  type BackendPreference,
+  backendRegistered,
+  chooseBackend,
+  type ConcreteBackend,
+  probeWebGpu,
+  type WebGpuProbe,
+} from "./select.ts";
 
-/** Backends this project can select. */
+/**
+ * Backends this project always has (`"webgpu"` also needs tfjs's WebGPU backend loaded, see
+ * `./select.ts`).
+ */
 export const BACKENDS = ["cpu", "wasm"] as const;
 
 /** A backend name from {@linkcode BACKENDS}. */
 export type BackendName = typeof BACKENDS[number];
 
 /**
- * Selects a tfjs backend and waits until it is ready. Unknown names are refused with the list of
- * valid ones. `"wasm"` runs tfjs-wasm's SIMD binary from the npm package, single-threaded, with
- * this project's convolution gradient kernels (see `./wasm.ts`); {@linkcode wasmFlavour} then
- * tells which binary runs.
+ * Selects a tfjs backend and waits until it is ready; returns the backend selected. `name` is
+ * one of {@linkcode BACKEND_PREFERENCES}: `"auto"` lets {@linkcode chooseBackend} decide
+ * (`TCONV_BACKEND`, then detection), `"webgpu"` needs tfjs's WebGPU backend loaded. Unknown names
+ * are refused with the list of valid ones. `"wasm"` runs tfjs-wasm's SIMD binary from the npm
+ * package, single-threaded, with this project's kernels (see `./wasm.ts`);
+ * {@linkcode wasmFlavour} then tells which binary runs.
  *
  * @example
  * ```ts
  * await useBackend("cpu");
+ * const chosen = await useBackend("auto"); // "wasm" on a machine without a hardware GPU
  * ```
  */
-export async function useBackend(name: BackendName = "cpu"): Promise<BackendName> {
-  if (!(BACKENDS as readonly string[]).includes(name)) {
+export async function useBackend(
+  name: BackendPreference = "cpu",
+): Promise<BackendName | "webgpu"> {
+  if (!(BACKEND_PREFERENCES as readonly string[]).includes(name)) {
     throw new RangeError(
-      `backend must be one of ${BACKENDS.join(", ")}, got ${JSON.stringify(name)}`,
+      `backend must be one of ${BACKEND_PREFERENCES.join(", ")}, got ${JSON.stringify(name)}`,
     );
   }
-  if (name === "wasm") configureWasm();
-  if (!(await tf.setBackend(name))) throw new Error(`tfjs backend "${name}" failed to initialise`);
+  const { backend } = await chooseBackend(name);
+  if (backend === "wasm") configureWasm();
+  if (!(await tf.setBackend(backend))) {
+    throw new Error(`tfjs backend "${backend}" failed to initialise`);
+  }
   await tf.ready();
-  return name;
+  return backend;
 }

@@ -1,0 +1,276 @@
+/**
+ * Which tfjs backend to run on: an explicit choice, the `TCONV_BACKEND` environment variable, or
+ * the fastest one this machine offers.
+ *
+ * {@linkcode chooseBackend} decides, in this order:
+ *
+ * 1. an explicit preference (`"cpu"`, `"wasm"` or `"webgpu"`, e.g. a notebook's `backend`
+ *    parameter) wins;
+ * 2. otherwise (no preference, or `"auto"`) the environment variable **`TCONV_BACKEND`**, when it
+ *    is set and not empty (`TCONV_BACKEND=cpu deno task report` runs every notebook whose
+ *    `backend` parameter is `"auto"` on the cpu backend);
+ * 3. otherwise automatic detection: `"webgpu"` when Deno offers a hardware GPU adapter
+ *    (`navigator.gpu.requestAdapter()` answers with an adapter whose `info.isFallbackAdapter` is
+ *    false and that is not a known software rasteriser such as llvmpipe) and tfjs's WebGPU
+ *    backend is loaded; else `"wasm"` (XNNPACK with SIMD, this project's convolution kernels);
+ *    else `"cpu"` (plain JavaScript).
+ *
+ * tfjs's WebGPU backend (`@tensorflow/tfjs-backend-webgpu`) is not a dependency of this project,
+ * so `"webgpu"` is only available once a program has imported that package itself (it then
+ * registers itself with tfjs); the reason returned says so when it is missing. A software adapter
+ * is never chosen automatically: tfjs-wasm is faster on the CPU than WebGPU emulated on the CPU.
+ *
+ * @example
+ * ```ts
+ * import { chooseBackend } from "./select.ts";
+ * const { backend, reason, threads } = await chooseBackend("auto");
+ * // "wasm", 1, and on a machine whose only WebGPU adapter is Mesa's software rasteriser:
+ * // "auto: webgpu not chosen: only a software WebGPU adapter (llvmpipe (LLVM 15.0.6, 256 bits),
+ * // isFallbackAdapter); wasm (WebAssembly, XNNPACK with SIMD) is available"
+ * ```
+ * @module
+ */
+import { tf } from "./tf.ts";
+
+/** The environment variable read when no explicit backend is given. */
+export const BACKEND_ENV_VAR = "TCONV_BACKEND";
+
+/** Every accepted backend preference; `"auto"` means "decide for me". */
+export const BACKEND_PREFERENCES = ["auto", "cpu", "wasm", "webgpu"] as const;
+
+/** A backend preference from {@linkcode BACKEND_PREFERENCES}. */
+export type BackendPreference = typeof BACKEND_PREFERENCES[number];
+
+/** A backend that can actually be selected. */
+export type ConcreteBackend = Exclude<BackendPreference, "auto">;
+
+/** What {@linkcode chooseBackend} decided. */
+export interface BackendChoice {
+  /** The backend to select. */
+  backend: ConcreteBackend;
+  /** Why: where the choice came from and, for automatic choices, why faster ones were skipped. */
+  reason: string;
+  /**
+   * CPU threads the backend computes on: 1 for `"cpu"` and `"wasm"` (tfjs-wasm's multi-threaded
+   * build does not start under Deno, so the single-threaded SIMD build runs); 1 for `"webgpu"`
+   * too, the thread that drives the GPU.
+   */
+  threads: number;
+  /** Where the choice came from. */
+  source: "argument" | "environment" | "auto";
+}
+
+/** What {@linkcode probeWebGpu} found. */
+export interface WebGpuProbe {
+  /** Whether a hardware adapter is present. */
+  hardware: boolean;
+  /** The adapter's description (or vendor/architecture), when there is one. */
+  adapter?: string;
+  /** A sentence saying what was found. */
+  detail: string;
+}
+
+/** The subset of `navigator.gpu` that {@linkcode probeWebGpu} uses (tests pass their own). */
+export interface GpuLike {
+  requestAdapter(options?: { powerPreference?: string }): Promise<AdapterLike | null>;
+}
+
+/** The subset of a `GPUAdapter` that {@linkcode probeWebGpu} reads. */
+export interface AdapterLike {
+  info?: {
+    description?: string;
+    vendor?: string;
+    architecture?: string;
+    device?: string;
+    isFallbackAdapter?: boolean;
+  };
+  isFallbackAdapter?: boolean;
+}
+
+/** Options of {@linkcode chooseBackend}, for tests and embedding. */
+export interface ChooseOptions {
+  /** The environment variable's value; read from the environment when not given. */
+  env?: string;
+  /** Stand-in for `navigator.gpu` (`null`: no WebGPU); the real one when not given. */
+  gpu?: GpuLike | null;
+  /** Whether tfjs's WebGPU backend is registered; asked from tfjs when not given. */
+  webgpuBackend?: boolean;
+  /** Milliseconds to wait for an adapter before giving up (default 5000). */
+  timeoutMs?: number;
+}
+
+/** Software rasterisers that may not set `isFallbackAdapter`. */
+const SOFTWARE = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic render|warp/i;
+
+function _message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** `name` as a preference, or a `RangeError` listing the valid ones. */
+function _parse(name: string, origin: string): BackendPreference {
+  const normalised = name.trim().toLowerCase();
+  if (!(BACKEND_PREFERENCES as readonly string[]).includes(normalised)) {
+    throw new RangeError(
+      `${origin} must be one of ${BACKEND_PREFERENCES.join(", ")}, got ${JSON.stringify(name)}`,
+    );
+  }
+  return normalised as BackendPreference;
+}
+
+function _envValue(): string | undefined {
+  try {
+    return Deno.env.get(BACKEND_ENV_VAR);
+  } catch {
+    return undefined; // no --allow-env: as if unset
+  }
+}
+
+function _navigatorGpu(): GpuLike | null {
+  return (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu ?? null;
+}
+
+/**
+ * Whether tfjs has a backend registered under `name` (without initialising it).
+ *
+ * @example
+ * ```ts
+ * backendRegistered("wasm"); // true once ./wasm.ts is imported
+ * ```
+ */
+export function backendRegistered(name: string): boolean {
+  return tf.findBackendFactory(name) != null;
+}
+
+/**
+ * Asks WebGPU for an adapter and tells whether it is a hardware GPU. Never throws: a missing
+ * `navigator.gpu`, a failed request or a timeout count as "no hardware adapter".
+ *
+ * @example
+ * ```ts
+ * const { hardware, detail } = await probeWebGpu();
+ * // false, "only a software WebGPU adapter (llvmpipe (LLVM 15.0.6, 256 bits), isFallbackAdapter)"
+ * ```
+ */
+export function probeWebGpu(
+  gpu: GpuLike | null = _navigatorGpu(),
+  timeoutMs = 5000,
+): Promise<WebGpuProbe> {
+  // The runtime's own adapter does not change during a process: ask once.
+  if (gpu !== null && gpu === _navigatorGpu()) {
+    return _probed ??= _probe(gpu, timeoutMs);
+  }
+  return _probe(gpu, timeoutMs);
+}
+
+let _probed: Promise<WebGpuProbe> | undefined;
+
+async function _probe(gpu: GpuLike | null, timeoutMs: number): Promise<WebGpuProbe> {
+  if (gpu === null) return { hardware: false, detail: "this runtime offers no navigator.gpu" };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const adapter = await Promise.race([
+      gpu.requestAdapter({ powerPreference: "high-performance" }),
+      timeout,
+    ]);
+    if (adapter === "timeout") {
+      return { hardware: false, detail: `no WebGPU adapter answered within ${timeoutMs} ms` };
+    }
+    if (adapter === null) return { hardware: false, detail: "WebGPU offers no adapter" };
+    const info = adapter.info ?? {};
+    const name = info.description || [info.vendor, info.architecture].filter(Boolean).join(" ") ||
+      "unnamed adapter";
+    const fallback = info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
+    if (fallback || SOFTWARE.test(name)) {
+      const why = fallback ? "isFallbackAdapter" : "a software rasteriser";
+      return {
+        hardware: false,
+        adapter: name,
+        detail: `only a software WebGPU adapter (${name}, ${why})`,
+      };
+    }
+    return { hardware: true, adapter: name, detail: `hardware WebGPU adapter ${name}` };
+  } catch (e) {
+    return { hardware: false, detail: `requesting a WebGPU adapter failed: ${_message(e)}` };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function _threads(_backend: ConcreteBackend): number {
+  // cpu: JavaScript on the main thread; wasm: the single-threaded SIMD build (./wasm.ts);
+  // webgpu: one thread drives the GPU.
+  return 1;
+}
+
+/**
+ * Decides which backend to run on (see the module doc for the order). `preference` is a notebook
+ * parameter or a command-line value; `undefined`, `""` and `"auto"` defer to `TCONV_BACKEND` and
+ * then to detection. Unknown names, in the argument or in the variable, are refused with the list
+ * of valid ones; so is `"webgpu"` when tfjs's WebGPU backend is not loaded.
+ *
+ * @example
+ * ```ts
+ * await chooseBackend("cpu"); // { backend: "cpu", reason: "requested", threads: 1, source: "argument" }
+ * await chooseBackend(); // TCONV_BACKEND, else the fastest available
+ * ```
+ */
+export async function chooseBackend(
+  preference?: string,
+  options: ChooseOptions = {},
+): Promise<BackendChoice> {
+  const webgpuBackend = options.webgpuBackend ?? backendRegistered("webgpu");
+  const explicit = (name: ConcreteBackend, source: "argument" | "environment"): BackendChoice => {
+    if (name === "webgpu" && !webgpuBackend) {
+      throw new Error(
+        '"webgpu" needs tfjs\'s WebGPU backend, which this project does not depend on: import ' +
+          '"npm:@tensorflow/tfjs-backend-webgpu@4.22.0" first, or choose "wasm" or "cpu"',
+      );
+    }
+    const reason = source === "argument" ? "requested" : `${BACKEND_ENV_VAR}=${name}`;
+    return { backend: name, reason, threads: _threads(name), source };
+  };
+  const wanted = preference === undefined || preference.trim() === ""
+    ? "auto"
+    : _parse(preference, "backend");
+  if (wanted !== "auto") return explicit(wanted, "argument");
+  const env = options.env ?? _envValue();
+  if (env !== undefined && env.trim() !== "") {
+    const fromEnv = _parse(env, BACKEND_ENV_VAR);
+    if (fromEnv !== "auto") return explicit(fromEnv, "environment");
+  }
+  const probe = await probeWebGpu(
+    options.gpu === undefined ? _navigatorGpu() : options.gpu,
+    options.timeoutMs,
+  );
+  let skipped: string;
+  if (probe.hardware && webgpuBackend) {
+    return {
+      backend: "webgpu",
+      reason: `auto: ${probe.detail}`,
+      threads: _threads("webgpu"),
+      source: "auto",
+    };
+  } else if (probe.hardware) {
+    skipped = `webgpu not chosen: ${probe.detail} is present, but tfjs's WebGPU backend ` +
+      "(@tensorflow/tfjs-backend-webgpu) is not loaded";
+  } else {
+    skipped = `webgpu not chosen: ${probe.detail}`;
+  }
+  if (typeof WebAssembly === "object" && backendRegistered("wasm")) {
+    return {
+      backend: "wasm",
+      reason: `auto: ${skipped}; wasm (WebAssembly, XNNPACK with SIMD) is available`,
+      threads: _threads("wasm"),
+      source: "auto",
+    };
+  }
+  return {
+    backend: "cpu",
+    reason: `auto: ${skipped}; the wasm backend is not available`,
+    threads: _threads("cpu"),
+    source: "auto",
+  };
+}

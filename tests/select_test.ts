@@ -1,0 +1,118 @@
+// Backend selection (lib/backend/select.ts) and useBackend("auto") (lib/backend/mod.ts).
+import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
+import { tf } from "../lib/backend/tf.ts";
+import {
+  type AdapterLike,
+  BACKEND_ENV_VAR,
+  BACKEND_PREFERENCES,
+  chooseBackend,
+  type GpuLike,
+  probeWebGpu,
+} from "../lib/backend/select.ts";
+import { useBackend } from "../lib/backend/mod.ts";
+
+/** A stand-in for `navigator.gpu` answering with `adapter`. */
+const gpuWith = (adapter: AdapterLike | null): GpuLike => ({
+  requestAdapter: () => Promise.resolve(adapter),
+});
+const HARDWARE = gpuWith({ info: { description: "NVIDIA H100", isFallbackAdapter: false } });
+
+/** Runs `f` with the real environment variable set to `value` (unset when undefined). */
+async function withEnv<T>(value: string | undefined, f: () => Promise<T>): Promise<T> {
+  const before = Deno.env.get(BACKEND_ENV_VAR);
+  if (value === undefined) Deno.env.delete(BACKEND_ENV_VAR);
+  else Deno.env.set(BACKEND_ENV_VAR, value);
+  try {
+    return await f();
+  } finally {
+    if (before === undefined) Deno.env.delete(BACKEND_ENV_VAR);
+    else Deno.env.set(BACKEND_ENV_VAR, before);
+  }
+}
+
+Deno.test("an explicit preference wins over TCONV_BACKEND", async () => {
+  for (const name of ["cpu", "wasm"] as const) {
+    const choice = await chooseBackend(name, { env: name === "cpu" ? "wasm" : "cpu" });
+    assertEquals(choice, { backend: name, reason: "requested", threads: 1, source: "argument" });
+  }
+  assertEquals((await chooseBackend(" WASM ", { env: "cpu" })).backend, "wasm");
+  await withEnv("wasm", async () => {
+    assertEquals((await chooseBackend("cpu")).backend, "cpu");
+    assertEquals(await useBackend("cpu"), "cpu");
+  });
+});
+
+Deno.test("TCONV_BACKEND is honoured when no preference or 'auto' is given", async () => {
+  for (const preference of [undefined, "", "auto"]) {
+    const choice = await chooseBackend(preference, { env: "cpu", gpu: HARDWARE });
+    assertEquals(choice.backend, "cpu");
+    assertEquals(choice.source, "environment");
+    assertEquals(choice.reason, "TCONV_BACKEND=cpu");
+  }
+  // "auto" or an empty value in the variable defers to detection.
+  assertEquals((await chooseBackend(undefined, { env: "auto", gpu: null })).source, "auto");
+  assertEquals((await chooseBackend(undefined, { env: " ", gpu: null })).backend, "wasm");
+  // The real variable, through useBackend("auto").
+  await withEnv("cpu", async () => {
+    assertEquals((await chooseBackend()).reason, "TCONV_BACKEND=cpu");
+    assertEquals(await useBackend("auto"), "cpu");
+    assertEquals(tf.getBackend(), "cpu");
+  });
+});
+
+Deno.test("auto picks wasm here and says why webgpu was not chosen", async () => {
+  const choice = await chooseBackend("auto", { env: "" });
+  assertEquals(choice.backend, "wasm");
+  assertEquals(choice.threads, 1);
+  assertEquals(choice.source, "auto");
+  // Here: llvmpipe, a fallback adapter; on a machine with a GPU: tfjs's WebGPU backend missing.
+  assertMatch(choice.reason, /^auto: webgpu not chosen: .+; wasm .* is available$/);
+  const probe = await probeWebGpu();
+  if (!probe.hardware) assert(choice.reason.includes(probe.detail), choice.reason);
+  else assertMatch(choice.reason, /is not loaded/);
+  await withEnv(undefined, async () => {
+    assertEquals(await useBackend("auto"), "wasm");
+    assertEquals(tf.getBackend(), "wasm");
+  });
+});
+
+Deno.test("auto: webgpu only with a hardware adapter and tfjs's WebGPU backend loaded", async () => {
+  const auto = (gpu: GpuLike | null, webgpuBackend = true) =>
+    chooseBackend("auto", { env: "", gpu, webgpuBackend, timeoutMs: 50 });
+  const gpu = await auto(HARDWARE);
+  assertEquals([gpu.backend, gpu.reason], ["webgpu", "auto: hardware WebGPU adapter NVIDIA H100"]);
+  assertMatch((await auto(HARDWARE, false)).reason, /NVIDIA H100 is present, but .* not loaded/);
+  const cases: [GpuLike | null, RegExp][] = [
+    [gpuWith({ info: { description: "llvmpipe (LLVM 15)", isFallbackAdapter: true } }), /software/],
+    [gpuWith({ info: { description: "SwiftShader Device" } }), /software rasteriser/],
+    [gpuWith({ isFallbackAdapter: true }), /isFallbackAdapter/],
+    [gpuWith(null), /offers no adapter/],
+    [null, /no navigator\.gpu/],
+    [{ requestAdapter: () => Promise.reject(new Error("no driver")) }, /failed: no driver/],
+    [{ requestAdapter: () => new Promise(() => {}) }, /within 50 ms/],
+  ];
+  for (const [stub, why] of cases) {
+    const choice = await auto(stub);
+    assertEquals(choice.backend, "wasm", choice.reason);
+    assertMatch(choice.reason, why);
+  }
+});
+
+Deno.test("unknown names are refused with the list; webgpu needs its tfjs backend", async () => {
+  const list = BACKEND_PREFERENCES.join(", ");
+  assertEquals(list, "auto, cpu, wasm, webgpu");
+  await assertRejects(() => chooseBackend("tpu"), RangeError, `one of ${list}, got "tpu"`);
+  await assertRejects(
+    () => chooseBackend(undefined, { env: "gpu" }),
+    RangeError,
+    `${BACKEND_ENV_VAR} must be one of ${list}, got "gpu"`,
+  );
+  await assertRejects(() => useBackend("tpu" as "cpu"), RangeError, `one of ${list}`);
+  await assertRejects(
+    () => chooseBackend("webgpu", { webgpuBackend: false }),
+    Error,
+    "@tensorflow/tfjs-backend-webgpu",
+  );
+  const explicit = await chooseBackend("webgpu", { webgpuBackend: true, gpu: null });
+  assertEquals([explicit.backend, explicit.source], ["webgpu", "argument"]);
+});
