@@ -14,6 +14,7 @@ import {
   verifySignature,
 } from "../lib/notebook/_protocol.ts";
 import { encodeFrame, ZmtpSocket } from "../lib/notebook/_zmtp.ts";
+import { concatBytes } from "../lib/util/bytes.ts";
 import { ExecuteTimeoutError, Kernel, KernelDiedError } from "../lib/notebook/kernel.ts";
 import { childKernels, FIXTURES, pgrep, processRunning, stripAnsi } from "./_notebook_helpers.ts";
 
@@ -75,13 +76,7 @@ function wire(key: string, type: string, content: Record<string, unknown>): Uint
     buffers: [],
   });
   const parts = frames.map((f, i) => encodeFrame(f, i < frames.length - 1));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 Deno.test("zmtp: a message written into the middle of another is cut out and both arrive", async () => {

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { concatBytes } from "../util/bytes.ts";
+
 /** One member of a tar archive. */
 export interface TarEntry {
   /** Path inside the archive (pax/GNU long names resolved). */
@@ -330,11 +332,5 @@ export function writeTar(files: TarInput[]): Uint8Array {
     }
   }
   blocks.push(new Uint8Array(2 * BLOCK));
-  const out = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
-  let pos = 0;
-  for (const b of blocks) {
-    out.set(b, pos);
-    pos += b.length;
-  }
-  return out;
+  return concatBytes(blocks);
 }

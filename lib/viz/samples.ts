@@ -18,6 +18,7 @@ import { deflateSync } from "node:zlib";
 import type { Figure } from "./plotly.ts";
 import { show } from "./plotly.ts";
 import type { ImageSet } from "../data/cifar10.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** What the helpers need of a dataset (a `Dataset` from `lib/data` fits). */
 export interface SampleSource {
@@ -196,13 +197,7 @@ export function encodePng(rgb: Uint8Array, width: number, height: number): Uint8
     chunk("IDAT", new Uint8Array(deflateSync(raw, { level: 9 }))),
     chunk("IEND", new Uint8Array(0)),
   ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 function base64(bytes: Uint8Array): string {
