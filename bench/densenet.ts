@@ -1,0 +1,337 @@
+/**
+ * Training and inference speed of the article's DenseNet (both variants) on a tfjs backend.
+ *
+ * ```sh
+ * deno task bench                                   # both networks, batch 64, auto backend
+ * deno task bench --net transposed --batch 32 --steps 10 --warmup 2 --backend wasm
+ * deno task bench --json                            # one JSON object per network per line
+ * deno task bench --net conv --batch 32 --profile   # also the top kernels of one step
+ * ```
+ *
+ * Each network (`DenseNet` from `lib/nn`, seed 0) is trained on random images `[batch, 32, 32,
+ * 3]` with random labels: `--warmup` untimed steps, then `--steps` timed ones. A step is the
+ * trainer's: `tf.variableGrads` of `crossEntropy`, the loss read back, `SGD.step` (lr 0.01,
+ * momentum 0.9, PyTorch's update). The median step gives ms per image and images per second; the
+ * same number of inference passes (`training: false`, logits read back) gives the forward
+ * figure. With two networks each runs in its own process, so that its peak resident memory
+ * (`VmHWM` of `/proc/self/status`, or the largest sampled `Deno.memoryUsage().rss` where that
+ * file is missing) is its own: tfjs-wasm's heap grows but never shrinks.
+ *
+ * `--json` prints, per network, `{"net", "backend", "threads", "batch", "steps", "warmup",
+ * "ms_per_img", "img_per_s", "step_ms", "forward_ms_per_img", "forward_img_per_s",
+ * "peak_rss_mb", "reason"}`; `--profile` adds `"top_kernels"` (name, ms, calls of one profiled
+ * training step, slowest first). The backend is chosen as `useBackend` does (`--backend auto`,
+ * the default, honours `TCONV_BACKEND`).
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { tf } from "../lib/backend/tf.ts";
+import { BACKEND_PREFERENCES, chooseBackend, useBackend } from "../lib/backend/mod.ts";
+import { DenseNet, type Variant } from "../lib/nn/mod.ts";
+import { crossEntropy, SGD } from "../lib/train/mod.ts";
+
+const NETS = ["conv", "transposed", "both"] as const;
+const USAGE = `usage: deno task bench [--net ${NETS.join("|")}] [--batch N] [--steps N] ` +
+  `[--warmup N] [--backend ${BACKEND_PREFERENCES.join("|")}] [--json] [--profile]`;
+
+/** Parsed command line. */
+interface Options {
+  nets: Variant[];
+  batch: number;
+  steps: number;
+  warmup: number;
+  backend: string;
+  json: boolean;
+  profile: boolean;
+}
+
+/** One network's figures (the `--json` line). */
+interface Result {
+  net: Variant;
+  backend: string;
+  threads: number;
+  batch: number;
+  steps: number;
+  warmup: number;
+  ms_per_img: number;
+  img_per_s: number;
+  step_ms: number;
+  forward_ms_per_img: number;
+  forward_img_per_s: number;
+  peak_rss_mb: number;
+  reason: string;
+  top_kernels?: { name: string; ms: number; calls: number }[];
+}
+
+class UsageError extends Error {}
+
+function _integer(name: string, text: string, min: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
+    const what = min > 0 ? "a positive integer" : "a non-negative integer";
+    throw new UsageError(`--${name} must be ${what}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/** `--batch -3` as `--batch=-3`, so that a negative number gets the range message. */
+function _joinNegatives(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (/^--(batch|steps|warmup)$/.test(args[i]) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+    } else {
+      out.push(args[i]);
+    }
+  }
+  return out;
+}
+
+function _parse(args: string[]): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: _joinNegatives(args),
+      options: {
+        net: { type: "string", default: "both" },
+        batch: { type: "string", default: "64" },
+        steps: { type: "string", default: "5" },
+        warmup: { type: "string", default: "1" },
+        backend: { type: "string", default: "auto" },
+        json: { type: "boolean", default: false },
+        profile: { type: "boolean", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  if (!(NETS as readonly string[]).includes(values.net)) {
+    throw new UsageError(
+      `--net must be one of ${NETS.join(", ")}, got ${JSON.stringify(values.net)}`,
+    );
+  }
+  const backend = values.backend.trim().toLowerCase();
+  if (!(BACKEND_PREFERENCES as readonly string[]).includes(backend)) {
+    throw new UsageError(
+      `--backend must be one of ${BACKEND_PREFERENCES.join(", ")}, got ${
+        JSON.stringify(values.backend)
+      }`,
+    );
+  }
+  return {
+    nets: values.net === "both" ? ["conv", "transposed"] : [values.net as Variant],
+    batch: _integer("batch", values.batch, 1),
+    steps: _integer("steps", values.steps, 1),
+    warmup: _integer("warmup", values.warmup, 0),
+    backend,
+    json: values.json,
+    profile: values.profile,
+  };
+}
+
+function _median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Peak resident memory in MB: `VmHWM` where Linux offers it, else the largest sample. */
+class PeakRss {
+  #sampled = 0;
+
+  constructor() {
+    // Linux: writing 5 to clear_refs resets VmHWM, so the peak is this measurement's.
+    try {
+      Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+    } catch {
+      // not Linux, or not allowed: VmHWM then covers the whole process, which is this network
+    }
+    this.sample();
+  }
+
+  sample(): void {
+    this.#sampled = Math.max(this.#sampled, Deno.memoryUsage().rss);
+  }
+
+  mb(): number {
+    this.sample();
+    try {
+      const status = Deno.readTextFileSync("/proc/self/status");
+      const kb = status.match(/^VmHWM:\s+(\d+)\s+kB/m);
+      if (kb) return Math.round(Number(kb[1]) / 1024);
+    } catch {
+      // fall through to the samples
+    }
+    return Math.round(this.#sampled / 2 ** 20);
+  }
+}
+
+/** Seeded labels in [0, classes). */
+function _labels(n: number, classes: number, seed: number): tf.Tensor1D {
+  let s = seed >>> 0;
+  const values = Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % classes;
+  });
+  return tf.tensor1d(values, "int32");
+}
+
+async function _measure(net: Variant, o: Options): Promise<Result> {
+  const { backend, reason, threads } = await chooseBackend(o.backend);
+  await useBackend(backend);
+  const peak = new PeakRss();
+  const model = DenseNet({ variant: net, seed: 0 });
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const opt = new SGD(vars, { lr: 0.01, momentum: 0.9 });
+  const x = tf.randomNormal([o.batch, 32, 32, 3], 0, 1, "float32", 1);
+  const y = _labels(o.batch, 10, 2);
+  // Reading a weight back waits for asynchronous backends (webgpu) to finish the update.
+  const settle = async () => void await vars[0].data();
+  const step = async () => {
+    const { value, grads } = tf.variableGrads(
+      () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor, y),
+      vars,
+    );
+    await value.data();
+    opt.step(grads);
+    tf.dispose([value, ...Object.values(grads)]);
+    await settle();
+    peak.sample();
+  };
+  const forward = async () => {
+    const logits = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor);
+    await logits.data();
+    logits.dispose();
+    peak.sample();
+  };
+  const timed = async (f: () => Promise<void>) => {
+    const t0 = performance.now();
+    await f();
+    return performance.now() - t0;
+  };
+  try {
+    for (let i = 0; i < o.warmup; i++) await step();
+    const steps: number[] = [];
+    for (let i = 0; i < o.steps; i++) steps.push(await timed(step));
+    for (let i = 0; i < Math.min(o.warmup, 1); i++) await forward();
+    const forwards: number[] = [];
+    for (let i = 0; i < o.steps; i++) forwards.push(await timed(forward));
+    const stepMs = _median(steps), forwardMs = _median(forwards);
+    const result: Result = {
+      net,
+      backend,
+      threads,
+      batch: o.batch,
+      steps: o.steps,
+      warmup: o.warmup,
+      ms_per_img: stepMs / o.batch,
+      img_per_s: 1000 * o.batch / stepMs,
+      step_ms: stepMs,
+      forward_ms_per_img: forwardMs / o.batch,
+      forward_img_per_s: 1000 * o.batch / forwardMs,
+      peak_rss_mb: peak.mb(),
+      reason,
+    };
+    if (o.profile) result.top_kernels = await _profile(step);
+    return result;
+  } finally {
+    opt.dispose();
+    tf.dispose([x, y]);
+    model.dispose();
+  }
+}
+
+/** Kernel time of one training step, by kernel name, slowest first (top 12). */
+async function _profile(step: () => Promise<void>): Promise<Result["top_kernels"]> {
+  const info = await tf.profile(async () => {
+    await step();
+    return [];
+  });
+  const byName = new Map<string, { ms: number; calls: number }>();
+  for (const k of info.kernels) {
+    const entry = byName.get(k.name) ?? { ms: 0, calls: 0 };
+    entry.ms += await k.kernelTimeMs as number;
+    entry.calls++;
+    byName.set(k.name, entry);
+  }
+  return [...byName].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)
+    .map(([name, { ms, calls }]) => ({ name, ms: Math.round(ms * 10) / 10, calls }));
+}
+
+/** Runs one network per child process and collects their JSON lines. */
+async function _children(o: Options, args: string[]): Promise<Result[]> {
+  const results: Result[] = [];
+  for (const net of o.nets) {
+    const rest = args.filter((a, i) => a !== "--net" && args[i - 1] !== "--net")
+      .filter((a) => !a.startsWith("--net=") && a !== "--json");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", import.meta.filename!, ...rest, "--net", net, "--json"],
+      stdout: "piped",
+      stderr: "inherit",
+    });
+    const { code, stdout } = await child.output();
+    if (code !== 0) throw new Error(`the ${net} benchmark failed (exit code ${code})`);
+    const lines = new TextDecoder().decode(stdout).trim().split("\n");
+    results.push(JSON.parse(lines[lines.length - 1]) as Result);
+  }
+  return results;
+}
+
+function _print(results: Result[], o: Options): void {
+  const r0 = results[0];
+  console.log(
+    `DenseNet training step on ${r0.backend} (${r0.threads} thread${
+      r0.threads === 1 ? "" : "s"
+    }; ${r0.reason}), batch ${o.batch}, median of ${o.steps} step(s) after ${o.warmup} warm-up`,
+  );
+  console.log(
+    "net        | train ms/img | train img/s | forward ms/img | forward img/s | peak RSS MB",
+  );
+  for (const r of results) {
+    console.log(
+      [
+        r.net.padEnd(10),
+        r.ms_per_img.toFixed(2).padStart(12),
+        r.img_per_s.toFixed(1).padStart(11),
+        r.forward_ms_per_img.toFixed(2).padStart(14),
+        r.forward_img_per_s.toFixed(1).padStart(13),
+        String(r.peak_rss_mb).padStart(11),
+      ].join(" | "),
+    );
+  }
+  for (const r of results) {
+    if (!r.top_kernels) continue;
+    console.log(`\ntop kernels of one ${r.net} training step (ms, calls):`);
+    for (const k of r.top_kernels) {
+      console.log(`  ${k.name.padEnd(24)} ${k.ms.toFixed(1).padStart(8)} ${k.calls}`);
+    }
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  let o: Options;
+  try {
+    o = _parse(args);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`bench: ${e.message}\n${USAGE}`);
+    return 2;
+  }
+  try {
+    // Check the backend before anything long starts (unknown TCONV_BACKEND, missing webgpu).
+    await chooseBackend(o.backend);
+    const results = o.nets.length > 1 ? await _children(o, args) : [await _measure(o.nets[0], o)];
+    if (o.json) { for (const r of results) console.log(JSON.stringify(r)); }
+    else _print(results, o);
+    return 0;
+  } catch (e) {
+    console.error(`bench: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

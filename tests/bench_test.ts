@@ -1,0 +1,79 @@
+// bench/densenet.ts runs with tiny settings and prints one valid JSON line per network; bad flags
+// exit non-zero with a message. A smoke test of the benchmark, not a timing.
+import { assert, assertEquals, assertMatch } from "@std/assert";
+
+const BENCH = new URL("../bench/densenet.ts", import.meta.url).pathname;
+
+async function bench(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = { ...Deno.env.toObject() };
+  delete env.TCONV_BACKEND; // the benchmark's own default, whatever the caller's shell says
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", BENCH, ...args],
+    env,
+    clearEnv: true,
+  }).output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
+Deno.test("bench --json: one line per network with every documented field", async () => {
+  const { code, stdout, stderr } = await bench(
+    "--batch",
+    "2",
+    "--steps",
+    "1",
+    "--warmup",
+    "0",
+    "--json",
+  );
+  assertEquals(code, 0, stderr);
+  const lines = stdout.trim().split("\n");
+  assertEquals(lines.length, 2, stdout);
+  const results = lines.map((l) => JSON.parse(l));
+  assertEquals(results.map((r) => r.net), ["conv", "transposed"]);
+  for (const r of results) {
+    assertEquals([r.backend, r.threads, r.batch, r.steps, r.warmup], ["wasm", 1, 2, 1, 0]);
+    for (const key of ["ms_per_img", "img_per_s", "forward_ms_per_img", "peak_rss_mb"]) {
+      assert(typeof r[key] === "number" && r[key] > 0, `${key}: ${r[key]}`);
+    }
+    assert(Math.abs(r.ms_per_img * r.img_per_s - 1000) < 1e-6, "ms/img and img/s agree");
+    assertMatch(r.reason, /webgpu/);
+  }
+});
+
+Deno.test("bench: explicit backend, one network, table output", async () => {
+  const { code, stdout, stderr } = await bench(
+    "--net",
+    "transposed",
+    "--batch",
+    "1",
+    "--steps",
+    "1",
+    "--warmup",
+    "0",
+    "--backend",
+    "wasm",
+  );
+  assertEquals(code, 0, stderr);
+  assertMatch(stdout, /on wasm \(1 thread; requested\), batch 1/);
+  assertMatch(stdout, /^transposed +\| +[\d.]+ \|/m);
+});
+
+Deno.test("bench: bad flags exit non-zero with a message and the usage", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--frobnicate"], /Unknown option '--frobnicate'/],
+    [["--batch", "0"], /--batch must be a positive integer, got "0"/],
+    [["--batch", "-4"], /--batch must be a positive integer, got "-4"/],
+    [["--steps", "two"], /--steps must be a positive integer/],
+    [["--warmup", "-1"], /--warmup must be a non-negative integer/],
+    [["--net", "resnet"], /--net must be one of conv, transposed, both/],
+    [["--backend", "tpu"], /--backend must be one of auto, cpu, wasm, webgpu/],
+  ];
+  for (const [args, message] of cases) {
+    const { code, stdout, stderr } = await bench(...args);
+    assertEquals(code, 2, `${args.join(" ")}: ${stderr}`);
+    assertEquals(stdout, "");
+    assertMatch(stderr, message);
+    assertMatch(stderr, /usage: deno task bench/);
+  }
+});
