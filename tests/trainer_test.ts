@@ -14,10 +14,12 @@ import { copyConvWeightsToTransposed, DenseNet } from "../lib/nn/mod.ts";
 import {
   checkHyperparameters,
   DivergenceError,
+  runExperiment,
   type RunResults,
   SGD,
   train,
 } from "../lib/train/mod.ts";
+import { loadDataset } from "../lib/data/mod.ts";
 import { tinyData, tinyModel } from "./_train_helpers.ts";
 
 const HYPER = { epochs: 2, batchSize: 16, lr: 0.05, momentum: 0.9, weightDecay: 5e-4 };
@@ -216,3 +218,29 @@ async function controlArmSteps() {
   assertEquals(a.length, 3);
   a.forEach((loss, i) => assertAlmostEquals(b[i], loss, 1e-4 * Math.max(1, loss)));
 }
+
+Deno.test("runExperiment leaves no tensors behind, so re-running the training cell does not leak", async () => {
+  await useBackend("wasm");
+  try {
+    const dataset = await loadDataset({
+      dataset: "synthetic",
+      trainSize: 20,
+      testSize: 10,
+      log: false,
+    });
+    const hyper = { epochs: 1, batchSize: 10, lr: 0.01 };
+    const before = tf.memory().numTensors;
+    for (let run = 0; run < 2; run++) {
+      const runs = await runExperiment({ dataset, seeds: [run], hyper });
+      assertEquals(runs[0].results.arms.map((a) => a.name), ["conv", "transposed", "control"]);
+      assertEquals(tf.memory().numTensors, before, `after run ${run + 1}`);
+    }
+    await assertRejects(
+      () => runExperiment({ dataset, seeds: [], hyper }),
+      RangeError,
+      "seeds must be a non-empty list",
+    );
+  } finally {
+    await useBackend("cpu");
+  }
+});
