@@ -156,6 +156,27 @@ Deno.test("batchNorm gradient: same bits as tfjs's tiled one", () => {
   tf.dispose([x, dy, gamma, beta, m, v]);
 });
 
+Deno.test("AvgPoolGrad: same bits as tfjs-wasm's, tiling windows or not", () => {
+  const x = normal([3, 8, 8, 5], 17);
+  const pools: [[number, number], [number, number], "valid" | "same" | number][] = [
+    [[2, 2], [2, 2], "valid"],
+    [[4, 4], [4, 4], "valid"],
+    [[2, 2], [2, 2], 0],
+    [[3, 3], [3, 3], "valid"],
+    [[2, 3], [2, 3], "valid"],
+    [[2, 2], [1, 1], "valid"],
+    [[3, 3], [2, 2], "same"],
+  ];
+  assertSameBits("avgPool gradients", () =>
+    pools.map(([k, s, pad]) =>
+      tf.grad((t: tf.Tensor) => {
+        const y = tf.avgPool(t as tf.Tensor4D, k, s, pad);
+        return y.mul(normal(y.shape, 18)).sum();
+      })(x)
+    ));
+  x.dispose();
+});
+
 Deno.test("replacement kernels leak no tensors or heap blocks", () => {
   const x = normal([4, 6, 5, 8], 16);
   const before = tf.memory().numTensors;

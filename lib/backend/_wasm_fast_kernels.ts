@@ -11,6 +11,8 @@
  *   copying it; the engine clones every tensor it saves for the backward pass with it;
  * - `LeakyRelu` is `x · Step(x, α)`: two branch-free kernels, where tfjs-wasm's own loop branches
  *   on the sign of every element (about ten times slower on data of random sign);
+ * - `AvgPoolGrad` of pools whose windows tile the input (the transition layers' 2×2) writes each
+ *   window's share directly, where tfjs-wasm loops over every window of every input pixel;
  * - `Sum` and `Mean` over leading axes (a per-channel reduction of NHWC over batch, height and
  *   width) accumulate rows in JavaScript in the order tfjs-wasm does after its full transpose,
  *   without the transpose;
@@ -269,6 +271,57 @@ export const leakyReluFast: tf.KernelFunc = (args) => {
 };
 
 /**
+ * `AvgPoolGrad` for windows that tile the input exactly (stride = window, no padding, height and
+ * width multiples of the window) with a power-of-two area (2×2, 4×4…): every input pixel gets
+ * `dy / area` of its one window, exactly as tfjs-wasm computes it (a power-of-two factor rounds
+ * nothing). Other pools go to tfjs-wasm's kernel.
+ *
+ * @example
+ * ```ts
+ * tf.registerKernel({ kernelName: "AvgPoolGrad", backendName: "wasm", kernelFunc: avgPoolGradFast });
+ * ```
+ */
+export const avgPoolGradFast: tf.KernelFunc = (args) => {
+  const { inputs: { dy, input }, attrs, backend } = args as unknown as {
+    inputs: { dy: Info; input: Info };
+    attrs: tf.AvgPoolGradAttrs;
+    backend: WasmBackend;
+  };
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+  );
+  const { filterHeight: fh, filterWidth: fw, outHeight: oh, outWidth: ow } = info;
+  const area = fh * fw;
+  const { top, left, bottom, right } = info.padInfo;
+  const tiles = info.strideHeight === fh && info.strideWidth === fw &&
+    top + left + bottom + right === 0 && info.inHeight === oh * fh && info.inWidth === ow * fw;
+  if (!tiles || (area & (area - 1)) !== 0 || dy.dtype !== "float32") {
+    return _original("AvgPoolGrad", saved?.get("AvgPoolGrad"))(args);
+  }
+  const out = backend.makeOutput(input.shape, "float32");
+  const src = backend.typedArrayFromHeap(dy) as Float32Array;
+  const dst = backend.typedArrayFromHeap(out) as Float32Array;
+  const c = info.inChannels, w = info.inWidth, scale = 1 / area;
+  for (let b = 0, from = 0; b < info.batchSize; b++) {
+    for (let y = 0; y < oh; y++) {
+      for (let x = 0; x < ow; x++, from += c) {
+        for (let ky = 0; ky < fh; ky++) {
+          let to = ((b * info.inHeight + y * fh + ky) * w + x * fw) * c;
+          for (let kx = 0; kx < fw; kx++, to += c) {
+            for (let k = 0; k < c; k++) dst[to + k] = src[from + k] * scale;
+          }
+        }
+      }
+    }
+  }
+  return out;
+};
+
+/**
  * The number of leading axes `axis` names, when it is `[0, 1, …, k − 1]` in this order for a
  * rank-`r` tensor with `0 < k < r` (a case tfjs-wasm transposes; another order would sum in
  * another order); otherwise `undefined`.
@@ -410,6 +463,7 @@ const KERNELS: [string, tf.KernelFunc][] = [
   [tf.LeakyRelu, leakyReluFast],
   [tf.Sum, sumFast],
   [tf.Mean, meanFast],
+  [tf.AvgPoolGrad, avgPoolGradFast],
 ];
 
 /** The `"wasm"` backend instance when it has been initialised (without initialising it). */
