@@ -177,6 +177,28 @@ Deno.test("AvgPoolGrad: same bits as tfjs-wasm's, tiling windows or not", () => 
   x.dispose();
 });
 
+Deno.test("BatchMatMul with transposed operands: same bits as tfjs-wasm's", () => {
+  const a = normal([32, 100], 19), b = normal([32, 70], 20), w = normal([100, 70], 21);
+  const c = normal([3, 5, 7], 22), d = normal([3, 5, 4], 23), e = normal([1, 5, 4], 24);
+  assertSameBits("matMul", () => [
+    tf.matMul(a, b, true, false),
+    tf.matMul(b, w, false, true),
+    tf.matMul(a, w),
+    tf.matMul(a.transpose(), w.transpose(), true, true),
+    tf.matMul(c, d, true, false),
+    tf.matMul(c, e, true, false),
+  ]);
+  assertSameBits(
+    "dense layer gradients",
+    () =>
+      tf.grads((x: tf.Tensor, k: tf.Tensor) => tf.matMul(x, k).mul(normal([32, 70], 25)).sum())([
+        a,
+        w,
+      ]),
+  );
+  tf.dispose([a, b, w, c, d, e]);
+});
+
 Deno.test("replacement kernels leak no tensors or heap blocks", () => {
   const x = normal([4, 6, 5, 8], 16);
   const before = tf.memory().numTensors;

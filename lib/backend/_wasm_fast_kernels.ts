@@ -13,6 +13,8 @@
  *   on the sign of every element (about ten times slower on data of random sign);
  * - `AvgPoolGrad` of pools whose windows tile the input (the transition layers' 2×2) writes each
  *   window's share directly, where tfjs-wasm loops over every window of every input pixel;
+ * - `BatchMatMul` with a transposed first operand (a dense layer's weight gradient) transposes it
+ *   first, where tfjs-wasm's loop strides through memory;
  * - `Sum` and `Mean` over leading axes (a per-channel reduction of NHWC over batch, height and
  *   width) accumulate rows in JavaScript in the order tfjs-wasm does after its full transpose,
  *   without the transpose;
@@ -322,6 +324,50 @@ export const avgPoolGradFast: tf.KernelFunc = (args) => {
 };
 
 /**
+ * `BatchMatMul` with `transposeA` (and not `transposeB`): `a` is transposed in JavaScript first
+ * and tfjs-wasm's kernel multiplies without transposition, which gives the same bits several
+ * times faster (its transposed-`a` loop strides through memory; this is the weight gradient of
+ * every dense layer, `xᵀ · dy`). Everything else goes to tfjs-wasm's kernel unchanged.
+ *
+ * @example
+ * ```ts
+ * tf.registerKernel({ kernelName: "BatchMatMul", backendName: "wasm", kernelFunc: batchMatMulFast });
+ * ```
+ */
+export const batchMatMulFast: tf.KernelFunc = (args) => {
+  const { inputs: { a, b }, attrs, backend } = args as unknown as {
+    inputs: { a: Info; b: Info };
+    attrs: tf.BatchMatMulAttrs;
+    backend: WasmBackend;
+  };
+  const original = _original("BatchMatMul", saved?.get("BatchMatMul"));
+  if (!attrs.transposeA || attrs.transposeB || a.dtype !== "float32" || a.shape.length < 2) {
+    return original(args);
+  }
+  const rank = a.shape.length;
+  const [rows, cols] = a.shape.slice(rank - 2);
+  const shape = [...a.shape.slice(0, rank - 2), cols, rows];
+  const scope = new KernelScope(backend, BACKEND);
+  return scope.finish(() => {
+    const transposed = scope.compute(shape, [a], (out, [src]) => {
+      const block = rows * cols;
+      for (let at = 0; at < src.length; at += block) {
+        for (let c = 0; c < cols; c++) {
+          for (let r = 0, to = at + c * rows, from = at + c; r < rows; r++, from += cols) {
+            out[to + r] = src[from];
+          }
+        }
+      }
+    });
+    return original({
+      inputs: { a: transposed, b },
+      backend,
+      attrs: { ...attrs, transposeA: false } as unknown as tf.NamedAttrMap,
+    }) as Info;
+  });
+};
+
+/**
  * The number of leading axes `axis` names, when it is `[0, 1, …, k − 1]` in this order for a
  * rank-`r` tensor with `0 < k < r` (a case tfjs-wasm transposes; another order would sum in
  * another order); otherwise `undefined`.
@@ -464,6 +510,7 @@ const KERNELS: [string, tf.KernelFunc][] = [
   [tf.Sum, sumFast],
   [tf.Mean, meanFast],
   [tf.AvgPoolGrad, avgPoolGradFast],
+  [tf.BatchMatMul, batchMatMulFast],
 ];
 
 /** The `"wasm"` backend instance when it has been initialised (without initialising it). */
