@@ -7,7 +7,11 @@
  * built from XNNPACK `Conv2D` calls on rearranged operands (exact rewrites of the gradient sums,
  * see `_wasm_conv_kernels.ts`), and a `Conv2D` gradient that also handles dilation.
  * `tf.conv2dTranspose` (so the `ConvTranspose2d` layer's forward pass) is `Conv2DBackpropInput`
- * and gets the speed-up as well.
+ * and gets the speed-up as well. {@linkcode installWasmFastKernels} (`_wasm_fast_kernels.ts`)
+ * replaces the tfjs-wasm kernels that dominated a DenseNet step after that (`Tile` from the
+ * BatchNorm gradient, `SplitV`/`Slice`/`Concat`, `LeakyRelu` and its gradient, per-channel `Sum`
+ * and `Mean`, `AvgPoolGrad`, `Identity`, transposed `BatchMatMul`) with ones computing the same
+ * bits faster.
  *
  * {@linkcode configureWasm} points tfjs-wasm at the `.wasm` binaries of its npm package, forces
  * the single-threaded build (the threaded one does not start under Deno) and installs the
