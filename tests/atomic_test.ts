@@ -1,6 +1,6 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { join } from "node:path";
-import { writeFileAtomic } from "../lib/notebook/atomic.ts";
+import { writeFileAtomic } from "../lib/util/atomic.ts";
 
 async function listDir(dir: string): Promise<string[]> {
   const names: string[] = [];

@@ -25,7 +25,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { readTarFile } from "./_tar.ts";
-import { removeStale, replaceFolder } from "./_fs.ts";
+import { removeStale, replaceFolder } from "../util/fs.ts";
 import { formatBytes, ProgressBar, type ProgressSink } from "./_progress.ts";
 
 export type { ProgressSink };

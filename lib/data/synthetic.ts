@@ -44,7 +44,7 @@ import {
   TEST_FILE,
   TRAIN_FILES,
 } from "./cifar10.ts";
-import { removeStale, replaceFolder } from "./_fs.ts";
+import { removeStale, replaceFolder } from "../util/fs.ts";
 
 /** Display name of the built-in dataset, used by plots and reports. */
 export const SYNTHETIC_NAME = "synthetic shapes (built-in)";

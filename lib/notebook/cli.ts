@@ -24,7 +24,7 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { writeFileAtomic } from "./atomic.ts";
+import { writeFileAtomic } from "../util/atomic.ts";
 import { renderReport, type ReportHeader, writeReportAtomic } from "./html.ts";
 import { receivedSignal } from "./kernel.ts";
 import type { Notebook } from "./nbformat.ts";

@@ -26,7 +26,7 @@
  * ```
  * @module
  */
-import { writeFileAtomic } from "./atomic.ts";
+import { writeFileAtomic } from "../util/atomic.ts";
 import {
   type Cell,
   type CodeCell,

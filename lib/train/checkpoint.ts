@@ -11,9 +11,9 @@
  *
  * `meta.json` holds whatever the caller stores (epoch, metrics so far…).
  *
- * The folder is written under a temporary name and swapped into place with renames; a crash in
- * between leaves either the old or the new checkpoint complete (`<dir>.old` is used if the swap
- * was interrupted).
+ * The folder is written under a temporary name and swapped into place with renames
+ * (`replaceFolder`); a crash in between leaves either the old or the new checkpoint complete (the
+ * old one, set aside as `.<name>.old-…`, is used if the swap was interrupted).
  *
  * @example
  * ```ts
@@ -26,7 +26,8 @@
  */
 import { tf } from "../backend/tf.ts";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { replaceFolder } from "../util/fs.ts";
 import type { SGD } from "./sgd.ts";
 import { variableToWeightName } from "./_variables.ts";
 
@@ -139,11 +140,7 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents):
       }
     }
     await Deno.writeTextFile(join(tmp, "meta.json"), JSON.stringify(contents.meta));
-    const old = `${dir}.old`;
-    await Deno.remove(old, { recursive: true }).catch(() => {});
-    if (existsSync(dir)) await Deno.rename(dir, old);
-    await Deno.rename(tmp, dir);
-    await Deno.remove(old, { recursive: true }).catch(() => {});
+    await replaceFolder(tmp, dir, () => Promise.resolve(false));
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw e;
@@ -151,8 +148,8 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents):
 }
 
 /**
- * The folder of the last complete checkpoint at `dir` (or its `.old` twin when a swap was
- * interrupted), or undefined when there is none.
+ * The folder of the last complete checkpoint at `dir` (or the previous one set aside when a swap
+ * was interrupted), or undefined when there is none.
  *
  * @example
  * ```ts
@@ -160,10 +157,19 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents):
  * ```
  */
 export function completeCheckpoint(dir: string): string | undefined {
-  for (const d of [dir, `${dir}.old`]) {
-    if (existsSync(join(d, "meta.json"))) return d;
+  if (existsSync(join(dir, "meta.json"))) return dir;
+  // A swap interrupted between its two renames leaves the previous checkpoint aside.
+  const aside = `.${basename(dir)}.old-`;
+  let entries: Deno.DirEntry[] = [];
+  try {
+    entries = [...Deno.readDirSync(dirname(dir))];
+  } catch {
+    return undefined;
   }
-  return undefined;
+  const found = entries.filter((e) => e.name.startsWith(aside))
+    .map((e) => join(dirname(dir), e.name))
+    .find((d) => existsSync(join(d, "meta.json")));
+  return found;
 }
 
 /**

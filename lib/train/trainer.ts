@@ -25,7 +25,7 @@
  */
 import { tf } from "../backend/tf.ts";
 import { join } from "node:path";
-import { writeFileAtomic } from "../notebook/atomic.ts";
+import { writeFileAtomic } from "../util/atomic.ts";
 import { completeCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { accuracy, addConfusion, confusionMatrix, perClassAccuracy } from "./metrics.ts";
 import { SGD } from "./sgd.ts";

@@ -1,10 +1,10 @@
 /**
- * File-system helpers of the data module: swapping a finished folder into place by renaming, and
+ * Folder helpers: swapping a finished folder into place by renaming, and
  * removing stale temporary folders left by interrupted runs.
  *
  * @example
  * ```ts
- * import { replaceFolder } from "./_fs.ts";
+ * import { replaceFolder } from "./fs.ts";
  * await replaceFolder("data/.tmp-123", "data/cifar-10-batches-bin", async () => false);
  * ```
  * @module
