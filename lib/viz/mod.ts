@@ -16,3 +16,4 @@ export * from "./live.ts";
 export * from "./samples.ts";
 export * from "./training_views.ts";
 export * from "./model_summary.ts";
+export * from "./backend_view.ts";
