@@ -28,7 +28,7 @@
  */
 import { tf } from "../backend/tf.ts";
 import { pair, type Size2 } from "./_pair.ts";
-import { checkInt, convOutputSize, convTransposeOutputSize } from "./shapes.ts";
+import { checkInt, checkOutputPadding, convOutputSize, convTransposeOutputSize } from "./shapes.ts";
 import { torchFanIn, torchUniform, torchUniformBound } from "./init.ts";
 
 /** Constructor arguments of {@linkcode Conv2d}, PyTorch's names in camelCase. */
@@ -288,10 +288,9 @@ export class ConvTranspose2d extends ConvBase {
   constructor(args: ConvTranspose2dArgs) {
     super(args);
     this.outputPadding = pair("outputPadding", args.outputPadding ?? 0, 0);
-    // Validate the combination with stride/dilation now, as PyTorch does at construction.
-    this.outputSize(
-      Math.max(1, ...this.geometry.padding) * 2 + 1,
-      Math.max(1, ...this.geometry.padding) * 2 + 1,
+    // PyTorch refuses an output padding not smaller than stride or dilation at construction.
+    this.outputPadding.forEach((op, i) =>
+      checkOutputPadding(op, this.geometry.stride[i], this.geometry.dilation[i])
     );
   }
 

@@ -103,6 +103,31 @@ export function convOutputSize(n: number, args: ConvDimArgs): number {
 }
 
 /**
+ * Checks `outputPadding` as PyTorch does: a non-negative integer smaller than either the stride or
+ * the dilation. Returns it; throws a {@linkcode ConvArgumentError} otherwise.
+ *
+ * @example
+ * ```ts
+ * checkOutputPadding(1, 2, 1); // 1
+ * ```
+ */
+export function checkOutputPadding(
+  outputPadding: unknown,
+  stride: number,
+  dilation: number,
+): number {
+  const op = checkInt("outputPadding", outputPadding, 0);
+  if (op >= stride && op >= dilation) {
+    throw new ConvArgumentError(
+      "outputPadding",
+      `outputPadding must be smaller than either stride or dilation, got outputPadding ${op}, ` +
+        `stride ${stride}, dilation ${dilation}`,
+    );
+  }
+  return op;
+}
+
+/**
  * Output size of `ConvTranspose2d` along one dimension:
  * `(n − 1)s − 2p + d(k−1) + output_padding + 1`. Throws a {@linkcode ConvArgumentError} for
  * invalid arguments, an `outputPadding` not smaller than stride or dilation, or a non-positive
@@ -116,14 +141,7 @@ export function convOutputSize(n: number, args: ConvDimArgs): number {
  */
 export function convTransposeOutputSize(n: number, args: ConvTransposeDimArgs): number {
   const { k, s, p, d } = normalise(n, args);
-  const op = checkInt("outputPadding", args.outputPadding ?? 0, 0);
-  if (op >= s && op >= d) {
-    throw new ConvArgumentError(
-      "outputPadding",
-      `outputPadding must be smaller than either stride or dilation, got outputPadding ${op}, ` +
-        `stride ${s}, dilation ${d}`,
-    );
-  }
+  const op = checkOutputPadding(args.outputPadding ?? 0, s, d);
   const out = (n - 1) * s - 2 * p + d * (k - 1) + op + 1;
   if (out < 1) {
     throw new ConvArgumentError(
