@@ -282,7 +282,8 @@ export function controlGap(
  * Final accuracies and the conclusion, as markdown computed from the results: accuracy per arm
  * (mean ± std over seeds), the difference transposed − conv with its standard error (paired over
  * seeds when there are several, binomial on the test set otherwise), whether it exceeds two
- * standard errors, and what the control arm shows.
+ * standard errors (or that neither network beats chance, when that is so), and what the control arm
+ * shows.
  *
  * @example
  * ```ts
@@ -313,19 +314,27 @@ export function conclusion(runs: SeedRun[]): string {
     ? `paired over ${runs.length} seeds`
     : `binomial, ${n} test images, one seed`;
   const significant = Math.abs(d.mean) > 2 * se;
+  // Accuracy indistinguishable from guessing (within two binomial standard errors of chance).
+  const chance = 1 / runs[0].results.classNames.length;
+  const chanceLimit = chance + 2 * proportionStandardError(chance, n);
+  const nearChance = [meanStd(conv).mean, meanStd(trans).mean].every((a) => a <= chanceLimit);
+  const verdict = nearChance
+    ? `Neither network is measurably better than guessing (chance ${pct(chance)}; two standard ` +
+      `errors above it is ${pct(chanceLimit)} on ${n} test images): this run is too short to ` +
+      "compare them. Train on more images or for more epochs (see the `full` preset)."
+    : significant
+    ? `The difference is larger than two standard errors: on this run the ` +
+      `${d.mean > 0 ? "transposed" : "convolutional"} network is more accurate.`
+    : `The difference is within two standard errors: the two networks reach comparable accuracy, ` +
+      `as the article found.`;
+  const sign = d.mean >= 0 ? "+" : "";
   const lines = [
     markdownTable(["arm", "final test accuracy", "std over seeds", "per seed"], rows),
     "",
-    `**Transposed − conv: ${d.mean >= 0 ? "+" : ""}${
-      (100 * d.mean).toFixed(1)
-    } percentage points ` +
+    `**Transposed − conv: ${sign}${(100 * d.mean).toFixed(1)} percentage points ` +
     `(standard error ${(100 * se).toFixed(1)} pp, ${seKind}).**`,
     "",
-    significant
-      ? `The difference is larger than two standard errors: on this run the ` +
-        `${d.mean > 0 ? "transposed" : "convolutional"} network is more accurate.`
-      : `The difference is within two standard errors: the two networks reach comparable accuracy, ` +
-        `as the article found.`,
+    verdict,
   ];
   const gap = controlGap(runs);
   if (gap) {
