@@ -399,6 +399,23 @@ function _columnSums(
   return out;
 }
 
+/** Sum or mean over the leading axes, falling back to tfjs-wasm's kernel for anything else. */
+function leadingAxesReduction(name: "Sum" | "Mean"): tf.KernelFunc {
+  return (args) => {
+    const { inputs: { x }, attrs, backend } = args as unknown as {
+      inputs: { x: Info };
+      attrs: { axis: number | number[]; keepDims: boolean };
+      backend: WasmBackend;
+    };
+    const k = x.dtype === "float32" && _size(x.shape) > 0
+      ? _leadingAxes(attrs.axis, x.shape)
+      : undefined;
+    if (k === undefined) return _original(name, saved?.get(name))(args);
+    const divisor = name === "Mean" ? _size(x.shape.slice(0, k)) : undefined;
+    return _columnSums(backend, x, k, attrs.keepDims, divisor);
+  };
+}
+
 /**
  * `Sum` over the leading axes of a float32 tensor (for NHWC: per channel, over batch, height and
  * width) without tfjs-wasm's transpose; other reductions go to tfjs-wasm's kernel.
@@ -408,18 +425,7 @@ function _columnSums(
  * tf.registerKernel({ kernelName: "Sum", backendName: "wasm", kernelFunc: sumFast });
  * ```
  */
-export const sumFast: tf.KernelFunc = (args) => {
-  const { inputs: { x }, attrs, backend } = args as unknown as {
-    inputs: { x: Info };
-    attrs: { axis: number | number[]; keepDims: boolean };
-    backend: WasmBackend;
-  };
-  const k = x.dtype === "float32" && _size(x.shape) > 0
-    ? _leadingAxes(attrs.axis, x.shape)
-    : undefined;
-  if (k === undefined) return _original("Sum", saved?.get("Sum"))(args);
-  return _columnSums(backend, x, k, attrs.keepDims);
-};
+export const sumFast: tf.KernelFunc = leadingAxesReduction("Sum");
 
 /**
  * `Mean` over the leading axes of a float32 tensor, like {@linkcode sumFast} (the sum divided by
@@ -430,18 +436,7 @@ export const sumFast: tf.KernelFunc = (args) => {
  * tf.registerKernel({ kernelName: "Mean", backendName: "wasm", kernelFunc: meanFast });
  * ```
  */
-export const meanFast: tf.KernelFunc = (args) => {
-  const { inputs: { x }, attrs, backend } = args as unknown as {
-    inputs: { x: Info };
-    attrs: { axis: number | number[]; keepDims: boolean };
-    backend: WasmBackend;
-  };
-  const k = x.dtype === "float32" && _size(x.shape) > 0
-    ? _leadingAxes(attrs.axis, x.shape)
-    : undefined;
-  if (k === undefined) return _original("Mean", saved?.get("Mean"))(args);
-  return _columnSums(backend, x, k, attrs.keepDims, _size(x.shape.slice(0, k)));
-};
+export const meanFast: tf.KernelFunc = leadingAxesReduction("Mean");
 
 /**
  * The `LeakyRelu` gradient `dy · Step(x, α)`: `dy` where `x > 0`, `α · dy` elsewhere, the values
