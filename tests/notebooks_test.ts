@@ -89,6 +89,7 @@ Deno.test("notebook 01 runs end to end: every article number, the sweep, no erro
       o.output_type === "display_data" && "application/vnd.plotly.v1+json" in o.data
     );
     assertEquals(plots.length, 7); // input, 4 experiments, sweep table, convolution matrix
+    assertStringIncludes(await Deno.readTextFile(html), '<dd class="report-dataset">none</dd>');
     await assertReportDrawn(html, 7);
   } finally {
     await Deno.remove(out, { recursive: true });
@@ -131,6 +132,11 @@ Deno.test("notebook 02 runs end to end with small parameters: curves, bars, matr
     assert(titles.every((t) => t.includes("synthetic shapes (built-in)")), titles.join("; "));
     const injected = nb.cells.find((c) => c.metadata.tags?.includes("injected-parameters"));
     assertStringIncludes(text(injected?.source ?? ""), "trainSize = 40");
+    // The report header names the dataset actually used (the notebook publishes it).
+    assertStringIncludes(
+      await Deno.readTextFile(html),
+      '<dd class="report-dataset">synthetic shapes (built-in)</dd>',
+    );
     await assertReportDrawn(html, titles.length);
   } finally {
     await Deno.remove(out, { recursive: true });

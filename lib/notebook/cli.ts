@@ -25,6 +25,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { DATASET_MIME } from "../viz/markdown.ts";
 import { renderReport, type ReportHeader, writeReportAtomic } from "./html.ts";
 import { receivedSignal } from "./kernel.ts";
 import type { Notebook } from "./nbformat.ts";
@@ -286,11 +287,10 @@ export async function runAndWrite(
     onProgress: progressPrinter(options.log),
   });
   await writeFileAtomic(ipynbPath, JSON.stringify(result.notebook, null, 1) + "\n");
-  const dataset = result.parameters.dataset;
   const header: ReportHeader = {
     notebook: path,
     parameters: result.parameters,
-    dataset: dataset === undefined || dataset === null ? "none" : String(dataset),
+    dataset: datasetName(result.notebook, result.parameters.dataset),
     date,
     runSeconds: result.seconds,
     status: result.status,
@@ -428,3 +428,25 @@ function parseNotebookArg(args: string[]): string {
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
+
+/**
+ * The dataset a run used, for the report header: the last name a notebook published with
+ * `DATASET_MIME` (what "auto" actually chose), else the `dataset` parameter, else "none".
+ *
+ * @example
+ * ```ts
+ * datasetName(nb, "auto"); // "synthetic shapes (built-in)" when the notebook said so
+ * ```
+ */
+export function datasetName(nb: Notebook, parameter: unknown): string {
+  let name: string | undefined;
+  for (const cell of nb.cells) {
+    if (cell.cell_type !== "code") continue;
+    for (const o of cell.outputs) {
+      if (o.output_type !== "display_data" && o.output_type !== "execute_result") continue;
+      const d = o.data[DATASET_MIME] as { name?: unknown } | undefined;
+      if (typeof d?.name === "string") name = d.name;
+    }
+  }
+  return name ?? (parameter === undefined || parameter === null ? "none" : String(parameter));
+}

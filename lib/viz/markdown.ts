@@ -40,19 +40,29 @@ export function markdownTable(columns: string[], rows: TableCell[][]): string {
 }
 
 /**
- * Displays markdown in the current cell (text/markdown with the same text as text/plain).
- * Outside Jupyter it prints the text.
+ * MIME type of the dataset a notebook used (`{ "name": "CIFAR-10" }`), put beside a markdown
+ * output; the runner reads it for the report header.
+ */
+export const DATASET_MIME = "application/vnd.tconv.dataset+json";
+
+/**
+ * Displays markdown in the current cell (text/markdown with the same text as text/plain), with
+ * optional extra MIME entries (e.g. {@linkcode DATASET_MIME}). Outside Jupyter it prints the text.
  *
  * @example
  * ```ts
  * await showMarkdown("**5 × 5** input");
  * ```
  */
-export async function showMarkdown(markdown: string): Promise<void> {
+export async function showMarkdown(
+  markdown: string,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   if (inJupyter()) {
-    await Deno.jupyter.display({ "text/markdown": markdown, "text/plain": markdown }, {
-      raw: true,
-    });
+    await Deno.jupyter.display(
+      { ...extra, "text/markdown": markdown, "text/plain": markdown },
+      { raw: true },
+    );
   } else {
     console.log(markdown);
   }

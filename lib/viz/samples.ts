@@ -17,6 +17,7 @@
 import { deflateSync } from "node:zlib";
 import type { Figure } from "./plotly.ts";
 import { show } from "./plotly.ts";
+import { DATASET_MIME, showMarkdown } from "./markdown.ts";
 import type { ImageSet } from "../data/cifar10.ts";
 import { concatBytes } from "../util/bytes.ts";
 
@@ -275,4 +276,30 @@ export async function showSamples(
   options: SampleGridOptions = {},
 ): Promise<void> {
   await show(sampleGrid(dataset, options));
+}
+
+/**
+ * Displays one paragraph about a loaded dataset (name, sizes, classes, and the fallback notice
+ * when "auto" chose the built-in set) carrying the dataset's name for the report header, then the
+ * sample grid.
+ *
+ * @example
+ * ```ts
+ * await showDataset(await loadDataset({ dataset: "auto", trainSize: 400 }));
+ * ```
+ */
+export async function showDataset(
+  dataset: SampleSource & { fullSizes?: { train: number; test: number }; notice?: string },
+  options: SampleGridOptions = {},
+): Promise<void> {
+  const of = dataset.fullSizes
+    ? ` (of ${dataset.fullSizes.train} / ${dataset.fullSizes.test})`
+    : "";
+  await showMarkdown(
+    `**${dataset.name}**: ${dataset.train.length} training and ${dataset.test.length} test ` +
+      `images${of}, classes: ${dataset.classNames.join(", ")}` +
+      (dataset.notice ? `\n\n> ${dataset.notice}` : ""),
+    { [DATASET_MIME]: { name: dataset.name } },
+  );
+  await showSamples(dataset, options);
 }
