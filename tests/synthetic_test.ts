@@ -89,7 +89,7 @@ Deno.test("synthetic classes carry their structure: stripe orientation shows in 
   assert(hOk >= 36 && vOk >= 36, `h-stripes ${hOk}/40, v-stripes ${vOk}/40`);
 });
 
-Deno.test("synthetic set is not linearly trivial: softmax regression on pixels stays far from 100%", async () => {
+Deno.test("synthetic set: the colour cue is learnable, but a linear model stays far from 100%", async () => {
   await useBackend("wasm"); // this module only: each test module runs in its own isolate
   const train = syntheticImages("train", 1500), test = syntheticImages("test", 500);
   const stats = channelStats(train);
@@ -108,8 +108,10 @@ Deno.test("synthetic set is not linearly trivial: softmax regression on pixels s
   const trainAcc = acc(xTrain, tr.y), testAcc = acc(xTest, te.y);
   // It fits its own training images better than chance…
   assert(trainAcc > 0.3, `train accuracy ${trainAcc}`);
-  // …but does not generalise much: held-out accuracy stays near chance (10 %).
-  assertLess(testAcc, 0.3, `test accuracy ${testAcc}`);
+  // …picks up the colour cue on held-out images (chance is 10 %)…
+  assert(testAcc > 0.2, `test accuracy ${testAcc}`);
+  // …but shape is out of its reach, so it stays far below the 80 % the hue alone could give.
+  assertLess(testAcc, 0.6, `test accuracy ${testAcc}`);
   tf.dispose([tr.x, tr.y, te.x, te.y, xTrain, xTest, yTrain, w, b]);
   optimizer.dispose();
 });

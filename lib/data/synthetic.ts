@@ -5,9 +5,14 @@
  * runs offline and the real loading code is exercised.
  *
  * Each image has a gradient background between two random colours, one main object whose class is
- * the label, 0–3 small distractors (thin lines and dots in random colours) and Gaussian pixel
- * noise. Position, size, rotation, colours, contrast and noise level vary within every class;
- * colour carries no information about the class.
+ * the label, 0–2 small distractors (thin lines and dots in random colours) and Gaussian pixel
+ * noise. Position, size, rotation, colours, contrast and noise level vary within every class.
+ * Colour is a strong but imperfect cue, as in real photos: in 80 % of the images the object has
+ * its class's hue (label × 36°, ±15°, random saturation and brightness), in the rest a random
+ * colour, so shape and texture decide the remainder. Measured: softmax regression on pixels
+ * reaches about 43 % on held-out images (3,000 training images, Adam), the seed DenseNet about
+ * 34 % after 600 images × 2 epochs at batch 16 (75 SGD steps, lr 0.003, no augmentation), and
+ * PyTorch 1.13 trains the same network on it at the same pace.
  *
  * | label | class     | main object                                                       |
  * | ----- | --------- | ----------------------------------------------------------------- |
@@ -64,7 +69,7 @@ export const SYNTHETIC_CLASSES: readonly string[] = [
   "blob",
 ];
 /** Version of the generator; a folder written by another version is regenerated. */
-export const SYNTHETIC_VERSION = 1;
+export const SYNTHETIC_VERSION = 2;
 /** File recording how the folder was generated; written last. */
 export const SYNTHETIC_MARKER = "SYNTHETIC.json";
 
@@ -100,6 +105,48 @@ type Rgb = [number, number, number];
 
 function randomColour(rng: Rng): Rgb {
   return [rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255)];
+}
+
+/**
+ * How hard the set is. Version 1 (random colours, objects of radius 5–10, up to 3 distractors,
+ * noise σ up to 16) left the seed DenseNet at chance after a quick run and at 15 % after 5,000
+ * images × 2 epochs; PyTorch 1.13 trained the same network just as slowly on it. Version 2 adds a
+ * colour cue, as real photos have (sky, grass), and eases the nuisances.
+ */
+const STYLE = {
+  /** Probability that the object has its class's hue; otherwise its colour is random. */
+  colourCue: 0.8,
+  /** Smallest colour distance (0–441) between the object and the background, plus 0–70. */
+  minContrast: 60,
+  /** Object size range (radius-like, pixels). */
+  minSize: 6,
+  maxSize: 11,
+  /** Thin lines and dots: 0 to this many. */
+  maxDistractors: 2,
+  /** Gaussian pixel noise: σ uniform in 2 to this. */
+  maxNoise: 12,
+} as const;
+
+/** A colour near class `label`'s hue (label × 36°), saturated and not too dark. */
+function classColour(label: number, rng: Rng): Rgb {
+  const h = ((label * 36 + rng.uniform(-15, 15)) / 60 + 6) % 6;
+  const sat = rng.uniform(0.55, 1), v = rng.uniform(110, 255);
+  const f = h - Math.floor(h);
+  const p = v * (1 - sat), q = v * (1 - sat * f), t = v * (1 - sat * (1 - f));
+  switch (Math.floor(h)) {
+    case 0:
+      return [v, t, p];
+    case 1:
+      return [q, v, p];
+    case 2:
+      return [p, v, t];
+    case 3:
+      return [p, q, v];
+    case 4:
+      return [t, p, v];
+    default:
+      return [v, p, q];
+  }
 }
 
 function distance(a: Rgb, b: Rgb): number {
@@ -242,8 +289,16 @@ function objectAlpha(
  * Renders one image of class `label` as float RGB (HWC, 0–255 before rounding) from `rng`.
  */
 function render(label: number, rng: Rng, img: Float32Array): void {
-  // Background: linear gradient between two random colours.
-  const c0 = randomColour(rng), c1 = randomColour(rng);
+  // Main object colour: near the class's hue with probability STYLE.colourCue, else any colour.
+  const fg = rng.chance(STYLE.colourCue) ? classColour(label, rng) : randomColour(rng);
+  // Background: linear gradient between two random colours, both far enough from the object's.
+  const minDist = rng.uniform(STYLE.minContrast, STYLE.minContrast + 70);
+  const backgroundColour = () => {
+    let c = randomColour(rng);
+    for (let tries = 0; tries < 30 && distance(c, fg) < minDist; tries++) c = randomColour(rng);
+    return c;
+  };
+  const c0 = backgroundColour(), c1 = backgroundColour();
   const theta = rng.uniform(0, 2 * Math.PI);
   const gx = Math.cos(theta) / S, gy = Math.sin(theta) / S;
   for (let y = 0; y < S; y++) {
@@ -255,15 +310,10 @@ function render(label: number, rng: Rng, img: Float32Array): void {
       img[o + 2] = c0[2] + (c1[2] - c0[2]) * t;
     }
   }
-  // Main object: random position, size and colour (distinct enough from the background there).
-  const s = rng.uniform(5, 10);
+  // Main object: random position and size.
+  const s = rng.uniform(STYLE.minSize, STYLE.maxSize);
   const margin = Math.min(s + 1, 12);
   const cx = rng.uniform(margin, S - margin), cy = rng.uniform(margin, S - margin);
-  const o = (Math.floor(cy) * S + Math.floor(cx)) * 3;
-  const under: Rgb = [img[o], img[o + 1], img[o + 2]];
-  let fg = randomColour(rng);
-  const minDist = rng.uniform(60, 130);
-  for (let tries = 0; tries < 30 && distance(fg, under) < minDist; tries++) fg = randomColour(rng);
   const reach = s * 1.6 + 2;
   paint(
     img,
@@ -272,7 +322,7 @@ function render(label: number, rng: Rng, img: Float32Array): void {
     objectAlpha(label, rng, cx, cy, s),
   );
   // Distractors: thin line segments and small dots.
-  const count = rng.int(4);
+  const count = rng.int(STYLE.maxDistractors + 1);
   for (let d = 0; d < count; d++) {
     const colour = randomColour(rng);
     if (rng.chance(0.5)) {
@@ -302,7 +352,7 @@ function render(label: number, rng: Rng, img: Float32Array): void {
   }
   // Pixel noise.
   const table = gaussianTable();
-  const sigma = rng.uniform(2, 16);
+  const sigma = rng.uniform(2, STYLE.maxNoise);
   let k = rng.uint32() & NOISE_MASK;
   for (let i = 0; i < img.length; i++, k = (k + 1) & NOISE_MASK) img[i] += sigma * table[k];
 }
