@@ -6,10 +6,14 @@
  * deno task bench --net transposed --batch 32 --steps 10 --warmup 2 --backend wasm
  * deno task bench --json                            # one JSON object per network per line
  * deno task bench --net conv --batch 32 --profile   # also the top kernels of one step
+ * deno task bench --batch 64 --data synthetic       # real batches from the whole training split
  * ```
  *
  * Each network (`DenseNet` from `lib/nn`, seed 0) is trained on random images `[batch, 32, 32,
- * 3]` with random labels: `--warmup` untimed steps, then `--steps` timed ones. A step is the
+ * 3]` with random labels: `--warmup` untimed steps, then `--steps` timed ones. With `--data
+ * synthetic|cifar10|auto` the whole training split (50,000 images) is loaded as notebook 02 loads
+ * it and every step takes the next shuffled, augmented, normalised batch from it, so the peak
+ * memory is that of full-dataset training at this batch size, data pipeline included. A step is the
  * trainer's: `tf.variableGrads` of `crossEntropy`, the loss read back, `SGD.step` (lr 0.01,
  * momentum 0.9, PyTorch's update). The median step gives ms per image and images per second; the
  * same number of inference passes (`training: false`, logits read back) gives the forward
@@ -19,7 +23,7 @@
  *
  * `--json` prints, per network, `{"net", "backend", "threads", "batch", "steps", "warmup",
  * "ms_per_img", "img_per_s", "step_ms", "forward_ms_per_img", "forward_img_per_s",
- * "peak_rss_mb", "reason"}`; `--profile` adds `"top_kernels"` (name, ms, calls of one profiled
+ * "peak_rss_mb", "data", "reason"}`; `--profile` adds `"top_kernels"` (name, ms, calls of one profiled
  * training step, slowest first). The backend is chosen as `useBackend` does (`--backend auto`,
  * the default, honours `TCONV_BACKEND`).
  * @module
@@ -29,10 +33,19 @@ import { tf } from "../lib/backend/tf.ts";
 import { BACKEND_PREFERENCES, chooseBackend, useBackend } from "../lib/backend/mod.ts";
 import { DenseNet, type Variant } from "../lib/nn/mod.ts";
 import { crossEntropy, SGD } from "../lib/train/mod.ts";
+import {
+  batches,
+  type Dataset,
+  DATASET_NAMES,
+  type DatasetName,
+  loadDataset,
+} from "../lib/data/mod.ts";
 
 const NETS = ["conv", "transposed", "both"] as const;
+const DATA = ["random", ...DATASET_NAMES] as const;
 const USAGE = `usage: deno task bench [--net ${NETS.join("|")}] [--batch N] [--steps N] ` +
-  `[--warmup N] [--backend ${BACKEND_PREFERENCES.join("|")}] [--json] [--profile]`;
+  `[--warmup N] [--backend ${BACKEND_PREFERENCES.join("|")}] [--data ${DATA.join("|")}] ` +
+  `[--json] [--profile]`;
 
 /** Parsed command line. */
 interface Options {
@@ -41,6 +54,7 @@ interface Options {
   steps: number;
   warmup: number;
   backend: string;
+  data: typeof DATA[number];
   json: boolean;
   profile: boolean;
 }
@@ -59,6 +73,8 @@ interface Result {
   forward_ms_per_img: number;
   forward_img_per_s: number;
   peak_rss_mb: number;
+  /** "random", or the dataset the batches came from ("CIFAR-10", "synthetic shapes (built-in)"). */
+  data: string;
   reason: string;
   top_kernels?: { name: string; ms: number; calls: number }[];
 }
@@ -100,6 +116,7 @@ function _parse(args: string[]): Options {
         steps: { type: "string", default: "5" },
         warmup: { type: "string", default: "1" },
         backend: { type: "string", default: "auto" },
+        data: { type: "string", default: "random" },
         json: { type: "boolean", default: false },
         profile: { type: "boolean", default: false },
       },
@@ -122,7 +139,13 @@ function _parse(args: string[]): Options {
       }`,
     );
   }
+  if (!(DATA as readonly string[]).includes(values.data)) {
+    throw new UsageError(
+      `--data must be one of ${DATA.join(", ")}, got ${JSON.stringify(values.data)}`,
+    );
+  }
   return {
+    data: values.data as Options["data"],
     nets: values.net === "both" ? ["conv", "transposed"] : [values.net as Variant],
     batch: _integer("batch", values.batch, 1),
     steps: _integer("steps", values.steps, 1),
@@ -189,16 +212,23 @@ async function _measure(net: Variant, o: Options): Promise<Result> {
   const opt = new SGD(vars, { lr: 0.01, momentum: 0.9 });
   const x = tf.randomNormal([o.batch, 32, 32, 3], 0, 1, "float32", 1);
   const y = _labels(o.batch, 10, 2);
+  const data = o.data === "random" ? undefined : await _dataset(o.data);
+  const source = data && _endless(data, o.batch);
+  // The next batch: the same random one, or the dataset's next (disposed after its step).
+  const nextBatch = (): { x: tf.Tensor; y: tf.Tensor; owned: boolean } =>
+    source ? { ...source.next().value, owned: true } : { x, y, owned: false };
   // Reading a weight back waits for asynchronous backends (webgpu) to finish the update.
   const settle = async () => void await vars[0].data();
   const step = async () => {
+    const b = nextBatch();
     const { value, grads } = tf.variableGrads(
-      () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor, y),
+      () => crossEntropy(model.apply(b.x, { training: true }) as tf.Tensor, b.y as tf.Tensor1D),
       vars,
     );
     await value.data();
     opt.step(grads);
     tf.dispose([value, ...Object.values(grads)]);
+    if (b.owned) tf.dispose([b.x, b.y]);
     await settle();
     peak.sample();
   };
@@ -234,6 +264,7 @@ async function _measure(net: Variant, o: Options): Promise<Result> {
       forward_ms_per_img: forwardMs / o.batch,
       forward_img_per_s: 1000 * o.batch / forwardMs,
       peak_rss_mb: peak.mb(),
+      data: data?.name ?? "random",
       reason,
     };
     if (o.profile) result.top_kernels = await _profile(step);
@@ -242,6 +273,27 @@ async function _measure(net: Variant, o: Options): Promise<Result> {
     opt.dispose();
     tf.dispose([x, y]);
     model.dispose();
+  }
+}
+
+/** The whole training split of a dataset, loaded as notebook 02 loads it. */
+function _dataset(name: DatasetName): Promise<Dataset> {
+  return loadDataset({ dataset: name, seed: 0, log: (line) => console.error(line) });
+}
+
+/** Shuffled, augmented, normalised batches of `data`, epoch after epoch. */
+function* _endless(data: Dataset, batchSize: number): Generator<{ x: tf.Tensor; y: tf.Tensor }> {
+  for (let epoch = 1;; epoch++) {
+    // `batches` disposes a batch when the next is requested; the step disposes it first, which
+    // is harmless (disposing twice is a no-op), so every batch is released right after its step.
+    yield* batches(data.train, {
+      batchSize,
+      seed: 0,
+      epoch,
+      augment: true,
+      normalize: data.stats,
+      dropRemainder: true, // every timed step has the full batch
+    });
   }
 }
 
@@ -286,7 +338,10 @@ function _print(results: Result[], o: Options): void {
   console.log(
     `DenseNet training step on ${r0.backend} (${r0.threads} thread${
       r0.threads === 1 ? "" : "s"
-    }; ${r0.reason}), batch ${o.batch}, median of ${o.steps} step(s) after ${o.warmup} warm-up`,
+    }; ${r0.reason}), batch ${o.batch}, median of ${o.steps} step(s) after ${o.warmup} warm-up, ` +
+      (r0.data === "random"
+        ? "random data"
+        : `batches from the whole training split of ${r0.data}`),
   );
   console.log(
     "net        | train ms/img | train img/s | forward ms/img | forward img/s | peak RSS MB",

@@ -59,6 +59,29 @@ Deno.test("bench: explicit backend, one network, table output", async () => {
   assertMatch(stdout, /^transposed +\| +[\d.]+ \|/m);
 });
 
+Deno.test("bench --data synthetic: trains on batches of the whole built-in training split", async () => {
+  const run = async (data: string) => {
+    const { code, stdout, stderr } = await bench(
+      ..."--net conv --batch 2 --steps 2 --warmup 0 --backend wasm --json --data".split(" "),
+      data,
+    );
+    assertEquals(code, 0, stderr);
+    return JSON.parse(stdout.trim());
+  };
+  const random = await run("random"), synthetic = await run("synthetic");
+  assertEquals(random.data, "random");
+  assertEquals([synthetic.net, synthetic.batch, synthetic.data], [
+    "conv",
+    2,
+    "synthetic shapes (built-in)",
+  ]);
+  // The 60,000 uint8 images (184 MB) are resident besides the network.
+  assert(
+    synthetic.peak_rss_mb > random.peak_rss_mb + 150,
+    `peak RSS ${synthetic.peak_rss_mb} MB with the data, ${random.peak_rss_mb} MB without`,
+  );
+});
+
 Deno.test("bench: bad flags exit non-zero with a message and the usage", async () => {
   const cases: [string[], RegExp][] = [
     [["--frobnicate"], /Unknown option '--frobnicate'/],
@@ -68,6 +91,7 @@ Deno.test("bench: bad flags exit non-zero with a message and the usage", async (
     [["--warmup", "-1"], /--warmup must be a non-negative integer/],
     [["--net", "resnet"], /--net must be one of conv, transposed, both/],
     [["--backend", "tpu"], /--backend must be one of auto, cpu, wasm, webgpu/],
+    [["--data", "mnist"], /--data must be one of random, auto, cifar10, synthetic/],
   ];
   for (const [args, message] of cases) {
     const { code, stdout, stderr } = await bench(...args);
