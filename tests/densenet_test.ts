@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertLessOrEqual, assertThrows } from "@std/assert";
 import { tf } from "../lib/backend/tf.ts";
+import { useBackend } from "../lib/backend/mod.ts";
 import {
   BatchNorm2d,
   copyConvWeightsToTransposed,
@@ -105,6 +106,105 @@ Deno.test("control arm: transposed net with mapped conv weights computes the sam
   assert(before > 1e-3, "different before mapping");
   assertLessOrEqual(maxAbsDiff(a, b), 1e-4);
   tf.dispose([x, a, b]);
+});
+
+/** A one-layer model around a built `BatchNorm2d` with random γ and β. */
+function bnModel(shape: number[], seed: number): tf.LayersModel {
+  const c = shape[3];
+  const input = tf.input({ shape: shape.slice(1) });
+  const out = new BatchNorm2d({ numFeatures: c, name: "bn" }).apply(input) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: out });
+  const bn = model.getLayer("bn");
+  const [, , rm, rv] = bn.getWeights();
+  bn.setWeights([
+    tf.randomNormal([c], 1, 0.5, "float32", seed),
+    tf.randomNormal([c], 0, 0.5, "float32", seed + 1),
+    rm,
+    rv,
+  ]);
+  return model;
+}
+
+/** Runs `f` on the cpu and then the wasm backend; the previous backend is restored. */
+async function onEachBackend(f: (backend: "cpu" | "wasm") => void): Promise<void> {
+  await tf.ready();
+  const previous = tf.getBackend();
+  try {
+    for (const backend of ["cpu", "wasm"] as const) {
+      await useBackend(backend);
+      f(backend);
+    }
+  } finally {
+    await tf.setBackend(previous);
+  }
+}
+
+/** `max |a − b| / max |b|`. */
+function relErr(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => a.sub(b).abs().max().div(b.abs().max()).dataSync()[0]);
+}
+
+Deno.test("BatchNorm2d: closed-form training gradients equal autograd through tf.moments and tf.batchNorm (cpu, wasm)", async () => {
+  await onEachBackend((backend) => {
+    for (const [k, shape] of [[4, 5, 6, 3], [2, 3, 3, 7]].entries()) {
+      const label = `${backend} [${shape}]`;
+      const model = bnModel(shape, 10 * k);
+      const [gamma, beta] = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const x = tf.tidy(() => tf.variable(tf.randomNormal(shape, 0.3, 2, "float32", 10 * k + 2)));
+      const r = tf.randomNormal(shape, 0, 1, "float32", 10 * k + 3);
+      const vars = [x, gamma, beta];
+      const ours = tf.variableGrads(
+        () => (model.apply(x, { training: true }) as tf.Tensor).mul(r).sum(),
+        vars,
+      );
+      // The formulation BatchNorm2d used before: autograd through moments and batchNorm.
+      const reference = tf.variableGrads(() => {
+        const { mean, variance } = tf.moments(x, [0, 1, 2]);
+        return tf.batchNorm(x, mean, variance, beta, gamma, 1e-5).mul(r).sum();
+      }, vars);
+      assertLessOrEqual(relErr(ours.value, reference.value), 1e-5, `${label} loss`);
+      for (const v of vars) {
+        const err = relErr(ours.grads[v.name], reference.grads[v.name]);
+        assertLessOrEqual(err, 1e-5, `${label} d/d${v === x ? "x" : v.name}`);
+      }
+      tf.dispose([ours.value, reference.value, ...Object.values(ours.grads)]);
+      tf.dispose([...Object.values(reference.grads), x, r]);
+      model.dispose();
+    }
+  });
+});
+
+Deno.test("BatchNorm2d: training step leaks no tensors and updates running stats as PyTorch", async () => {
+  await onEachBackend((backend) => {
+    const shape = [4, 5, 6, 3];
+    const model = bnModel(shape, 1);
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const x = tf.randomNormal(shape, 0.3, 2, "float32", 4);
+    const r = tf.randomNormal(shape, 0, 1, "float32", 5);
+    const baseline = tf.memory().numTensors;
+    for (let step = 0; step < 2; step++) {
+      const { value, grads } = tf.variableGrads(
+        () => (model.apply(x, { training: true }) as tf.Tensor).mul(r).sum(),
+        vars,
+      );
+      assertEquals(Object.keys(grads).length, 2, `${backend}: grads reach γ and β`);
+      tf.dispose([value, ...Object.values(grads)]);
+      assertEquals(tf.memory().numTensors, baseline, `${backend}: tensors after step ${step}`);
+    }
+    const y = model.apply(x, { training: true }) as tf.Tensor; // no tape
+    y.dispose();
+    assertEquals(tf.memory().numTensors, baseline, `${backend}: tensors after a forward`);
+    // Three updates from (0, 1): running = 0.9^3·start + (1 − 0.9^3)·batch statistic.
+    const [, , rm, rv] = model.getLayer("bn").getWeights();
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    const n = 4 * 5 * 6, keep = 0.9 ** 3;
+    const wantMean = mean.mul(1 - keep);
+    const wantVar = variance.mul((1 - keep) * n / (n - 1)).add(keep);
+    assertLessOrEqual(maxAbsDiff(rm, wantMean), 1e-5, `${backend} running mean`);
+    assertLessOrEqual(maxAbsDiff(rv, wantVar), 1e-5, `${backend} running var`);
+    tf.dispose([x, r, mean, variance, wantMean, wantVar]);
+    model.dispose();
+  });
 });
 
 Deno.test("DenseNet refuses bad options", () => {
