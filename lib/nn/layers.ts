@@ -100,9 +100,13 @@ export class BatchNorm2d extends tf.layers.Layer {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     const gamma = this.gamma!.read(), beta = this.beta!.read();
     if (!kwargs?.training) {
-      return tf.tidy(() =>
-        tf.batchNorm(x, this.runningMean!.read(), this.runningVar!.read(), beta, gamma, this.eps)
-      );
+      // x·scale + shift with per-channel scale and shift: two passes, where tfjs-wasm's
+      // FusedBatchNorm kernel measured 5–15× slower than one broadcast multiply.
+      return tf.tidy(() => {
+        const scale = tf.mul(gamma, tf.rsqrt(tf.add(this.runningVar!.read(), this.eps)));
+        const shift = tf.sub(beta, tf.mul(this.runningMean!.read(), scale));
+        return tf.add(tf.mul(x, scale), shift);
+      });
     }
     const n = x.size / this.numFeatures;
     return batchNormTraining(x, gamma, beta, this.eps, (mean, variance) => {
