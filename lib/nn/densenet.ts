@@ -97,17 +97,21 @@ function denseBlockWith(
   const apply = (layer: tf.layers.Layer, input: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
     layer.apply(input) as tf.SymbolicTensor;
   const bn = apply(new BatchNorm2d({ numFeatures: inChannels, name: `${name}_bn` }), x);
-  const outs: tf.SymbolicTensor[] = [];
+  // The article applies LeakyReLU again to every concatenation (c2_dense … c5_dense). LeakyReLU
+  // is elementwise, so it is applied once to each piece instead and the pieces concatenated:
+  // the same values, bit for bit, without a second full-size copy of every concatenation (less
+  // memory kept for the backward pass, and 160 instead of 448 channels of LeakyReLU per block).
+  const again: tf.SymbolicTensor[] = [];
   let input = bn, width = inChannels;
   for (let i = 1; i <= 5; i++) {
     const conv = apply(b.conv(`${name}_conv${i}`, width, 32, 3), input);
-    outs.push(apply(leaky(`${name}_relu${i}`), conv));
+    const out = apply(leaky(`${name}_relu${i}`), conv);
     if (i === 1) {
-      input = outs[0];
+      input = out;
     } else {
-      // The article applies LeakyReLU again to every concatenation (c2_dense … c5_dense).
-      const cat = apply(tf.layers.concatenate({ axis: -1, name: `${name}_cat${i}` }), [...outs]);
-      input = apply(leaky(`${name}_cat${i}_relu`), cat);
+      if (i === 2) again.push(apply(leaky(`${name}_relu1_again`), input));
+      again.push(apply(leaky(`${name}_relu${i}_again`), out));
+      input = apply(tf.layers.concatenate({ axis: -1, name: `${name}_cat${i}` }), [...again]);
     }
     width = 32 * i;
   }
