@@ -7,6 +7,7 @@ const BENCH = new URL("../bench/densenet.ts", import.meta.url).pathname;
 async function bench(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = { ...Deno.env.toObject() };
   delete env.TCONV_BACKEND; // the benchmark's own default, whatever the caller's shell says
+  delete env.TCONV_THREADS;
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", BENCH, ...args],
     env,
@@ -32,7 +33,8 @@ Deno.test("bench --json: one line per network with every documented field", asyn
   const results = lines.map((l) => JSON.parse(l));
   assertEquals(results.map((r) => r.net), ["conv", "transposed"]);
   for (const r of results) {
-    assertEquals([r.backend, r.threads, r.batch, r.steps, r.warmup], ["wasm", 1, 2, 1, 0]);
+    const threads = Math.min(8, navigator.hardwareConcurrency); // every core by default
+    assertEquals([r.backend, r.threads, r.batch, r.steps, r.warmup], ["wasm", threads, 2, 1, 0]);
     for (const key of ["ms_per_img", "img_per_s", "forward_ms_per_img", "peak_rss_mb"]) {
       assert(typeof r[key] === "number" && r[key] > 0, `${key}: ${r[key]}`);
     }
@@ -55,7 +57,7 @@ Deno.test("bench: explicit backend, one network, table output", async () => {
     "wasm",
   );
   assertEquals(code, 0, stderr);
-  assertMatch(stdout, /on wasm \(1 thread; requested\), batch 1/);
+  assertMatch(stdout, /on wasm \(\d threads?; requested\), batch 1/);
   assertMatch(stdout, /^transposed +\| +[\d.]+ \|/m);
 });
 

@@ -9,7 +9,7 @@ import {
   type GpuLike,
   probeWebGpu,
 } from "../lib/backend/select.ts";
-import { useBackend } from "../lib/backend/mod.ts";
+import { useBackend, wasmThreadsWanted } from "../lib/backend/mod.ts";
 
 /** A stand-in for `navigator.gpu` answering with `adapter`. */
 const gpuWith = (adapter: AdapterLike | null): GpuLike => ({
@@ -33,7 +33,8 @@ async function withEnv<T>(value: string | undefined, f: () => Promise<T>): Promi
 Deno.test("an explicit preference wins over TCONV_BACKEND", async () => {
   for (const name of ["cpu", "wasm"] as const) {
     const choice = await chooseBackend(name, { env: name === "cpu" ? "wasm" : "cpu" });
-    assertEquals(choice, { backend: name, reason: "requested", threads: 1, source: "argument" });
+    const threads = name === "wasm" ? wasmThreadsWanted() : 1;
+    assertEquals(choice, { backend: name, reason: "requested", threads, source: "argument" });
   }
   assertEquals((await chooseBackend(" WASM ", { env: "cpu" })).backend, "wasm");
   await withEnv("wasm", async () => {
@@ -63,7 +64,11 @@ Deno.test("TCONV_BACKEND is honoured when no preference or 'auto' is given", asy
 Deno.test("auto picks wasm here and says why webgpu was not chosen", async () => {
   const choice = await chooseBackend("auto", { env: "" });
   assertEquals(choice.backend, "wasm");
-  assertEquals(choice.threads, 1);
+  // Every core (at most 8), unless TCONV_THREADS says otherwise.
+  assertEquals(choice.threads, wasmThreadsWanted());
+  if (!Deno.env.get("TCONV_THREADS")) {
+    assertEquals(choice.threads, Math.min(8, navigator.hardwareConcurrency));
+  }
   assertEquals(choice.source, "auto");
   // Here: llvmpipe, a fallback adapter; on a machine with a GPU: tfjs's WebGPU backend missing.
   assertMatch(choice.reason, /^auto: webgpu not chosen: .+; wasm .* is available$/);

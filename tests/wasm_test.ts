@@ -3,7 +3,7 @@
 // backends, moved between them as arrays.
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { tf } from "../lib/backend/tf.ts";
-import { BACKENDS, useBackend } from "../lib/backend/mod.ts";
+import { BACKENDS, useBackend, wasmThreadsWanted } from "../lib/backend/mod.ts";
 import {
   conv2DBackpropFilterViaConv2D,
   conv2DBackpropInputViaConv2D,
@@ -88,7 +88,7 @@ function gradsOf(
     });
 }
 
-Deno.test("useBackend('wasm') runs the single-threaded SIMD binary and keeps cpu the default", async () => {
+Deno.test("useBackend('wasm') runs the SIMD binary on every core and keeps cpu the default", async () => {
   assertEquals([...BACKENDS], ["cpu", "wasm"]);
   const factories = tf.engine().registryFactory;
   assert(factories.wasm.priority < factories.cpu.priority, "wasm must not become the default");
@@ -96,11 +96,12 @@ Deno.test("useBackend('wasm') runs the single-threaded SIMD binary and keeps cpu
   try {
     assertEquals(await useBackend("wasm"), "wasm");
     assertEquals(tf.getBackend(), "wasm");
+    const threads = wasmThreadsWanted();
     assertEquals(wasmFlavour(), {
-      binary: "tfjs-backend-wasm-simd.wasm",
+      binary: threads > 1 ? "tfjs-backend-wasm-threaded-simd.wasm" : "tfjs-backend-wasm-simd.wasm",
       simd: true,
-      threads: false,
-      threadsCount: 1,
+      threads: threads > 1,
+      threadsCount: threads,
     });
     assert(wasmConvKernelsInstalled());
     assertEquals(

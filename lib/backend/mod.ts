@@ -15,19 +15,23 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { configureWasm } from "./wasm.ts";
+import { startWasm } from "./wasm.ts";
 import { BACKEND_PREFERENCES, type BackendPreference, chooseBackend } from "./select.ts";
 
 export { tf };
 export {
   installWasmConvKernels,
   installWasmFastKernels,
+  MAX_WASM_THREADS,
+  startWasm,
+  THREADS_ENV_VAR,
   uninstallWasmConvKernels,
   uninstallWasmFastKernels,
   wasmConvKernelsInstalled,
   wasmFastKernelsInstalled,
   type WasmFlavour,
   wasmFlavour,
+  wasmThreadsWanted,
 } from "./wasm.ts";
 export {
   BACKEND_ENV_VAR,
@@ -73,7 +77,10 @@ export async function useBackend(
     );
   }
   const { backend } = await chooseBackend(name);
-  if (backend === "wasm") configureWasm();
+  if (backend === "wasm") {
+    await startWasm();
+    return backend;
+  }
   if (!(await tf.setBackend(backend))) {
     throw new Error(`tfjs backend "${backend}" failed to initialise`);
   }

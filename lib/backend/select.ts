@@ -31,6 +31,8 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
+import { wasmThreadsWanted } from "./_wasm_threads.ts";
 
 /** The environment variable read when no explicit backend is given. */
 export const BACKEND_ENV_VAR = "TCONV_BACKEND";
@@ -51,9 +53,9 @@ export interface BackendChoice {
   /** Why: where the choice came from and, for automatic choices, why faster ones were skipped. */
   reason: string;
   /**
-   * CPU threads the backend computes on: 1 for `"cpu"` and `"wasm"` (tfjs-wasm's multi-threaded
-   * build does not start under Deno, so the single-threaded SIMD build runs); 1 for `"webgpu"`
-   * too, the thread that drives the GPU.
+   * CPU threads the backend computes on: for `"wasm"`, every core by default (`TCONV_THREADS`
+   * overrides, see `./wasm.ts`); 1 for `"cpu"` (JavaScript) and for `"webgpu"` (the thread that
+   * drives the GPU).
    */
   threads: number;
   /** Where the choice came from. */
@@ -199,10 +201,11 @@ async function _probe(gpu: GpuLike | null, timeoutMs: number): Promise<WebGpuPro
   }
 }
 
-function _threads(_backend: ConcreteBackend): number {
-  // cpu: JavaScript on the main thread; wasm: the single-threaded SIMD build (./wasm.ts);
-  // webgpu: one thread drives the GPU.
-  return 1;
+function _threads(backend: ConcreteBackend): number {
+  // cpu: JavaScript on the main thread; webgpu: one thread drives the GPU; wasm: the threads it
+  // runs on, or will run on when useBackend initialises it.
+  if (backend !== "wasm") return 1;
+  return tf.engine().registry["wasm"] !== undefined ? getThreadsCount() : wasmThreadsWanted();
 }
 
 /**

@@ -13,11 +13,12 @@
  * and `Mean`, `AvgPoolGrad`, `Identity`, transposed `BatchMatMul`) with ones computing the same
  * bits faster.
  *
- * {@linkcode configureWasm} points tfjs-wasm at the `.wasm` binaries of its npm package, forces
- * the single-threaded build (the threaded one does not start under Deno) and installs the
- * kernels; importing this module runs it. tfjs's default backend stays `"cpu"`: select wasm with
- * `useBackend("wasm")` from `./mod.ts` (or `tf.setBackend("wasm")`). {@linkcode wasmFlavour}
- * then reports which binary was instantiated.
+ * {@linkcode configureWasm} points tfjs-wasm at the `.wasm` binaries of its npm package, selects
+ * the single-threaded build for plain `tf.setBackend("wasm")` and installs the kernels; importing
+ * this module runs it. tfjs's default backend stays `"cpu"`: select wasm with `useBackend("wasm")`
+ * from `./mod.ts`, which calls {@linkcode startWasm}: the multi-threaded SIMD build on every core
+ * (`TCONV_THREADS` overrides; see `_wasm_threads.ts` for how it starts under Deno), or the
+ * single-threaded one for 1 thread. {@linkcode wasmFlavour} then reports which binary runs.
  *
  * @example
  * ```ts
@@ -36,6 +37,9 @@ import {
 } from "./_wasm_conv_kernels.ts";
 import { conv2DGradWithDilation } from "./_wasm_conv_grad.ts";
 import { installWasmFastKernels } from "./_wasm_fast_kernels.ts";
+import { startThreadedWasm, wasmThreadsWanted } from "./_wasm_threads.ts";
+
+export { MAX_WASM_THREADS, THREADS_ENV_VAR, wasmThreadsWanted } from "./_wasm_threads.ts";
 
 export { conv2DBackpropFilterViaConv2D, conv2DBackpropInputViaConv2D };
 export {
@@ -106,6 +110,28 @@ export function configureWasm(): void {
   installWasmConvKernels();
   installWasmFastKernels();
   configured = true;
+}
+
+/**
+ * Makes `"wasm"` the current backend. The first time, it is initialised on
+ * {@linkcode wasmThreadsWanted} threads: the multi-threaded SIMD build for 2 or more, the
+ * single-threaded SIMD build for 1. Later calls reuse it (tfjs initialises a backend once per
+ * process). Calls {@linkcode configureWasm} first.
+ *
+ * @example
+ * ```ts
+ * await startWasm();
+ * wasmFlavour().threadsCount; // 2 on a 2-core machine
+ * ```
+ */
+export async function startWasm(): Promise<void> {
+  configureWasm();
+  if (initialisedBackend() === undefined) {
+    const threads = wasmThreadsWanted();
+    if (threads > 1) return await startThreadedWasm(threads);
+  }
+  if (!(await tf.setBackend(BACKEND))) throw new Error('tfjs backend "wasm" failed to initialise');
+  await tf.ready();
 }
 
 /**

@@ -1,0 +1,26 @@
+// Run by wasm_threads_test.ts in a child process (tfjs initialises a backend once per process):
+// one DenseNet training step's loss and gradients on the wasm backend, on the threads that
+// TCONV_THREADS asks for. Prints one JSON line, then returns without Deno.exit, so the test also
+// sees that the pool threads do not keep the process alive.
+import { tf, useBackend, wasmFlavour } from "../lib/backend/mod.ts";
+import { DenseNet } from "../lib/nn/mod.ts";
+import { crossEntropy } from "../lib/train/mod.ts";
+
+await useBackend("wasm");
+const model = DenseNet({ variant: "transposed", seed: 5 });
+const x = tf.randomNormal([4, 32, 32, 3], 0, 1, "float32", 6);
+const y = tf.tensor1d([0, 3, 6, 9], "int32");
+const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+const { value, grads } = tf.variableGrads(
+  () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor, y),
+  vars,
+);
+// FNV-1a over the bytes of every gradient: equal only when every bit is equal.
+let hash = 0x811c9dc5;
+for (const v of vars) {
+  for (const byte of new Uint8Array(grads[v.name].dataSync().buffer)) {
+    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  }
+}
+const { binary, threadsCount } = wasmFlavour();
+console.log(JSON.stringify({ binary, threadsCount, loss: value.dataSync()[0], hash }));
