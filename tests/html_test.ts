@@ -69,6 +69,11 @@ Deno.test("renderReport: header, markdown, highlighted code and prompts", async 
   assertStringIncludes(html, "<title>report_sample.ipynb — report</title>");
   assertStringIncludes(html, "<h1>report_sample.ipynb</h1>");
   assertStringIncludes(html, `<dd class="report-dataset">data/shapes.csv</dd>`);
+  assertEquals(html.includes("report-backend"), false, "no backend line without a backend");
+  assertStringIncludes(
+    renderReport(await loadFixture(), { ...HEADER, backend: "wasm (2 threads)" }),
+    `<dt>Backend</dt><dd class="report-backend">wasm (2 threads)</dd>`,
+  );
   assertStringIncludes(html, `<dd class="report-date">2026-11-28T06:00:00Z</dd>`);
   assertStringIncludes(html, `<dd class="report-runtime">12.3 s</dd>`);
   assertStringIncludes(html, `<span class="status status-error">error</span>`);

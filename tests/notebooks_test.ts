@@ -89,7 +89,14 @@ Deno.test("notebook 01 runs end to end: every article number, the sweep, no erro
       o.output_type === "display_data" && "application/vnd.plotly.v1+json" in o.data
     );
     assertEquals(plots.length, 7); // input, 4 experiments, sweep table, convolution matrix
-    assertStringIncludes(await Deno.readTextFile(html), '<dd class="report-dataset">none</dd>');
+    const report = await Deno.readTextFile(html);
+    assertStringIncludes(report, '<dd class="report-dataset">none</dd>');
+    // The backend and its threads, as the notebook's first cell published them (every core).
+    const threads = Math.min(8, navigator.hardwareConcurrency);
+    assertStringIncludes(
+      report,
+      `<dd class="report-backend">wasm (${threads} thread${threads === 1 ? "" : "s"})</dd>`,
+    );
     await assertReportDrawn(html, 7);
   } finally {
     await Deno.remove(out, { recursive: true });
@@ -105,6 +112,7 @@ Deno.test("notebook 02 runs end to end with small parameters: curves, bars, matr
       "testSize=20",
       "epochs=2",
       "batchSize=20",
+      "control=true",
     ], out);
     assertEquals(outputs.filter((o) => o.output_type === "error"), []);
     const all = stripAnsi(outputs.map(shown).join("\n"));

@@ -25,7 +25,7 @@
  */
 import { basename, dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
-import { DATASET_MIME } from "../viz/markdown.ts";
+import { BACKEND_MIME, DATASET_MIME } from "../viz/markdown.ts";
 import { renderReport, type ReportHeader, writeReportAtomic } from "./html.ts";
 import { receivedSignal } from "./kernel.ts";
 import type { Notebook } from "./nbformat.ts";
@@ -291,6 +291,7 @@ export async function runAndWrite(
     notebook: path,
     parameters: result.parameters,
     dataset: datasetName(result.notebook, result.parameters.dataset),
+    backend: backendName(result.notebook),
     date,
     runSeconds: result.seconds,
     status: result.status,
@@ -439,14 +440,39 @@ if (import.meta.main) Deno.exit(await main(Deno.args));
  * ```
  */
 export function datasetName(nb: Notebook, parameter: unknown): string {
-  let name: string | undefined;
+  const name = lastPublished(nb, DATASET_MIME)?.name;
+  if (typeof name === "string") return name;
+  return parameter === undefined || parameter === null ? "none" : String(parameter);
+}
+
+/**
+ * The backend a run computed on, for the report header, as the notebook published it with
+ * `BACKEND_MIME` (`showBackend`): e.g. "wasm (2 threads)"; `undefined` when it did not.
+ *
+ * @example
+ * ```ts
+ * backendName(nb); // "wasm (2 threads)"
+ * ```
+ */
+export function backendName(nb: Notebook): string | undefined {
+  const b = lastPublished(nb, BACKEND_MIME);
+  if (typeof b?.backend !== "string") return undefined;
+  const threads = typeof b.threads === "number" ? b.threads : undefined;
+  return threads === undefined
+    ? b.backend
+    : `${b.backend} (${threads} thread${threads === 1 ? "" : "s"})`;
+}
+
+/** The last JSON object a notebook's outputs carry under `mime`. */
+function lastPublished(nb: Notebook, mime: string): Record<string, unknown> | undefined {
+  let found: Record<string, unknown> | undefined;
   for (const cell of nb.cells) {
     if (cell.cell_type !== "code") continue;
     for (const o of cell.outputs) {
       if (o.output_type !== "display_data" && o.output_type !== "execute_result") continue;
-      const d = o.data[DATASET_MIME] as { name?: unknown } | undefined;
-      if (typeof d?.name === "string") name = d.name;
+      const d = o.data[mime];
+      if (d !== null && typeof d === "object") found = d as Record<string, unknown>;
     }
   }
-  return name ?? (parameter === undefined || parameter === null ? "none" : String(parameter));
+  return found;
 }

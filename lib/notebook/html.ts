@@ -3,7 +3,8 @@
  * into ONE self-contained HTML file that opens offline (styles, images and — only when the
  * notebook has plotly figures — the plotly.js bundle are all inlined; nothing is fetched).
  *
- * What is shown: a header with the run's notebook, parameters, dataset, date, run time and status;
+ * What is shown: a header with the run's notebook, parameters, dataset, backend, date, run time and
+ * status;
  * markdown cells (rendered with marked); code cells highlighted as TypeScript with their execution
  * counts; and their outputs. Stream text and tracebacks keep their ANSI colours. Rich outputs show
  * the first MIME type the report can render from: plotly JSON (drawn interactively), SVG, PNG,
@@ -48,6 +49,8 @@ export interface ReportHeader {
   parameters: Record<string, unknown>;
   /** Dataset the run used. */
   dataset: string;
+  /** Backend the run computed on, e.g. "wasm (2 threads)"; not shown when absent. */
+  backend?: string;
   /** When the run happened (shown as given, e.g. an ISO 8601 timestamp). */
   date: string;
   /** Wall-clock run time in seconds. */
@@ -173,7 +176,11 @@ ${rows}
 <h1>${escapeHtml(header.notebook)}</h1>
 <dl class="report-meta">
 <dt>Dataset</dt><dd class="report-dataset">${escapeHtml(header.dataset)}</dd>
-<dt>Date</dt><dd class="report-date">${escapeHtml(header.date)}</dd>
+${
+    header.backend === undefined
+      ? ""
+      : `<dt>Backend</dt><dd class="report-backend">${escapeHtml(header.backend)}</dd>\n`
+  }<dt>Date</dt><dd class="report-date">${escapeHtml(header.date)}</dd>
 <dt>Run time</dt><dd class="report-runtime">${escapeHtml(formatDuration(header.runSeconds))}</dd>
 <dt>Status</dt><dd class="report-status">${status}</dd>
 </dl>

@@ -5,18 +5,20 @@
  * @example
  * ```ts
  * import { showBackend } from "./backend_view.ts";
- * await showBackend("auto"); // "tfjs 4.22.0 on **wasm** (1 thread): …"
+ * await showBackend("auto"); // "tfjs 4.22.0 on **wasm** (2 threads): …"
  * ```
  * @module
  */
 import { tf } from "../backend/tf.ts";
 import { type BackendPreference, useBackend } from "../backend/mod.ts";
 import { type BackendChoice, chooseBackend } from "../backend/select.ts";
-import { showMarkdown } from "./markdown.ts";
+import { wasmFlavour } from "../backend/wasm.ts";
+import { BACKEND_MIME, showMarkdown } from "./markdown.ts";
 
 /**
  * Chooses and initialises a backend from a preference ("auto", "wasm", "cpu", "webgpu"), displays
- * one line about it, and returns the choice.
+ * one line about it (also published as {@linkcode BACKEND_MIME} for the report header), and
+ * returns the choice, with the threads the backend actually runs on.
  *
  * @example
  * ```ts
@@ -24,11 +26,15 @@ import { showMarkdown } from "./markdown.ts";
  * ```
  */
 export async function showBackend(preference: string): Promise<BackendChoice> {
-  const choice = await chooseBackend(preference as BackendPreference);
-  await useBackend(choice.backend);
+  const wanted = await chooseBackend(preference as BackendPreference);
+  await useBackend(wanted.backend);
+  // The wasm backend is initialised once per kernel: a later TCONV_THREADS does not change it.
+  const threads = wanted.backend === "wasm" ? wasmFlavour().threadsCount : wanted.threads;
+  const choice = { ...wanted, threads };
   await showMarkdown(
-    `tfjs ${tf.version.tfjs} on **${tf.getBackend()}** (${choice.threads} thread` +
-      `${choice.threads === 1 ? "" : "s"}): ${choice.reason}`,
+    `tfjs ${tf.version.tfjs} on **${tf.getBackend()}** (${threads} thread` +
+      `${threads === 1 ? "" : "s"}): ${choice.reason}`,
+    { [BACKEND_MIME]: { backend: tf.getBackend(), threads, reason: choice.reason } },
   );
   return choice;
 }

@@ -46,6 +46,12 @@ export function markdownTable(columns: string[], rows: TableCell[][]): string {
 export const DATASET_MIME = "application/vnd.tconv.dataset+json";
 
 /**
+ * MIME type under which `showBackend` publishes the backend a notebook runs on (`{ backend,
+ * threads, reason }`), so that the report header can name it.
+ */
+export const BACKEND_MIME = "application/vnd.tconv.backend+json";
+
+/**
  * Displays markdown in the current cell (text/markdown with the same text as text/plain), with
  * optional extra MIME entries (e.g. {@linkcode DATASET_MIME}). Outside Jupyter it prints the text.
  *
