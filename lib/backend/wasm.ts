@@ -91,9 +91,10 @@ function wasmFolder(): string | undefined {
 
 /**
  * Prepares tfjs-wasm before its first use: loads the binaries from the npm package's folder,
- * turns multi-threading off, and calls {@linkcode installWasmConvKernels} and
- * {@linkcode installWasmFastKernels}. Idempotent; importing
- * this module already calls it, so `tf.setBackend("wasm")` and `useBackend("wasm")` both get it.
+ * selects the single-threaded build for a plain `tf.setBackend("wasm")` ({@linkcode startWasm}
+ * switches to the threaded one), and calls {@linkcode installWasmConvKernels} and
+ * {@linkcode installWasmFastKernels}. Idempotent; importing this module already calls it, so
+ * `tf.setBackend("wasm")` and `useBackend("wasm")` both get it.
  *
  * @example
  * ```ts
@@ -141,7 +142,7 @@ export async function startWasm(): Promise<void> {
  * @example
  * ```ts
  * await useBackend("wasm");
- * const { simd, threads } = wasmFlavour(); // true, false
+ * const { simd, threads } = wasmFlavour(); // true, true on a machine with 2 cores or more
  * ```
  */
 export function wasmFlavour(): WasmFlavour {
