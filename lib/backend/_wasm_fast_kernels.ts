@@ -33,7 +33,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { KernelScope } from "./_wasm_kernel_scope.ts";
+import { initialisedWasmBackend, KernelScope } from "./_wasm_kernel_scope.ts";
 
 type Info = tf.TensorInfo;
 type Typed = Float32Array | Int32Array | Uint8Array;
@@ -508,11 +508,6 @@ const KERNELS: [string, tf.KernelFunc][] = [
   [tf.BatchMatMul, batchMatMulFast],
 ];
 
-/** The `"wasm"` backend instance when it has been initialised (without initialising it). */
-function _initialised(): tf.KernelBackend | undefined {
-  return tf.engine().registry[BACKEND];
-}
-
 /**
  * Registers this module's kernels for the `"wasm"` backend (replacing tfjs-wasm's) and its
  * `LeakyRelu` and `FusedBatchNorm` gradients. Idempotent. Works before and after the backend is
@@ -527,7 +522,7 @@ function _initialised(): tf.KernelBackend | undefined {
 export function installWasmFastKernels(): void {
   if (saved !== undefined) return;
   saved = new Map();
-  const backend = _initialised();
+  const backend = initialisedWasmBackend();
   for (const [name, kernelFunc] of KERNELS) {
     const config = tf.getKernel(name, BACKEND);
     if (config !== undefined) {
@@ -555,7 +550,7 @@ export function installWasmFastKernels(): void {
  */
 export function uninstallWasmFastKernels(): void {
   if (saved === undefined) return;
-  const backend = _initialised();
+  const backend = initialisedWasmBackend();
   for (const [name] of KERNELS) {
     tf.unregisterKernel(name, BACKEND);
     const config = saved.get(name);

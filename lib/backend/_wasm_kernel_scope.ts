@@ -21,6 +21,19 @@ import { tf } from "./tf.ts";
 
 type Info = tf.TensorInfo;
 
+/**
+ * The `"wasm"` backend instance when it has been initialised, without initialising it
+ * (`tf.findBackend("wasm")` would initialise it).
+ *
+ * @example
+ * ```ts
+ * initialisedWasmBackend() === undefined; // true until useBackend("wasm")
+ * ```
+ */
+export function initialisedWasmBackend(): tf.KernelBackend | undefined {
+  return tf.engine().registry["wasm"];
+}
+
 /** The part of tfjs-wasm's `BackendWasm` that reads and writes tensors on its heap. */
 interface WasmHeap {
   makeOutput(shape: number[], dtype: tf.DataType): Info;

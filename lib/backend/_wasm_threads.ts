@@ -62,20 +62,17 @@ export function wasmThreadsWanted(): number {
 /**
  * Initialises tfjs's `"wasm"` backend on the threaded SIMD binary with `threads` threads (see the
  * module doc) and makes it the current backend. Call it before the wasm backend is first
- * initialised; the binaries' folder must already be set (`configureWasm`).
+ * initialised; the binaries' folder must already be set (`configureWasm`). `packageFolder` is that
+ * folder, the `file:` URL of the package's `dist/`.
  *
  * @example
  * ```ts
- * await startThreadedWasm(2);
+ * await startThreadedWasm(2, wasmFolder);
  * ```
  */
-export async function startThreadedWasm(threads: number): Promise<void> {
-  const entry = new URL(import.meta.resolve("@tensorflow/tfjs-backend-wasm"));
-  if (entry.protocol !== "file:") {
-    throw new Error(`the threaded wasm backend needs the npm package on disk, not ${entry.href}`);
-  }
+export async function startThreadedWasm(threads: number, packageFolder: string): Promise<void> {
   const gluePath = fileURLToPath(
-    new URL("../wasm-out/tfjs-backend-wasm-threaded-simd.js", new URL(".", entry)),
+    new URL("../wasm-out/tfjs-backend-wasm-threaded-simd.js", packageFolder),
   );
   const script = new URL("./_wasm_pthread_worker.mjs", import.meta.url);
   const started: NodeWorker[] = [];

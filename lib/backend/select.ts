@@ -33,6 +33,7 @@
 import { tf } from "./tf.ts";
 import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { wasmThreadsWanted } from "./_wasm_threads.ts";
+import { initialisedWasmBackend } from "./_wasm_kernel_scope.ts";
 
 /** The environment variable read when no explicit backend is given. */
 export const BACKEND_ENV_VAR = "TCONV_BACKEND";
@@ -201,11 +202,20 @@ async function _probe(gpu: GpuLike | null, timeoutMs: number): Promise<WebGpuPro
   }
 }
 
-function _threads(backend: ConcreteBackend): number {
-  // cpu: JavaScript on the main thread; webgpu: one thread drives the GPU; wasm: the threads it
-  // runs on, or will run on when useBackend initialises it.
+/**
+ * CPU threads `backend` computes on: for wasm, the threads it runs on, or will run on when
+ * `useBackend` initialises it (the wasm backend is initialised once per process, so a later
+ * `TCONV_THREADS` does not change it); 1 for cpu (JavaScript on the main thread) and webgpu (the
+ * thread that drives the GPU).
+ *
+ * @example
+ * ```ts
+ * backendThreads("cpu"); // 1
+ * ```
+ */
+export function backendThreads(backend: ConcreteBackend): number {
   if (backend !== "wasm") return 1;
-  return tf.engine().registry["wasm"] !== undefined ? getThreadsCount() : wasmThreadsWanted();
+  return initialisedWasmBackend() !== undefined ? getThreadsCount() : wasmThreadsWanted();
 }
 
 /**
@@ -233,7 +243,7 @@ export async function chooseBackend(
       );
     }
     const reason = source === "argument" ? "requested" : `${BACKEND_ENV_VAR}=${name}`;
-    return { backend: name, reason, threads: _threads(name), source };
+    return { backend: name, reason, threads: backendThreads(name), source };
   };
   const wanted = preference === undefined || preference.trim() === ""
     ? "auto"
@@ -253,7 +263,7 @@ export async function chooseBackend(
     return {
       backend: "webgpu",
       reason: `auto: ${probe.detail}`,
-      threads: _threads("webgpu"),
+      threads: backendThreads("webgpu"),
       source: "auto",
     };
   } else if (probe.hardware) {
@@ -266,14 +276,14 @@ export async function chooseBackend(
     return {
       backend: "wasm",
       reason: `auto: ${skipped}; wasm (WebAssembly, XNNPACK with SIMD) is available`,
-      threads: _threads("wasm"),
+      threads: backendThreads("wasm"),
       source: "auto",
     };
   }
   return {
     backend: "cpu",
     reason: `auto: ${skipped}; the wasm backend is not available`,
-    threads: _threads("cpu"),
+    threads: backendThreads("cpu"),
     source: "auto",
   };
 }

@@ -38,6 +38,7 @@ import {
 import { conv2DGradWithDilation } from "./_wasm_conv_grad.ts";
 import { installWasmFastKernels } from "./_wasm_fast_kernels.ts";
 import { startThreadedWasm, wasmThreadsWanted } from "./_wasm_threads.ts";
+import { initialisedWasmBackend as initialisedBackend } from "./_wasm_kernel_scope.ts";
 
 export { MAX_WASM_THREADS, THREADS_ENV_VAR, wasmThreadsWanted } from "./_wasm_threads.ts";
 
@@ -73,11 +74,6 @@ if (factory !== undefined) factory.priority = 0;
 
 let configured = false;
 let saved: { input?: tf.KernelConfig; filter?: tf.KernelConfig; grad: tf.GradConfig } | undefined;
-
-/** The `"wasm"` backend instance, when it has been initialised (without initialising it). */
-function initialisedBackend(): tf.KernelBackend | undefined {
-  return tf.engine().registry[BACKEND];
-}
 
 /** The folder holding the package's `.wasm` files, as a `file:` URL, when it is on disk. */
 function wasmFolder(): string | undefined {
@@ -129,7 +125,13 @@ export async function startWasm(): Promise<void> {
   configureWasm();
   if (initialisedBackend() === undefined) {
     const threads = wasmThreadsWanted();
-    if (threads > 1) return await startThreadedWasm(threads);
+    if (threads > 1) {
+      const folder = wasmFolder();
+      if (folder === undefined) {
+        throw new Error("the threaded wasm backend needs tfjs-backend-wasm's npm package on disk");
+      }
+      return await startThreadedWasm(threads, folder);
+    }
   }
   if (!(await tf.setBackend(BACKEND))) throw new Error('tfjs backend "wasm" failed to initialise');
   await tf.ready();

@@ -11,8 +11,7 @@
  */
 import { tf } from "../backend/tf.ts";
 import { type BackendPreference, useBackend } from "../backend/mod.ts";
-import { type BackendChoice, chooseBackend } from "../backend/select.ts";
-import { wasmFlavour } from "../backend/wasm.ts";
+import { type BackendChoice, backendThreads, chooseBackend } from "../backend/select.ts";
 import { BACKEND_MIME, showMarkdown } from "./markdown.ts";
 
 /**
@@ -28,8 +27,8 @@ import { BACKEND_MIME, showMarkdown } from "./markdown.ts";
 export async function showBackend(preference: string): Promise<BackendChoice> {
   const wanted = await chooseBackend(preference as BackendPreference);
   await useBackend(wanted.backend);
-  // The wasm backend is initialised once per kernel: a later TCONV_THREADS does not change it.
-  const threads = wanted.backend === "wasm" ? wasmFlavour().threadsCount : wanted.threads;
+  // Counted again now that it runs: an already running wasm backend keeps its threads.
+  const threads = backendThreads(wanted.backend);
   const choice = { ...wanted, threads };
   await showMarkdown(
     `tfjs ${tf.version.tfjs} on **${tf.getBackend()}** (${threads} thread` +
