@@ -126,6 +126,15 @@ export function typeOfValue(value: unknown): ParameterType {
   return "unknown";
 }
 
+/** Index just past the string literal opening at `i`; `i + 1` when it does not parse. */
+function pastLiteral(src: string, i: number): number {
+  try {
+    return parseLiteral(src, i).end;
+  } catch {
+    return i + 1;
+  }
+}
+
 /** Index just past a type annotation starting at `pos` (stops at a top-level `=`). */
 function skipType(src: string, pos: number): number {
   let depth = 0;
@@ -133,11 +142,7 @@ function skipType(src: string, pos: number): number {
   while (i < src.length) {
     const ch = src[i];
     if (ch === '"' || ch === "'" || ch === "`") {
-      try {
-        i = parseLiteral(src, i).end;
-      } catch {
-        i++;
-      }
+      i = pastLiteral(src, i);
       continue;
     }
     if ("([{<".includes(ch)) depth++;
@@ -156,11 +161,7 @@ function skipExpression(src: string, pos: number): number {
   while (i < src.length) {
     const ch = src[i];
     if (ch === '"' || ch === "'" || ch === "`") {
-      try {
-        i = parseLiteral(src, i).end;
-      } catch {
-        i++;
-      }
+      i = pastLiteral(src, i);
       continue;
     }
     if (src.startsWith("//", i) || src.startsWith("/*", i)) {
