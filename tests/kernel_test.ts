@@ -52,6 +52,8 @@ Deno.test("protocol: messages are signed, and tampered or unsigned ones are reje
   const tampered = [...frames];
   tampered[5] = new TextEncoder().encode(JSON.stringify({ code: "Deno.exit()" }));
   assertEquals(decodeMessage(key, tampered), { ok: false, reason: "bad-signature" });
+  // Frames a socket has already verified are not signed again (the tampered copy shows it).
+  assertEquals(decodeMessage(key, tampered, { verified: true }).ok, true);
   assertEquals(decodeMessage("other key", frames), { ok: false, reason: "bad-signature" });
   assertEquals(decodeMessage(key, frames.slice(1)), { ok: false, reason: "no-delimiter" });
   assertEquals(decodeMessage(key, frames.slice(0, 4)), { ok: false, reason: "too-few-frames" });

@@ -99,29 +99,41 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Whether the frames hold a message whose HMAC signature is right (cheap: no JSON parsing). */
-export function verifySignature(key: string, raw: Uint8Array[]): boolean {
+/**
+ * Index of the first frame after the routing identities (the delimiter), once the frames are
+ * checked: enough of them and, with `checkSignature` and a non-empty key, a right HMAC signature;
+ * otherwise why not.
+ */
+function locate(key: string, raw: Uint8Array[], checkSignature: boolean): number | DecodeFailure {
   const delimiter = encoder.encode(DELIMITER);
   const at = raw.findIndex((frame) => equalBytes(frame, delimiter));
-  if (at < 0 || raw.length < at + 6) return false;
-  if (key === "") return true;
-  const expected = encoder.encode(sign(key, raw.slice(at + 2, at + 6)));
-  return equalBytes(expected, raw[at + 1]);
+  if (at < 0) return "no-delimiter";
+  if (raw.length < at + 6) return "too-few-frames";
+  if (checkSignature && key !== "") {
+    const expected = encoder.encode(sign(key, raw.slice(at + 2, at + 6)));
+    if (!equalBytes(expected, raw[at + 1])) return "bad-signature";
+  }
+  return at;
 }
 
-/** Decodes wire frames, verifying the signature; invalid messages are reported, not thrown. */
-export function decodeMessage(key: string, raw: Uint8Array[]): DecodeResult {
-  const delimiter = encoder.encode(DELIMITER);
-  const at = raw.findIndex((frame) => equalBytes(frame, delimiter));
-  if (at < 0) return { ok: false, reason: "no-delimiter" };
-  if (raw.length < at + 6) return { ok: false, reason: "too-few-frames" };
-  const [signature, header, parent, metadata, content] = raw.slice(at + 1, at + 6);
-  if (key !== "") {
-    const expected = encoder.encode(sign(key, [header, parent, metadata, content]));
-    if (!equalBytes(expected, new Uint8Array(signature))) {
-      return { ok: false, reason: "bad-signature" };
-    }
-  }
+/** Whether the frames hold a message whose HMAC signature is right (cheap: no JSON parsing). */
+export function verifySignature(key: string, raw: Uint8Array[]): boolean {
+  return typeof locate(key, raw, true) === "number";
+}
+
+/**
+ * Decodes wire frames, verifying the signature unless `options.verified` says the frames already
+ * passed {@linkcode verifySignature} (the kernel client's sockets check every message on arrival);
+ * invalid messages are reported, not thrown.
+ */
+export function decodeMessage(
+  key: string,
+  raw: Uint8Array[],
+  options: { verified?: boolean } = {},
+): DecodeResult {
+  const at = locate(key, raw, !options.verified);
+  if (typeof at !== "number") return { ok: false, reason: at };
+  const [header, parent, metadata, content] = raw.slice(at + 2, at + 6);
   try {
     return {
       ok: true,

@@ -439,7 +439,8 @@ export class Kernel {
     while (true) {
       const raw = await socket.receive();
       if (raw === null) return;
-      const decoded = decodeMessage(this.#conn.key, raw);
+      // The socket delivers only messages that passed verifySignature (#connect): no second HMAC.
+      const decoded = decodeMessage(this.#conn.key, raw, { verified: true });
       if (!decoded.ok) {
         this.dropped[decoded.reason]++;
         continue;
