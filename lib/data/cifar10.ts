@@ -22,6 +22,7 @@
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readTarFile } from "./_tar.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** The project's `data/` folder (git-ignored), where datasets are stored by default. */
 export const DEFAULT_DATA_DIR: string = fileURLToPath(new URL("../../data", import.meta.url));
@@ -240,16 +241,7 @@ export function parseClassNames(text: string, file = META_FILE): string[] {
 }
 
 function concat(parts: ImageSet[]): ImageSet {
-  if (parts.length === 1) return parts[0];
-  const n = parts.reduce((s, p) => s + p.length, 0);
-  const out = imageSet(new Uint8Array(n * IMAGE_BYTES), new Uint8Array(n));
-  let at = 0;
-  for (const p of parts) {
-    out.images.set(p.images, at * IMAGE_BYTES);
-    out.labels.set(p.labels, at);
-    at += p.length;
-  }
-  return out;
+  return imageSet(concatBytes(parts.map((p) => p.images)), concatBytes(parts.map((p) => p.labels)));
 }
 
 async function statFile(path: string): Promise<number> {

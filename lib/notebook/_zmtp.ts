@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { concatBytes } from "../util/bytes.ts";
 
 /** Socket types this client can play. */
 export type ZmtpSocketType = "DEALER" | "SUB" | "REQ";
@@ -71,17 +72,16 @@ function readyCommand(type: ZmtpSocketType): Uint8Array {
   const name = encoder.encode("READY");
   const key = encoder.encode("Socket-Type");
   const value = encoder.encode(type);
-  const body = new Uint8Array(1 + name.length + 1 + key.length + 4 + value.length);
-  let o = 0;
-  body[o++] = name.length;
-  body.set(name, o);
-  o += name.length;
-  body[o++] = key.length;
-  body.set(key, o);
-  o += key.length;
-  new DataView(body.buffer).setUint32(o, value.length);
-  o += 4;
-  body.set(value, o);
+  const valueLength = new Uint8Array(4);
+  new DataView(valueLength.buffer).setUint32(0, value.length);
+  const body = concatBytes([
+    Uint8Array.of(name.length),
+    name,
+    Uint8Array.of(key.length),
+    key,
+    valueLength,
+    value,
+  ]);
   return encodeFrame(body, false, true);
 }
 
@@ -369,15 +369,7 @@ export class ZmtpSocket {
   send(frames: Uint8Array[]): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("socket is closed"));
     const all = this.type === "REQ" ? [new Uint8Array(0), ...frames] : frames;
-    const encoded = all.map((f, i) => encodeFrame(f, i < all.length - 1));
-    const total = encoded.reduce((n, f) => n + f.length, 0);
-    const buf = new Uint8Array(total);
-    let off = 0;
-    for (const f of encoded) {
-      buf.set(f, off);
-      off += f.length;
-    }
-    return this.#write(buf);
+    return this.#write(concatBytes(all.map((f, i) => encodeFrame(f, i < all.length - 1))));
   }
 
   /** The next message, or `null` once the socket is closed. */

@@ -202,11 +202,7 @@ export function parseParameterDeclarations(source: string): ParameterDeclaration
     }
     const ch = source[i];
     if (ch === '"' || ch === "'" || ch === "`") {
-      try {
-        i = parseLiteral(source, i).end;
-      } catch {
-        i++;
-      }
+      i = pastLiteral(source, i);
       continue;
     }
     const boundary = i === 0 || !/[\w$.]/.test(source[i - 1]);
