@@ -244,6 +244,11 @@ export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor1D): tf.Scalar 
   });
 }
 
+type TestMetrics = Pick<
+  EpochMetrics,
+  "testLoss" | "testAccuracy" | "perClassAccuracy" | "confusion"
+>;
+
 /**
  * Test-set evaluation of one model: mean loss, accuracy, per-class accuracy, confusion matrix.
  *
@@ -256,27 +261,49 @@ export function evaluate(
   model: tf.LayersModel,
   data: TrainingData,
   batchSize: number,
-): Pick<EpochMetrics, "testLoss" | "testAccuracy" | "perClassAccuracy" | "confusion"> {
+): TestMetrics {
+  return evaluateAll([model], data, batchSize)[0];
+}
+
+/**
+ * {@linkcode evaluate} for several models in one pass over the test set: each test batch is
+ * built and its labels read once, for every model.
+ *
+ * @example
+ * ```ts
+ * const [conv, transposed] = evaluateAll([convNet, transposedNet], data, 256);
+ * ```
+ */
+export function evaluateAll(
+  models: tf.LayersModel[],
+  data: TrainingData,
+  batchSize: number,
+): TestMetrics[] {
   const classes = data.classNames.length;
-  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-  let lossSum = 0, n = 0;
+  const confusions = models.map(() =>
+    Array.from({ length: classes }, () => new Array<number>(classes).fill(0))
+  );
+  const lossSums = models.map(() => 0);
+  let n = 0;
   for (const { x, y } of data.testBatches(batchSize)) {
-    const [loss, pred] = tf.tidy(() => {
-      const logits = model.apply(x, { training: false }) as tf.Tensor;
-      return [crossEntropy(logits, y).dataSync()[0], logits.argMax(1).dataSync()];
-    });
     const labels = y.dataSync();
-    addConfusion(confusion, confusionMatrix(labels, pred as ArrayLike<number>, classes));
-    lossSum += (loss as number) * labels.length;
+    models.forEach((model, i) => {
+      const [loss, pred] = tf.tidy(() => {
+        const logits = model.apply(x, { training: false }) as tf.Tensor;
+        return [crossEntropy(logits, y).dataSync()[0], logits.argMax(1).dataSync()];
+      });
+      addConfusion(confusions[i], confusionMatrix(labels, pred as ArrayLike<number>, classes));
+      lossSums[i] += (loss as number) * labels.length;
+    });
     n += labels.length;
     tf.dispose([x, y]);
   }
-  return {
-    testLoss: lossSum / n,
+  return confusions.map((confusion, i) => ({
+    testLoss: lossSums[i] / n,
     testAccuracy: accuracy(confusion),
     perClassAccuracy: perClassAccuracy(confusion),
     confusion,
-  };
+  }));
 }
 
 /** One SGD step of one model on one batch; returns the loss. */
@@ -316,14 +343,10 @@ export async function train(options: TrainOptions): Promise<RunResults> {
   if (arms.length === 0) throw new RangeError("train needs at least one arm");
   const names = new Set(arms.map((a) => a.name));
   if (names.size !== arms.length) throw new RangeError("arm names must be unique");
-  const optimizers = arms.map((a) =>
-    new SGD(trainableVariables(a.model), {
-      lr: hyper.lr,
-      momentum: hyper.momentum,
-      weightDecay: hyper.weightDecay,
-    })
-  );
   const vars = arms.map((a) => trainableVariables(a.model));
+  const optimizers = vars.map((v) =>
+    new SGD(v, { lr: hyper.lr, momentum: hyper.momentum, weightDecay: hyper.weightDecay })
+  );
   let results: RunResults = {
     dataset: data.name,
     classNames: data.classNames,
@@ -396,12 +419,13 @@ export async function train(options: TrainOptions): Promise<RunResults> {
           etaSeconds: perStep * (totalSteps - (epoch - 1) * stepsPerEpoch - step),
         });
       }
-      arms.forEach((arm, i) => {
+      const tests = evaluateAll(arms.map((a) => a.model), data, Math.max(hyper.batchSize, 256));
+      arms.forEach((_, i) => {
         results.arms[i].epochs.push({
           epoch,
           lr,
           trainLoss: sums[i] / step,
-          ...evaluate(arm.model, data, Math.max(hyper.batchSize, 256)),
+          ...tests[i],
           trainSeconds: seconds[i],
         });
       });
