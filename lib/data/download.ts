@@ -25,7 +25,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { readTarFile } from "./_tar.ts";
-import { removeStale, replaceFolder } from "../util/fs.ts";
+import { asidePrefix, fileSize, removeStale, replaceFolder } from "../util/fs.ts";
 import { formatBytes, ProgressBar, type ProgressSink } from "./_progress.ts";
 
 export type { ProgressSink };
@@ -140,7 +140,7 @@ export async function cifar10Status(
   const needed = [...TRAIN_FILES, TEST_FILE, META_FILE];
   for (const name of needed) {
     const expected = record.files?.[name];
-    const actual = await Deno.stat(join(folder, name)).then((i) => i.size, () => -1);
+    const actual = await fileSize(join(folder, name));
     if (expected === undefined || actual !== expected) {
       return {
         ready: false,
@@ -208,10 +208,6 @@ export async function md5File(path: string): Promise<string> {
     hash.update(buf.subarray(0, n));
   }
   return hash.digest("hex");
-}
-
-async function fileSize(path: string): Promise<number> {
-  return await Deno.stat(path).then((i) => i.size, () => -1);
 }
 
 interface PartInfo {
@@ -446,7 +442,7 @@ export async function downloadCifar10(options: DownloadOptions = {}): Promise<Do
     };
   }
   await Deno.mkdir(dataDir, { recursive: true });
-  await removeStale(dataDir, [".cifar10-extract-", `.${CIFAR10_FOLDER}.old-`], STALE_MS);
+  await removeStale(dataDir, [".cifar10-extract-", asidePrefix(CIFAR10_FOLDER)], STALE_MS);
 
   let archive: string;
   let fetched = { bytes: 0, resumed: false };

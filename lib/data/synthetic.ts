@@ -47,7 +47,7 @@ import {
   TEST_FILE,
   TRAIN_FILES,
 } from "./cifar10.ts";
-import { removeStale, replaceFolder } from "../util/fs.ts";
+import { asidePrefix, fileSize, removeStale, replaceFolder } from "../util/fs.ts";
 
 /** Display name of the built-in dataset, used by plots and reports. */
 export const SYNTHETIC_NAME = "synthetic shapes (built-in)";
@@ -456,7 +456,7 @@ async function isComplete(folder: string, o: Required<SyntheticOptions>): Promis
     marker.trainCount !== o.trainCount || marker.testCount !== o.testCount
   ) return false;
   for (const [name, size] of Object.entries(marker.files ?? {})) {
-    const actual = await Deno.stat(join(folder, name)).then((i) => i.size, () => -1);
+    const actual = await fileSize(join(folder, name));
     if (actual !== size) return false;
   }
   return Object.keys(marker.files ?? {}).length === TRAIN_FILES.length + 2;
@@ -483,7 +483,7 @@ export async function ensureSynthetic(
   if (await isComplete(folder, o)) return folder;
   await Deno.mkdir(dataDir, { recursive: true });
   // Leftovers of interrupted generations (a generation takes seconds).
-  await removeStale(dataDir, [".synthetic-tmp-", `.${SYNTHETIC_FOLDER}.old-`], 10 * 60 * 1000);
+  await removeStale(dataDir, [".synthetic-tmp-", asidePrefix(SYNTHETIC_FOLDER)], 10 * 60 * 1000);
   const tmp = await Deno.makeTempDir({ dir: dataDir, prefix: ".synthetic-tmp-" });
   try {
     const files: Record<string, number> = {};

@@ -26,8 +26,8 @@
  */
 import { tf } from "../backend/tf.ts";
 import { existsSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { replaceFolder } from "../util/fs.ts";
+import { dirname, join } from "node:path";
+import { asidePrefix, replaceFolder } from "../util/fs.ts";
 import type { SGD } from "./sgd.ts";
 import { variableToWeightName } from "./_variables.ts";
 
@@ -159,7 +159,7 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents):
 export function completeCheckpoint(dir: string): string | undefined {
   if (existsSync(join(dir, "meta.json"))) return dir;
   // A swap interrupted between its two renames leaves the previous checkpoint aside.
-  const aside = `.${basename(dir)}.old-`;
+  const aside = asidePrefix(dir);
   let entries: Deno.DirEntry[] = [];
   try {
     entries = [...Deno.readDirSync(dirname(dir))];

@@ -22,6 +22,31 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
+ * Name prefix of the folder {@linkcode replaceFolder} renames `target` to while swapping: what an
+ * interrupted swap leaves behind, for recovery and for {@linkcode removeStale}.
+ *
+ * @example
+ * ```ts
+ * asidePrefix("runs/a/checkpoint"); // ".checkpoint.old-"
+ * ```
+ */
+export function asidePrefix(target: string): string {
+  return `.${basename(target)}.old-`;
+}
+
+/**
+ * Size of the file at `path` in bytes, or -1 when there is none.
+ *
+ * @example
+ * ```ts
+ * await fileSize("missing.bin"); // -1
+ * ```
+ */
+export async function fileSize(path: string): Promise<number> {
+  return await Deno.stat(path).then((i) => i.size, () => -1);
+}
+
+/**
  * Moves the complete folder `ready` to `target` (same file system). When `target` exists it is
  * kept if `targetIsGood()` says so (another process finished first; `ready` is left for the
  * caller to remove), otherwise it is renamed aside, replaced, and only then deleted; if the swap
@@ -42,10 +67,7 @@ export async function replaceFolder(
     }
   }
   if (await targetIsGood()) return;
-  const aside = join(
-    dirname(target),
-    `.${basename(target)}.old-${crypto.randomUUID().slice(0, 8)}`,
-  );
+  const aside = join(dirname(target), asidePrefix(target) + crypto.randomUUID().slice(0, 8));
   await Deno.rename(target, aside);
   try {
     await Deno.rename(ready, target);
