@@ -27,6 +27,8 @@
  * @module
  */
 import { tf } from "../backend/tf.ts";
+// The backend's gradient code dilates filters the same way; one implementation serves both.
+import { dilateFilter } from "../backend/_wasm_conv_grad.ts";
 import { pair, type Size2 } from "./_pair.ts";
 import { checkInt, checkOutputPadding, convOutputSize, convTransposeOutputSize } from "./shapes.ts";
 import { torchFanIn, torchUniform, torchUniformBound } from "./init.ts";
@@ -87,32 +89,6 @@ function geometry(args: Conv2dArgs): Geometry {
     dilation: pair("dilation", args.dilation ?? 1, 1),
     bias: args.bias ?? true,
   };
-}
-
-/** Inserts `d − 1` zeros between kernel taps along height and width (kernel `[kh, kw, a, b]`). */
-function dilateKernel(w: tf.Tensor4D, [dh, dw]: [number, number]): tf.Tensor4D {
-  let [kh, kw, a, b] = w.shape;
-  let out = w;
-  if (dh > 1) {
-    out = out.reshape([kh, 1, kw, a, b]).pad([[0, 0], [0, dh - 1], [0, 0], [0, 0], [0, 0]])
-      .reshape([kh * dh, kw, a, b]).slice([0, 0, 0, 0], [
-        (kh - 1) * dh + 1,
-        kw,
-        a,
-        b,
-      ]) as tf.Tensor4D;
-    kh = (kh - 1) * dh + 1;
-  }
-  if (dw > 1) {
-    out = out.reshape([kh, kw, 1, a, b]).pad([[0, 0], [0, 0], [0, dw - 1], [0, 0], [0, 0]])
-      .reshape([kh, kw * dw, a, b]).slice([0, 0, 0, 0], [
-        kh,
-        (kw - 1) * dw + 1,
-        a,
-        b,
-      ]) as tf.Tensor4D;
-  }
-  return out;
 }
 
 function singleShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
@@ -250,7 +226,7 @@ export class Conv2d extends ConvBase {
       let dilation = g.dilation;
       // tf.conv2d refuses stride > 1 together with dilation > 1; a dilated kernel is equivalent.
       if (g.stride.some((s) => s > 1) && g.dilation.some((d) => d > 1)) {
-        kernel = dilateKernel(kernel, g.dilation);
+        kernel = dilateFilter(kernel, g.dilation);
         dilation = [1, 1];
       }
       const [ph, pw] = g.padding;
@@ -325,7 +301,7 @@ export class ConvTranspose2d extends ConvBase {
       const [oh, ow] = this.outputSize(x.shape[1], x.shape[2]);
       let kernel = this.kernel!.read() as tf.Tensor4D;
       // tf.conv2dTranspose has no dilation argument; a dilated kernel is equivalent.
-      if (g.dilation.some((d) => d > 1)) kernel = dilateKernel(kernel, g.dilation);
+      if (g.dilation.some((d) => d > 1)) kernel = dilateFilter(kernel, g.dilation);
       const [ph, pw] = g.padding;
       const [oph, opw] = this.outputPadding;
       const n = x.shape[0];
