@@ -21,6 +21,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { CdpConnection, type CdpEvent } from "./_cdp.ts";
 import { type ChromiumProcess, launchChromium } from "./_launch.ts";
+import { base64ToBytes } from "../util/bytes.ts";
 
 export { CHROMIUM_FLAGS } from "./_launch.ts";
 
@@ -279,10 +280,7 @@ class ChromiumPage implements Page {
       params,
       this.sessionId,
     );
-    const binary = atob(data);
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    await Deno.writeFile(path, bytes);
+    await Deno.writeFile(path, base64ToBytes(data));
   }
 
   close(): Promise<void> {

@@ -1,6 +1,8 @@
 // Renders code-cell outputs for the HTML report (private to lib/notebook/html.ts).
 import { joinSource, type MimeBundle, type Output } from "./nbformat.ts";
-import { bytesToBase64, escapeHtml, jsonForScript } from "./_html_escape.ts";
+import { jsonForScript } from "./_html_escape.ts";
+import { escapeHtml } from "../util/html.ts";
+import { bytesToBase64 } from "../util/bytes.ts";
 import { ansiToHtml, renderMarkdown } from "./_html_text.ts";
 
 /** MIME type of plotly figures (`{data, layout, config?}`). */

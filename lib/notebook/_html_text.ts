@@ -7,7 +7,7 @@ import json from "highlight.js/lib/languages/json";
 import typescript from "highlight.js/lib/languages/typescript";
 import { AnsiUp } from "ansi_up";
 import { Marked, type Tokens } from "marked";
-import { escapeHtml } from "./_html_escape.ts";
+import { escapeHtml } from "../util/html.ts";
 
 hljs.registerLanguage("typescript", typescript);
 hljs.registerLanguage("javascript", javascript);

@@ -36,7 +36,7 @@ import {
   type Notebook,
 } from "./nbformat.ts";
 import { ANSI_CSS, HIGHLIGHT_CSS, PAGE_CSS } from "./_html_css.ts";
-import { escapeHtml } from "./_html_escape.ts";
+import { escapeHtml } from "../util/html.ts";
 import { RenderContext, renderOutputs } from "./_html_outputs.ts";
 import { plotlyJsForInlineScript } from "../viz/plotly_bundle.ts";
 import { ansiToHtml, highlightCode, renderMarkdown } from "./_html_text.ts";

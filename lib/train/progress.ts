@@ -13,6 +13,7 @@
 import { inJupyter } from "../viz/plotly.ts";
 import { LiveDisplay } from "../viz/live.ts";
 import type { StepProgress } from "./trainer.ts";
+import { escapeHtml } from "../util/html.ts";
 
 /**
  * Seconds as `1h02m`, `3m05s` or `42s`.
@@ -50,10 +51,6 @@ export function progressLine(p: StepProgress, width = 20): string {
       Math.round(p.imagesPerSecond)
     } img/s | ` +
     `ETA ${formatEta(p.etaSeconds)}`;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * Byte-array helpers shared by the file formats the project writes (PNG, tar, ZMTP frames).
+ * Byte-array helpers shared by the file formats the project writes (PNG, tar, ZMTP frames) and
+ * the base64 of embedded images.
  *
  * @example
  * ```ts
@@ -25,4 +26,34 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
+}
+
+/**
+ * Encodes bytes as base64 (in chunks: spreading a large array into one call would overflow the
+ * stack).
+ *
+ * @example
+ * ```ts
+ * bytesToBase64(new Uint8Array([104, 105])); // "aGk="
+ * ```
+ */
+export function bytesToBase64(bytes: Uint8Array): string {
+  let binary = "";
+  const chunk = 0x8000;
+  for (let i = 0; i < bytes.length; i += chunk) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + chunk));
+  }
+  return btoa(binary);
+}
+
+/**
+ * Decodes base64 into bytes.
+ *
+ * @example
+ * ```ts
+ * base64ToBytes("aGk="); // Uint8Array [104, 105]
+ * ```
+ */
+export function base64ToBytes(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }

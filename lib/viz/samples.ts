@@ -19,7 +19,7 @@ import type { Figure } from "./plotly.ts";
 import { show } from "./plotly.ts";
 import { DATASET_MIME, showMarkdown } from "./markdown.ts";
 import type { ImageSet } from "../data/cifar10.ts";
-import { concatBytes } from "../util/bytes.ts";
+import { bytesToBase64, concatBytes } from "../util/bytes.ts";
 
 /** What the helpers need of a dataset (a `Dataset` from `lib/data` fits). */
 export interface SampleSource {
@@ -201,14 +201,6 @@ export function encodePng(rgb: Uint8Array, width: number, height: number): Uint8
   return concatBytes(parts);
 }
 
-function base64(bytes: Uint8Array): string {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(text);
-}
-
 /**
  * A plotly figure of sample images per class (see the module doc); the title names the dataset.
  *
@@ -229,7 +221,7 @@ export function sampleGrid(dataset: SampleSource, options: SampleGridOptions = {
   return {
     data: [{
       type: "image",
-      source: `data:image/png;base64,${base64(png)}`,
+      source: `data:image/png;base64,${bytesToBase64(png)}`,
       x0: 0,
       y0: 0,
       dx: 1,
