@@ -1,4 +1,5 @@
 // Starts and stops a headless Chromium process (private to lib/browser/mod.ts).
+import { delay } from "../util/async.ts";
 
 /** Flags every launch uses, besides the fresh profile directory and the DevTools port. */
 export const CHROMIUM_FLAGS: readonly string[] = [
@@ -131,7 +132,7 @@ async function removeDir(dir: string): Promise<void> {
       return;
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await delay(100);
     }
   }
 }

@@ -22,6 +22,7 @@ import { pathToFileURL } from "node:url";
 import { CdpConnection, type CdpEvent } from "./_cdp.ts";
 import { type ChromiumProcess, launchChromium } from "./_launch.ts";
 import { base64ToBytes } from "../util/bytes.ts";
+import { delay, withTimeout } from "../util/async.ts";
 
 export { CHROMIUM_FLAGS } from "./_launch.ts";
 
@@ -259,7 +260,7 @@ class ChromiumPage implements Page {
       if (Date.now() > deadline) {
         throw new Error(`waitFor: ${expression} still false after ${timeoutMs} ms`);
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await delay(50);
     }
   }
 
@@ -286,10 +287,7 @@ class ChromiumPage implements Page {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       try {
-        await Promise.race([
-          this.cdp.send("Browser.close"),
-          new Promise((resolve) => setTimeout(resolve, 2000)),
-        ]);
+        await withTimeout(this.cdp.send("Browser.close"), 2000, undefined);
       } catch {
         // the browser may already be gone
       }

@@ -26,6 +26,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { readTarFile } from "./_tar.ts";
 import { asidePrefix, fileSize, removeStale, replaceFolder } from "../util/fs.ts";
+import { delay } from "../util/async.ts";
 import { formatBytes, ProgressBar, type ProgressSink } from "./_progress.ts";
 
 export type { ProgressSink };
@@ -269,7 +270,7 @@ async function fetchArchive(
       const why = (error instanceof Error ? error.message : String(error)) + cause;
       if (attempt < o.retries) {
         o.log(`cannot reach ${url} (${why}); retrying (${attempt + 1}/${o.retries})`);
-        await new Promise((r) => setTimeout(r, o.retryDelayMs));
+        await delay(o.retryDelayMs);
         continue;
       }
       throw new DownloadError(
@@ -307,7 +308,7 @@ async function fetchArchive(
       const message = `${url} answered HTTP ${response.status} ${response.statusText}`.trim();
       if (response.status >= 500 && attempt < o.retries) {
         o.log(`${message}; retrying (${attempt + 1}/${o.retries})`);
-        await new Promise((r) => setTimeout(r, o.retryDelayMs));
+        await delay(o.retryDelayMs);
         continue;
       }
       throw new DownloadError(message);
@@ -355,7 +356,7 @@ async function fetchArchive(
         o.log(
           `download interrupted at ${where} (${failure}); resuming (${attempt + 1}/${o.retries})`,
         );
-        await new Promise((r) => setTimeout(r, o.retryDelayMs));
+        await delay(o.retryDelayMs);
         continue;
       }
       throw new DownloadError(

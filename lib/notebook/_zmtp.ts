@@ -18,6 +18,7 @@
  * @module
  */
 import { concatBytes } from "../util/bytes.ts";
+import { delay } from "../util/async.ts";
 
 /** Socket types this client can play. */
 export type ZmtpSocketType = "DEALER" | "SUB" | "REQ";
@@ -181,7 +182,6 @@ function* messageStarts(b: Uint8Array, from: number, to: number): Generator<numb
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const copy = (frames: Uint8Array[]) => frames.map((f) => f.slice());
 
 /** One connected ZMTP socket; messages are arrays of frames. */
@@ -225,7 +225,7 @@ export class ZmtpSocket {
         conn = await Deno.connect({ hostname, port, transport: "tcp" });
       } catch (e) {
         if (!(e instanceof Deno.errors.ConnectionRefused) || Date.now() > deadline) throw e;
-        await sleep(options.retryMs ?? 50);
+        await delay(options.retryMs ?? 50);
       }
     }
     const socket = new ZmtpSocket(conn, type, options.verify);

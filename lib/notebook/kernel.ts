@@ -32,7 +32,7 @@
  * @module
  */
 import { join } from "node:path";
-import { type Deferred, deferred, delay, withTimeout } from "./_deferred.ts";
+import { type Deferred, deferred, delay, withTimeout } from "../util/async.ts";
 import {
   type ConnectionInfo,
   type DecodeFailure,

@@ -1,6 +1,13 @@
 /**
- * Small promise helpers for the kernel client. Private.
+ * Small promise helpers: a deferred promise, a cancellable delay, and a timeout race that always
+ * clears its timer. Used by the kernel client, the browser client and the downloader.
  *
+ * @example
+ * ```ts
+ * import { delay, withTimeout } from "./async.ts";
+ * await delay(10);
+ * await withTimeout(new Promise(() => {}), 10, "timed out"); // "timed out"
+ * ```
  * @module
  */
 
@@ -12,7 +19,16 @@ export interface Deferred<T> {
   readonly settled: boolean;
 }
 
-/** Creates a {@linkcode Deferred}. */
+/**
+ * Creates a {@linkcode Deferred}.
+ *
+ * @example
+ * ```ts
+ * const d = deferred<number>();
+ * d.resolve(1);
+ * await d.promise; // 1
+ * ```
+ */
 export function deferred<T>(): Deferred<T> {
   let settled = false;
   let res!: (value: T) => void;
@@ -39,7 +55,14 @@ export function deferred<T>(): Deferred<T> {
   };
 }
 
-/** Resolves after `ms` milliseconds; the timer is cleared when `signal` aborts. */
+/**
+ * Resolves after `ms` milliseconds; the timer is cleared when `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * await delay(50);
+ * ```
+ */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const id = setTimeout(done, ms);
@@ -52,7 +75,14 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Races `promise` against a timer; resolves `fallback` on timeout and always clears the timer. */
+/**
+ * Races `promise` against a timer; resolves `fallback` on timeout and always clears the timer.
+ *
+ * @example
+ * ```ts
+ * await withTimeout(fetchSomething(), 2000, undefined);
+ * ```
+ */
 export async function withTimeout<T, F>(
   promise: Promise<T>,
   ms: number,
