@@ -4,9 +4,7 @@ import { jsonForScript } from "./_html_escape.ts";
 import { escapeHtml } from "../util/html.ts";
 import { bytesToBase64 } from "../util/bytes.ts";
 import { ansiToHtml, renderMarkdown } from "./_html_text.ts";
-
-/** MIME type of plotly figures (`{data, layout, config?}`). */
-export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
+import { PLOTLY_MIME } from "../viz/plotly.ts";
 
 /** MIME types the report can show, richest first; the first one present in a bundle is used. */
 export const MIME_ORDER: readonly string[] = [
@@ -25,12 +23,10 @@ export const MIME_ORDER: readonly string[] = [
 export class RenderContext {
   /** Number of plotly figures rendered so far. */
   plotlyFigures = 0;
-  /** Number of output ids handed out so far. */
-  #ids = 0;
 
-  /** Returns a new element id, unique within the report. */
-  nextId(prefix: string): string {
-    return `${prefix}-${++this.#ids}`;
+  /** Counts one more plotly figure and returns its element id, unique within the report. */
+  nextPlotlyId(): string {
+    return `plotly-figure-${++this.plotlyFigures}`;
   }
 }
 
@@ -168,8 +164,7 @@ function renderPlotly(raw: unknown, ctx: RenderContext): string {
       escapeHtml(String(error))
     }]</pre>`;
   }
-  ctx.plotlyFigures++;
-  const id = ctx.nextId("plotly-figure");
+  const id = ctx.nextPlotlyId();
   const data = Array.isArray(figure.data) ? figure.data : [];
   const layout = figure.layout ?? {};
   const config = { responsive: true, displaylogo: false, ...figure.config };

@@ -104,3 +104,15 @@ export interface Notebook {
 export function joinSource(source: MultilineString): string {
   return Array.isArray(source) ? source.join("") : source;
 }
+
+/**
+ * A fresh cell id (nbformat 4.5: 1–64 characters of letters, digits, `-` and `_`).
+ *
+ * @example
+ * ```ts
+ * newCellId().length; // 12
+ * ```
+ */
+export function newCellId(): string {
+  return crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+}

@@ -24,7 +24,7 @@
  * @module
  */
 import { parseLiteral, skipSpace } from "./_literal.ts";
-import { type Cell, type CodeCell, joinSource, type Notebook } from "./nbformat.ts";
+import { type Cell, type CodeCell, joinSource, newCellId, type Notebook } from "./nbformat.ts";
 
 /**
  * Tag of the cell holding the defaults.
@@ -464,10 +464,6 @@ export function injectedSource(
     `${byName.get(name)?.keyword ?? "const"} ${name} = ${literalSource(value)};`
   );
   return ["// Injected parameters", ...lines].join("\n");
-}
-
-function newCellId(): string {
-  return crypto.randomUUID().replaceAll("-", "").slice(0, 12);
 }
 
 /**

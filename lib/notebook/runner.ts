@@ -37,7 +37,7 @@ import {
   type Message,
 } from "./kernel.ts";
 import type { CodeCell, ErrorOutput, Notebook } from "./nbformat.ts";
-import { joinSource } from "./nbformat.ts";
+import { joinSource, newCellId } from "./nbformat.ts";
 import { injectParameters, parameterDefaults } from "./parameters.ts";
 
 /** Options for {@linkcode runNotebook}. */
@@ -123,13 +123,11 @@ function errorOutput(ename: string, evalue: string): ErrorOutput {
   return { output_type: "error", ename, evalue, traceback: [`${ename}: ${evalue}`] };
 }
 
-function newCellId(): string {
-  return crypto.randomUUID().replaceAll("-", "").slice(0, 12);
-}
-
-/** Copies the notebook for a run: ids on every cell (nbformat 4.5), code outputs cleared. */
-function prepare(nb: Notebook): Notebook {
-  const copy: Notebook = structuredClone(nb);
+/**
+ * Readies the run's own copy of the notebook (`injectParameters` always returns a fresh one), in
+ * place: ids on every cell (nbformat 4.5), code outputs cleared.
+ */
+function prepare(copy: Notebook): Notebook {
   copy.nbformat = 4;
   copy.nbformat_minor = Math.max(5, copy.nbformat_minor ?? 0);
   copy.metadata ??= {};
