@@ -21,8 +21,6 @@ export interface ChromiumProcess {
   pid: number;
   /** The temporary profile directory (removed by `stop`). */
   userDataDir: string;
-  /** The last lines Chromium wrote to stderr (for error messages). */
-  stderrTail(): string;
   /** Stops the process (SIGTERM, then SIGKILL after `graceMs`) and removes its profile. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -115,7 +113,7 @@ export async function launchChromium(
         );
       }),
     ]);
-    return { wsUrl, pid: child.pid, userDataDir, stderrTail: () => tail, stop };
+    return { wsUrl, pid: child.pid, userDataDir, stop };
   } catch (error) {
     await stop(500);
     throw new Error(`${(error as Error).message}\n--- chromium stderr ---\n${tail}`);

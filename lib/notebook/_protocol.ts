@@ -180,8 +180,3 @@ export function newConnectionInfo(ip = "127.0.0.1"): ConnectionInfo {
     kernel_name: "deno",
   };
 }
-
-/** The `tcp://ip:port` address of one channel. */
-export function address(info: ConnectionInfo, port: number): string {
-  return `${info.transport}://${info.ip}:${port}`;
-}

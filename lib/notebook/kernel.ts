@@ -266,7 +266,6 @@ export class Kernel {
   #orphans: Message[] = [];
   #exit: KernelExit | null = null;
   #died = deferred<KernelExit>();
-  #processExited = deferred<Deno.CommandStatus>();
   #closing = false;
   #queue: Promise<unknown> = Promise.resolve();
   #lastRoute: Route | null = null;
@@ -296,7 +295,6 @@ export class Kernel {
     tail(child.stdout, this.#stdout);
     tail(child.stderr, this.#stderr);
     child.status.then((status) => {
-      this.#processExited.resolve(status);
       const how = status.signal
         ? `killed by signal ${status.signal}`
         : `exited with code ${status.code}`;
@@ -404,9 +402,7 @@ export class Kernel {
       ZmtpSocket.connect(ip, this.#conn.stdin_port, "DEALER", options),
       ZmtpSocket.connect(ip, this.#conn.hb_port, "REQ", hbOptions),
     ]);
-    const died = this.#died.promise.then((exit) => {
-      throw new KernelDiedError(exit, "while starting");
-    });
+    const died = this.#diedError("while starting");
     [this.#iopub, this.#shell, this.#control, this.#stdin, this.#hb] = await Promise.race([
       connecting,
       died,
@@ -756,7 +752,7 @@ export class Kernel {
    */
   async shutdown(): Promise<void> {
     if (this.#closing) {
-      await this.#processExited.promise;
+      await this.#child.status;
       return;
     }
     this.#closing = true;
@@ -764,18 +760,18 @@ export class Kernel {
       await this.#request(this.#control, "shutdown_request", { restart: false }, 2000);
     }
     this.#markDead({ code: null, signal: null, reason: "shut down by the client" });
-    let exited = await withTimeout(this.#processExited.promise, 3000, null);
+    let exited = await withTimeout(this.#child.status, 3000, null);
     if (!exited) {
       try {
         this.#child.kill("SIGTERM");
       } catch { /* gone */ }
-      exited = await withTimeout(this.#processExited.promise, 2000, null);
+      exited = await withTimeout(this.#child.status, 2000, null);
     }
     if (!exited) {
       try {
         this.#child.kill("SIGKILL");
       } catch { /* gone */ }
-      await this.#processExited.promise;
+      await this.#child.status;
     }
     this.#stop.abort();
     for (const s of [this.#shell, this.#control, this.#stdin, this.#iopub, this.#hb]) s?.close();
