@@ -12,9 +12,9 @@
  * ```
  * @module
  */
-import type { RunResults, StepProgress } from "../train/trainer.ts";
+import type { ArmResults, RunResults, StepProgress } from "../train/trainer.ts";
 import type { SeedRun } from "../train/experiment.ts";
-import { meanStd, proportionStandardError } from "../train/metrics.ts";
+import { addConfusion, meanStd, proportionStandardError } from "../train/metrics.ts";
 import { progressReporter } from "../train/progress.ts";
 import { LiveDisplay } from "./live.ts";
 import { type Figure, figureBundle, groupedBars, heatmaps, type Trace } from "./plotly.ts";
@@ -84,7 +84,7 @@ function smooth(values: number[], w: number): number[] {
 export function lossFigure(runs: SeedRun[]): Figure {
   const data: Trace[] = [];
   for (const arm of armNames(runs)) {
-    const perSeed = runs.map((r) => r.results.arms.find((a) => a.name === arm)!.steps);
+    const perSeed = runs.map((r) => armOf(r.results, arm).steps);
     const n = Math.min(...perSeed.map((s) => s.length));
     if (n === 0) continue;
     const stepsPerEpoch = Math.max(...perSeed[0].map((s) => s[1]));
@@ -121,9 +121,7 @@ export function lossFigure(runs: SeedRun[]): Figure {
 export function accuracyFigure(runs: SeedRun[]): Figure {
   const data: Trace[] = [];
   for (const arm of armNames(runs)) {
-    const perSeed = runs.map((r) =>
-      r.results.arms.find((a) => a.name === arm)!.epochs.map((e) => e.testAccuracy)
-    );
+    const perSeed = runs.map((r) => armOf(r.results, arm).epochs.map((e) => e.testAccuracy));
     const n = Math.min(...perSeed.map((s) => s.length));
     if (n === 0) continue;
     const x = Array.from({ length: n }, (_, i) => i + 1);
@@ -171,9 +169,14 @@ export function liveTraining(): {
   };
 }
 
+/** The results of arm `name` in a run (every run holds all of its experiment's arms). */
+function armOf(results: RunResults, name: string): ArmResults {
+  return results.arms.find((a) => a.name === name)!;
+}
+
 function finalEpochs(runs: SeedRun[], arm: string) {
   return runs.map((r) => {
-    const epochs = r.results.arms.find((a) => a.name === arm)!.epochs;
+    const epochs = armOf(r.results, arm).epochs;
     return epochs[epochs.length - 1];
   });
 }
@@ -190,14 +193,14 @@ function finalEpochs(runs: SeedRun[], arm: string) {
 export function perClassFigure(runs: SeedRun[]): Figure {
   const classNames = runs[0].results.classNames;
   const arms = armNames(runs);
+  // Mean and std over seeds, per arm and class.
+  const stats = arms.map((arm) => {
+    const last = finalEpochs(runs, arm);
+    return classNames.map((_, c) => meanStd(last.map((e) => e.perClassAccuracy[c])));
+  });
   const fig = groupedBars(
     classNames,
-    arms.map((arm) => ({
-      name: arm,
-      values: classNames.map((_, c) =>
-        meanStd(finalEpochs(runs, arm).map((e) => e.perClassAccuracy[c])).mean
-      ),
-    })),
+    arms.map((arm, i) => ({ name: arm, values: stats[i].map((m) => m.mean) })),
     {
       title: `Per-class test accuracy (${runs[0].results.dataset})`,
       yTitle: "accuracy",
@@ -207,12 +210,7 @@ export function perClassFigure(runs: SeedRun[]): Figure {
   fig.data.forEach((t, i) => {
     t.marker = { color: color(arms[i]) };
     if (runs.length > 1) {
-      t.error_y = {
-        type: "data",
-        array: classNames.map((_, c) =>
-          meanStd(finalEpochs(runs, arms[i]).map((e) => e.perClassAccuracy[c])).std
-        ),
-      };
+      t.error_y = { type: "data", array: stats[i].map((m) => m.std) };
     }
   });
   return fig;
@@ -229,9 +227,8 @@ export function perClassFigure(runs: SeedRun[]): Figure {
  */
 export function confusionFigure(runs: SeedRun[], arms = ["conv", "transposed"]): Figure {
   const panels = arms.filter((a) => armNames(runs).includes(a)).map((arm) => {
-    const total = finalEpochs(runs, arm).map((e) => e.confusion).reduce((acc, m) =>
-      acc.map((row, i) => row.map((v, j) => v + m[i][j]))
-    );
+    const [first, ...rest] = finalEpochs(runs, arm).map((e) => e.confusion);
+    const total = rest.reduce(addConfusion, first.map((row) => [...row]));
     const z = total.map((row) => {
       const s = row.reduce((a, b) => a + b, 0);
       return row.map((v) => (s ? v / s : 0));
@@ -250,7 +247,6 @@ export function confusionFigure(runs: SeedRun[], arms = ["conv", "transposed"]):
     t.y = names;
     t.zmin = 0;
     t.zmax = 1;
-    t.reversescale = false;
   }
   Object.keys(fig.layout ?? {}).filter((k) => /^[xy]axis\d*$/.test(k)).forEach((k) => {
     (fig.layout![k] as Record<string, unknown>).showticklabels = true;
@@ -271,8 +267,8 @@ export function controlGap(
 ): { seed: number; maxAbsDiff: number; steps: number }[] | undefined {
   if (!armNames(runs).includes("control")) return undefined;
   return runs.map(({ seed, results }) => {
-    const conv = results.arms.find((a) => a.name === "conv")!.steps;
-    const ctrl = results.arms.find((a) => a.name === "control")!.steps;
+    const conv = armOf(results, "conv").steps;
+    const ctrl = armOf(results, "control").steps;
     const maxAbsDiff = conv.reduce((m, s, i) => Math.max(m, Math.abs(s[2] - ctrl[i][2])), 0);
     return { seed, maxAbsDiff, steps: conv.length };
   });
@@ -370,7 +366,7 @@ export function runSummary(runs: SeedRun[]): string {
     runs.reduce(
       (s, run) =>
         s +
-        run.results.arms.find((a) => a.name === arm)!.epochs.reduce(
+        armOf(run.results, arm).epochs.reduce(
           (t, e) => t + e.trainSeconds,
           0,
         ),
