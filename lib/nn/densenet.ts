@@ -31,6 +31,7 @@
 import { tf } from "../backend/tf.ts";
 import { Conv2d, ConvTranspose2d } from "./conv.ts";
 import { BatchNorm2d, FlattenCHW, linear } from "./layers.ts";
+import { flipKernel } from "./equivalence.ts";
 
 /** Which convolution the dense blocks and transition layers use. */
 export type Variant = "conv" | "transposed";
@@ -256,7 +257,7 @@ export function copyConvWeightsToTransposed(
         throw new RangeError(`layer "${dst.name}" is not a stride-1 'same' convolution`);
       }
       // Conv2d kernel [kh, kw, in, out] → ConvTranspose2d kernel [kh, kw, out, in], flipped.
-      const kernel = tf.tidy(() => tf.reverse(weights[0], [0, 1]).transpose([0, 1, 3, 2]));
+      const kernel = flipKernel(weights[0] as tf.Tensor4D);
       dst.setWeights([kernel, ...weights.slice(1)]);
       kernel.dispose();
     } else {

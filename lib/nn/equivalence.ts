@@ -18,6 +18,20 @@ import { tf } from "../backend/tf.ts";
 import { Conv2d, ConvTranspose2d } from "./conv.ts";
 
 /**
+ * Flips a kernel in height and width and swaps its channel axes (`[kh, kw, a, b]` →
+ * `[kh, kw, b, a]`): maps a `Conv2d` kernel to the `ConvTranspose2d` kernel that computes the same
+ * stride-1 function, and back (the map is its own inverse).
+ *
+ * @example
+ * ```ts
+ * flipKernel(tf.zeros([3, 3, 2, 5]) as tf.Tensor4D).shape; // [3, 3, 5, 2]
+ * ```
+ */
+export function flipKernel(kernel: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.reverse(kernel, [0, 1]).transpose([0, 1, 3, 2]));
+}
+
+/**
  * Builds the {@linkcode Conv2d} that computes the same function as a stride-1
  * {@linkcode ConvTranspose2d}, with the flipped, channel-swapped kernel and the same bias. Refuses
  * stride ≠ 1, output padding ≠ 0, or padding larger than `d(k−1)` (no such convolution exists).
@@ -58,7 +72,7 @@ export function convTransposeAsConv2d(layer: ConvTranspose2d): Conv2d {
   conv.build([null, null, null, g.inChannels]);
   const [kernel, bias] = layer.getWeights();
   // Transposed kernel [kh, kw, out, in] → conv kernel [kh, kw, in, out], flipped in space.
-  const flipped = tf.tidy(() => tf.reverse(kernel, [0, 1]).transpose([0, 1, 3, 2]));
+  const flipped = flipKernel(kernel as tf.Tensor4D);
   conv.setWeights(bias ? [flipped, bias] : [flipped]);
   flipped.dispose();
   return conv;

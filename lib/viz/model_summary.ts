@@ -43,9 +43,7 @@ export function compareModels(models: Record<string, tf.LayersModel>): string {
       ...twins.map((l) => params(l).toLocaleString("en-US")),
     ];
   });
-  const totals = names.map((n) =>
-    models[n].trainableWeights.reduce((s, w) => s + w.shape.reduce((a, b) => a! * b!, 1)!, 0)
-  );
+  const totals = names.map((n) => params(models[n])); // a model is a layer too
   rows.push([
     "**total trainable**",
     ...names.map(() => ""),
