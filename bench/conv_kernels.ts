@@ -20,6 +20,7 @@ import {
 } from "../lib/backend/wasm.ts";
 import { Conv2d, ConvTranspose2d } from "../lib/nn/conv.ts";
 import { DenseNet } from "../lib/nn/densenet.ts";
+import { convOutputSize } from "../lib/nn/shapes.ts";
 
 const withCpu = Deno.args.includes("--cpu");
 
@@ -68,8 +69,8 @@ function kernels(backend: "cpu" | "wasm", runs: number): void {
   for (const s of SHAPES) {
     const [n, h, w, ci] = s.x;
     const pad = (s.k - 1) / 2;
-    const oh = Math.floor((h + 2 * pad - s.k) / s.stride) + 1;
-    const ow = Math.floor((w + 2 * pad - s.k) / s.stride) + 1;
+    const size = { kernelSize: s.k, stride: s.stride, padding: pad };
+    const [oh, ow] = [convOutputSize(h, size), convOutputSize(w, size)];
     const flops = 2 * n * oh * ow * s.k * s.k * ci * s.out;
     const x = tf.randomNormal(s.x);
     const f = tf.randomNormal([s.k, s.k, ci, s.out]);
