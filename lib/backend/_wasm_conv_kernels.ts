@@ -304,20 +304,17 @@ export const conv2DBackpropFilterViaConv2D: tf.KernelFunc = ({ inputs, backend, 
       // 1×1: a single matrix product over all n·h·w positions, run as a 1×1 Conv2D whose input
       // channels are those positions (XNNPACK then sees one long reduction).
       const m = n * h * w;
-      if (ci <= co) {
-        const input = scope.swapOuterInner(xNHWC, [m, 1, ci], [ci, 1, 1, m]);
-        const g = scope.conv2d(input, scope.reshape(dyNHWC, [1, 1, m, co]), [1, 1], [[0, 0], [
-          0,
-          0,
-        ]], [1, 1]);
-        return scope.reshape(g, [1, 1, ci, co]);
-      }
-      const input = scope.swapOuterInner(dyNHWC, [m, 1, co], [co, 1, 1, m]);
-      const g = scope.conv2d(input, scope.reshape(xNHWC, [1, 1, m, ci]), [1, 1], [[0, 0], [
-        0,
-        0,
-      ]], [1, 1]);
-      return scope.reshape(scope.transpose(scope.reshape(g, [co, ci]), [1, 0]), [1, 1, ci, co]);
+      // The operand with fewer channels is the one transposed into the batch (less data moved);
+      // when that is dy, the [co, ci] product is transposed at the end.
+      const swapped = ci > co;
+      const [a, ca, b, cb] = swapped ? [dyNHWC, co, xNHWC, ci] : [xNHWC, ci, dyNHWC, co];
+      const input = scope.swapOuterInner(a, [m, 1, ca], [ca, 1, 1, m]);
+      const none: [[number, number], [number, number]] = [[0, 0], [0, 0]];
+      const g = scope.reshape(
+        scope.conv2d(input, scope.reshape(b, [1, 1, m, cb]), [1, 1], none, [1, 1]),
+        [ca, cb],
+      );
+      return scope.reshape(swapped ? scope.transpose(g, [1, 0]) : g, [1, 1, ci, co]);
     }
     if (co > ci && sh === 1 && sw === 1) {
       const y = flippedFilterGradAxis(h, oh, kh, dh, top);

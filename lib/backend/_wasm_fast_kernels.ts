@@ -33,7 +33,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { initialisedWasmBackend, KernelScope } from "./_wasm_kernel_scope.ts";
+import { initialisedWasmBackend, KernelScope, type WasmHeap } from "./_wasm_kernel_scope.ts";
 
 type Info = tf.TensorInfo;
 type Typed = Float32Array | Int32Array | Uint8Array;
@@ -41,9 +41,7 @@ type Typed = Float32Array | Int32Array | Uint8Array;
 const BACKEND = "wasm";
 
 /** The part of tfjs-wasm's `BackendWasm` these kernels use. */
-interface WasmBackend extends tf.KernelBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-  typedArrayFromHeap(info: Info): Typed;
+interface WasmBackend extends tf.KernelBackend, WasmHeap {
   incRef(dataId: object): void;
 }
 
@@ -51,11 +49,7 @@ interface WasmBackend extends tf.KernelBackend {
 let saved: Map<string, tf.KernelConfig> | undefined;
 let savedGrads: tf.GradConfig[] | undefined;
 
-function _size(shape: number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
+const { sizeFromShape } = tf.util;
 
 /** Calls the tfjs-wasm kernel this module replaced. */
 function _original(name: string, config: tf.KernelConfig | undefined): tf.KernelFunc {
@@ -124,7 +118,7 @@ export const sliceFast: tf.KernelFunc = (args) => {
     attrs.size,
   );
   const out = backend.makeOutput(size, x.dtype);
-  const count = _size(size);
+  const count = sizeFromShape(size);
   if (count === 0) return out;
   const src = backend.typedArrayFromHeap(x), dst = backend.typedArrayFromHeap(out);
   const shape = x.shape, rank = shape.length;
@@ -182,7 +176,8 @@ export const splitVFast: tf.KernelFunc = (args) => {
     shape[axis] = s;
     return backend.makeOutput(shape, x.dtype);
   });
-  const outer = _size(x.shape.slice(0, axis)), inner = _size(x.shape.slice(axis + 1));
+  const outer = sizeFromShape(x.shape.slice(0, axis)),
+    inner = sizeFromShape(x.shape.slice(axis + 1));
   const block = x.shape[axis] * inner;
   // Views taken after every allocation (an allocation may grow, and so detach, the heap).
   const src = backend.typedArrayFromHeap(x);
@@ -210,7 +205,7 @@ export const concatFast: tf.KernelFunc = (args) => {
     backend: WasmBackend;
   };
   const list = Object.values(inputs) as Info[];
-  const present = list.filter((t) => _size(t.shape) > 0);
+  const present = list.filter((t) => sizeFromShape(t.shape) > 0);
   if (present.length < 2 || present[0].dtype === "string") {
     return _original("Concat", saved?.get("Concat"))(args);
   }
@@ -218,11 +213,11 @@ export const concatFast: tf.KernelFunc = (args) => {
   tf.backend_util.assertParamsConsistent(list.map((t) => t.shape), axis);
   const shape = tf.backend_util.computeOutShape(list.map((t) => t.shape), axis);
   const out = backend.makeOutput(shape, list[0].dtype);
-  const outer = _size(shape.slice(0, axis)), block = _size(shape.slice(axis));
+  const outer = sizeFromShape(shape.slice(0, axis)), block = sizeFromShape(shape.slice(axis));
   const dst = backend.typedArrayFromHeap(out);
   let at = 0;
   for (const input of present) {
-    const run = _size(input.shape.slice(axis));
+    const run = sizeFromShape(input.shape.slice(axis));
     _copyBlocks(dst, block, at, backend.typedArrayFromHeap(input), run, 0, outer, run);
     at += run;
   }
@@ -262,7 +257,7 @@ export const leakyReluFast: tf.KernelFunc = (args) => {
     attrs: { alpha: number };
     backend: tf.KernelBackend;
   };
-  if (x.dtype !== "float32" || _size(x.shape) === 0) {
+  if (x.dtype !== "float32" || sizeFromShape(x.shape) === 0) {
     return _original("LeakyRelu", saved?.get("LeakyRelu"))(args);
   }
   const scope = new KernelScope(backend, BACKEND);
@@ -386,7 +381,7 @@ function _columnSums(
   keepDims: boolean,
   scale?: number,
 ): Info {
-  const rows = _size(x.shape.slice(0, k)), cols = _size(x.shape.slice(k));
+  const rows = sizeFromShape(x.shape.slice(0, k)), cols = sizeFromShape(x.shape.slice(k));
   const shape = keepDims ? x.shape.map((d, i) => i < k ? 1 : d) : x.shape.slice(k);
   const out = backend.makeOutput(shape, "float32");
   const acc = new Float32Array(cols);
@@ -407,11 +402,11 @@ function leadingAxesReduction(name: "Sum" | "Mean"): tf.KernelFunc {
       attrs: { axis: number | number[]; keepDims: boolean };
       backend: WasmBackend;
     };
-    const k = x.dtype === "float32" && _size(x.shape) > 0
+    const k = x.dtype === "float32" && sizeFromShape(x.shape) > 0
       ? _leadingAxes(attrs.axis, x.shape)
       : undefined;
     if (k === undefined) return _original(name, saved?.get(name))(args);
-    const divisor = name === "Mean" ? _size(x.shape.slice(0, k)) : undefined;
+    const divisor = name === "Mean" ? sizeFromShape(x.shape.slice(0, k)) : undefined;
     return _columnSums(backend, x, k, attrs.keepDims, divisor);
   };
 }

@@ -35,7 +35,7 @@ export function initialisedWasmBackend(): tf.KernelBackend | undefined {
 }
 
 /** The part of tfjs-wasm's `BackendWasm` that reads and writes tensors on its heap. */
-interface WasmHeap {
+export interface WasmHeap {
   makeOutput(shape: number[], dtype: tf.DataType): Info;
   typedArrayFromHeap(info: Info): tf.TypedArray;
 }
