@@ -46,7 +46,7 @@ export function formatBytes(n: number): string {
 }
 
 /** Formats seconds as m:ss or h:mm:ss. */
-export function formatDuration(seconds: number): string {
+function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "--:--";
   const s = Math.max(0, Math.round(seconds));
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;

@@ -43,6 +43,8 @@ export const TRAIN_FILES: readonly string[] = [1, 2, 3, 4, 5].map((i) => `data_b
 export const TEST_FILE: string = "test_batch.bin";
 /** File with the class names, one per line. */
 export const META_FILE: string = "batches.meta.txt";
+/** Every file of the binary version: the training files, the test file, the class names. */
+export const CIFAR10_FILES: readonly string[] = [...TRAIN_FILES, TEST_FILE, META_FILE];
 /** Folder of the binary version inside the archive and under `data/`. */
 export const CIFAR10_FOLDER: string = "cifar-10-batches-bin";
 /** Class names of CIFAR-10, as in its `batches.meta.txt`. */
@@ -276,7 +278,7 @@ async function readFolder(dir: string): Promise<BinaryDataset> {
 }
 
 async function readArchive(path: string): Promise<BinaryDataset> {
-  const wanted = new Set([...TRAIN_FILES, TEST_FILE, META_FILE]);
+  const wanted = new Set(CIFAR10_FILES);
   const found = new Map<string, Uint8Array>();
   const member = (name: string) => {
     const parts = name.replace(/^\.\//, "").split("/").filter((p) => p !== "");

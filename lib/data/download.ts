@@ -31,13 +31,11 @@ import { formatBytes, ProgressBar, type ProgressSink } from "./_progress.ts";
 
 export type { ProgressSink };
 import {
+  CIFAR10_FILES,
   CIFAR10_FOLDER,
   DataError,
   DEFAULT_DATA_DIR,
-  META_FILE,
   readCifarBinary,
-  TEST_FILE,
-  TRAIN_FILES,
 } from "./cifar10.ts";
 
 /** Official download address of the CIFAR-10 binary version. */
@@ -138,8 +136,7 @@ export async function cifar10Status(
       reason: `${folder} was verified against MD5 ${record.md5}, not ${md5.toLowerCase()}`,
     };
   }
-  const needed = [...TRAIN_FILES, TEST_FILE, META_FILE];
-  for (const name of needed) {
+  for (const name of CIFAR10_FILES) {
     const expected = record.files?.[name];
     const actual = await fileSize(join(folder, name));
     if (expected === undefined || actual !== expected) {
@@ -387,28 +384,34 @@ async function fetchArchive(
   }
 }
 
-/** Extracts `cifar-10-batches-bin/*` of `archive` into a folder under `tmpRoot`; returns it. */
-async function extract(archive: string, tmpRoot: string): Promise<string> {
+/**
+ * Extracts `cifar-10-batches-bin/*` of `archive` into a folder under `tmpRoot`; returns it with
+ * the size of every file written.
+ */
+async function extract(
+  archive: string,
+  tmpRoot: string,
+): Promise<{ folder: string; files: Record<string, number> }> {
   const out = join(tmpRoot, CIFAR10_FOLDER);
   await Deno.mkdir(out, { recursive: true });
   const pattern = new RegExp(`^(?:\\./)?${CIFAR10_FOLDER}/([^/]+)$`);
-  const files = new Set<string>();
+  const files: Record<string, number> = {};
   for await (
     const entry of readTarFile(archive, { want: (name) => pattern.test(name) })
   ) {
     const base = pattern.exec(entry.name)?.[1];
     if (!entry.data || !base || base === "." || base === ".." || base === CIFAR10_MARKER) continue;
     await Deno.writeFile(join(out, base), entry.data);
-    files.add(base);
+    files[base] = entry.data.length;
   }
-  const missing = [...TRAIN_FILES, TEST_FILE, META_FILE].filter((f) => !files.has(f));
+  const missing = CIFAR10_FILES.filter((f) => !(f in files));
   if (missing.length > 0) {
     throw new DataError(
       `${archive} is not the CIFAR-10 binary archive: it has no ` +
         missing.map((f) => `${CIFAR10_FOLDER}/${f}`).join(", "),
     );
   }
-  return out;
+  return { folder: out, files };
 }
 
 /**
@@ -491,12 +494,8 @@ export async function downloadCifar10(options: DownloadOptions = {}): Promise<Do
   const tmp = await Deno.makeTempDir({ dir: dataDir, prefix: ".cifar10-extract-" });
   let record: VerifiedRecord;
   try {
-    const folder = await extract(archive, tmp);
+    const { folder, files } = await extract(archive, tmp);
     const data = await readCifarBinary(folder); // decodes and checks every record
-    const files: Record<string, number> = {};
-    for await (const e of Deno.readDir(folder)) {
-      if (e.isFile) files[e.name] = await fileSize(join(folder, e.name));
-    }
     record = {
       dataset: "CIFAR-10",
       md5,

@@ -38,6 +38,7 @@
 import { join } from "node:path";
 import { Rng } from "./_rng.ts";
 import {
+  CIFAR10_FILES,
   decodeBatch,
   IMAGE_SIZE,
   type ImageSet,
@@ -459,7 +460,7 @@ async function isComplete(folder: string, o: Required<SyntheticOptions>): Promis
     const actual = await fileSize(join(folder, name));
     if (actual !== size) return false;
   }
-  return Object.keys(marker.files ?? {}).length === TRAIN_FILES.length + 2;
+  return Object.keys(marker.files ?? {}).length === CIFAR10_FILES.length;
 }
 
 /**
