@@ -21,6 +21,8 @@
  * - the `LeakyRelu` gradient is `dy · Step(x, α)` instead of `Greater`, `Multiply` and `Select`;
  * - the `FusedBatchNorm` gradient broadcasts `1/√(var + ε)` instead of tiling it to the input's
  *   full size (tfjs-wasm's `Tile` takes longer than the convolutions of a whole BatchNorm layer).
+ *   The project's `BatchNorm2d` no longer reaches it (it has its own closed-form gradient); it
+ *   stays for code that calls `tf.batchNorm` under a gradient.
  *
  * Kernels fall back to the replaced tfjs-wasm kernel for what they do not cover (strings, other
  * axes or dtypes).
@@ -33,7 +35,12 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import { initialisedWasmBackend, KernelScope, type WasmHeap } from "./_wasm_kernel_scope.ts";
+import {
+  KernelScope,
+  type KernelSwap,
+  swapWasmKernels,
+  type WasmHeap,
+} from "./_wasm_kernel_scope.ts";
 
 type Info = tf.TensorInfo;
 type Typed = Float32Array | Int32Array | Uint8Array;
@@ -46,8 +53,7 @@ interface WasmBackend extends tf.KernelBackend, WasmHeap {
 }
 
 /** The replaced kernel configurations, by kernel name, while installed. */
-let saved: Map<string, tf.KernelConfig> | undefined;
-let savedGrads: tf.GradConfig[] | undefined;
+let swap: KernelSwap | undefined;
 
 const { sizeFromShape } = tf.util;
 
@@ -110,7 +116,7 @@ export const sliceFast: tf.KernelFunc = (args) => {
     backend: WasmBackend;
   };
   if (x.dtype === "string" || x.shape.length === 0) {
-    return _original("Slice", saved?.get("Slice"))(args);
+    return _original("Slice", swap?.replaced("Slice"))(args);
   }
   const [begin, size] = tf.slice_util.parseSliceParams(
     x as tf.Tensor,
@@ -164,7 +170,7 @@ export const splitVFast: tf.KernelFunc = (args) => {
     attrs: { numOrSizeSplits: number | number[]; axis: number | number[] };
     backend: WasmBackend;
   };
-  if (x.dtype === "string") return _original("SplitV", saved?.get("SplitV"))(args);
+  if (x.dtype === "string") return _original("SplitV", swap?.replaced("SplitV"))(args);
   const axis = tf.util.parseAxisParam(attrs.axis, x.shape)[0];
   const sizes = tf.backend_util.prepareSplitSize(
     x as tf.Tensor,
@@ -207,7 +213,7 @@ export const concatFast: tf.KernelFunc = (args) => {
   const list = Object.values(inputs) as Info[];
   const present = list.filter((t) => sizeFromShape(t.shape) > 0);
   if (present.length < 2 || present[0].dtype === "string") {
-    return _original("Concat", saved?.get("Concat"))(args);
+    return _original("Concat", swap?.replaced("Concat"))(args);
   }
   const axis = tf.util.parseAxisParam(attrs.axis, list[0].shape)[0];
   tf.backend_util.assertParamsConsistent(list.map((t) => t.shape), axis);
@@ -237,7 +243,7 @@ export const identityShared: tf.KernelFunc = (args) => {
     inputs: { x: Info };
     backend: WasmBackend;
   };
-  if (x.dtype === "string") return _original("Identity", saved?.get("Identity"))(args);
+  if (x.dtype === "string") return _original("Identity", swap?.replaced("Identity"))(args);
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
 };
@@ -258,7 +264,7 @@ export const leakyReluFast: tf.KernelFunc = (args) => {
     backend: tf.KernelBackend;
   };
   if (x.dtype !== "float32" || sizeFromShape(x.shape) === 0) {
-    return _original("LeakyRelu", saved?.get("LeakyRelu"))(args);
+    return _original("LeakyRelu", swap?.replaced("LeakyRelu"))(args);
   }
   const scope = new KernelScope(backend, BACKEND);
   return scope.finish(() => {
@@ -297,7 +303,7 @@ export const avgPoolGradFast: tf.KernelFunc = (args) => {
   const tiles = info.strideHeight === fh && info.strideWidth === fw &&
     top + left + bottom + right === 0 && info.inHeight === oh * fh && info.inWidth === ow * fw;
   if (!tiles || (area & (area - 1)) !== 0 || dy.dtype !== "float32") {
-    return _original("AvgPoolGrad", saved?.get("AvgPoolGrad"))(args);
+    return _original("AvgPoolGrad", swap?.replaced("AvgPoolGrad"))(args);
   }
   const out = backend.makeOutput(input.shape, "float32");
   const src = backend.typedArrayFromHeap(dy) as Float32Array;
@@ -335,7 +341,7 @@ export const batchMatMulFast: tf.KernelFunc = (args) => {
     attrs: tf.BatchMatMulAttrs;
     backend: WasmBackend;
   };
-  const original = _original("BatchMatMul", saved?.get("BatchMatMul"));
+  const original = _original("BatchMatMul", swap?.replaced("BatchMatMul"));
   if (!attrs.transposeA || attrs.transposeB || a.dtype !== "float32" || a.shape.length < 2) {
     return original(args);
   }
@@ -405,7 +411,7 @@ function leadingAxesReduction(name: "Sum" | "Mean"): tf.KernelFunc {
     const k = x.dtype === "float32" && sizeFromShape(x.shape) > 0
       ? _leadingAxes(attrs.axis, x.shape)
       : undefined;
-    if (k === undefined) return _original(name, saved?.get(name))(args);
+    if (k === undefined) return _original(name, swap?.replaced(name))(args);
     const divisor = name === "Mean" ? sizeFromShape(x.shape.slice(0, k)) : undefined;
     return _columnSums(backend, x, k, attrs.keepDims, divisor);
   };
@@ -515,23 +521,10 @@ const KERNELS: [string, tf.KernelFunc][] = [
  * ```
  */
 export function installWasmFastKernels(): void {
-  if (saved !== undefined) return;
-  saved = new Map();
-  const backend = initialisedWasmBackend();
-  for (const [name, kernelFunc] of KERNELS) {
-    const config = tf.getKernel(name, BACKEND);
-    if (config !== undefined) {
-      saved.set(name, config);
-      tf.unregisterKernel(name, BACKEND);
-    }
-    // The fallback needs the replaced kernel's set-up, which tfjs only runs for registered ones.
-    const setupFunc = config?.setupFunc;
-    tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc, setupFunc });
-    if (backend !== undefined) setupFunc?.(backend);
-  }
-  savedGrads = [tf.getGradient(tf.LeakyRelu), tf.getGradient(tf.FusedBatchNorm)];
-  tf.registerGradient(leakyReluGradFast(savedGrads[0]));
-  tf.registerGradient(batchNormGradFast);
+  swap ??= swapWasmKernels(KERNELS, [
+    [tf.LeakyRelu, leakyReluGradFast],
+    [tf.FusedBatchNorm, () => batchNormGradFast],
+  ]);
 }
 
 /**
@@ -544,18 +537,8 @@ export function installWasmFastKernels(): void {
  * ```
  */
 export function uninstallWasmFastKernels(): void {
-  if (saved === undefined) return;
-  const backend = initialisedWasmBackend();
-  for (const [name] of KERNELS) {
-    tf.unregisterKernel(name, BACKEND);
-    const config = saved.get(name);
-    if (config === undefined) continue;
-    tf.registerKernel(config);
-    if (backend !== undefined) config.setupFunc?.(backend);
-  }
-  for (const grad of savedGrads ?? []) tf.registerGradient(grad);
-  saved = undefined;
-  savedGrads = undefined;
+  swap?.restore();
+  swap = undefined;
 }
 
 /**
@@ -567,5 +550,5 @@ export function uninstallWasmFastKernels(): void {
  * ```
  */
 export function wasmFastKernelsInstalled(): boolean {
-  return saved !== undefined;
+  return swap !== undefined;
 }

@@ -40,6 +40,61 @@ export interface WasmHeap {
   typedArrayFromHeap(info: Info): tf.TypedArray;
 }
 
+/** Kernels and gradients put in place by {@linkcode swapWasmKernels}, and how to undo it. */
+export interface KernelSwap {
+  /** The tfjs-wasm kernel that `name` replaced, if there was one. */
+  replaced(name: string): tf.KernelConfig | undefined;
+  /** Puts every replaced kernel and gradient back. */
+  restore(): void;
+}
+
+/**
+ * Registers `kernels` for the `"wasm"` backend in place of tfjs-wasm's, and for each of `grads`
+ * the gradient it builds from the registered one. Works before and after the backend is
+ * initialised: the replaced kernels' set-up (tfjs-wasm binds its C functions there) still runs,
+ * so the replacements can fall back to them.
+ *
+ * @example
+ * ```ts
+ * const swap = swapWasmKernels([["Slice", sliceFast]], []);
+ * swap.restore();
+ * ```
+ */
+export function swapWasmKernels(
+  kernels: readonly (readonly [string, tf.KernelFunc])[],
+  grads: readonly (readonly [string, (original: tf.GradConfig) => tf.GradConfig])[],
+): KernelSwap {
+  const backend = initialisedWasmBackend();
+  const replaced = new Map<string, tf.KernelConfig>();
+  for (const [name, kernelFunc] of kernels) {
+    const config = tf.getKernel(name, "wasm");
+    if (config !== undefined) {
+      replaced.set(name, config);
+      tf.unregisterKernel(name, "wasm");
+    }
+    // tfjs only runs set-up functions of registered kernels when a backend is selected.
+    const setupFunc = config?.setupFunc;
+    tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc, setupFunc });
+    if (backend !== undefined) setupFunc?.(backend);
+  }
+  const originalGrads = grads.map(([name]) => tf.getGradient(name));
+  grads.forEach(([, build], i) => tf.registerGradient(build(originalGrads[i])));
+  return {
+    replaced: (name) => replaced.get(name),
+    restore() {
+      const backend = initialisedWasmBackend();
+      for (const [name] of kernels) {
+        tf.unregisterKernel(name, "wasm");
+        const config = replaced.get(name);
+        if (config === undefined) continue;
+        tf.registerKernel(config);
+        if (backend !== undefined) config.setupFunc?.(backend);
+      }
+      originalGrads.forEach((g) => tf.registerGradient(g));
+    },
+  };
+}
+
 /** Kernel calls on one backend, with the intermediates disposed by {@linkcode finish}. */
 export class KernelScope {
   readonly #backend: tf.KernelBackend;

@@ -9,7 +9,7 @@
  * `tf.conv2dTranspose` (so the `ConvTranspose2d` layer's forward pass) is `Conv2DBackpropInput`
  * and gets the speed-up as well. {@linkcode installWasmFastKernels} (`_wasm_fast_kernels.ts`)
  * replaces the tfjs-wasm kernels that dominated a DenseNet step after that (`Tile` from the
- * BatchNorm gradient, `SplitV`/`Slice`/`Concat`, `LeakyRelu` and its gradient, per-channel `Sum`
+ * `tf.batchNorm` gradient, `SplitV`/`Slice`/`Concat`, `LeakyRelu` and its gradient, per-channel `Sum`
  * and `Mean`, `AvgPoolGrad`, `Identity`, transposed `BatchMatMul`) with ones computing the same
  * bits faster.
  *
@@ -38,7 +38,7 @@ import {
 import { conv2DGradWithDilation } from "./_wasm_conv_grad.ts";
 import { installWasmFastKernels } from "./_wasm_fast_kernels.ts";
 import { startThreadedWasm, wasmThreadsWanted } from "./_wasm_threads.ts";
-import { initialisedWasmBackend as initialisedBackend } from "./_wasm_kernel_scope.ts";
+import { initialisedWasmBackend, type KernelSwap, swapWasmKernels } from "./_wasm_kernel_scope.ts";
 
 export { MAX_WASM_THREADS, THREADS_ENV_VAR, wasmThreadsWanted } from "./_wasm_threads.ts";
 
@@ -73,7 +73,7 @@ const factory = tf.engine().registryFactory[BACKEND];
 if (factory !== undefined) factory.priority = 0;
 
 let configured = false;
-let saved: { input?: tf.KernelConfig; filter?: tf.KernelConfig; grad: tf.GradConfig } | undefined;
+let swap: KernelSwap | undefined;
 
 /** The folder holding the package's `.wasm` files, as a `file:` URL, when it is on disk. */
 function wasmFolder(): string | undefined {
@@ -123,7 +123,7 @@ export function configureWasm(): void {
  */
 export async function startWasm(): Promise<void> {
   configureWasm();
-  if (initialisedBackend() === undefined) {
+  if (initialisedWasmBackend() === undefined) {
     const threads = wasmThreadsWanted();
     if (threads > 1) {
       const folder = wasmFolder();
@@ -148,7 +148,7 @@ export async function startWasm(): Promise<void> {
  * ```
  */
 export function wasmFlavour(): WasmFlavour {
-  if (initialisedBackend() === undefined) {
+  if (initialisedWasmBackend() === undefined) {
     throw new Error('the "wasm" backend is not initialised; call useBackend("wasm") first');
   }
   const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
@@ -177,23 +177,10 @@ export function wasmFlavour(): WasmFlavour {
  * ```
  */
 export function installWasmConvKernels(): void {
-  if (saved !== undefined) return;
-  const input = tf.getKernel(tf.Conv2DBackpropInput, BACKEND);
-  const filter = tf.getKernel(tf.Conv2DBackpropFilter, BACKEND);
-  saved = { input, filter, grad: tf.getGradient(tf.Conv2D) };
-  if (input) tf.unregisterKernel(tf.Conv2DBackpropInput, BACKEND);
-  if (filter) tf.unregisterKernel(tf.Conv2DBackpropFilter, BACKEND);
-  tf.registerKernel({
-    kernelName: tf.Conv2DBackpropInput,
-    backendName: BACKEND,
-    kernelFunc: conv2DBackpropInputViaConv2D,
-  });
-  tf.registerKernel({
-    kernelName: tf.Conv2DBackpropFilter,
-    backendName: BACKEND,
-    kernelFunc: conv2DBackpropFilterViaConv2D,
-  });
-  tf.registerGradient(conv2DGradWithDilation(saved.grad));
+  swap ??= swapWasmKernels([
+    [tf.Conv2DBackpropInput, conv2DBackpropInputViaConv2D],
+    [tf.Conv2DBackpropFilter, conv2DBackpropFilterViaConv2D],
+  ], [[tf.Conv2D, conv2DGradWithDilation]]);
 }
 
 /**
@@ -208,18 +195,8 @@ export function installWasmConvKernels(): void {
  * ```
  */
 export function uninstallWasmConvKernels(): void {
-  if (saved === undefined) return;
-  tf.unregisterKernel(tf.Conv2DBackpropInput, BACKEND);
-  tf.unregisterKernel(tf.Conv2DBackpropFilter, BACKEND);
-  const backend = initialisedBackend();
-  for (const config of [saved.input, saved.filter]) {
-    if (config === undefined) continue;
-    tf.registerKernel(config);
-    // tfjs runs setup functions when a backend is selected; the wasm one may already be in use.
-    if (backend !== undefined) config.setupFunc?.(backend);
-  }
-  tf.registerGradient(saved.grad);
-  saved = undefined;
+  swap?.restore();
+  swap = undefined;
 }
 
 /**
@@ -231,7 +208,7 @@ export function uninstallWasmConvKernels(): void {
  * ```
  */
 export function wasmConvKernelsInstalled(): boolean {
-  return saved !== undefined;
+  return swap !== undefined;
 }
 
 // Configured on import, so that `tf.setBackend("wasm")` gets the same set-up as `useBackend`.
