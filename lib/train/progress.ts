@@ -42,7 +42,7 @@ export function formatEta(seconds: number): string {
  * ```
  */
 export function progressLine(p: StepProgress, width = 20): string {
-  const done = ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch);
+  const done = fractionDone(p);
   const filled = Math.round(done * width);
   const bar = "█".repeat(filled) + "░".repeat(width - filled);
   const losses = Object.entries(p.losses).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(", ");
@@ -51,6 +51,16 @@ export function progressLine(p: StepProgress, width = 20): string {
       Math.round(p.imagesPerSecond)
     } img/s | ` +
     `ETA ${formatEta(p.etaSeconds)}`;
+}
+
+/** Steps done over the whole run, and all of its steps. */
+function stepsOfRun(p: StepProgress): { done: number; total: number } {
+  return { done: (p.epoch - 1) * p.stepsPerEpoch + p.step, total: p.epochs * p.stepsPerEpoch };
+}
+
+function fractionDone(p: StepProgress): number {
+  const { done, total } = stepsOfRun(p);
+  return done / total;
 }
 
 /**
@@ -76,7 +86,7 @@ export function progressReporter(
       if (now - last < minIntervalMs && !isLast(p)) return;
       last = now;
       const line = progressLine(p);
-      const done = (p.epoch - 1) * p.stepsPerEpoch + p.step, total = p.epochs * p.stepsPerEpoch;
+      const { done, total } = stepsOfRun(p);
       await live.update({
         "text/plain": `${label}: ${line}`,
         "text/html": `<div style="font-family:monospace"><b>${escapeHtml(label)}</b> ` +
@@ -99,9 +109,8 @@ export function progressReporter(
         );
       }
     } else {
-      const decile = Math.floor(
-        10 * ((p.epoch - 1) * p.stepsPerEpoch + p.step) / (p.epochs * p.stepsPerEpoch),
-      );
+      const { done, total } = stepsOfRun(p);
+      const decile = Math.floor(10 * done / total);
       if (decile !== lastDecile) {
         lastDecile = decile;
         console.error(line);
