@@ -120,10 +120,17 @@ Deno.test("notebook 02 runs end to end with small parameters: curves, bars, matr
     assertStringIncludes(all, "| **total trainable** |  |  |  | **961,066** | **961,066** |");
     assertStringIncludes(all, "Transposed − conv:");
     assertStringIncludes(all, "| control |");
-    assert(
-      /largest \|loss\(conv\) − loss\(control\)\| over 4 steps = \*\*/.test(all),
-      "control gap",
+    // The control arm, at the notebook's own DenseNet size, tracks the conv arm to float32
+    // rounding, as the README and the notebook claim: the printed gap is within the tolerance and
+    // the conclusion says so (a diverging arm would be reported as "did not follow").
+    const gap = all.match(
+      /largest \|loss\(conv\) − loss\(control\)\| over 4 steps = \*\*([\d.e+-]+)\*\* \(relative ([\d.e+-]+); tolerance 1e-5\)/,
     );
+    assert(gap, "control gap line");
+    assert(Number(gap[2]) <= 1e-5 && Number(gap[1]) <= 1e-5 * 3, gap[0]);
+    assertStringIncludes(all, "tracked the conv network's training loss to within");
+    assertEquals(all.includes("did **not** follow"), false);
+    assertStringIncludes(all, "95% interval");
     // The live progress bar is one display, updated in place to its final state.
     const bars = outputs.filter((o) => shown(o).includes("seed 0: ["));
     assertEquals(bars.length, 1);

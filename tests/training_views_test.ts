@@ -1,8 +1,13 @@
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assertAlmostEquals, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { conclusion, controlGap, type SeedRun } from "../lib/mod.ts";
 
 /** A fabricated one-epoch run with the given final accuracies on `n` test images. */
-function run(seed: number, acc: Record<string, number>, n = 1000): SeedRun {
+function run(
+  seed: number,
+  acc: Record<string, number>,
+  n = 1000,
+  controlLoss = (convLoss: number) => convLoss + 1e-7,
+): SeedRun {
   const classNames = Array.from({ length: 10 }, (_, i) => `c${i}`);
   return {
     seed,
@@ -23,7 +28,9 @@ function run(seed: number, acc: Record<string, number>, n = 1000): SeedRun {
       completedEpochs: 1,
       arms: Object.entries(acc).map(([name, a]) => ({
         name,
-        steps: [[1, 1, 2.3], [1, 2, name === "control" ? 2.2 + 1e-7 : 2.2]],
+        steps: [[1, 1, 2.3], [1, 2, 2.2], [1, 3, 2.1]].map((
+          [e, i, l],
+        ) => [e, i, name === "control" ? controlLoss(l) : l]),
         epochs: [{
           epoch: 1,
           lr: 0.1,
@@ -39,19 +46,70 @@ function run(seed: number, acc: Record<string, number>, n = 1000): SeedRun {
   };
 }
 
-Deno.test("conclusion: comparable when the difference is within two standard errors", () => {
+Deno.test("conclusion: a non-significant difference is inconclusive, with its interval and detectable size", () => {
   const text = conclusion([run(0, { conv: 0.60, transposed: 0.62, control: 0.60 })]);
-  assertStringIncludes(text, "**Transposed − conv: +2.0 percentage points (standard error 2.2 pp");
-  assertStringIncludes(text, "comparable accuracy");
-  assertStringIncludes(text, "tracked the conv network's training loss to within 1.0e-7");
+  // se = √(.6·.4/1000 + .62·.38/1000) = 2.18 pp; 95% interval 2.0 ± 1.96·2.18 pp.
+  assertStringIncludes(
+    text,
+    "**Transposed − conv: +2.0 percentage points (95% interval −2.3 to +6.3 pp; standard error 2.2 pp",
+  );
+  assertStringIncludes(text, "Inconclusive: the 95% interval −2.3 to +6.3 pp includes 0");
+  // (1.96 + 0.8416)·2.18 pp = 6.1 pp.
+  assertStringIncludes(text, "a difference of about 6.1 pp or more (80% power)");
+  assertStringIncludes(text, "No equivalence margin was set");
+  assertEquals(/comparable|equivalent within/i.test(text), false);
+  // Same with a margin the interval does not fit in: still inconclusive, says why.
+  const withMargin = conclusion([run(0, { conv: 0.60, transposed: 0.62 })], { margin: 0.01 });
+  assertStringIncludes(withMargin, "Equivalence within ±1.0 pp is not shown either (90% interval");
+});
+
+Deno.test("conclusion: equivalent only when the 90% interval fits inside a stated margin", () => {
+  // 5 seeds, paired differences 0.1 ± 0.16 pp: t(0.95, 4) = 2.132 → 90% interval inside ±1 pp.
+  const diffs = [0.001, 0.003, -0.001, 0.002, 0];
+  const runs = diffs.map((d, s) =>
+    run(s, { conv: 0.6 + 0.01 * s, transposed: 0.6 + 0.01 * s + d })
+  );
+  assertStringIncludes(conclusion(runs, { margin: 0.01 }), "Equivalent within ±1.0 pp");
+  // Same numbers, a margin of 0.2 pp: not shown.
+  assertEquals(conclusion(runs, { margin: 0.002 }).includes("Equivalent within"), false);
+  assertThrows(() => conclusion(runs, { margin: 2 }), RangeError, "margin must be a fraction");
 });
 
 Deno.test("conclusion: a significant difference names the better network", () => {
   const runs = [0, 1, 2].map((s) => run(s, { conv: 0.60 + 0.01 * s, transposed: 0.70 + 0.01 * s }));
   const text = conclusion(runs);
-  assertStringIncludes(text, "paired over 3 seeds");
-  assertStringIncludes(text, "the transposed network is more accurate");
+  assertStringIncludes(text, "paired t over 3 seeds");
+  assertStringIncludes(text, "excludes 0: on this run the transposed network is more accurate");
   assertEquals(controlGap(runs), undefined);
+});
+
+Deno.test("conclusion: a control arm that tracks the conv arm, same accuracy", () => {
+  const text = conclusion([run(0, { conv: 0.60, transposed: 0.62, control: 0.60 })]);
+  assertStringIncludes(text, "tracked the conv network's training loss to within 1.0e-7");
+  assertStringIncludes(text, "Same function, same start, same result");
+});
+
+Deno.test("conclusion: a control arm that diverges is reported as such, not as 'same result'", () => {
+  // Loss off by 0.05 from the second step: far beyond float rounding.
+  const runs = [
+    run(0, { conv: 0.60, transposed: 0.62, control: 0.45 }, 1000, (l) => l < 2.25 ? l + 0.05 : l),
+  ];
+  const gap = controlGap(runs)!;
+  assertEquals(gap[0].firstDivergentStep, 2);
+  assertAlmostEquals(gap[0].maxAbsDiff, 0.05, 1e-9);
+  const text = conclusion(runs);
+  assertStringIncludes(text, "did **not** follow the conv network");
+  assertStringIncludes(text, "first beyond tolerance at step 2 of seed 0");
+  assertEquals(text.includes("Same function, same start"), false);
+  // A NaN loss on the control side only is a divergence too.
+  const nan = controlGap([run(0, { conv: 0.6, transposed: 0.6, control: 0.1 }, 1000, () => NaN)])!;
+  assertEquals(nan[0].firstDivergentStep, 1);
+});
+
+Deno.test("conclusion: tracking losses but a different final accuracy is said, not hidden", () => {
+  const text = conclusion([run(0, { conv: 0.60, transposed: 0.62, control: 0.59 })]);
+  assertStringIncludes(text, "yet ended at 59.0% accuracy against the conv network's 60.0%");
+  assertEquals(text.includes("Same function, same start"), false);
 });
 
 Deno.test("conclusion: near-chance accuracies are called too short to compare, not 'comparable'", () => {

@@ -11,6 +11,7 @@
  */
 export * from "./sgd.ts";
 export * from "./metrics.ts";
+export * from "./stats.ts";
 export * from "./checkpoint.ts";
 export * from "./trainer.ts";
 export * from "./progress.ts";

@@ -15,6 +15,7 @@
 import type { ArmResults, RunResults, StepProgress } from "../train/trainer.ts";
 import type { SeedRun } from "../train/experiment.ts";
 import { addConfusion, meanStd, proportionStandardError } from "../train/metrics.ts";
+import { equivalenceTest, pairedDifference, proportionDifference } from "../train/stats.ts";
 import { progressReporter } from "../train/progress.ts";
 import { LiveDisplay } from "./live.ts";
 import { type Figure, figureBundle, groupedBars, heatmaps, type Trace } from "./plotly.ts";
@@ -255,41 +256,87 @@ export function confusionFigure(runs: SeedRun[], arms = ["conv", "transposed"]):
 }
 
 /**
+ * How far the control arm may drift from the conv arm and still count as "the same function":
+ * the largest step loss difference relative to the loss (|a − b| / max(1, |a|)). float32 rounding
+ * in kernels that sum in different orders stays orders of magnitude below it over a quick run;
+ * a wrong kernel or weight copy exceeds it from the first step.
+ */
+export const CONTROL_TOLERANCE = 1e-5;
+
+/** How closely the control arm followed the conv arm in one seed's run. */
+export interface ControlGap {
+  /** The seed. */
+  seed: number;
+  /** Largest |loss(conv) − loss(control)| over the steps. */
+  maxAbsDiff: number;
+  /** Largest |loss(conv) − loss(control)| / max(1, |loss(conv)|) over the steps. */
+  maxRelDiff: number;
+  /** The first step (1-based) whose relative difference exceeds {@linkcode CONTROL_TOLERANCE}. */
+  firstDivergentStep?: number;
+  /** Steps compared. */
+  steps: number;
+}
+
+/**
  * Largest |loss(conv) − loss(control)| over all steps, per seed, or undefined without a control arm.
  *
  * @example
  * ```ts
- * controlGap(runs); // e.g. [{ seed: 0, maxAbsDiff: 3e-6, steps: 120 }]
+ * controlGap(runs); // e.g. [{ seed: 0, maxAbsDiff: 3e-6, maxRelDiff: 1.4e-6, steps: 120 }]
  * ```
  */
-export function controlGap(
-  runs: SeedRun[],
-): { seed: number; maxAbsDiff: number; steps: number }[] | undefined {
+export function controlGap(runs: SeedRun[]): ControlGap[] | undefined {
   if (!armNames(runs).includes("control")) return undefined;
   return runs.map(({ seed, results }) => {
     const conv = armOf(results, "conv").steps;
     const ctrl = armOf(results, "control").steps;
-    const maxAbsDiff = conv.reduce((m, s, i) => Math.max(m, Math.abs(s[2] - ctrl[i][2])), 0);
-    return { seed, maxAbsDiff, steps: conv.length };
+    let maxAbsDiff = 0, maxRelDiff = 0, firstDivergentStep: number | undefined;
+    conv.forEach((s, i) => {
+      const abs = Math.abs(s[2] - ctrl[i][2]);
+      const rel = abs / Math.max(1, Math.abs(s[2]));
+      // NaN losses on one side only are a divergence too.
+      const diverged = !(rel <= CONTROL_TOLERANCE) &&
+        !(Number.isNaN(s[2]) && Number.isNaN(ctrl[i][2]));
+      if (diverged && firstDivergentStep === undefined) firstDivergentStep = i + 1;
+      maxAbsDiff = Math.max(maxAbsDiff, Number.isNaN(abs) ? Infinity : abs);
+      maxRelDiff = Math.max(maxRelDiff, Number.isNaN(rel) ? Infinity : rel);
+    });
+    return { seed, maxAbsDiff, maxRelDiff, firstDivergentStep, steps: conv.length };
   });
+}
+
+/** Options of {@linkcode conclusion}. */
+export interface ConclusionOptions {
+  /**
+   * Equivalence margin for the accuracy difference, as a fraction (0.01 = 1 percentage point).
+   * Only with a margin can the conclusion call the networks equivalent (two one-sided tests);
+   * without one (the default) a non-significant difference is "inconclusive".
+   */
+  margin?: number;
 }
 
 /**
  * Final accuracies and the conclusion, as markdown computed from the results: accuracy per arm
- * (mean ± std over seeds), the difference transposed − conv with its standard error (paired over
- * seeds when there are several, binomial on the test set otherwise), whether it exceeds two
- * standard errors (or that neither network beats chance, when that is so), and what the control arm
- * shows.
+ * (mean ± std over seeds), the difference transposed − conv with its 95 % interval (paired t over
+ * seeds when there are several, binomial on the test set otherwise) and the smallest difference
+ * the run could detect; then one verdict: neither network beats chance, one is more accurate,
+ * equivalent within `margin` (two one-sided tests), or inconclusive. With a control arm, what it
+ * shows: tracking the conv network within {@linkcode CONTROL_TOLERANCE}, or diverging.
  *
  * @example
  * ```ts
- * await showMarkdown(conclusion(runs));
+ * await showMarkdown(conclusion(runs, { margin: 0.01 }));
  * ```
  */
-export function conclusion(runs: SeedRun[]): string {
+export function conclusion(runs: SeedRun[], options: ConclusionOptions = {}): string {
+  const { margin } = options;
+  if (margin !== undefined && !(margin > 0 && margin < 1)) {
+    throw new RangeError(`margin must be a fraction between 0 and 1 (0.01 = 1 pp), got ${margin}`);
+  }
   const arms = armNames(runs);
   const acc = (arm: string) => finalEpochs(runs, arm).map((e) => e.testAccuracy);
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  const pp = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(100 * v).toFixed(1)}`;
   const rows = arms.map((arm) => {
     const s = meanStd(acc(arm));
     return [
@@ -300,56 +347,79 @@ export function conclusion(runs: SeedRun[]): string {
     ];
   });
   const conv = acc("conv"), trans = acc("transposed");
-  const diffs = trans.map((t, i) => t - conv[i]);
-  const d = meanStd(diffs);
   const n = runs[0].results.testSize;
-  const se = runs.length > 1
-    ? d.std / Math.sqrt(runs.length)
-    : Math.hypot(proportionStandardError(conv[0], n), proportionStandardError(trans[0], n));
-  const seKind = runs.length > 1
-    ? `paired over ${runs.length} seeds`
+  const d = runs.length > 1
+    ? pairedDifference(conv, trans)
+    : proportionDifference(conv[0], trans[0], n);
+  const kind = runs.length > 1
+    ? `paired t over ${runs.length} seeds`
     : `binomial, ${n} test images, one seed`;
-  const significant = Math.abs(d.mean) > 2 * se;
   // Accuracy indistinguishable from guessing (within two binomial standard errors of chance).
   const chance = 1 / runs[0].results.classNames.length;
   const chanceLimit = chance + 2 * proportionStandardError(chance, n);
   const nearChance = [meanStd(conv).mean, meanStd(trans).mean].every((a) => a <= chanceLimit);
+  const interval = `95% interval ${pp(d.ci95[0])} to ${pp(d.ci95[1])} pp`;
+  const tost = margin === undefined ? undefined : equivalenceTest(d, margin);
   const verdict = nearChance
     ? `Neither network is measurably better than guessing (chance ${pct(chance)}; two standard ` +
       `errors above it is ${pct(chanceLimit)} on ${n} test images): this run is too short to ` +
       "compare them. Train on more images or for more epochs (see the `full` preset)."
-    : significant
-    ? `The difference is larger than two standard errors: on this run the ` +
+    : d.significant
+    ? `The ${interval} excludes 0: on this run the ` +
       `${d.mean > 0 ? "transposed" : "convolutional"} network is more accurate.`
-    : `The difference is within two standard errors: the two networks reach comparable accuracy, ` +
-      `as the article found.`;
-  const sign = d.mean >= 0 ? "+" : "";
+    : tost?.equivalent
+    ? `Equivalent within ±${(100 * tost.margin).toFixed(1)} pp: the 90% interval ` +
+      `${pp(tost.ci90[0])} to ${pp(tost.ci90[1])} pp lies inside the margin (two one-sided ` +
+      `tests at 5%).`
+    : `Inconclusive: the ${interval} includes 0, so this run cannot tell the networks apart, ` +
+      `and that is not evidence that they are equal. It could reliably detect only a difference ` +
+      `of about ${(100 * d.detectable).toFixed(1)} pp or more (80% power). ` +
+      (tost
+        ? `Equivalence within ±${(100 * tost.margin).toFixed(1)} pp is not shown either (90% ` +
+          `interval ${pp(tost.ci90[0])} to ${pp(tost.ci90[1])} pp).`
+        : "No equivalence margin was set, so no equivalence test was made.") +
+      " More seeds or test images narrow the interval.";
   const lines = [
     markdownTable(["arm", "final test accuracy", "std over seeds", "per seed"], rows),
     "",
-    `**Transposed − conv: ${sign}${(100 * d.mean).toFixed(1)} percentage points ` +
-    `(standard error ${(100 * se).toFixed(1)} pp, ${seKind}).**`,
+    `**Transposed − conv: ${pp(d.mean)} percentage points (${interval}; standard error ` +
+    `${(100 * d.se).toFixed(1)} pp, ${kind}).**`,
     "",
     verdict,
   ];
   const gap = controlGap(runs);
-  if (gap) {
-    const worst = Math.max(...gap.map((g) => g.maxAbsDiff));
-    const ctrl = meanStd(acc("control"));
-    lines.push(
-      "",
-      `The control arm (transposed layers initialised from the conv network through the stride-1 ` +
-        `equivalence) tracked the conv network's training loss to within ${
-          worst.toExponential(1)
-        } over ` +
-        `${gap[0].steps} steps per seed and ended at ${pct(ctrl.mean)} accuracy (conv: ` +
-        `${
-          pct(meanStd(conv).mean)
-        }). Same function, same start, same result: whatever separates the ` +
-        `article's two networks comes from their initialisation, not from what the layers can compute.`,
-    );
-  }
+  if (gap) lines.push("", controlSentence(gap, meanStd(acc("control")).mean, meanStd(conv).mean));
   return lines.join("\n");
+}
+
+/** What the control arm shows, following its numbers. */
+function controlSentence(gap: ControlGap[], control: number, conv: number): string {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  const worst = gap.reduce((w, g) => (g.maxRelDiff > w.maxRelDiff ? g : w));
+  const what = `The control arm (transposed layers initialised from the conv network through the ` +
+    `stride-1 equivalence)`;
+  const diverged = gap.filter((g) => g.firstDivergentStep !== undefined);
+  if (diverged.length > 0) {
+    return `${what} did **not** follow the conv network: its training loss differed by up to ` +
+      `${worst.maxAbsDiff.toExponential(1)} (${worst.maxRelDiff.toExponential(1)} relative; ` +
+      `tolerance ${CONTROL_TOLERANCE.toExponential(0)}), first beyond tolerance at step ` +
+      `${diverged[0].firstDivergentStep} of seed ${diverged[0].seed}, and it ended at ` +
+      `${pct(control)} accuracy (conv: ${pct(conv)}). The two compute the same function from the ` +
+      `same start, so they should agree to float rounding: this points to a kernel or weight-copy ` +
+      `problem, and this run cannot say what separates the article's two networks.`;
+  }
+  const tracked = `${what} tracked the conv network's training loss to within ` +
+    `${worst.maxAbsDiff.toExponential(1)} (${worst.maxRelDiff.toExponential(1)} relative, ` +
+    `tolerance ${CONTROL_TOLERANCE.toExponential(0)}) over ${gap[0].steps} steps per seed`;
+  if (control === conv) {
+    return `${tracked} and ended at the same accuracy, ${pct(control)}. Same function, same ` +
+      `start, same result: whatever separates the article's two networks comes from their ` +
+      `initialisation, not from what the layers can compute.`;
+  }
+  return `${tracked}, yet ended at ${pct(control)} accuracy against the conv network's ` +
+    `${pct(conv)}: float rounding alone moved the final accuracy by ` +
+    `${Math.abs(100 * (control - conv)).toFixed(1)} pp, a measure of how much any difference ` +
+    `of that size between the article's networks can mean.`;
 }
 
 /**
