@@ -66,3 +66,31 @@ Deno.test("checkpoint: a swap interrupted between its renames still finds the pr
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("checkpoint: a missing optimizer state is refused on resume, never skipped", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const ck = join(dir, "checkpoint");
+    const model = tinyModel(8);
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const optimizer = new SGD(variables, { lr: 0.1, momentum: 0.9 });
+    await saveCheckpoint(ck, { models: [{ name: "m", model, optimizer }], meta: { epoch: 1 } });
+    await Deno.remove(join(ck, "m", "optimizer.json"));
+    const fresh = tinyModel(9);
+    const freshOpt = new SGD(fresh.trainableWeights.map((w) => w.read() as tf.Variable), {
+      lr: 0.1,
+      momentum: 0.9,
+    });
+    await assertRejects(
+      () => loadCheckpoint(ck, [{ name: "m", model: fresh, optimizer: freshOpt }]),
+      Error,
+      "has no optimizer state (optimizer.json missing): resuming would restart SGD momentum",
+    );
+    // Without an optimizer to restore (e.g. evaluation), the weights alone still load.
+    assertEquals(await loadCheckpoint(ck, [{ name: "m", model: fresh }]), { epoch: 1 });
+    optimizer.dispose();
+    freshOpt.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

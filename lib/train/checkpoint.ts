@@ -174,7 +174,8 @@ export function completeCheckpoint(dir: string): string | undefined {
 
 /**
  * Loads a checkpoint into the given models (weights matched by name, momentum buffers into the
- * optimizers) and returns the stored metadata. A model the checkpoint lacks is an error.
+ * optimizers) and returns the stored metadata. A model the checkpoint lacks is an error, and so is
+ * a missing optimizer state for a model given with an optimizer.
  *
  * @example
  * ```ts
@@ -196,7 +197,17 @@ export async function loadCheckpoint(dir: string, targets: CheckpointModel[]): P
     } finally {
       tf.dispose(Object.values(weights));
     }
-    if (optimizer && existsSync(join(sub, "optimizer.json"))) {
+    if (optimizer) {
+      // Resuming without the momentum buffers would restart momentum from zero, and the resumed
+      // run would no longer reproduce an uninterrupted one: refuse rather than drift silently.
+      const missing = ["optimizer.json", "optimizer.bin"].filter((f) => !existsSync(join(sub, f)));
+      if (missing.length > 0) {
+        throw new Error(
+          `checkpoint ${sub} has no optimizer state (${missing.join(", ")} missing): resuming ` +
+            `would restart SGD momentum from zero. Restore the files, or start a new run in an ` +
+            `empty runDir`,
+        );
+      }
       const { steps, specs } = JSON.parse(await Deno.readTextFile(join(sub, "optimizer.json")));
       const data = await Deno.readFile(join(sub, "optimizer.bin"));
       const byName = tf.io.decodeWeights(exactBuffer(data), specs);
