@@ -13,7 +13,9 @@ import {
   ConvArgumentError,
   ConvTranspose2d,
   loadTorchWeights,
+  refusals,
   shapeSweep,
+  sweepCounts,
   torchWeights,
 } from "../lib/nn/mod.ts";
 import { assertClose, nchw, nhwc } from "./_nn_helpers.ts";
@@ -111,6 +113,33 @@ Deno.test("shape sweep: formula = measured = definition for every valid combinat
   for (const r of rows.filter((r) => r.status === "equal")) {
     assertLessOrEqual(r.maxAbsDiff, 1e-4);
   }
+});
+
+Deno.test("shape sweep: counts and refusals grouped by argument and rule agree with PyTorch's refusals", async () => {
+  const rows = shapeSweep();
+  assertEquals(sweepCounts(rows), [
+    { layer: "Conv2d", combinations: 90, equal: 81, refused: 9, mismatch: 0 },
+    { layer: "ConvTranspose2d", combinations: 270, equal: 195, refused: 75, mismatch: 0 },
+  ]);
+  // Every refused row carries the argument its ConvArgumentError named, and the rule.
+  for (const r of rows.filter((r) => r.status === "refused")) {
+    assert(r.refusedArgument && r.rule && !/\d/.test(r.rule.replace("≤ 0", "")), JSON.stringify(r));
+  }
+  // PyTorch 1.13's own refusals of the same sweep, grouped by the argument its message blames.
+  const torch: { rows: { layer: string; out: number | null; error?: string }[] } = JSON.parse(
+    await Deno.readTextFile(new URL("./fixtures/torch_shape_sweep.json", import.meta.url)),
+  );
+  const expected = new Map<string, number>();
+  for (const r of torch.rows.filter((r) => r.out === null)) {
+    const arg = r.error!.startsWith("output padding") ? "outputPadding" : "kernelSize";
+    expected.set(`${r.layer} ${arg}`, (expected.get(`${r.layer} ${arg}`) ?? 0) + 1);
+  }
+  const ours = refusals(rows);
+  assertEquals(new Map(ours.map((g) => [`${g.layer} ${g.argument}`, g.count])), expected);
+  assertEquals(ours.map((g) => g.rule), [
+    "outputPadding must be smaller than either stride or dilation",
+    "output size ≤ 0: the kernel is larger than the padded input",
+  ]);
 });
 
 Deno.test("Conv2d: stride > 1 with dilation > 1 (refused by tf.conv2d) matches the definition", () => {

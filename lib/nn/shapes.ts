@@ -32,15 +32,21 @@ export interface ConvTransposeDimArgs extends ConvDimArgs {
   outputPadding?: number;
 }
 
-/** Error for an argument PyTorch would refuse; `argument` names it. */
+/**
+ * Error for an argument PyTorch would refuse; `argument` names it and `rule` states the rule
+ * broken without this call's values (so refusals can be grouped by rule).
+ */
 export class ConvArgumentError extends RangeError {
   /** The offending argument, e.g. `"stride"` or `"outputPadding"`. */
   readonly argument: string;
-  /** Creates the error; the message already names the argument. */
-  constructor(argument: string, message: string) {
+  /** The rule broken, e.g. `"outputPadding must be smaller than either stride or dilation"`. */
+  readonly rule: string;
+  /** Creates the error; the message already names the argument; `rule` defaults to it. */
+  constructor(argument: string, message: string, rule: string = message) {
     super(message);
     this.name = "ConvArgumentError";
     this.argument = argument;
+    this.rule = rule;
   }
 }
 
@@ -55,11 +61,19 @@ export class ConvArgumentError extends RangeError {
  */
 export function checkInt(name: string, value: unknown, min: number): number {
   if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new ConvArgumentError(name, `${name} must be an integer, got ${describe(value)}`);
+    throw new ConvArgumentError(
+      name,
+      `${name} must be an integer, got ${describe(value)}`,
+      `${name} must be an integer`,
+    );
   }
   if (value < min) {
     const expected = min === 0 ? "non-negative" : min === 1 ? "positive" : `at least ${min}`;
-    throw new ConvArgumentError(name, `${name} must be ${expected}, got ${value}`);
+    throw new ConvArgumentError(
+      name,
+      `${name} must be ${expected}, got ${value}`,
+      `${name} must be ${expected}`,
+    );
   }
   return value;
 }
@@ -97,6 +111,7 @@ export function convOutputSize(n: number, args: ConvDimArgs): number {
       "kernelSize",
       `output size would be ${out} (input size ${n}, padding ${p}, effective kernel size ` +
         `${d * (k - 1) + 1}): the kernel is larger than the padded input`,
+      "output size ≤ 0: the kernel is larger than the padded input",
     );
   }
   return out;
@@ -122,6 +137,7 @@ export function checkOutputPadding(
       "outputPadding",
       `outputPadding must be smaller than either stride or dilation, got outputPadding ${op}, ` +
         `stride ${stride}, dilation ${dilation}`,
+      "outputPadding must be smaller than either stride or dilation",
     );
   }
   return op;
@@ -148,6 +164,7 @@ export function convTransposeOutputSize(n: number, args: ConvTransposeDimArgs): 
       "padding",
       `output size would be ${out} (input size ${n}, stride ${s}, padding ${p}): ` +
         `padding removes more than the transposed convolution produces`,
+      "output size ≤ 0: padding removes more than the transposed convolution produces",
     );
   }
   return out;

@@ -15,7 +15,7 @@
 import { tf } from "../backend/tf.ts";
 import { Conv2d, ConvTranspose2d, torchWeights } from "./conv.ts";
 import { type Array4D, conv2dReference, convTranspose2dReference } from "./reference.ts";
-import { convOutputSize, convTransposeOutputSize } from "./shapes.ts";
+import { ConvArgumentError, convOutputSize, convTransposeOutputSize } from "./shapes.ts";
 
 /** Which values to sweep; every list has PyTorch-valid defaults matching the notebook's sweep. */
 export interface SweepOptions {
@@ -61,6 +61,10 @@ export interface SweepRow {
   status: "equal" | "refused" | "mismatch";
   /** Why the combination is refused (the layer's error message). */
   reason?: string;
+  /** The argument the layer refused (its {@linkcode ConvArgumentError}'s `argument`). */
+  refusedArgument?: string;
+  /** The rule that argument broke, without this combination's values. */
+  rule?: string;
 }
 
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
@@ -122,7 +126,7 @@ function measure(
     // recorded below: the layer must refuse too
   }
   let measured: number | null = null, definition: number | null = null, maxAbsDiff = 0;
-  let reason: string | undefined;
+  let reason: string | undefined, refusedArgument: string | undefined, rule: string | undefined;
   let l: Conv2d | ConvTranspose2d | undefined;
   try {
     const args = { inChannels: 1, outChannels: 1, ...g };
@@ -146,6 +150,7 @@ function measure(
     y.dispose();
   } catch (e) {
     reason = (e as Error).message;
+    if (e instanceof ConvArgumentError) ({ argument: refusedArgument, rule } = e);
   } finally {
     if (l?.built) l.dispose();
   }
@@ -154,5 +159,84 @@ function measure(
     : formula !== null && formula === measured && measured === definition && maxAbsDiff <= 1e-4
     ? "equal"
     : "mismatch";
-  return { layer, ...g, formula, measured, definition, maxAbsDiff, status, reason };
+  return {
+    layer,
+    ...g,
+    formula,
+    measured,
+    definition,
+    maxAbsDiff,
+    status,
+    reason,
+    refusedArgument,
+    rule,
+  };
+}
+
+/** Counts of a sweep's outcomes for one layer. */
+export interface SweepCounts {
+  /** The layer. */
+  layer: SweepRow["layer"];
+  /** Combinations tried. */
+  combinations: number;
+  /** Formula, layer and definition agree. */
+  equal: number;
+  /** Refused by formula and layer alike. */
+  refused: number;
+  /** Anything else: a disagreement. */
+  mismatch: number;
+}
+
+/**
+ * Per-layer counts of a sweep's outcomes, in the order the layers first appear.
+ *
+ * @example
+ * ```ts
+ * sweepCounts(shapeSweep()); // [{ layer: "Conv2d", combinations: 90, equal: 81, refused: 9, mismatch: 0 }, …]
+ * ```
+ */
+export function sweepCounts(rows: SweepRow[]): SweepCounts[] {
+  const byLayer = new Map<SweepRow["layer"], SweepCounts>();
+  for (const r of rows) {
+    const c = byLayer.get(r.layer) ??
+      { layer: r.layer, combinations: 0, equal: 0, refused: 0, mismatch: 0 };
+    c.combinations++;
+    c[r.status]++;
+    byLayer.set(r.layer, c);
+  }
+  return [...byLayer.values()];
+}
+
+/** How many combinations of one layer were refused for one argument and rule. */
+export interface Refusal {
+  /** The layer. */
+  layer: SweepRow["layer"];
+  /** The argument refused. */
+  argument: string;
+  /** The rule broken. */
+  rule: string;
+  /** Combinations refused this way. */
+  count: number;
+}
+
+/**
+ * The refused combinations grouped by layer, refused argument and rule (largest groups first).
+ *
+ * @example
+ * ```ts
+ * refusals(shapeSweep())[0];
+ * // { layer: "ConvTranspose2d", argument: "outputPadding", rule: "outputPadding must be smaller than either stride or dilation", count: 75 }
+ * ```
+ */
+export function refusals(rows: SweepRow[]): Refusal[] {
+  const groups = new Map<string, Refusal>();
+  for (const r of rows) {
+    if (r.status !== "refused") continue;
+    const argument = r.refusedArgument ?? "?", rule = r.rule ?? r.reason ?? "unknown";
+    const key = `${r.layer}\u0000${argument}\u0000${rule}`;
+    const g = groups.get(key) ?? { layer: r.layer, argument, rule, count: 0 };
+    g.count++;
+    groups.set(key, g);
+  }
+  return [...groups.values()].sort((a, b) => b.count - a.count);
 }
