@@ -67,30 +67,33 @@ Deno.test("checkpoint: a swap interrupted between its renames still finds the pr
   }
 });
 
+/** A tiny model and an SGD with momentum over its trainable weights. */
+function modelWithSgd(seed: number) {
+  const model = tinyModel(seed);
+  const sgd = new SGD(model.trainableWeights.map((w) => w.read() as tf.Variable), {
+    lr: 0.1,
+    momentum: 0.9,
+  });
+  return { model, optimizer: sgd };
+}
+
 Deno.test("checkpoint: a missing optimizer state is refused on resume, never skipped", async () => {
   const dir = await Deno.makeTempDir();
+  const saved = modelWithSgd(8), fresh = modelWithSgd(9);
   try {
     const ck = join(dir, "checkpoint");
-    const model = tinyModel(8);
-    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const optimizer = new SGD(variables, { lr: 0.1, momentum: 0.9 });
-    await saveCheckpoint(ck, { models: [{ name: "m", model, optimizer }], meta: { epoch: 1 } });
+    await saveCheckpoint(ck, { models: [{ name: "m", ...saved }], meta: { epoch: 1 } });
     await Deno.remove(join(ck, "m", "optimizer.json"));
-    const fresh = tinyModel(9);
-    const freshOpt = new SGD(fresh.trainableWeights.map((w) => w.read() as tf.Variable), {
-      lr: 0.1,
-      momentum: 0.9,
-    });
     await assertRejects(
-      () => loadCheckpoint(ck, [{ name: "m", model: fresh, optimizer: freshOpt }]),
+      () => loadCheckpoint(ck, [{ name: "m", ...fresh }]),
       Error,
       "has no optimizer state (optimizer.json missing): resuming would restart SGD momentum",
     );
     // Without an optimizer to restore (e.g. evaluation), the weights alone still load.
-    assertEquals(await loadCheckpoint(ck, [{ name: "m", model: fresh }]), { epoch: 1 });
-    optimizer.dispose();
-    freshOpt.dispose();
+    assertEquals(await loadCheckpoint(ck, [{ name: "m", model: fresh.model }]), { epoch: 1 });
   } finally {
+    saved.optimizer.dispose();
+    fresh.optimizer.dispose();
     await Deno.remove(dir, { recursive: true });
   }
 });
