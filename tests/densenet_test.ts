@@ -49,9 +49,10 @@ Deno.test("dense block and transition layer: channel arithmetic 64/96/128/160 an
 });
 
 // Deterministic weights and input shared with tests/fixtures/torch_densenet_reference.json (its
-// "generator" says how it was made). Every value is a 32-bit integer hash of (name, index), exact in
-// any language: a formula with structure (sin of the index) makes every layer nearly rank 2 and the
-// network's output nearly independent of its input, so a kernel mixing samples would pass.
+// "generator" says how it was made). Weights come from a 32-bit integer hash of (name, index),
+// bit-identical in Python: a formula with structure (the sine of the index, used before) makes every
+// layer nearly rank 2 and the output nearly independent of the input, so a kernel that mixed the
+// samples passed.
 
 /** FNV-1a hash of an ASCII name. */
 function fnv1a(name: string): number {
