@@ -25,7 +25,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { readTarFile } from "./_tar.ts";
-import { asidePrefix, fileSize, removeStale, replaceFolder } from "../util/fs.ts";
+import { asidePrefix, fileSize, removeStale, replaceFolder, restoreSetAside } from "../util/fs.ts";
 import { delay } from "../util/async.ts";
 import { formatBytes, ProgressBar, type ProgressSink } from "./_progress.ts";
 
@@ -115,7 +115,11 @@ export async function cifar10Status(
   dataDir: string = DEFAULT_DATA_DIR,
   md5?: string,
 ): Promise<Cifar10Status> {
-  const folder = join(dataDir, CIFAR10_FOLDER);
+  return await folderStatus(join(dataDir, CIFAR10_FOLDER), md5);
+}
+
+/** {@linkcode cifar10Status} of the folder itself (also of a copy set aside under another name). */
+async function folderStatus(folder: string, md5?: string): Promise<Cifar10Status> {
   const isDir = await Deno.stat(folder).then((i) => i.isDirectory, () => false);
   if (!isDir) return { ready: false, folder, reason: `${folder} does not exist` };
   let record: VerifiedRecord;
@@ -150,6 +154,24 @@ export async function cifar10Status(
     }
   }
   return { ready: true, folder, reason: "verified", record };
+}
+
+/**
+ * Puts back the verified copy that an install interrupted while swapping folders left set aside
+ * (`dataDir/.cifar-10-batches-bin.old-…`) when `cifar-10-batches-bin/` itself is missing. Returns
+ * the folder put back, or undefined. {@linkcode downloadCifar10} and `loadDataset` call it first.
+ *
+ * @example
+ * ```ts
+ * const restored = await restoreCifar10("data");
+ * if (restored) console.log(`put back ${restored}`);
+ * ```
+ */
+export async function restoreCifar10(
+  dataDir: string = DEFAULT_DATA_DIR,
+): Promise<string | undefined> {
+  const target = join(dataDir, CIFAR10_FOLDER);
+  return await restoreSetAside(target, async (folder) => (await folderStatus(folder)).ready);
 }
 
 /** Options of {@linkcode downloadCifar10}. */
@@ -432,6 +454,9 @@ export async function downloadCifar10(options: DownloadOptions = {}): Promise<Do
   }
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
   const log = options.log ?? ((line: string) => console.log(line));
+  // Before the sweep below, which would delete it.
+  const restored = await restoreCifar10(dataDir);
+  if (restored) log(`put back the verified copy that an interrupted install left in ${restored}`);
   const status = await cifar10Status(dataDir, md5);
   if (status.ready) {
     log(
