@@ -19,7 +19,9 @@ import {
   readCifarBinary,
   TRAIN_FILES,
 } from "../lib/data/mod.ts";
-import { ProgressBar } from "../lib/data/_progress.ts";
+import { ProgressBar } from "../lib/util/progress.ts";
+import { downloadResumable } from "../lib/util/http_download.ts";
+import { createHash } from "node:crypto";
 import {
   fakeCifarArchive,
   fakeCifarFiles,
@@ -415,6 +417,30 @@ Deno.test("deno task data:cifar10: Ctrl-C mid-download keeps the .part, installs
       assertEquals(result.status, "installed");
       assertEquals(server.ranges.at(-1), `bytes=${kept}-`);
       assertEquals(result.downloadedBytes, gz.length - kept);
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("downloadResumable: any file, resumed after a drop, renamed only once its MD5 matched", async () => {
+  const bytes = new TextEncoder().encode("not an archive, just bytes ".repeat(100));
+  const md5 = createHash("md5").update(bytes).digest("hex");
+  const server = serveBytes(bytes, { cutAt: 1000 });
+  try {
+    await withTempDir(async (dir) => {
+      const file = join(dir, "file.txt");
+      const error = await assertRejects(
+        () => downloadResumable(server.url, file, { md5, retries: 0 }),
+        DownloadError,
+        "download interrupted at 1000 B",
+      );
+      assertStringIncludes(error.message, `${file}.part is kept: run it again to resume`);
+      assertEquals(await names(dir), ["file.txt.part", "file.txt.part.json"]);
+      const result = await downloadResumable(server.url, file, { md5, retries: 0 });
+      assertEquals(result, { bytes: bytes.length - 1000, resumed: true });
+      assertEquals(await Deno.readFile(file), bytes);
+      assertEquals(await names(dir), ["file.txt"]);
     });
   } finally {
     await server.close();

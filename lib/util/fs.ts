@@ -1,5 +1,6 @@
 /**
- * Folder helpers: swapping a finished folder into place by renaming, putting back the folder an
+ * File and folder helpers: sizes and checksums of files, swapping a finished folder into place by
+ * renaming, putting back the folder an
  * interrupted swap set aside, and removing stale temporary folders left by interrupted runs.
  *
  * @example
@@ -9,6 +10,7 @@
  * ```
  * @module
  */
+import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 
 async function exists(path: string): Promise<boolean> {
@@ -44,6 +46,26 @@ export function asidePrefix(target: string): string {
  */
 export async function fileSize(path: string): Promise<number> {
   return await Deno.stat(path).then((i) => i.size, () => -1);
+}
+
+/**
+ * MD5 of a file in hex, read in 1 MiB pieces.
+ *
+ * @example
+ * ```ts
+ * await md5File("data/cifar-10-binary.tar.gz"); // "c32a1d4ab5d03f1284b67883e8d87530"
+ * ```
+ */
+export async function md5File(path: string): Promise<string> {
+  const hash = createHash("md5");
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(1 << 20);
+  while (true) {
+    const n = await file.read(buf);
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+  }
+  return hash.digest("hex");
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { ProgressBar } from "./_progress.ts";
+ * import { ProgressBar } from "./progress.ts";
  * const bar = new ProgressBar({ label: "file.tar.gz", write: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)), isTerminal: Deno.stderr.isTerminal() });
  * bar.start(1000, 0);
  * bar.update(500);
