@@ -13,5 +13,4 @@ export * from "./sgd.ts";
 export * from "./metrics.ts";
 export * from "./checkpoint.ts";
 export * from "./trainer.ts";
-export * from "./progress.ts";
 export * from "./experiment.ts";
