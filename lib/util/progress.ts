@@ -5,6 +5,11 @@
  * pipes) a line is printed at every 10 % step or every 30 seconds, whichever comes first.
  * {@linkcode ProgressBar} is the download bar (bytes, rate and ETA).
  *
+ * Hand-written because npm's cli-progress (3.12.0, tried under Deno) fits only half the job: it
+ * prints nothing when stderr is not a terminal unless told to, and then on a timer rather than at
+ * 10 % steps; it redraws from its own timers and clock, so what a log shows could only be tested
+ * by sleeping; and the notebook's bar (an HTML `<progress>` updated in place) is not a terminal.
+ *
  * @example
  * ```ts
  * import { ProgressBar } from "./progress.ts";
