@@ -298,36 +298,35 @@ Deno.test("downloadCifar10: a verified archive left by an interrupted extraction
 });
 
 Deno.test("downloadCifar10: the verified copy an interrupted swap set aside is put back, not swept", async () => {
-  const server = serveBytes(ARCHIVE);
-  try {
-    await withTempDir(async (dir) => {
-      await download({ url: server.url, md5: MD5, dataDir: dir });
-      const folder = join(dir, CIFAR10_FOLDER);
-      const before = await Deno.readFile(join(folder, TRAIN_FILES[0]));
-      // What a crash between replaceFolder's two renames leaves: the installed copy renamed aside
-      // (installed long ago: old enough for the stale sweep) and the new extraction not moved in.
-      const aside = join(dir, `.${CIFAR10_FOLDER}.old-1234abcd`);
-      await Deno.rename(folder, aside);
-      await Deno.utime(aside, 0, 0);
-      const extract = join(dir, ".cifar10-extract-old");
-      await Deno.mkdir(extract);
-      await Deno.utime(extract, 0, 0);
-      const again = await download({ url: server.url, md5: MD5, dataDir: dir });
-      assertEquals(again.result.status, "present");
-      assertStringIncludes(again.lines.join("\n"), `put back the verified copy`);
-      assertEquals(server.ranges.length, 1, "nothing downloaded again");
-      assertEquals(await Deno.readFile(join(folder, TRAIN_FILES[0])), before);
-      // A set-aside folder that was never verified is not taken for CIFAR-10: it is swept.
-      await Deno.remove(join(folder, CIFAR10_MARKER));
-      await Deno.rename(folder, aside);
-      await Deno.utime(aside, 0, 0);
-      const third = await download({ url: server.url, md5: MD5, dataDir: dir });
-      assertEquals(third.result.status, "installed");
-      assertEquals(await names(dir), [CIFAR10_FOLDER]);
-    });
-  } finally {
-    await server.close();
-  }
+  await withTempDir(async (dir) => {
+    const archive = join(dir, "copy.tar.gz");
+    await Deno.writeFile(archive, ARCHIVE);
+    const dataDir = join(dir, "data");
+    await download({ archive, md5: MD5, dataDir });
+    const folder = join(dataDir, CIFAR10_FOLDER);
+    const before = await Deno.readFile(join(folder, TRAIN_FILES[0]));
+    // What a crash between replaceFolder's two renames leaves: the installed copy renamed aside
+    // (installed long ago: old enough for the stale sweep) and the new extraction not moved in.
+    const aside = join(dataDir, `.${CIFAR10_FOLDER}.old-1234abcd`);
+    await Deno.rename(folder, aside);
+    await Deno.utime(aside, 0, 0);
+    const extract = join(dataDir, ".cifar10-extract-old");
+    await Deno.mkdir(extract);
+    await Deno.utime(extract, 0, 0);
+    // Nothing listens at this address: the run succeeds only if it downloads nothing.
+    const offline = { url: "http://127.0.0.1:9/cifar.tar.gz", md5: MD5, dataDir, retries: 0 };
+    const again = await download(offline);
+    assertEquals(again.result.status, "present");
+    assertStringIncludes(again.lines.join("\n"), `put back the verified copy`);
+    assertEquals(await Deno.readFile(join(folder, TRAIN_FILES[0])), before);
+    // A set-aside folder that was never verified is not taken for CIFAR-10: it is swept.
+    await Deno.remove(join(folder, CIFAR10_MARKER));
+    await Deno.rename(folder, aside);
+    await Deno.utime(aside, 0, 0);
+    const third = await download({ archive, md5: MD5, dataDir });
+    assertEquals(third.result.status, "installed");
+    assertEquals(await names(dataDir), [CIFAR10_FOLDER]);
+  });
 });
 
 Deno.test("cifar10Status: a folder without the record, or with a changed file, is not ready", async () => {
