@@ -1,7 +1,7 @@
 /**
  * File and folder helpers: sizes and checksums of files, swapping a finished folder into place by
- * renaming, putting back the folder an
- * interrupted swap set aside, and removing stale temporary folders left by interrupted runs.
+ * renaming, putting back the folder an interrupted swap set aside, and removing stale temporary
+ * folders left by interrupted runs.
  *
  * @example
  * ```ts
@@ -154,9 +154,13 @@ export function setAsideFolders(target: string): string[] {
     return [];
   }
   return entries.filter((e) => e.isDirectory && e.name.startsWith(prefix))
-    .map((e) => {
+    .flatMap((e) => {
       const path = join(dir, e.name);
-      return { path, time: Deno.statSync(path).mtime?.getTime() ?? 0 };
+      try {
+        return [{ path, time: Deno.statSync(path).mtime?.getTime() ?? 0 }];
+      } catch {
+        return []; // removed meanwhile (by another run's sweep)
+      }
     })
     .sort((a, b) => b.time - a.time)
     .map((e) => e.path);
