@@ -36,9 +36,6 @@ import {
 } from "../util/fs.ts";
 import { DownloadError, downloadResumable } from "../util/http_download.ts";
 import { ProgressBar, type ProgressSink } from "../util/progress.ts";
-
-export type { ProgressSink };
-export { DownloadError, md5File };
 import {
   CIFAR10_FILES,
   CIFAR10_FOLDER,
@@ -46,6 +43,9 @@ import {
   DEFAULT_DATA_DIR,
   readCifarBinary,
 } from "./cifar10.ts";
+
+export type { ProgressSink };
+export { DownloadError, md5File };
 
 /** Official download address of the CIFAR-10 binary version. */
 export const CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
