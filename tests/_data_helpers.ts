@@ -11,7 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
-import { writeTar } from "../lib/data/_tar.ts";
+import { concatBytes } from "../lib/util/bytes.ts";
 import {
   CIFAR10_CLASSES,
   CIFAR10_FOLDER,
@@ -213,4 +213,65 @@ export function serveBytes(bytes: Uint8Array, options: ServeOptions = {}): TestS
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   while (bytes.length > 0) bytes = bytes.subarray(await conn.write(bytes));
+}
+
+/** A file to put in a tar archive with {@linkcode writeTar}. */
+export interface TarInput {
+  /** Path inside the archive (at most 100 bytes, or 255 with a ustar prefix). */
+  name: string;
+  /** Content; omit for a directory. */
+  data?: Uint8Array;
+}
+
+/**
+ * Builds an uncompressed ustar archive in memory (synchronously, which tar-stream's packer does
+ * not: test archives are built at module level). Long names go into the ustar prefix.
+ *
+ * @example
+ * ```ts
+ * const tar = writeTar([{ name: "dir/" }, { name: "dir/a.txt", data: new Uint8Array([65]) }]);
+ * ```
+ */
+export function writeTar(files: TarInput[]): Uint8Array {
+  const BLOCK = 512;
+  const blocks: Uint8Array[] = [];
+  const enc = new TextEncoder();
+  for (const f of files) {
+    const header = new Uint8Array(BLOCK);
+    const isDir = f.data === undefined;
+    let name = enc.encode(f.name);
+    let prefix = new Uint8Array(0);
+    if (name.length > 100) {
+      const cut = f.name.lastIndexOf("/", f.name.length - 2);
+      prefix = enc.encode(f.name.slice(0, cut));
+      name = enc.encode(f.name.slice(cut + 1));
+      if (cut < 0 || name.length > 100 || prefix.length > 155) {
+        throw new RangeError(`tar name too long: ${f.name}`);
+      }
+    }
+    const size = f.data?.length ?? 0;
+    header.set(name, 0);
+    const field = (text: string, at: number, len: number) =>
+      header.set(enc.encode(text.padStart(len - 1, "0") + "\0"), at);
+    field(isDir ? "755" : "644", 100, 8);
+    field("0", 108, 8);
+    field("0", 116, 8);
+    field(size.toString(8), 124, 12);
+    field("0", 136, 12);
+    header[156] = isDir ? 0x35 : 0x30;
+    header.set(enc.encode("ustar\0"), 257);
+    header.set(enc.encode("00"), 263);
+    header.set(prefix, 345);
+    header.fill(32, 148, 156);
+    const sum = header.reduce((a, b) => a + b, 0);
+    header.set(enc.encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+    blocks.push(header);
+    if (f.data) {
+      const body = new Uint8Array(Math.ceil(size / BLOCK) * BLOCK);
+      body.set(f.data);
+      blocks.push(body);
+    }
+  }
+  blocks.push(new Uint8Array(2 * BLOCK));
+  return concatBytes(blocks);
 }

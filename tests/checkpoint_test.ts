@@ -48,6 +48,9 @@ Deno.test("checkpoint: a swap interrupted between its renames still finds the pr
     });
     const meta = await loadCheckpoint(ck, [{ name: "m", model: fresh, optimizer: freshOpt }]);
     assertEquals(meta, { epoch: 3 });
+    // Loading put it back in place: the next save replaces it instead of leaving it aside.
+    assertEquals(completeCheckpoint(ck), ck);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["checkpoint"]);
     assertEquals(freshOpt.steps, 1);
     assertEquals(freshOpt.state().buffers.size, variables.length);
     const same = fresh.getWeights().every((w, i) =>

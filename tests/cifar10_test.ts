@@ -16,13 +16,14 @@ import {
   TEST_FILE,
   TRAIN_FILES,
 } from "../lib/data/cifar10.ts";
-import { readTar, writeTar } from "../lib/data/_tar.ts";
+import { readTar } from "../lib/data/_tar.ts";
 import {
   fakeCifarArchive,
   fakeCifarFiles,
   fakeImages,
   withTempDir,
   writeFakeCifar,
+  writeTar,
 } from "./_data_helpers.ts";
 
 Deno.test("decodeBatch: label byte then planar R, G, B rows become NHWC uint8", () => {
@@ -176,6 +177,24 @@ Deno.test("readTar: long names via the ustar prefix, directories, skipped member
     ["dir/b", "file", 2, 2],
   ]);
   assertEquals([...entries[2].data!], [1, 2]);
+});
+
+Deno.test("readTar: an archive cut short names the member or header; no end blocks is fine; empty is not", async () => {
+  const tar = writeTar([
+    { name: "dir/a", data: new Uint8Array(700).fill(1) },
+    { name: "dir/b", data: new Uint8Array([1, 2]) },
+  ]);
+  const read = (bytes: Uint8Array) => Array.fromAsync(readTar([bytes], { label: "x.tar" }));
+  // Header (512) + 700 bytes padded to 1024, then b's header at 1536 and its data at 2048.
+  await assertRejects(() => read(tar.subarray(0, 1000)), Error, `x.tar ends inside "dir/a"`);
+  await assertRejects(() => read(tar.subarray(0, 1600)), Error, "x.tar ends inside a tar header");
+  await assertRejects(() => read(tar.subarray(0, 300)), Error, "x.tar is not a tar archive");
+  const bad = tar.slice();
+  bad[1536] ^= 1; // b's header no longer matches its checksum
+  await assertRejects(() => read(bad), Error, "x.tar is not a tar archive (bad header checksum");
+  await assertRejects(() => read(new Uint8Array(0)), Error, "x.tar is empty");
+  const whole = await read(tar.subarray(0, 2560)); // without the two end-of-archive blocks
+  assertEquals(whole.map((e) => [e.name, e.data?.length]), [["dir/a", 700], ["dir/b", 2]]);
 });
 
 Deno.test("selectImages and parseClassNames", () => {

@@ -92,6 +92,11 @@ Deno.test("loadDataset: auto and cifar10 pick CIFAR-10 once it is installed and 
       assertEquals([data.train.length, data.test.length], [15, 3]);
       assertEquals([data.notice, lines], [undefined, []]);
     }
+    // After a crash that left the verified copy set aside, it is put back, not replaced by the
+    // synthetic set.
+    await Deno.rename(join(dir, CIFAR10_FOLDER), join(dir, `.${CIFAR10_FOLDER}.old-1234abcd`));
+    const data = await loadDataset({ dataset: "auto", dataDir: dir, log: false });
+    assertEquals([data.id, data.source], ["cifar10", join(dir, CIFAR10_FOLDER)]);
   });
 });
 

@@ -19,7 +19,9 @@ import {
   readCifarBinary,
   TRAIN_FILES,
 } from "../lib/data/mod.ts";
-import { ProgressBar } from "../lib/data/_progress.ts";
+import { ProgressBar } from "../lib/util/progress.ts";
+import { downloadResumable } from "../lib/util/http_download.ts";
+import { createHash } from "node:crypto";
 import {
   fakeCifarArchive,
   fakeCifarFiles,
@@ -295,6 +297,38 @@ Deno.test("downloadCifar10: a verified archive left by an interrupted extraction
   }
 });
 
+Deno.test("downloadCifar10: the verified copy an interrupted swap set aside is put back, not swept", async () => {
+  await withTempDir(async (dir) => {
+    const archive = join(dir, "copy.tar.gz");
+    await Deno.writeFile(archive, ARCHIVE);
+    const dataDir = join(dir, "data");
+    await download({ archive, md5: MD5, dataDir });
+    const folder = join(dataDir, CIFAR10_FOLDER);
+    const before = await Deno.readFile(join(folder, TRAIN_FILES[0]));
+    // What a crash between replaceFolder's two renames leaves: the installed copy renamed aside
+    // (installed long ago: old enough for the stale sweep) and the new extraction not moved in.
+    const aside = join(dataDir, `.${CIFAR10_FOLDER}.old-1234abcd`);
+    await Deno.rename(folder, aside);
+    await Deno.utime(aside, 0, 0);
+    const extract = join(dataDir, ".cifar10-extract-old");
+    await Deno.mkdir(extract);
+    await Deno.utime(extract, 0, 0);
+    // Nothing listens at this address: the run succeeds only if it downloads nothing.
+    const offline = { url: "http://127.0.0.1:9/cifar.tar.gz", md5: MD5, dataDir, retries: 0 };
+    const again = await download(offline);
+    assertEquals(again.result.status, "present");
+    assertStringIncludes(again.lines.join("\n"), `put back the verified copy`);
+    assertEquals(await Deno.readFile(join(folder, TRAIN_FILES[0])), before);
+    // A set-aside folder that was never verified is not taken for CIFAR-10: it is swept.
+    await Deno.remove(join(folder, CIFAR10_MARKER));
+    await Deno.rename(folder, aside);
+    await Deno.utime(aside, 0, 0);
+    const third = await download({ archive, md5: MD5, dataDir });
+    assertEquals(third.result.status, "installed");
+    assertEquals(await names(dataDir), [CIFAR10_FOLDER]);
+  });
+});
+
 Deno.test("cifar10Status: a folder without the record, or with a changed file, is not ready", async () => {
   const server = serveBytes(ARCHIVE);
   try {
@@ -382,6 +416,30 @@ Deno.test("deno task data:cifar10: Ctrl-C mid-download keeps the .part, installs
       assertEquals(result.status, "installed");
       assertEquals(server.ranges.at(-1), `bytes=${kept}-`);
       assertEquals(result.downloadedBytes, gz.length - kept);
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("downloadResumable: any file, resumed after a drop, renamed only once its MD5 matched", async () => {
+  const bytes = new TextEncoder().encode("not an archive, just bytes ".repeat(100));
+  const md5 = createHash("md5").update(bytes).digest("hex");
+  const server = serveBytes(bytes, { cutAt: 1000 });
+  try {
+    await withTempDir(async (dir) => {
+      const file = join(dir, "file.txt");
+      const error = await assertRejects(
+        () => downloadResumable(server.url, file, { md5, retries: 0 }),
+        DownloadError,
+        "download interrupted at 1000 B",
+      );
+      assertStringIncludes(error.message, `${file}.part is kept: run it again to resume`);
+      assertEquals(await names(dir), ["file.txt.part", "file.txt.part.json"]);
+      const result = await downloadResumable(server.url, file, { md5, retries: 0 });
+      assertEquals(result, { bytes: bytes.length - 1000, resumed: true });
+      assertEquals(await Deno.readFile(file), bytes);
+      assertEquals(await names(dir), ["file.txt"]);
     });
   } finally {
     await server.close();

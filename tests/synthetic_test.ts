@@ -56,6 +56,14 @@ Deno.test("ensureSynthetic: writes the CIFAR layout once, reuses it, regenerates
     assertEquals((await readCifarBinary(folder)).test, syntheticImages("test", 3, 5));
     const names = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name);
     assertEquals(names, [SYNTHETIC_FOLDER]);
+    // A complete set that an interrupted swap left aside is put back as it is, not regenerated.
+    const aside = join(dir, `.${SYNTHETIC_FOLDER}.old-1234abcd`);
+    await Deno.rename(folder, aside);
+    await Deno.utime(aside, 0, 0);
+    const kept = (await Deno.stat(join(aside, SYNTHETIC_MARKER))).mtime;
+    await ensureSynthetic(dir, { trainCount: 10, testCount: 3, seed: 5 });
+    assertEquals((await Deno.stat(marker)).mtime, kept);
+    assertEquals((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), [SYNTHETIC_FOLDER]);
   });
 });
 

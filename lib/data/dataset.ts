@@ -20,7 +20,7 @@ import {
   readCifarBinary,
   selectImages,
 } from "./cifar10.ts";
-import { CIFAR10_COMMAND, cifar10Status } from "./download.ts";
+import { CIFAR10_COMMAND, cifar10Status, restoreCifar10 } from "./download.ts";
 import { ensureSynthetic, SYNTHETIC_NAME, type SyntheticOptions } from "./synthetic.ts";
 
 /** Names accepted by {@linkcode loadDataset}'s `dataset` option. */
@@ -148,6 +148,7 @@ export async function loadDataset(options: LoadDatasetOptions = {}): Promise<Dat
     id = "synthetic";
     folder = await ensureSynthetic(dataDir, options.synthetic);
   } else {
+    await restoreCifar10(dataDir);
     const status = await cifar10Status(dataDir);
     if (status.ready) {
       id = "cifar10";

@@ -4,15 +4,17 @@
  * {@linkcode downloadCifar10} fetches `cifar-10-binary.tar.gz`, checks its MD5 and extracts it into
  * `data/cifar-10-batches-bin/`. It is safe to interrupt at any point:
  *
- * - the download goes to `cifar-10-binary.tar.gz.part`; a later run resumes it with an HTTP
- *   `Range` request (guarded by `If-Range`), or starts over when the server does not support
- *   ranges; a dropped connection is resumed automatically a few times;
+ * - the download (`downloadResumable` of lib/util/http_download.ts) goes to
+ *   `cifar-10-binary.tar.gz.part`; a later run resumes it with an HTTP `Range` request (guarded
+ *   by `If-Range`), or starts over when the server does not support ranges; a dropped connection
+ *   is resumed automatically a few times;
  * - the file is renamed to `cifar-10-binary.tar.gz` only after its MD5 matched; a mismatch
  *   deletes it;
  * - extraction goes to a temporary folder; every batch is decoded and checked, then the record
  *   `VERIFIED.json` is written into that folder, and only then is it renamed to
  *   `cifar-10-batches-bin/`. A folder without that record is never taken for CIFAR-10, and an
- *   existing folder is replaced only by a complete, verified one.
+ *   existing folder is replaced only by a complete, verified one; a verified copy that a crash
+ *   during that swap left set aside is put back by the next run.
  *
  * @example
  * ```ts
@@ -22,14 +24,18 @@
  * ```
  * @module
  */
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { readTarFile } from "./_tar.ts";
-import { asidePrefix, fileSize, removeStale, replaceFolder } from "../util/fs.ts";
-import { delay } from "../util/async.ts";
-import { formatBytes, ProgressBar, type ProgressSink } from "./_progress.ts";
-
-export type { ProgressSink };
+import {
+  asidePrefix,
+  fileSize,
+  md5File,
+  removeStale,
+  replaceFolder,
+  restoreSetAside,
+} from "../util/fs.ts";
+import { DownloadError, downloadResumable } from "../util/http_download.ts";
+import { ProgressBar, type ProgressSink } from "../util/progress.ts";
 import {
   CIFAR10_FILES,
   CIFAR10_FOLDER,
@@ -37,6 +43,9 @@ import {
   DEFAULT_DATA_DIR,
   readCifarBinary,
 } from "./cifar10.ts";
+
+export type { ProgressSink };
+export { DownloadError, md5File };
 
 /** Official download address of the CIFAR-10 binary version. */
 export const CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
@@ -81,26 +90,6 @@ export interface Cifar10Status {
 }
 
 /**
- * A download that failed (HTTP error, dropped connection, wrong checksum).
- *
- * @example
- * ```ts
- * try {
- *   await downloadCifar10();
- * } catch (error) {
- *   if (error instanceof DownloadError) console.error(error.message);
- * }
- * ```
- */
-export class DownloadError extends Error {
-  /** A download error with a message. */
-  constructor(message: string) {
-    super(message);
-    this.name = "DownloadError";
-  }
-}
-
-/**
  * Checks whether `dataDir/cifar-10-batches-bin/` holds CIFAR-10 installed by
  * {@linkcode downloadCifar10}: the verification record exists (optionally for the archive with
  * checksum `md5`) and every file still has its recorded size. Cheap: it reads no pixel data.
@@ -115,7 +104,11 @@ export async function cifar10Status(
   dataDir: string = DEFAULT_DATA_DIR,
   md5?: string,
 ): Promise<Cifar10Status> {
-  const folder = join(dataDir, CIFAR10_FOLDER);
+  return await folderStatus(join(dataDir, CIFAR10_FOLDER), md5);
+}
+
+/** {@linkcode cifar10Status} of the folder itself (also of a copy set aside under another name). */
+async function folderStatus(folder: string, md5?: string): Promise<Cifar10Status> {
   const isDir = await Deno.stat(folder).then((i) => i.isDirectory, () => false);
   if (!isDir) return { ready: false, folder, reason: `${folder} does not exist` };
   let record: VerifiedRecord;
@@ -150,6 +143,24 @@ export async function cifar10Status(
     }
   }
   return { ready: true, folder, reason: "verified", record };
+}
+
+/**
+ * Puts back the verified copy that an install interrupted while swapping folders left set aside
+ * (`dataDir/.cifar-10-batches-bin.old-…`) when `cifar-10-batches-bin/` itself is missing. Returns
+ * the folder put back, or undefined. {@linkcode downloadCifar10} and `loadDataset` call it first.
+ *
+ * @example
+ * ```ts
+ * const restored = await restoreCifar10("data");
+ * if (restored) console.log(`put back ${restored}`);
+ * ```
+ */
+export async function restoreCifar10(
+  dataDir: string = DEFAULT_DATA_DIR,
+): Promise<string | undefined> {
+  const target = join(dataDir, CIFAR10_FOLDER);
+  return await restoreSetAside(target, async (folder) => (await folderStatus(folder)).ready);
 }
 
 /** Options of {@linkcode downloadCifar10}. */
@@ -188,32 +199,6 @@ export interface DownloadResult {
   resumed: boolean;
 }
 
-/**
- * MD5 of a file in hex, read in 1 MiB pieces.
- *
- * @example
- * ```ts
- * await md5File("data/cifar-10-binary.tar.gz"); // "c32a1d4ab5d03f1284b67883e8d87530"
- * ```
- */
-export async function md5File(path: string): Promise<string> {
-  const hash = createHash("md5");
-  using file = await Deno.open(path, { read: true });
-  const buf = new Uint8Array(1 << 20);
-  while (true) {
-    const n = await file.read(buf);
-    if (n === null) break;
-    hash.update(buf.subarray(0, n));
-  }
-  return hash.digest("hex");
-}
-
-interface PartInfo {
-  url: string;
-  etag?: string;
-  lastModified?: string;
-}
-
 function defaultProgress(): ProgressSink {
   const enc = new TextEncoder();
   return new ProgressBar({
@@ -223,165 +208,6 @@ function defaultProgress(): ProgressSink {
     },
     isTerminal: Deno.stderr.isTerminal(),
   });
-}
-
-/** Downloads `url` to `part` (resuming), verifies it and renames it to `final`. */
-async function fetchArchive(
-  url: string,
-  md5: string,
-  part: string,
-  final: string,
-  o: Required<Pick<DownloadOptions, "retries" | "retryDelayMs" | "log">> & {
-    progress: ProgressSink | false;
-  },
-): Promise<{ bytes: number; resumed: boolean }> {
-  const infoPath = `${part}.json`;
-  let transferred = 0;
-  let resumed = false;
-  let restartedAfterMismatch = false;
-  for (let attempt = 0;; attempt++) {
-    let info: PartInfo | undefined;
-    try {
-      info = JSON.parse(await Deno.readTextFile(infoPath));
-    } catch {
-      info = undefined;
-    }
-    let offset = Math.max(0, await fileSize(part));
-    if (offset > 0 && info?.url !== url) {
-      o.log(`discarding ${part}: it belongs to another address`);
-      offset = 0;
-    }
-    const headers: Record<string, string> = {};
-    if (offset > 0) {
-      headers["Range"] = `bytes=${offset}-`;
-      const validator = info?.etag ?? info?.lastModified;
-      if (validator) headers["If-Range"] = validator;
-    }
-    let response: Response;
-    try {
-      response = await fetch(url, { headers });
-    } catch (error) {
-      const cause = error instanceof Error && error.cause instanceof Error
-        ? `: ${error.cause.message}`
-        : "";
-      const why = (error instanceof Error ? error.message : String(error)) + cause;
-      if (attempt < o.retries) {
-        o.log(`cannot reach ${url} (${why}); retrying (${attempt + 1}/${o.retries})`);
-        await delay(o.retryDelayMs);
-        continue;
-      }
-      throw new DownloadError(
-        `cannot download ${url}: ${why}. Without network access, copy cifar-10-binary.tar.gz ` +
-          `from elsewhere and run ${CIFAR10_COMMAND} --file <path>`,
-      );
-    }
-    let total: number | undefined;
-    let append = false;
-    if (response.status === 206 && offset > 0) {
-      const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get("content-range") ?? "");
-      if (m && Number(m[1]) === offset) {
-        append = true;
-        total = m[3] === "*" ? undefined : Number(m[3]);
-        resumed = true;
-      } else {
-        await response.body?.cancel();
-        o.log("the server answered the resume request with another range; starting over");
-        await Deno.remove(part).catch(() => {});
-        continue;
-      }
-    } else if (response.status === 416 && offset > 0) {
-      // Nothing left to fetch: the partial file may be complete already; the checksum decides.
-      await response.body?.cancel();
-      total = offset;
-      append = true;
-      resumed = true;
-    } else if (response.ok && response.status !== 206) {
-      if (offset > 0) o.log("the server does not resume downloads; starting over");
-      offset = 0;
-      const length = response.headers.get("content-length");
-      total = length === null ? undefined : Number(length);
-    } else {
-      await response.body?.cancel();
-      const message = `${url} answered HTTP ${response.status} ${response.statusText}`.trim();
-      if (response.status >= 500 && attempt < o.retries) {
-        o.log(`${message}; retrying (${attempt + 1}/${o.retries})`);
-        await delay(o.retryDelayMs);
-        continue;
-      }
-      throw new DownloadError(message);
-    }
-    if (!append) {
-      const next: PartInfo = {
-        url,
-        etag: response.headers.get("etag") ?? undefined,
-        lastModified: response.headers.get("last-modified") ?? undefined,
-      };
-      await Deno.writeTextFile(infoPath, JSON.stringify(next));
-    }
-    let received = offset;
-    let failure: string | undefined;
-    if (response.status !== 416) {
-      if (o.progress) o.progress.start(total, offset);
-      const file = await Deno.open(
-        part,
-        append ? { append: true, create: true } : { write: true, create: true, truncate: true },
-      );
-      try {
-        if (!response.body) throw new Error("empty response");
-        for await (const chunk of response.body) {
-          let bytes = chunk;
-          while (bytes.length > 0) bytes = bytes.subarray(await file.write(bytes));
-          received += chunk.length;
-          transferred += chunk.length;
-          if (o.progress) o.progress.update(received);
-        }
-      } catch (error) {
-        failure = error instanceof Error ? error.message : String(error);
-      } finally {
-        file.close();
-        if (o.progress) o.progress.end();
-      }
-      if (!failure && total !== undefined && received < total) {
-        failure = `the connection closed after ${received} of ${total} bytes`;
-      }
-    }
-    if (failure) {
-      const where = total
-        ? `${formatBytes(received)} of ${formatBytes(total)}`
-        : formatBytes(received);
-      if (attempt < o.retries) {
-        o.log(
-          `download interrupted at ${where} (${failure}); resuming (${attempt + 1}/${o.retries})`,
-        );
-        await delay(o.retryDelayMs);
-        continue;
-      }
-      throw new DownloadError(
-        `download interrupted at ${where} (${failure}); ${part} is kept: run ${CIFAR10_COMMAND} ` +
-          `again to resume`,
-      );
-    }
-    o.log(`checking the MD5 of ${formatBytes(received)} …`);
-    const actual = await md5File(part);
-    if (actual !== md5) {
-      await Deno.remove(part).catch(() => {});
-      await Deno.remove(infoPath).catch(() => {});
-      if (resumed && !restartedAfterMismatch) {
-        // The resumed part may have come from another version of the file: start over once.
-        o.log(`MD5 mismatch after resuming (${actual}); downloading again from the start`);
-        restartedAfterMismatch = true;
-        resumed = false;
-        continue;
-      }
-      throw new DownloadError(
-        `MD5 mismatch for ${url}: expected ${md5}, got ${actual}. The download was deleted and ` +
-          `nothing was installed.`,
-      );
-    }
-    await Deno.rename(part, final);
-    await Deno.remove(infoPath).catch(() => {});
-    return { bytes: transferred, resumed };
-  }
 }
 
 /**
@@ -432,6 +258,9 @@ export async function downloadCifar10(options: DownloadOptions = {}): Promise<Do
   }
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
   const log = options.log ?? ((line: string) => console.log(line));
+  // Before the sweep below, which would delete it.
+  const restored = await restoreCifar10(dataDir);
+  if (restored) log(`put back the verified copy that an interrupted install left in ${restored}`);
   const status = await cifar10Status(dataDir, md5);
   if (status.ready) {
     log(
@@ -479,11 +308,15 @@ export async function downloadCifar10(options: DownloadOptions = {}): Promise<Do
     }
     if (!verified) {
       log(`downloading ${url}\n  to ${part}`);
-      fetched = await fetchArchive(url, md5, part, archive, {
+      fetched = await downloadResumable(url, archive, {
+        md5,
         retries: options.retries ?? 3,
         retryDelayMs: options.retryDelayMs ?? 2000,
         log,
         progress: options.progress ?? defaultProgress(),
+        command: CIFAR10_COMMAND,
+        offlineHint: `Without network access, copy ${CIFAR10_ARCHIVE} from elsewhere and run ` +
+          `${CIFAR10_COMMAND} --file <path>`,
       });
     }
     log(`MD5 ok (${md5})`);

@@ -48,7 +48,7 @@ import {
   TEST_FILE,
   TRAIN_FILES,
 } from "./cifar10.ts";
-import { asidePrefix, fileSize, removeStale, replaceFolder } from "../util/fs.ts";
+import { asidePrefix, fileSize, removeStale, replaceFolder, restoreSetAside } from "../util/fs.ts";
 
 /** Display name of the built-in dataset, used by plots and reports. */
 export const SYNTHETIC_NAME = "synthetic shapes (built-in)";
@@ -481,6 +481,7 @@ export async function ensureSynthetic(
 ): Promise<string> {
   const o = resolve(options);
   const folder = join(dataDir, SYNTHETIC_FOLDER);
+  await restoreSetAside(folder, (aside) => isComplete(aside, o)); // before the sweep below
   if (await isComplete(folder, o)) return folder;
   await Deno.mkdir(dataDir, { recursive: true });
   // Leftovers of interrupted generations (a generation takes seconds).

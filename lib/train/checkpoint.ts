@@ -13,7 +13,8 @@
  *
  * The folder is written under a temporary name and swapped into place with renames
  * (`replaceFolder`); a crash in between leaves either the old or the new checkpoint complete (the
- * old one, set aside as `.<name>.old-…`, is used if the swap was interrupted).
+ * old one, set aside as `.<name>.old-…` if the swap was interrupted, is found there and put back
+ * in place when loaded).
  *
  * @example
  * ```ts
@@ -26,8 +27,8 @@
  */
 import { tf } from "../backend/tf.ts";
 import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { asidePrefix, replaceFolder } from "../util/fs.ts";
+import { join } from "node:path";
+import { replaceFolder, restoreSetAside, setAsideFolders } from "../util/fs.ts";
 import type { SGD } from "./sgd.ts";
 import { variableToWeightName } from "./_variables.ts";
 
@@ -157,25 +158,20 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents):
  * ```
  */
 export function completeCheckpoint(dir: string): string | undefined {
-  if (existsSync(join(dir, "meta.json"))) return dir;
+  if (hasMeta(dir)) return dir;
   // A swap interrupted between its two renames leaves the previous checkpoint aside.
-  const aside = asidePrefix(dir);
-  let entries: Deno.DirEntry[] = [];
-  try {
-    entries = [...Deno.readDirSync(dirname(dir))];
-  } catch {
-    return undefined;
-  }
-  const found = entries.filter((e) => e.name.startsWith(aside))
-    .map((e) => join(dirname(dir), e.name))
-    .find((d) => existsSync(join(d, "meta.json")));
-  return found;
+  return setAsideFolders(dir).find(hasMeta);
+}
+
+function hasMeta(dir: string): boolean {
+  return existsSync(join(dir, "meta.json"));
 }
 
 /**
  * Loads a checkpoint into the given models (weights matched by name, momentum buffers into the
  * optimizers) and returns the stored metadata. A model the checkpoint lacks is an error, and so is
- * a missing optimizer state for a model given with an optimizer.
+ * a missing optimizer state for a model given with an optimizer. A checkpoint an interrupted swap
+ * left aside is first put back in place.
  *
  * @example
  * ```ts
@@ -183,6 +179,7 @@ export function completeCheckpoint(dir: string): string | undefined {
  * ```
  */
 export async function loadCheckpoint(dir: string, targets: CheckpointModel[]): Promise<unknown> {
+  await restoreSetAside(dir, (d) => Promise.resolve(hasMeta(d)));
   const found = completeCheckpoint(dir);
   if (!found) throw new Error(`no complete checkpoint in ${dir}`);
   for (const { name, model, optimizer } of targets) {

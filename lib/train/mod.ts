@@ -14,5 +14,4 @@ export * from "./metrics.ts";
 export * from "./stats.ts";
 export * from "./checkpoint.ts";
 export * from "./trainer.ts";
-export * from "./progress.ts";
 export * from "./experiment.ts";

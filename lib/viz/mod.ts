@@ -13,6 +13,7 @@ export { escapeScript, plotlyJsForInlineScript, plotlyJsPath } from "./plotly_bu
 export * from "./markdown.ts";
 export * from "./shape_views.ts";
 export * from "./live.ts";
+export * from "./progress.ts";
 export * from "./samples.ts";
 export * from "./training_views.ts";
 export * from "./model_summary.ts";

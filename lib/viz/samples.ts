@@ -1,6 +1,6 @@
 /**
  * Sample images of a dataset, one row per class, as a plotly figure: the grid is composited into
- * one RGB image, encoded as PNG (node:zlib deflate) and shown by plotly's `image` trace, with the
+ * one RGB image, encoded as PNG (npm fast-png) and shown by plotly's `image` trace, with the
  * class names on the rows and the dataset's name in the title. The PNG (one pixel per image pixel,
  * magnified on screen without smoothing) travels as a data URI and renders offline; 8 images per
  * class take about 250 kB (less for photos than for the noisy synthetic images).
@@ -14,12 +14,12 @@
  * ```
  * @module
  */
-import { deflateSync } from "node:zlib";
+import { encode } from "fast-png";
 import type { Figure } from "./plotly.ts";
 import { show } from "./plotly.ts";
 import { DATASET_MIME, showMarkdown } from "./markdown.ts";
 import type { ImageSet } from "../data/cifar10.ts";
-import { bytesToBase64, concatBytes } from "../util/bytes.ts";
+import { bytesToBase64 } from "../util/bytes.ts";
 
 /** What the helpers need of a dataset (a `Dataset` from `lib/data` fits). */
 export interface SampleSource {
@@ -142,34 +142,9 @@ export function sampleGridImage(
   return { width, height, rgb, indices, rowCentres };
 }
 
-let crcTable: Uint32Array | undefined;
-
-function crc32(bytes: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, data.length);
-  out.set(new TextEncoder().encode(type), 4);
-  out.set(data, 8);
-  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-  return out;
-}
-
 /**
- * Encodes 8-bit RGB pixels (row by row from the top) as a PNG file.
+ * Encodes 8-bit RGB pixels (row by row from the top) as a PNG file (npm fast-png, deflate level
+ * 9).
  *
  * @example
  * ```ts
@@ -182,23 +157,7 @@ export function encodePng(rgb: Uint8Array, width: number, height: number): Uint8
       `${width}×${height} RGB needs ${width * height * 3} bytes, got ${rgb.length}`,
     );
   }
-  const ihdr = new Uint8Array(13);
-  const v = new DataView(ihdr.buffer);
-  v.setUint32(0, width);
-  v.setUint32(4, height);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits, truecolour, deflate, no filter method, no interlace
-  const raw = new Uint8Array(height * (1 + width * 3));
-  for (let y = 0; y < height; y++) {
-    raw[y * (1 + width * 3)] = 0; // filter type "None"
-    raw.set(rgb.subarray(y * width * 3, (y + 1) * width * 3), y * (1 + width * 3) + 1);
-  }
-  const parts = [
-    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", new Uint8Array(deflateSync(raw, { level: 9 }))),
-    chunk("IEND", new Uint8Array(0)),
-  ];
-  return concatBytes(parts);
+  return encode({ width, height, data: rgb, channels: 3, depth: 8 }, { zlib: { level: 9 } });
 }
 
 /**

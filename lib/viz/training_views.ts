@@ -16,7 +16,7 @@ import type { ArmResults, RunResults, StepProgress } from "../train/trainer.ts";
 import type { SeedRun } from "../train/experiment.ts";
 import { addConfusion, meanStd, proportionStandardError } from "../train/metrics.ts";
 import { equivalenceTest, pairedDifference, proportionDifference } from "../train/stats.ts";
-import { progressReporter } from "../train/progress.ts";
+import { progressReporter } from "./progress.ts";
 import { LiveDisplay } from "./live.ts";
 import { type Figure, figureBundle, groupedBars, heatmaps, type Trace } from "./plotly.ts";
 import { markdownTable } from "./markdown.ts";

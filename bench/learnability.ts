@@ -5,7 +5,7 @@
  * synthetic set is learnable by a convnet but not by a linear model.
  *
  * ```sh
- * deno run -A lib/data/learnability.ts --dataset synthetic --train 10000 --test 2000 --epochs 3
+ * deno run -A bench/learnability.ts --dataset synthetic --train 10000 --test 2000 --epochs 3
  * ```
  *
  * @example
@@ -16,11 +16,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { tf } from "../backend/tf.ts";
-import { type BackendName, useBackend } from "../backend/mod.ts";
-import { batches, batchTensors } from "./batches.ts";
-import { type DatasetName, loadDataset } from "./dataset.ts";
-import type { ImageSet } from "./cifar10.ts";
+import { tf } from "../lib/backend/tf.ts";
+import { type BackendName, useBackend } from "../lib/backend/mod.ts";
+import { batches, batchTensors } from "../lib/data/batches.ts";
+import { type DatasetName, loadDataset } from "../lib/data/dataset.ts";
+import type { ImageSet } from "../lib/data/cifar10.ts";
 
 /** Options of {@linkcode measureLearnability}. */
 export interface LearnabilityOptions {

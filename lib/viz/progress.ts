@@ -1,7 +1,8 @@
 /**
  * Progress of training, shown where the run happens: in a notebook, one progress bar updated in
- * place (a {@linkcode LiveDisplay}); in a terminal, a bar redrawn on one line of stderr; in a log
- * (stderr not a terminal), a line every 10% of the run.
+ * place (a {@linkcode LiveDisplay}); elsewhere on stderr through lib/util/progress.ts's
+ * `TerminalProgress` (the download bar's too): on a terminal a bar redrawn on one line, in a log a
+ * line every 10 % of the run (or 30 seconds).
  *
  * @example
  * ```ts
@@ -10,27 +11,11 @@
  * ```
  * @module
  */
-import { inJupyter } from "../viz/plotly.ts";
-import { LiveDisplay } from "../viz/live.ts";
-import type { StepProgress } from "./trainer.ts";
+import { inJupyter } from "./plotly.ts";
+import { LiveDisplay } from "./live.ts";
+import type { StepProgress } from "../train/trainer.ts";
 import { escapeHtml } from "../util/html.ts";
-
-/**
- * Seconds as `1h02m`, `3m05s` or `42s`.
- *
- * @example
- * ```ts
- * formatEta(185); // "3m05s"
- * ```
- */
-export function formatEta(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return "?";
-  const s = Math.round(seconds);
-  const pad = (n: number) => String(n).padStart(2, "0");
-  if (s >= 3600) return `${Math.floor(s / 3600)}h${pad(Math.floor(s / 60) % 60)}m`;
-  if (s >= 60) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
-  return `${s}s`;
-}
+import { formatDuration, progressBar, TerminalProgress } from "../util/progress.ts";
 
 /**
  * One line describing a step: bar, epoch, step, losses, throughput and ETA.
@@ -38,19 +23,15 @@ export function formatEta(seconds: number): string {
  * @example
  * ```ts
  * progressLine({ epoch: 1, epochs: 2, step: 5, stepsPerEpoch: 10, losses: { conv: 1.5 }, imagesPerSecond: 80, etaSeconds: 20 });
- * // "[█████░░░░░░░░░░░░░░░]  25% epoch 1/2 step 5/10 | loss conv 1.500 | 80 img/s | ETA 20s"
+ * // "[█████░░░░░░░░░░░░░░░]  25% epoch 1/2 step 5/10 | loss conv 1.500 | 80 img/s | ETA 0:20"
  * ```
  */
 export function progressLine(p: StepProgress, width = 20): string {
   const done = fractionDone(p);
-  const filled = Math.round(done * width);
-  const bar = "█".repeat(filled) + "░".repeat(width - filled);
   const losses = Object.entries(p.losses).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(", ");
-  return `[${bar}] ${String(Math.round(done * 100)).padStart(3)}% epoch ${p.epoch}/${p.epochs} ` +
-    `step ${p.step}/${p.stepsPerEpoch} | loss ${losses} | ${
-      Math.round(p.imagesPerSecond)
-    } img/s | ` +
-    `ETA ${formatEta(p.etaSeconds)}`;
+  return `${progressBar(done, width)} ${String(Math.round(done * 100)).padStart(3)}% ` +
+    `epoch ${p.epoch}/${p.epochs} step ${p.step}/${p.stepsPerEpoch} | loss ${losses} | ` +
+    `${Math.round(p.imagesPerSecond)} img/s | ETA ${formatDuration(p.etaSeconds)}`;
 }
 
 /** Steps done over the whole run, and all of its steps. */
@@ -95,27 +76,15 @@ export function progressReporter(
       });
     };
   }
-  const tty = Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
-  let lastDecile = -1;
+  const out = new TerminalProgress({
+    write: (text) => Deno.stderr.writeSync(encoder.encode(text)),
+    isTerminal: Deno.stderr.isTerminal(),
+  });
   return (p) => {
-    const line = `${label}: ${progressLine(p)}`;
-    if (tty) {
-      const now = performance.now();
-      if (now - last >= 100 || isLast(p)) {
-        last = now;
-        Deno.stderr.writeSync(
-          encoder.encode(`\r\x1b[2K${line}${p.epoch === p.epochs && isLast(p) ? "\n" : ""}`),
-        );
-      }
-    } else {
-      const { done, total } = stepsOfRun(p);
-      const decile = Math.floor(10 * done / total);
-      if (decile !== lastDecile) {
-        lastDecile = decile;
-        console.error(line);
-      }
-    }
+    const { done, total } = stepsOfRun(p);
+    out.show(`${label}: ${progressLine(p)}`, done, total, isLast(p));
+    if (done === total) out.finish();
     return Promise.resolve();
   };
 }
