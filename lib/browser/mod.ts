@@ -1,11 +1,14 @@
 /**
- * A minimal headless-Chromium driver for tests and report checks, speaking the Chrome DevTools
- * Protocol over Deno's built-in WebSocket (no npm dependency, no browser download).
+ * A minimal headless-Chromium driver, speaking the Chrome DevTools Protocol over Deno's built-in
+ * WebSocket (no npm dependency, no browser download). It lives in lib/ because a command line uses
+ * it: `deno task run … --pdf` prints reports to PDF with it (lib/notebook/pdf.ts); the tests use it
+ * to check that reports draw in a real browser.
  *
  * {@linkcode openPage} starts a fresh Chromium (temporary profile, no background networking),
  * loads a file or URL, and records what went wrong while the page ran: uncaught exceptions,
- * `console.error` messages and failed network requests. Closing the page stops the browser and
- * removes its profile, also when something failed on the way.
+ * `console.error` messages and network requests. It evaluates JavaScript, takes screenshots and
+ * prints to PDF. Closing the page stops the browser and removes its profile, also when something
+ * failed on the way.
  *
  * @example
  * ```ts
@@ -36,6 +39,8 @@ export interface OpenPageOptions {
   height?: number;
   /** Time allowed for starting the browser, each protocol command and the page load (ms). */
   timeoutMs?: number;
+  /** CSS media type the page is laid out for (default `"screen"`); `"print"` before printing. */
+  media?: "screen" | "print";
 }
 
 /** A request the page made, and how it ended. */
@@ -52,6 +57,16 @@ export interface RequestRecord {
 export interface ScreenshotOptions {
   /** Capture the whole document instead of the viewport only (default true). */
   fullPage?: boolean;
+}
+
+/** Options for {@linkcode Page.printToPdf}; lengths in inches (CDP's `Page.printToPDF`). */
+export interface PrintToPdfOptions {
+  /** Paper width (default 8.27, A4). */
+  paperWidth?: number;
+  /** Paper height (default 11.69, A4). */
+  paperHeight?: number;
+  /** Margin on every side (default 0.5). */
+  margin?: number;
 }
 
 /** An open page in a headless Chromium of its own. */
@@ -79,6 +94,8 @@ export interface Page {
   waitFor(expression: string, timeoutMs?: number): Promise<void>;
   /** Saves a PNG screenshot to `path`. */
   screenshot(path: string, options?: ScreenshotOptions): Promise<void>;
+  /** Prints the page (its `@media print` styles, backgrounds included) and returns the PDF. */
+  printToPdf(options?: PrintToPdfOptions): Promise<Uint8Array>;
   /** Closes the browser and removes its temporary profile; safe to call more than once. */
   close(): Promise<void>;
   /** Same as {@linkcode Page.close}, for `await using`. */
@@ -165,7 +182,12 @@ export async function openPage(fileOrUrl: string, options: OpenPageOptions = {})
   let cdp: CdpConnection | undefined;
   try {
     cdp = await CdpConnection.connect(chromium.wsUrl, timeoutMs);
-    const page = await ChromiumPage.create(cdp, chromium, url, { width, height, timeoutMs });
+    const page = await ChromiumPage.create(cdp, chromium, url, {
+      width,
+      height,
+      timeoutMs,
+      media: options.media ?? "screen",
+    });
     return page;
   } catch (error) {
     cdp?.close();
@@ -198,7 +220,7 @@ class ChromiumPage implements Page {
     cdp: CdpConnection,
     chromium: ChromiumProcess,
     url: string,
-    options: { width: number; height: number; timeoutMs: number },
+    options: { width: number; height: number; timeoutMs: number; media: string },
   ): Promise<ChromiumPage> {
     const { targetId } = await cdp.send<{ targetId: string }>("Target.createTarget", {
       url: "about:blank",
@@ -224,6 +246,7 @@ class ChromiumPage implements Page {
         deviceScaleFactor: 1,
         mobile: false,
       }),
+      send("Emulation.setEmulatedMedia", { media: options.media }),
     ]);
     const loaded = cdp.waitForEvent(
       (event) => event.sessionId === sessionId && event.method === "Page.loadEventFired",
@@ -282,6 +305,21 @@ class ChromiumPage implements Page {
       this.sessionId,
     );
     await Deno.writeFile(path, base64ToBytes(data));
+  }
+
+  async printToPdf(options: PrintToPdfOptions = {}): Promise<Uint8Array> {
+    const margin = options.margin ?? 0.5;
+    const { data } = await this.cdp.send<{ data: string }>("Page.printToPDF", {
+      paperWidth: options.paperWidth ?? 8.27,
+      paperHeight: options.paperHeight ?? 11.69,
+      marginTop: margin,
+      marginBottom: margin,
+      marginLeft: margin,
+      marginRight: margin,
+      printBackground: true,
+      preferCSSPageSize: false,
+    }, this.sessionId);
+    return base64ToBytes(data);
   }
 
   close(): Promise<void> {
