@@ -449,9 +449,7 @@ Deno.test("renderReport: code cells fold in a details element; noInput leaves al
 
 Deno.test("renderReport: markdown headings get ids and a table of contents", () => {
   const nb: Notebook = {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {},
+    ...tinyNotebook([]),
     cells: [
       { cell_type: "markdown", source: "# Shapes\n## Input & output\ntext", metadata: {} },
       {

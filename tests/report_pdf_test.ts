@@ -5,6 +5,7 @@ import { getDocument, OPS } from "pdfjs-dist/legacy/build/pdf.mjs";
 import { renderReport, type ReportHeader, writeReportAtomic } from "../lib/notebook/html.ts";
 import type { Notebook, Output } from "../lib/notebook/nbformat.ts";
 import { printReportPdf } from "../lib/notebook/pdf.ts";
+import { withTempDir } from "./_data_helpers.ts";
 import { figureBundle, heatmap, lineChart } from "../lib/viz/plotly.ts";
 
 const HEADER: ReportHeader = {
@@ -77,9 +78,8 @@ async function readPdf(bytes: Uint8Array): Promise<PdfPage[]> {
 
 Deno.test({
   name: "printReportPdf: a valid PDF, figures as vector paths and text, none split across pages",
-  async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "report_pdf_" });
-    try {
+  fn: () =>
+    withTempDir(async (dir) => {
       const html = join(dir, "figures.html");
       await writeReportAtomic(html, renderReport(figuresNotebook(5), HEADER));
       const pdfPath = join(dir, "figures.pdf");
@@ -106,17 +106,13 @@ Deno.test({
       for (const [width, height] of images) {
         assert(width * height <= 16, `${width}×${height} image`);
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "printReportPdf: written atomically; a failing page leaves the old PDF and no temp file",
-  async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "report_pdf_" });
-    try {
+  fn: () =>
+    withTempDir(async (dir) => {
       const pdfPath = join(dir, "report.pdf");
       await Deno.writeTextFile(pdfPath, "old pdf");
       const broken = join(dir, "broken.html");
@@ -143,8 +139,5 @@ Deno.test({
       const names = [];
       for await (const entry of Deno.readDir(dir)) names.push(entry.name);
       assertEquals(names.sort(), ["broken.html", "failing.html", "good.html", "report.pdf"]);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+    }),
 });
