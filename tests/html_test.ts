@@ -8,19 +8,40 @@ import {
 } from "@std/assert";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { openPage } from "../lib/browser/mod.ts";
 import {
+  cellRunSeconds,
   formatDuration,
   renderReport,
   type ReportHeader,
   writeReportAtomic,
 } from "../lib/notebook/html.ts";
-import type { Cell, Notebook, Output } from "../lib/notebook/nbformat.ts";
-import { figureBundle, heatmap, lineChart } from "../lib/viz/plotly.ts";
+import {
+  type Cell,
+  type CodeCell,
+  joinSource,
+  type Notebook,
+  type Output,
+} from "../lib/notebook/nbformat.ts";
+import { figureBundle, groupedBars, heatmap, lineChart, table } from "../lib/viz/plotly.ts";
+import { plotlyJsForInlineScript } from "../lib/viz/plotly_bundle.ts";
+import { base64ToBytes } from "../lib/util/bytes.ts";
 
 const FIXTURE = new URL("./fixtures/report_sample.ipynb", import.meta.url);
-/** The banner at the top of plotly.min.js: appears once per embedded copy of the bundle. */
-const PLOTLY_BANNER = "* plotly.js v";
+/** The banner at the top of every plotly.js bundle: appears once per copy of plotly.js. */
+const PLOTLY_BANNER = "plotly.js v";
+/** The element that carries the report's (compressed) plotly.js. */
+const PLOTLY_EMBED = `<script id="plotly-js" type="application/gzip;base64">`;
+
+/** The plotly.js source a report embeds, decompressed; "" when it embeds none. */
+function embeddedPlotly(html: string): string {
+  const start = html.indexOf(PLOTLY_EMBED);
+  if (start < 0) return "";
+  const end = html.indexOf("</script>", start);
+  const base64 = html.slice(start + PLOTLY_EMBED.length, end);
+  return new TextDecoder().decode(gunzipSync(base64ToBytes(base64)));
+}
 
 async function loadFixture(): Promise<Notebook> {
   return JSON.parse(await Deno.readTextFile(FIXTURE));
@@ -82,7 +103,7 @@ Deno.test("renderReport: header, markdown, highlighted code and prompts", async 
   assertStringIncludes(html, "<code>&quot;&lt;b&gt;bold&lt;/b&gt;&quot;</code>");
   assertStringIncludes(html, "<code>[16,8]</code>");
   // markdown: heading, list, fenced code (highlighted), table
-  assertStringIncludes(html, "<h1>Sample report</h1>");
+  assertStringIncludes(html, `<h1 id="sec-sample-report">Sample report</h1>`);
   assertMatch(html, /<ul>\s*<li>stream output on <em>stdout<\/em>/);
   assertStringIncludes(html, `<code class="hljs language-ts">`);
   assertStringIncludes(html, "<td>accuracy</td>");
@@ -154,10 +175,19 @@ Deno.test("renderReport: rich outputs pick the richest MIME type", async () => {
   assert(!mixed.includes(`class="report-error"`));
 });
 
-Deno.test("renderReport: plotly figures use the JSON and embed plotly.js exactly once", async () => {
+Deno.test("renderReport: plotly figures use the JSON and embed a compressed partial plotly.js once", async () => {
   const html = renderReport(await loadFixture(), HEADER);
-  assertEquals(count(html, PLOTLY_BANNER), 1);
-  assertEquals(count(html, `<script id="plotly-js">`), 1);
+  assertEquals(count(html, PLOTLY_EMBED), 1);
+  const plotly = embeddedPlotly(html);
+  assertEquals(count(plotly, PLOTLY_BANNER), 1);
+  // only the core and the trace types the figures use (a heatmap and a scatter chart)
+  assertStringIncludes(plotly, "partial bundle: core + heatmap, scatter */");
+  assert(!plotly.includes("src/traces/table"), "unused trace types embedded");
+  // far smaller than the full bundle, and smaller still compressed
+  const full = plotlyJsForInlineScript().length;
+  assertGreater(full, 4_000_000);
+  assert(plotly.length < full / 2, `partial bundle is ${plotly.length} bytes`);
+  assert(html.length < 800_000, `report is ${html.length} bytes`);
   const ids = [...html.matchAll(/Plotly\.newPlot\("([^"]+)"/g)].map((m) => m[1]);
   assertEquals(ids.length, 2);
   assertEquals(new Set(ids).size, 2);
@@ -167,11 +197,32 @@ Deno.test("renderReport: plotly figures use the JSON and embed plotly.js exactly
   // the text/html alternatives of the plotly bundles are not used
   assert(!html.includes("PLOTLY_FROM_HTML_ALT"));
   assert(!html.includes("plotly html alternative"));
-  // the whole bundle sits in one <script> element: nothing in it ends the element early
-  const start = html.indexOf(`<script id="plotly-js">`);
-  const end = html.indexOf("</script>", start);
-  assertGreater(end - start, 1_000_000);
-  assertStringIncludes(html.slice(end - 200, end), "window.Plotly = Plotly;");
+  // figures are drawn once plotly.js is decoded, and the page says when all have drawn
+  assertEquals(count(html, "window.reportFigures.push(window.plotlyReady.then("), 2);
+  assertStringIncludes(html, "window.reportDrawn = Promise.all(window.reportFigures");
+});
+
+Deno.test("renderReport: the embedded trace types follow the figures", () => {
+  const bars = groupedBars(["a", "b"], [{ name: "s", values: [1, 2] }]);
+  const sweep = table(["k"], [[1]]);
+  const untyped = { data: [{ y: [1, 2] }], layout: {} };
+  const outputs: Output[] = [bars, sweep, untyped].map((figure) => ({
+    output_type: "display_data",
+    metadata: {},
+    data: figureBundle(figure, { embedPlotly: false }),
+  }));
+  const plotly = embeddedPlotly(renderReport(tinyNotebook(outputs), HEADER));
+  assertStringIncludes(plotly, "partial bundle: core + bar, scatter, table */");
+  // a trace type plotly does not know is left out rather than failing the report
+  const unknown = embeddedPlotly(renderReport(
+    tinyNotebook([{
+      output_type: "display_data",
+      metadata: {},
+      data: { "application/vnd.plotly.v1+json": { data: [{ type: "no-such-trace" }] } },
+    }]),
+    HEADER,
+  ));
+  assertStringIncludes(unknown, "partial bundle: core + scatter */");
 });
 
 Deno.test("renderReport: bundles from lib/viz (plotly.js inside their text/html) embed it once", () => {
@@ -192,7 +243,9 @@ Deno.test("renderReport: bundles from lib/viz (plotly.js inside their text/html)
     }
   }
   const html = renderReport(tinyNotebook(outputs), HEADER);
-  assertEquals(count(html, PLOTLY_BANNER), 1);
+  assertEquals(count(html, PLOTLY_BANNER), 0, "the uncompressed bundle from text/html was used");
+  assertEquals(count(html, PLOTLY_EMBED), 1);
+  assertEquals(count(embeddedPlotly(html), PLOTLY_BANNER), 1);
   assertEquals(count(html, "Plotly.newPlot("), 2);
   assert(!html.includes("plotly-graph-div"), "the text/html representation was used");
 });
@@ -203,6 +256,7 @@ Deno.test("renderReport: a report without plotly figures does not embed plotly.j
   assertEquals(count(html, PLOTLY_BANNER), 0);
   assert(!html.includes("Plotly.newPlot"));
   assert(!html.includes(`id="plotly-js"`));
+  assertStringIncludes(html, "window.reportDrawn = Promise.all(window.reportFigures || [])");
   assert(html.length < 100_000, `report without plotly is ${html.length} bytes`);
   // a bundle with only the plotly HTML alternative (no JSON) shows that HTML as is
   const htmlOnly = renderReport(
@@ -256,6 +310,7 @@ Deno.test({
             .every((div) => div.querySelector("svg.main-svg"))`,
           20_000,
         );
+        assertEquals(await page.evaluate("window.reportDrawn"), 2);
         assertEquals(page.pageErrors, []);
         assertEquals(page.consoleErrors, []);
         assertEquals(page.failedRequests, []);
@@ -264,6 +319,29 @@ Deno.test({
         );
         assertEquals(external, [], "the report made requests besides its own file");
         assertEquals(await page.evaluate("document.querySelectorAll('.plotly-figure').length"), 2);
+        // the partial bundle registered exactly the trace types drawn
+        assertEquals(
+          await page.evaluate("Object.keys(Plotly.PlotSchema.get().traces).sort()"),
+          ["heatmap", "scatter"],
+        );
+        // figures are interactive: moving the mouse onto a point shows its label; a mode bar
+        assert(
+          await page.evaluate(`(async () => {
+            const gd = [...document.querySelectorAll(".plotly-figure")]
+              .find((d) => d.data[0].type === "scatter");
+            const drag = gd.querySelector(".nsewdrag").getBoundingClientRect();
+            const [x, y] = [gd._fullLayout.xaxis, gd._fullLayout.yaxis];
+            const px = drag.left + x.d2p(gd.data[0].x ? gd.data[0].x[1] : 1);
+            const py = drag.top + y.d2p(gd.data[0].y[1]);
+            gd.querySelector(".nsewdrag").dispatchEvent(
+              new MouseEvent("mousemove", { clientX: px, clientY: py, bubbles: true }),
+            );
+            await new Promise((r) => setTimeout(r, 100));
+            return gd.querySelectorAll(".hoverlayer .hovertext").length > 0 &&
+              gd.querySelectorAll(".modebar-btn").length > 0;
+          })()`),
+          "a figure does not react to the mouse",
+        );
         assertEquals(await page.evaluate("typeof window.PLOTLY_FROM_HTML_ALT"), "undefined");
         const images = await page.evaluate<{ src: string; width: number }[]>(
           `[...document.images].map((img) => ({ src: img.src.slice(0, 15), width: img.naturalWidth }))`,
@@ -340,4 +418,110 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("renderReport: code cells fold in a details element; noInput leaves all code out", async () => {
+  const nb = await loadFixture();
+  const codeCells = nb.cells.filter((c): c is CodeCell => c.cell_type === "code");
+  const withOutputs = codeCells.filter((c) => c.outputs.length > 0);
+  assert(withOutputs.length < codeCells.length, "the fixture needs a code cell without outputs");
+  const html = renderReport(nb, HEADER);
+  assertEquals(count(html, `<details class="source" open><summary>`), codeCells.length);
+  assertEquals(count(html, `<code class="hljs language-typescript">`), codeCells.length);
+
+  const bare = renderReport(nb, HEADER, { noInput: true });
+  assert(!bare.includes("<details"), "a code cell is still shown");
+  assert(!bare.includes("language-typescript"), "highlighted code left in the report");
+  assert(!bare.includes("In ["), "input prompts left in the report");
+  for (const cell of codeCells) {
+    // every line of every code cell's source is gone (as source: escaped or highlighted)
+    for (const line of joinSource(cell.source).split("\n").filter((l) => l.trim().length > 8)) {
+      assert(!bare.includes(line.trim()), `code left in the report: ${line}`);
+    }
+  }
+  // one section per code cell that has outputs, and the outputs are all still there
+  assertEquals(count(bare, `<section class="cell cell-code">`), withOutputs.length);
+  assertStringIncludes(bare, "hello &lt;b&gt;world&lt;/b&gt; &amp; friends");
+  assertEquals(count(bare, `class="plotly-figure"`), 2);
+  assertEquals(count(bare, "Out [8]:"), 1);
+  assertStringIncludes(bare, '<h1 id="sec-sample-report">Sample report</h1>');
+});
+
+Deno.test("renderReport: markdown headings get ids and a table of contents", () => {
+  const nb: Notebook = {
+    ...tinyNotebook([]),
+    cells: [
+      { cell_type: "markdown", source: "# Shapes\n## Input & output\ntext", metadata: {} },
+      {
+        cell_type: "markdown",
+        source: "## Input & output\n#### too deep\n### `code` x",
+        metadata: {},
+      },
+      { cell_type: "code", source: "1", metadata: {}, execution_count: 1, outputs: [] },
+    ],
+  };
+  const html = renderReport(nb, HEADER);
+  assertStringIncludes(html, `<h1 id="sec-shapes">Shapes</h1>`);
+  assertStringIncludes(html, `<h2 id="sec-input-amp-output">Input &amp; output</h2>`);
+  assertStringIncludes(html, `<h2 id="sec-input-amp-output-2">Input &amp; output</h2>`);
+  assertStringIncludes(html, `<h4 id="sec-too-deep">too deep</h4>`);
+  const toc = html.slice(html.indexOf(`<nav class="toc"`), html.indexOf("</nav>"));
+  assertEquals(
+    [...toc.matchAll(/<li class="toc-level-(\d)"><a href="#([^"]+)">([^<]*)<\/a>/g)].map((m) =>
+      m.slice(1)
+    ),
+    [
+      ["1", "sec-shapes", "Shapes"],
+      ["2", "sec-input-amp-output", "Input &amp; output"],
+      ["2", "sec-input-amp-output-2", "Input &amp; output"],
+      ["3", "sec-code-x", "code x"],
+    ],
+  );
+  // the contents come before the cells; without headings there is none
+  assert(html.indexOf(`<nav class="toc"`) < html.indexOf(`<article class="notebook">`));
+  assert(!renderReport(tinyNotebook([]), HEADER).includes(`<nav class="toc"`));
+});
+
+Deno.test("renderReport: each code cell shows its run time from metadata.execution", () => {
+  const timed = (execution: Record<string, unknown> | undefined): CodeCell => ({
+    cell_type: "code",
+    source: "await work()",
+    metadata: execution ? { execution } : {},
+    execution_count: 1,
+    outputs: [{ output_type: "stream", name: "stdout", text: "done\n" }],
+  });
+  const nbclient = {
+    "iopub.status.busy": "2026-11-28T06:00:00.000Z",
+    "iopub.execute_input": "2026-11-28T06:00:00.250Z",
+    "shell.execute_reply": "2026-11-28T06:02:05.250Z",
+    "iopub.status.idle": "2026-11-28T06:02:05.300Z",
+  };
+  assertEquals(cellRunSeconds(timed(nbclient)), 125);
+  assertEquals(cellRunSeconds(timed(undefined)), undefined);
+  assertEquals(
+    cellRunSeconds(timed({ "iopub.execute_input": nbclient["iopub.execute_input"] })),
+    undefined,
+  );
+  assertEquals(
+    cellRunSeconds(timed({ "iopub.execute_input": "later", "shell.execute_reply": "now" })),
+    undefined,
+  );
+  assertEquals(
+    cellRunSeconds(timed({
+      "iopub.execute_input": "2026-11-28T06:00:01Z",
+      "shell.execute_reply": "2026-11-28T06:00:00Z",
+    })),
+    undefined,
+  );
+  const nb = (cell: CodeCell): Notebook => ({ ...tinyNotebook([]), cells: [cell] });
+  const html = renderReport(nb(timed(nbclient)), HEADER);
+  assertStringIncludes(
+    html,
+    `<div class="prompt prompt-in">In [1]:<div class="cell-time" title="run time">2 min 05 s</div></div>`,
+  );
+  assertStringIncludes(
+    renderReport(nb(timed(nbclient)), HEADER, { noInput: true }),
+    `<div class="cell-time" title="run time">2 min 05 s</div>`,
+  );
+  assert(!renderReport(nb(timed(undefined)), HEADER).includes(`class="cell-time"`));
 });

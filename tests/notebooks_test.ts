@@ -50,7 +50,13 @@ async function assertReportDrawn(html: string, figures: number) {
   assertEquals(await page.evaluate("document.querySelectorAll('.plotly-figure').length"), figures);
   assertEquals(page.pageErrors, []);
   assertEquals(page.consoleErrors, []);
+  // No request at all beyond the page itself (inline data: URLs are part of the page).
+  const requests = page.requests.filter((r) => r.url !== page.url && !r.url.startsWith("data:"));
+  assertEquals(requests, [], "the report made requests besides its own file");
   assertEquals(page.failedRequests, []);
+  // plotly.js is embedded as a compressed partial bundle: the report stays small.
+  const { size } = await Deno.stat(html);
+  assert(size <= 1_500_000, `${html} is ${size} bytes, more than 1.5 MB`);
 }
 
 Deno.test("notebook 01 runs end to end: every article number, the sweep, no errors; report draws", async () => {

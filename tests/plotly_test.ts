@@ -9,6 +9,7 @@ import {
   plotlyJsForInlineScript,
   table,
 } from "../lib/viz/mod.ts";
+import { knownTraceTypes } from "../lib/viz/plotly_partial.ts";
 
 const PLOTLY_MARKER = "window.Plotly = Plotly";
 
@@ -54,4 +55,18 @@ Deno.test("chart helpers build the expected traces and refuse inconsistent data"
   );
   assertThrows(() => table(["a"], [[1, 2]]), RangeError, "row 0 has 2 cells for 1 columns");
   assertThrows(() => heatmap([]), TypeError, "non-empty matrix");
+});
+
+Deno.test("knownTraceTypes: plotly's trace types only, scatter always (the core draws it)", () => {
+  assertEquals(knownTraceTypes([]), ["scatter"]);
+  assertEquals(knownTraceTypes(["table", "heatmap", "heatmap", "bar"]), [
+    "bar",
+    "heatmap",
+    "scatter",
+    "table",
+  ]);
+  // not trace types: unknown names, plotly's non-trace modules, paths
+  assertEquals(knownTraceTypes(["no-such-trace", "core", "calendars", "../lib/core", "Bar"]), [
+    "scatter",
+  ]);
 });

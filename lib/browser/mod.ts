@@ -1,11 +1,14 @@
 /**
- * A minimal headless-Chromium driver for tests and report checks, speaking the Chrome DevTools
- * Protocol over Deno's built-in WebSocket (no npm dependency, no browser download).
+ * A headless-Chromium page for reports and their checks, driven with puppeteer-core (pinned in
+ * deno.json) and the system's Chromium — Debian's `chromium` package; nothing is downloaded. It
+ * lives in lib/ because a command line uses it: `deno task run … --pdf` prints reports to PDF
+ * with it (lib/notebook/pdf.ts); the tests use it to check that reports draw in a real browser.
  *
  * {@linkcode openPage} starts a fresh Chromium (temporary profile, no background networking),
- * loads a file or URL, and records what went wrong while the page ran: uncaught exceptions,
- * `console.error` messages and failed network requests. Closing the page stops the browser and
- * removes its profile, also when something failed on the way.
+ * loads a file or URL, and records what happened while the page ran: uncaught exceptions,
+ * `console.error` messages and every network request. It evaluates JavaScript, takes screenshots
+ * and prints to PDF. Closing the page stops the browser and removes its profile, also when
+ * something failed on the way.
  *
  * @example
  * ```ts
@@ -19,12 +22,22 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { CdpConnection, type CdpEvent } from "./_cdp.ts";
-import { type ChromiumProcess, launchChromium } from "./_launch.ts";
-import { base64ToBytes } from "../util/bytes.ts";
+import puppeteer, { type Browser, type Page as PuppeteerPage } from "puppeteer-core";
 import { delay, withTimeout } from "../util/async.ts";
 
-export { CHROMIUM_FLAGS } from "./_launch.ts";
+/**
+ * Flags every launch adds to puppeteer's own (which already start headless, with a fresh
+ * profile and without extensions, default apps or crash reporting).
+ */
+export const CHROMIUM_FLAGS: readonly string[] = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
 
 /** Options for {@linkcode openPage}. */
 export interface OpenPageOptions {
@@ -36,13 +49,15 @@ export interface OpenPageOptions {
   height?: number;
   /** Time allowed for starting the browser, each protocol command and the page load (ms). */
   timeoutMs?: number;
+  /** CSS media type the page is laid out for (default `"screen"`); `"print"` before printing. */
+  media?: "screen" | "print";
 }
 
 /** A request the page made, and how it ended. */
 export interface RequestRecord {
   /** Requested URL (`data:` URLs are shortened to their first 64 characters). */
   url: string;
-  /** Resource type as Chromium reports it (`Document`, `Image`, `Script`, …). */
+  /** Resource type as puppeteer reports it (`document`, `image`, `script`, …). */
   type: string;
   /** Error text of a failed request, e.g. `net::ERR_NAME_NOT_RESOLVED`. */
   error?: string;
@@ -52,6 +67,16 @@ export interface RequestRecord {
 export interface ScreenshotOptions {
   /** Capture the whole document instead of the viewport only (default true). */
   fullPage?: boolean;
+}
+
+/** Options for {@linkcode Page.printToPdf}; lengths in inches. */
+export interface PrintToPdfOptions {
+  /** Paper width (default 8.27, A4). */
+  paperWidth?: number;
+  /** Paper height (default 11.69, A4). */
+  paperHeight?: number;
+  /** Margin on every side (default 0.5). */
+  margin?: number;
 }
 
 /** An open page in a headless Chromium of its own. */
@@ -79,6 +104,8 @@ export interface Page {
   waitFor(expression: string, timeoutMs?: number): Promise<void>;
   /** Saves a PNG screenshot to `path`. */
   screenshot(path: string, options?: ScreenshotOptions): Promise<void>;
+  /** Prints the page (its `@media print` styles, backgrounds included) and returns the PDF. */
+  printToPdf(options?: PrintToPdfOptions): Promise<Uint8Array>;
   /** Closes the browser and removes its temporary profile; safe to call more than once. */
   close(): Promise<void>;
   /** Same as {@linkcode Page.close}, for `await using`. */
@@ -161,15 +188,34 @@ export async function openPage(fileOrUrl: string, options: OpenPageOptions = {})
   const width = options.width ?? 1280;
   const height = options.height ?? 900;
   const url = toUrl(fileOrUrl);
-  const chromium = await launchChromium(executable, { timeoutMs, width, height });
-  let cdp: CdpConnection | undefined;
+  const userDataDir = await Deno.makeTempDir({ prefix: "chromium-profile-" });
+  let browser: Browser | undefined;
   try {
-    cdp = await CdpConnection.connect(chromium.wsUrl, timeoutMs);
-    const page = await ChromiumPage.create(cdp, chromium, url, { width, height, timeoutMs });
-    return page;
+    browser = await puppeteer.launch({
+      executablePath: executable,
+      headless: true,
+      userDataDir,
+      args: [...CHROMIUM_FLAGS, `--window-size=${width},${height}`],
+      defaultViewport: { width, height, deviceScaleFactor: 1 },
+      timeout: timeoutMs,
+      protocolTimeout: timeoutMs,
+      // Chromium is stopped by close(); signals reach this process's own handlers.
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
+    });
+    const [page] = await browser.pages();
+    const opened = new ChromiumPage(url, browser, page, userDataDir);
+    page.setDefaultTimeout(timeoutMs);
+    await page.emulateMediaType(options.media ?? "screen");
+    try {
+      await page.goto(url, { waitUntil: "load", timeout: timeoutMs });
+    } catch (error) {
+      throw new Error(`cannot load ${url}: ${(error as Error).message}`);
+    }
+    return opened;
   } catch (error) {
-    cdp?.close();
-    await chromium.stop(500);
+    await stopBrowser(browser, userDataDir);
     throw error;
   }
 }
@@ -179,171 +225,105 @@ class ChromiumPage implements Page {
   readonly consoleErrors: string[] = [];
   readonly requests: RequestRecord[] = [];
   readonly failedRequests: string[] = [];
-  #byId = new Map<string, RequestRecord>();
-  #closed?: Promise<void>;
   readonly browserPid: number;
-  readonly userDataDir: string;
+  #closed?: Promise<void>;
 
-  private constructor(
+  constructor(
     readonly url: string,
-    private readonly cdp: CdpConnection,
-    private readonly chromium: ChromiumProcess,
-    private readonly sessionId: string,
+    private readonly browser: Browser,
+    private readonly page: PuppeteerPage,
+    readonly userDataDir: string,
   ) {
-    this.browserPid = chromium.pid;
-    this.userDataDir = chromium.userDataDir;
+    this.browserPid = browser.process()?.pid ?? -1;
+    const records = new Map<unknown, RequestRecord>();
+    page.on("pageerror", (error) => {
+      this.pageErrors.push(error instanceof Error ? error.stack ?? error.message : String(error));
+    });
+    page.on("console", (message) => {
+      if (message.type() === "error" || message.type() === "assert") {
+        const where = message.location()?.url;
+        const text = message.text();
+        this.consoleErrors.push(where && !text.includes(where) ? `${text} (${where})` : text);
+      }
+    });
+    page.on("request", (request) => {
+      const full = request.url();
+      const record = {
+        url: full.startsWith("data:") ? full.slice(0, 64) : full,
+        type: request.resourceType(),
+      };
+      records.set(request, record);
+      this.requests.push(record);
+    });
+    page.on("requestfailed", (request) => {
+      const error = request.failure()?.errorText ?? "failed";
+      const record = records.get(request);
+      if (record) record.error = error;
+      this.failedRequests.push(`${record?.url ?? request.url()}: ${error}`);
+    });
   }
 
-  static async create(
-    cdp: CdpConnection,
-    chromium: ChromiumProcess,
-    url: string,
-    options: { width: number; height: number; timeoutMs: number },
-  ): Promise<ChromiumPage> {
-    const { targetId } = await cdp.send<{ targetId: string }>("Target.createTarget", {
-      url: "about:blank",
-    });
-    const { sessionId } = await cdp.send<{ sessionId: string }>("Target.attachToTarget", {
-      targetId,
-      flatten: true,
-    });
-    const page = new ChromiumPage(url, cdp, chromium, sessionId);
-    cdp.on((event) => {
-      if (event.sessionId === sessionId) page.#onEvent(event);
-    });
-    const send = (method: string, params: Record<string, unknown> = {}) =>
-      cdp.send(method, params, sessionId);
-    await Promise.all([
-      send("Page.enable"),
-      send("Runtime.enable"),
-      send("Log.enable"),
-      send("Network.enable"),
-      send("Emulation.setDeviceMetricsOverride", {
-        width: options.width,
-        height: options.height,
-        deviceScaleFactor: 1,
-        mobile: false,
-      }),
-    ]);
-    const loaded = cdp.waitForEvent(
-      (event) => event.sessionId === sessionId && event.method === "Page.loadEventFired",
-      options.timeoutMs,
-    );
-    const navigation = await send("Page.navigate", { url });
-    if (typeof navigation.errorText === "string" && navigation.errorText !== "") {
-      loaded.catch(() => {});
-      throw new Error(`cannot load ${url}: ${navigation.errorText}`);
-    }
-    await loaded;
-    return page;
-  }
-
-  async evaluate<T = unknown>(expression: string): Promise<T> {
-    const reply = await this.cdp.send<{
-      result: { value?: unknown; description?: string; type: string };
-      exceptionDetails?: { text: string; exception?: { description?: string } };
-    }>("Runtime.evaluate", {
-      expression,
-      returnByValue: true,
-      awaitPromise: true,
-    }, this.sessionId);
-    if (reply.exceptionDetails) {
-      const details = reply.exceptionDetails;
-      throw new Error(`evaluate failed: ${details.exception?.description ?? details.text}`);
-    }
-    return reply.result.value as T;
+  evaluate<T = unknown>(expression: string): Promise<T> {
+    return this.page.evaluate(expression) as Promise<T>;
   }
 
   async waitFor(expression: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await this.evaluate<boolean>(`Boolean(${expression})`))) {
-      if (Date.now() > deadline) {
-        throw new Error(`waitFor: ${expression} still false after ${timeoutMs} ms`);
-      }
-      await delay(50);
+    try {
+      await this.page.waitForFunction(expression, { timeout: timeoutMs, polling: 50 });
+    } catch (error) {
+      throw new Error(
+        `waitFor: ${expression} still false after ${timeoutMs} ms (${(error as Error).message})`,
+      );
     }
   }
 
   async screenshot(path: string, options: ScreenshotOptions = {}): Promise<void> {
-    const params: Record<string, unknown> = { format: "png" };
-    if (options.fullPage ?? true) {
-      const metrics = await this.cdp.send<{ cssContentSize: { width: number; height: number } }>(
-        "Page.getLayoutMetrics",
-        {},
-        this.sessionId,
-      );
-      const { width, height } = metrics.cssContentSize;
-      params.captureBeyondViewport = true;
-      params.clip = { x: 0, y: 0, width: Math.ceil(width), height: Math.ceil(height), scale: 1 };
-    }
-    const { data } = await this.cdp.send<{ data: string }>(
-      "Page.captureScreenshot",
-      params,
-      this.sessionId,
-    );
-    await Deno.writeFile(path, base64ToBytes(data));
+    await this.page.screenshot({ path, type: "png", fullPage: options.fullPage ?? true });
+  }
+
+  printToPdf(options: PrintToPdfOptions = {}): Promise<Uint8Array> {
+    const margin = `${options.margin ?? 0.5}in`;
+    return this.page.pdf({
+      width: `${options.paperWidth ?? 8.27}in`,
+      height: `${options.paperHeight ?? 11.69}in`,
+      margin: { top: margin, bottom: margin, left: margin, right: margin },
+      printBackground: true,
+      preferCSSPageSize: false,
+    });
   }
 
   close(): Promise<void> {
-    this.#closed ??= (async () => {
-      try {
-        await withTimeout(this.cdp.send("Browser.close"), 2000, undefined);
-      } catch {
-        // the browser may already be gone
-      }
-      this.cdp.close();
-      await this.chromium.stop();
-    })();
+    this.#closed ??= stopBrowser(this.browser, this.userDataDir);
     return this.#closed;
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
 
-  #onEvent({ method, params }: CdpEvent): void {
-    switch (method) {
-      case "Runtime.exceptionThrown": {
-        const details = params.exceptionDetails as {
-          text?: string;
-          exception?: { description?: string; value?: unknown };
-        };
-        const exception = details.exception;
-        this.pageErrors.push(
-          exception?.description ?? String(exception?.value ?? details.text ?? "error"),
-        );
-        break;
-      }
-      case "Runtime.consoleAPICalled": {
-        if (params.type !== "error" && params.type !== "assert") break;
-        const args = (params.args as { value?: unknown; description?: string }[]) ?? [];
-        this.consoleErrors.push(
-          args.map((arg) => arg.description ?? String(arg.value)).join(" "),
-        );
-        break;
-      }
-      case "Log.entryAdded": {
-        const entry = params.entry as { level: string; text: string; url?: string };
-        if (entry.level === "error") {
-          this.consoleErrors.push(entry.url ? `${entry.text} (${entry.url})` : entry.text);
-        }
-        break;
-      }
-      case "Network.requestWillBeSent": {
-        const request = params.request as { url: string };
-        const url = request.url.startsWith("data:") ? request.url.slice(0, 64) : request.url;
-        const record: RequestRecord = { url, type: String(params.type ?? "Other") };
-        this.requests.push(record);
-        this.#byId.set(String(params.requestId), record);
-        break;
-      }
-      case "Network.loadingFailed": {
-        const record = this.#byId.get(String(params.requestId));
-        const error = String(params.errorText ?? "failed");
-        if (record) record.error = error;
-        this.failedRequests.push(`${record?.url ?? "(unknown request)"}: ${error}`);
-        break;
-      }
+/** Closes the browser (killing it if it does not exit in time) and removes its profile. */
+async function stopBrowser(browser: Browser | undefined, userDataDir: string): Promise<void> {
+  if (browser) {
+    const process = browser.process();
+    try {
+      await withTimeout(browser.close().catch(() => {}), 5000, undefined);
+    } catch {
+      // the browser may already be gone
+    }
+    if (process && process.exitCode === null && process.signalCode === null) {
+      process.kill("SIGKILL");
+      await new Promise((done) => process.once("exit", done));
+    }
+  }
+  // Helper processes may still be writing into the profile for a moment after the browser exits.
+  for (let attempt = 0; attempt < 10; attempt++) {
+    try {
+      await Deno.remove(userDataDir, { recursive: true });
+      return;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      await delay(100);
     }
   }
 }

@@ -62,6 +62,16 @@ table.params-table td code { white-space: pre-wrap; }
   color: var(--muted); }
 .source { background: var(--soft); border: 1px solid var(--border); border-radius: 6px;
   padding: 8px 12px; }
+.source > summary { cursor: pointer; color: var(--muted); font-size: 12px; user-select: none; }
+.source[open] > summary { margin-bottom: 4px; }
+.cell-time { font-size: 11px; margin-top: 2px; }
+.no-input .cell-code .prompt-in { padding-top: 6px; }
+.toc { border: 1px solid var(--border); border-radius: 8px; padding: 10px 22px; margin-bottom: 28px; }
+.toc h2 { font-size: 15px; margin: 0 0 6px; color: var(--muted); font-weight: 600; }
+.toc ol { list-style: none; margin: 0; padding: 0; }
+.toc li { margin: 2px 0; }
+.toc .toc-level-2 { padding-left: 1.2em; }
+.toc .toc-level-3 { padding-left: 2.4em; font-size: 14px; }
 .tags { margin-bottom: 3px; }
 .tag { display: inline-block; font-size: 11px; color: var(--muted); border: 1px solid var(--border);
   border-radius: 4px; padding: 0 5px; margin-right: 4px; }
@@ -91,7 +101,8 @@ table.params-table td code { white-space: pre-wrap; }
   body { font-size: 11pt; }
   main { max-width: none; padding: 0; }
   .report-header, .source { background: none; }
-  .cell, .output, .report-header, tr, img, .plotly-figure { break-inside: avoid; }
+  .cell, .output, .report-header, tr, img, .plotly-figure, .toc { break-inside: avoid; }
+  .source > summary { display: none; }
   pre { white-space: pre-wrap; }
   .scroll-x, .output-html { overflow: visible; }
   .modebar-container { display: none !important; }

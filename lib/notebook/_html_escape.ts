@@ -10,3 +10,8 @@ export function jsonForScript(value: unknown): string {
     .replace(/\u2028/g, "\\u2028")
     .replace(/\u2029/g, "\\u2029");
 }
+
+/** Removes the tags from an HTML fragment, keeping its text (entities stay escaped). */
+export function stripTags(html: string): string {
+  return html.replace(/<[^>]*>/g, "");
+}

@@ -5,6 +5,7 @@ import { escapeHtml } from "../util/html.ts";
 import { bytesToBase64 } from "../util/bytes.ts";
 import { ansiToHtml, renderMarkdown } from "./_html_text.ts";
 import { PLOTLY_MIME } from "../viz/plotly.ts";
+import { plotlyFigureScript } from "./_html_plotly.ts";
 
 /** MIME types the report can show, richest first; the first one present in a bundle is used. */
 export const MIME_ORDER: readonly string[] = [
@@ -19,10 +20,12 @@ export const MIME_ORDER: readonly string[] = [
   "text/plain",
 ];
 
-/** Per-report state: counts plotly figures so each gets a unique id. */
+/** Per-report state: counts plotly figures so each gets a unique id, and their trace types. */
 export class RenderContext {
   /** Number of plotly figures rendered so far. */
   plotlyFigures = 0;
+  /** Trace types the figures use (plotly's default, `scatter`, for traces without a type). */
+  readonly traceTypes = new Set<string>();
 
   /** Counts one more plotly figure and returns its element id, unique within the report. */
   nextPlotlyId(): string {
@@ -166,13 +169,22 @@ function renderPlotly(raw: unknown, ctx: RenderContext): string {
   }
   const id = ctx.nextPlotlyId();
   const data = Array.isArray(figure.data) ? figure.data : [];
+  const frames = Array.isArray(figure.frames) ? figure.frames : [];
+  for (const frame of [{ data }, ...frames]) {
+    const traces = (frame as { data?: unknown })?.data;
+    if (!Array.isArray(traces)) continue;
+    for (const trace of traces) {
+      const type = (trace as { type?: unknown })?.type;
+      ctx.traceTypes.add(typeof type === "string" ? type : "scatter");
+    }
+  }
   const layout = figure.layout ?? {};
   const config = { responsive: true, displaylogo: false, ...figure.config };
   const call = `Plotly.newPlot(${jsonForScript(id)}, ${jsonForScript(data)}, ${
     jsonForScript(layout)
   }, ${jsonForScript(config)})`;
-  const frames = Array.isArray(figure.frames) && figure.frames.length > 0
-    ? `.then(function (gd) { return Plotly.addFrames(gd, ${jsonForScript(figure.frames)}); })`
+  const addFrames = frames.length > 0
+    ? `.then(function (gd) { return Plotly.addFrames(gd, ${jsonForScript(frames)}); })`
     : "";
-  return `<div id="${id}" class="plotly-figure"></div>\n<script>${call}${frames};</script>`;
+  return `<div id="${id}" class="plotly-figure"></div>\n${plotlyFigureScript(call + addFrames)}`;
 }

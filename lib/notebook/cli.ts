@@ -2,13 +2,14 @@
  * Command line for running notebooks and writing reports.
  *
  * ```sh
- * deno task run <notebook.ipynb> [-p name=value ...] [--out DIR] [--timeout SECONDS] [--continue-on-error]
- * deno task report [--notebooks DIR] [--out DIR] [--timeout SECONDS] [--continue-on-error]
+ * deno task run <notebook.ipynb> [-p name=value ...] [--out DIR] [--timeout SECONDS] [--continue-on-error] [--no-input] [--pdf]
+ * deno task report [--notebooks DIR] [--out DIR] [--timeout SECONDS] [--continue-on-error] [--no-input] [--pdf]
  * ```
  *
  * `run` executes one notebook on a fresh Deno kernel started in the notebook's folder and
  * writes `DIR/<name>.ipynb` and `DIR/<name>.html` (default DIR: `reports/`), both atomically,
- * also when the run failed (then they hold the partial results with the error visible). The
+ * also when the run failed (then they hold the partial results with the error visible);
+ * `--no-input` leaves code out of the report, `--pdf` also prints it to `DIR/<name>.pdf`. The
  * exit code is 0 on success, 1 when the run failed, 2 for a usage or parameter error, 130/143
  * when interrupted by SIGINT/SIGTERM.
  *
@@ -27,6 +28,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { BACKEND_MIME, DATASET_MIME } from "../viz/markdown.ts";
 import { renderReport, type ReportHeader, writeReportAtomic } from "./html.ts";
+import { printReportPdf } from "./pdf.ts";
+import { findChromium } from "../browser/mod.ts";
 import { receivedSignal } from "./kernel.ts";
 import type { Notebook } from "./nbformat.ts";
 import { ParameterError, parseParameterArgs, splitParameterArg } from "./parameters.ts";
@@ -42,8 +45,8 @@ import { type CellProgress, runNotebook, type RunResult } from "./runner.ts";
  * ```
  */
 export const USAGE = `Usage:
-  deno task run <notebook.ipynb> [-p name=value ...] [--out DIR] [--timeout SECONDS] [--continue-on-error]
-  deno task report [--notebooks DIR] [--out DIR] [--timeout SECONDS] [--continue-on-error]
+  deno task run <notebook.ipynb> [-p name=value ...] [--out DIR] [--timeout SECONDS] [--continue-on-error] [--no-input] [--pdf]
+  deno task report [--notebooks DIR] [--out DIR] [--timeout SECONDS] [--continue-on-error] [--no-input] [--pdf]
 
 Options:
   -p, --param name=value  Override a parameter of the cell tagged "parameters" (repeatable).
@@ -51,6 +54,8 @@ Options:
   --out DIR               Where to write <name>.ipynb and <name>.html (default: reports).
   --timeout SECONDS       Time limit per cell (default: none).
   --continue-on-error     Run the remaining cells after a cell error.
+  --no-input              Leave code cells' source out of the HTML report (outputs stay).
+  --pdf                   Also print the report to <name>.pdf (headless Chromium).
   --notebooks DIR         (report) Folder of notebooks to run (default: notebooks).
   -h, --help              Show this help.`;
 
@@ -78,6 +83,8 @@ export interface CliArgs {
   notebooksDir: string;
   timeoutSeconds?: number;
   continueOnError: boolean;
+  noInput?: boolean;
+  pdf?: boolean;
 }
 
 /**
@@ -156,6 +163,12 @@ export function parseCliArgs(args: string[]): CliArgs {
       case "--continue-on-error":
         parsed.continueOnError = true;
         break;
+      case "--no-input":
+        parsed.noInput = true;
+        break;
+      case "--pdf":
+        parsed.pdf = true;
+        break;
       default:
         if (arg.startsWith("-") && arg !== "-") throw new UsageError(`unknown option "${arg}"`);
         positional.push(arg);
@@ -219,6 +232,10 @@ export interface RunAndWriteOptions {
   continueOnError?: boolean;
   /** Where progress lines go (default: stdout). */
   log?: (line: string) => void;
+  /** Leave code out of the HTML report. */
+  noInput?: boolean;
+  /** Also print the report to `<out>/<name>.pdf`. */
+  pdf?: boolean;
 }
 
 /** Result of {@linkcode runAndWrite}: the run, and the two files written. */
@@ -226,6 +243,8 @@ export interface RunAndWriteResult {
   result: RunResult;
   ipynbPath: string;
   htmlPath: string;
+  /** The PDF, when `pdf` was asked for. */
+  pdfPath?: string;
 }
 
 const MARKS: Record<string, string> = {
@@ -273,6 +292,10 @@ export async function runAndWrite(
   const log = options.log ?? ((line: string) => console.log(line));
   const nb = await readNotebook(path);
   const parameters = parseParameterArgs(nb, options.params ?? []);
+  if (options.pdf && findChromium() === undefined) {
+    // Found out now rather than after a long run.
+    throw new UsageError("--pdf needs Chromium: apt-get install -y chromium, or set CHROMIUM_PATH");
+  }
   const name = basename(path, ".ipynb");
   const ipynbPath = join(options.out, `${name}.ipynb`);
   const htmlPath = join(options.out, `${name}.html`);
@@ -297,8 +320,18 @@ export async function runAndWrite(
     status: result.status,
     ...(result.error ? { error: result.error.message } : {}),
   };
-  await writeReportAtomic(htmlPath, renderReport(result.notebook, header));
-  return { result, ipynbPath, htmlPath };
+  await writeReportAtomic(
+    htmlPath,
+    renderReport(result.notebook, header, { noInput: options.noInput }),
+  );
+  if (!options.pdf) return { result, ipynbPath, htmlPath };
+  const pdfPath = join(options.out, `${name}.pdf`);
+  try {
+    await printReportPdf(htmlPath, pdfPath);
+  } catch (error) {
+    throw new Error(`${ipynbPath} and ${htmlPath} written, but not the PDF: ${error}`);
+  }
+  return { result, ipynbPath, htmlPath, pdfPath };
 }
 
 function exitCodeForSignal(): number | null {
@@ -308,17 +341,19 @@ function exitCodeForSignal(): number | null {
 
 async function commandRun(args: CliArgs): Promise<number> {
   const path = args.notebook!;
-  const { result, ipynbPath, htmlPath } = await runAndWrite(path, {
+  const { result, ipynbPath, htmlPath, pdfPath } = await runAndWrite(path, {
     out: args.out,
     params: args.params,
     timeoutSeconds: args.timeoutSeconds,
     continueOnError: args.continueOnError,
+    noInput: args.noInput,
+    pdf: args.pdf,
   });
   if (result.status === "ok") {
     console.log(
       `ok: ${path}: ${result.executedCells} cells in ${
         result.seconds.toFixed(1)
-      } s → ${ipynbPath}, ${htmlPath}`,
+      } s → ${ipynbPath}, ${htmlPath}${pdfPath ? `, ${pdfPath}` : ""}`,
     );
     return 0;
   }
@@ -355,6 +390,8 @@ async function commandReport(args: CliArgs): Promise<number> {
         out: args.out,
         timeoutSeconds: args.timeoutSeconds,
         continueOnError: args.continueOnError,
+        noInput: args.noInput,
+        pdf: args.pdf,
       });
       const ok = result.status === "ok";
       rows.push({

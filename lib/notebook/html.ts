@@ -4,11 +4,18 @@
  * notebook has plotly figures — the plotly.js bundle are all inlined; nothing is fetched).
  *
  * What is shown: a header with the run's notebook, parameters, dataset, backend, date, run time and
- * status;
- * markdown cells (rendered with marked); code cells highlighted as TypeScript with their execution
- * counts; and their outputs. Stream text and tracebacks keep their ANSI colours. Rich outputs show
+ * status; a table of contents made from the markdown cells' headings; markdown cells (rendered
+ * with marked); code cells highlighted as TypeScript in a foldable `<details>` element (open), with
+ * their execution counts and run times (from nbclient's `metadata.execution` timestamps, when the
+ * cell has them); and their outputs. With `noInput` (nbconvert's `--no-input`) code is left out and
+ * only outputs are shown. Stream text and tracebacks keep their ANSI colours. Rich outputs show
  * the first MIME type the report can render from: plotly JSON (drawn interactively), SVG, PNG,
  * JPEG, HTML, markdown, LaTeX (as source), JSON, plain text.
+ *
+ * plotly.js is embedded once, and only as much as the figures need: a partial bundle with the
+ * trace types they use (see lib/viz/plotly_partial.ts), gzip-compressed and decoded in the page;
+ * once every figure has drawn, the page's `window.reportDrawn` promise resolves (with the number of
+ * figures). {@linkcode printReportPdf} in ./pdf.ts prints a report to PDF after that.
  *
  * @example
  * ```ts
@@ -38,8 +45,9 @@ import {
 import { ANSI_CSS, HIGHLIGHT_CSS, PAGE_CSS } from "./_html_css.ts";
 import { escapeHtml } from "../util/html.ts";
 import { RenderContext, renderOutputs } from "./_html_outputs.ts";
-import { plotlyJsForInlineScript } from "../viz/plotly_bundle.ts";
+import { plotlyEmbed, REPORT_DRAWN_SCRIPT } from "./_html_plotly.ts";
 import { ansiToHtml, highlightCode, renderMarkdown } from "./_html_text.ts";
+import { stripTags } from "./_html_escape.ts";
 
 /** What the report's header says about the run. */
 export interface ReportHeader {
@@ -59,6 +67,12 @@ export interface ReportHeader {
   status: "ok" | "error";
   /** Error message when `status` is `"error"`. */
   error?: string;
+}
+
+/** Options for {@linkcode renderReport}. */
+export interface ReportOptions {
+  /** Leave code cells' source out, keep their outputs (nbconvert's `--no-input`). */
+  noInput?: boolean;
 }
 
 /**
@@ -82,13 +96,16 @@ export interface ReportHeader {
  * console.log(html.startsWith("<!DOCTYPE html>")); // true
  * ```
  */
-export function renderReport(nb: Notebook, header: ReportHeader): string {
+export function renderReport(
+  nb: Notebook,
+  header: ReportHeader,
+  options: ReportOptions = {},
+): string {
   const ctx = new RenderContext();
+  const toc = new TableOfContents();
   const language = codeLanguage(nb);
-  const cells = nb.cells.map((cell) => renderCell(cell, language, ctx)).join("\n");
-  const plotly = ctx.plotlyFigures > 0
-    ? `<script id="plotly-js">${plotlyJsForInlineScript()}</script>\n`
-    : "";
+  const cells = nb.cells.map((cell) => renderCell(cell, language, ctx, toc, options)).join("\n");
+  const plotly = ctx.plotlyFigures > 0 ? plotlyEmbed(ctx.traceTypes) : "";
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -101,13 +118,14 @@ ${plotly}</head>
 <body>
 <main>
 ${renderHeader(header)}
-<article class="notebook">
+${toc.render()}<article class="notebook${options.noInput ? " no-input" : ""}">
 ${cells}
 </article>
 <footer class="footer">Generated ${escapeHtml(header.date)} from ${
     escapeHtml(header.notebook)
   }</footer>
 </main>
+${REPORT_DRAWN_SCRIPT}
 </body>
 </html>
 `;
@@ -206,7 +224,13 @@ function codeLanguage(nb: Notebook): string {
   return name === "javascript" ? "javascript" : "typescript";
 }
 
-function renderCell(cell: Cell, language: string, ctx: RenderContext): string {
+function renderCell(
+  cell: Cell,
+  language: string,
+  ctx: RenderContext,
+  toc: TableOfContents,
+  options: ReportOptions,
+): string {
   const tags = (cell.metadata?.tags ?? []).filter((tag) => typeof tag === "string");
   const tagHtml = tags.length > 0
     ? `<div class="tags">${
@@ -216,10 +240,10 @@ function renderCell(cell: Cell, language: string, ctx: RenderContext): string {
   switch (cell.cell_type) {
     case "markdown":
       return `<section class="cell cell-markdown"><div class="prompt"></div><div class="cell-body">${
-        renderMarkdownCell(cell)
+        toc.addIds(renderMarkdownCell(cell))
       }</div></section>`;
     case "code":
-      return renderCodeCell(cell, language, tagHtml, ctx);
+      return renderCodeCell(cell, language, tagHtml, ctx, options);
     case "raw": {
       const format = cell.metadata?.format ?? cell.metadata?.raw_mimetype;
       const body = format === "text/html"
@@ -237,18 +261,115 @@ function renderCodeCell(
   language: string,
   tagHtml: string,
   ctx: RenderContext,
+  options: ReportOptions,
 ): string {
   const count = cell.execution_count ?? " ";
-  const source = joinSource(cell.source);
+  const seconds = cellRunSeconds(cell);
+  const time = seconds === undefined
+    ? ""
+    : `<div class="cell-time" title="run time">${escapeHtml(formatDuration(seconds))}</div>`;
   const outputs = cell.outputs?.length
     ? `\n<div class="outputs">\n${renderOutputs(cell.outputs, ctx)}\n</div>`
     : "";
-  return `<section class="cell cell-code">
-<div class="prompt prompt-in">In [${count}]:</div>
-<div class="cell-body">${tagHtml}<div class="source"><pre><code class="hljs language-${language}">${
-    highlightCode(source, language)
-  }</code></pre></div></div>${outputs}
+  if (options.noInput) {
+    if (outputs === "") return "";
+    return `<section class="cell cell-code">${
+      time ? `\n<div class="prompt prompt-in">${time}</div>` : ""
+    }${outputs}
 </section>`;
+  }
+  const source = joinSource(cell.source);
+  const lines = source === "" ? 0 : source.split("\n").length;
+  return `<section class="cell cell-code">
+<div class="prompt prompt-in">In [${count}]:${time}</div>
+<div class="cell-body">${tagHtml}<details class="source" open><summary>code · ${lines} line${
+    lines === 1 ? "" : "s"
+  }</summary><pre><code class="hljs language-${language}">${
+    highlightCode(source, language)
+  }</code></pre></details></div>${outputs}
+</section>`;
+}
+
+/**
+ * A code cell's run time in seconds, from the timestamps nbclient (and this project's runner)
+ * record in `metadata.execution`: from `iopub.execute_input` to `shell.execute_reply`.
+ * `undefined` when either is missing or they do not make a valid interval.
+ *
+ * @example
+ * ```ts
+ * import { cellRunSeconds } from "./html.ts";
+ * cellRunSeconds({
+ *   cell_type: "code",
+ *   source: "1 + 1",
+ *   execution_count: 1,
+ *   outputs: [],
+ *   metadata: {
+ *     execution: {
+ *       "iopub.execute_input": "2026-01-01T00:00:00.000Z",
+ *       "shell.execute_reply": "2026-01-01T00:00:01.500Z",
+ *     },
+ *   },
+ * }); // 1.5
+ * ```
+ */
+export function cellRunSeconds(cell: CodeCell): number | undefined {
+  const execution = cell.metadata?.execution as Record<string, unknown> | undefined;
+  if (execution === null || typeof execution !== "object") return undefined;
+  const start = execution["iopub.execute_input"];
+  const end = execution["shell.execute_reply"];
+  if (typeof start !== "string" || typeof end !== "string") return undefined;
+  const ms = Date.parse(end) - Date.parse(start);
+  return Number.isFinite(ms) && ms >= 0 ? ms / 1000 : undefined;
+}
+
+/** Collects markdown headings, gives each a unique id, and renders the table of contents. */
+class TableOfContents {
+  readonly #entries: { level: number; id: string; text: string }[] = [];
+  readonly #ids = new Set<string>();
+
+  /** Adds an `id` to every heading in `html` (keeping an existing one) and records it. */
+  addIds(html: string): string {
+    return html.replace(
+      /<h([1-6])((?:\s[^>]*)?)>([\s\S]*?)<\/h\1>/g,
+      (_match, level: string, attrs: string, inner: string) => {
+        const text = stripTags(inner).trim();
+        const existing = attrs.match(/\sid="([^"]*)"/)?.[1];
+        const id = existing ?? this.#uniqueId(text);
+        this.#ids.add(id);
+        this.#entries.push({ level: Number(level), id, text });
+        return `<h${level}${
+          existing ? attrs : `${attrs} id="${escapeHtml(id)}"`
+        }>${inner}</h${level}>`;
+      },
+    );
+  }
+
+  /** The `<nav>` listing the headings (levels 1–3), or nothing when there are none. */
+  render(): string {
+    const shown = this.#entries.filter((e) => e.level <= 3);
+    if (shown.length === 0) return "";
+    const top = Math.min(...shown.map((e) => e.level));
+    const items = shown.map((e) =>
+      `<li class="toc-level-${e.level - top + 1}"><a href="#${escapeHtml(e.id)}">${e.text}</a></li>`
+    ).join("\n");
+    return `<nav class="toc" aria-label="Contents"><h2>Contents</h2>
+<ol>
+${items}
+</ol>
+</nav>
+`;
+  }
+
+  #uniqueId(text: string): string {
+    const base = "sec-" +
+      (text.toLowerCase().normalize("NFKD").replace(/[^\p{L}\p{N}]+/gu, "-").replace(
+        /^-+|-+$/g,
+        "",
+      ) || "heading");
+    let id = base;
+    for (let n = 2; this.#ids.has(id); n++) id = `${base}-${n}`;
+    return id;
+  }
 }
 
 function renderMarkdownCell(cell: MarkdownCell): string {

@@ -9,7 +9,13 @@
  * @module
  */
 export * from "./plotly.ts";
-export { escapeScript, plotlyJsForInlineScript, plotlyJsPath } from "./plotly_bundle.ts";
+export {
+  escapeScript,
+  plotlyJsForInlineScript,
+  plotlyJsPath,
+  plotlyPackageDir,
+  plotlyVersion,
+} from "./plotly_bundle.ts";
 export * from "./markdown.ts";
 export * from "./shape_views.ts";
 export * from "./live.ts";

@@ -1,7 +1,10 @@
 /**
- * The plotly.js browser bundle from the npm package pinned in deno.json
- * (`plotly.js-dist-min`), read from the project's node_modules so that notebooks and reports
- * embed it and work offline, with no CDN.
+ * plotly.js from the npm package pinned in deno.json (`plotly.js`), read from the project's
+ * node_modules so that notebooks and reports embed it and work offline, with no CDN.
+ *
+ * Notebook outputs embed the package's full minified bundle ({@linkcode plotlyJsForInlineScript});
+ * reports embed a partial bundle with only the trace types they draw (see
+ * {@linkcode ./plotly_partial.ts}).
  *
  * @example
  * ```ts
@@ -14,26 +17,27 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const PACKAGE = "plotly.js-dist-min";
-const FILE = "plotly.min.js";
+const PACKAGE = "plotly.js";
+const FILE = "dist/plotly.min.js";
 let cached: string | undefined;
 
 /**
- * Path of `plotly.min.js`: first where the import map resolves the package, then in the
+ * Folder of the `plotly.js` package: first where the import map resolves it, then in the
  * `node_modules` folders above this module and above the working directory.
  *
  * @example
  * ```ts
- * plotlyJsPath().endsWith("plotly.min.js"); // true
+ * import { plotlyPackageDir } from "./plotly_bundle.ts";
+ * plotlyPackageDir().endsWith("plotly.js"); // true
  * ```
  */
-export function plotlyJsPath(): string {
+export function plotlyPackageDir(): string {
   const tried: string[] = [];
   try {
-    const url = new URL(import.meta.resolve(PACKAGE));
+    const url = new URL(import.meta.resolve(`${PACKAGE}/package.json`));
     if (url.protocol === "file:") {
       const path = fileURLToPath(url);
-      if (existsSync(path)) return path;
+      if (existsSync(path)) return dirname(path);
       tried.push(path);
     }
   } catch {
@@ -41,25 +45,53 @@ export function plotlyJsPath(): string {
   }
   for (const start of [dirname(fileURLToPath(import.meta.url)), Deno.cwd()]) {
     for (let dir = start;; dir = dirname(dir)) {
-      const candidate = join(dir, "node_modules", PACKAGE, FILE);
-      if (existsSync(candidate)) return candidate;
+      const candidate = join(dir, "node_modules", PACKAGE, "package.json");
+      if (existsSync(candidate)) return dirname(candidate);
       tried.push(candidate);
       if (dirname(dir) === dir) break;
     }
   }
   throw new Error(
-    `cannot find ${PACKAGE}/${FILE} (run "deno install" in the project); tried:\n${
+    `cannot find the ${PACKAGE} package (run "deno install" in the project); tried:\n${
       tried.join("\n")
     }`,
   );
 }
 
 /**
- * The plotly.js source, safe to put inside an inline `<script>` element (any `</script` is
+ * Path of the full `plotly.min.js` bundle (every trace type).
+ *
+ * @example
+ * ```ts
+ * import { plotlyJsPath } from "./plotly_bundle.ts";
+ * plotlyJsPath().endsWith("plotly.min.js"); // true
+ * ```
+ */
+export function plotlyJsPath(): string {
+  return join(plotlyPackageDir(), FILE);
+}
+
+/**
+ * The version of the plotly.js package in use, e.g. `"4.1.1"`.
+ *
+ * @example
+ * ```ts
+ * import { plotlyVersion } from "./plotly_bundle.ts";
+ * console.log(plotlyVersion());
+ * ```
+ */
+export function plotlyVersion(): string {
+  const pkg = JSON.parse(Deno.readTextFileSync(join(plotlyPackageDir(), "package.json")));
+  return String(pkg.version);
+}
+
+/**
+ * The full plotly.js bundle, safe to put inside an inline `<script>` element (any `</script` is
  * escaped). Read once, then cached.
  *
  * @example
  * ```ts
+ * import { plotlyJsForInlineScript } from "./plotly_bundle.ts";
  * plotlyJsForInlineScript().includes("window.Plotly"); // true
  * ```
  */
@@ -73,6 +105,7 @@ export function plotlyJsForInlineScript(): string {
  *
  * @example
  * ```ts
+ * import { escapeScript } from "./plotly_bundle.ts";
  * escapeScript('"</script>"'); // '"<\/script>"'
  * ```
  */
