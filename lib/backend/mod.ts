@@ -17,6 +17,14 @@
 import { tf } from "./tf.ts";
 import { startWasm } from "./wasm.ts";
 import { BACKEND_PREFERENCES, type BackendPreference, chooseBackend } from "./select.ts";
+export {
+  loadWebGpu,
+  startWebGpu,
+  type StartWebGpuOptions,
+  type WebGpuAdapter,
+  webgpuAdapter,
+  WebGpuError,
+} from "./webgpu/mod.ts";
 
 export { tf };
 export {
@@ -46,8 +54,8 @@ export {
 } from "./select.ts";
 
 /**
- * Backends this project always has (`"webgpu"` also needs tfjs's WebGPU backend loaded, see
- * `./select.ts`).
+ * Backends this project always has (`"webgpu"` also needs a WebGPU adapter, see `./select.ts`
+ * and `./webgpu/mod.ts`).
  */
 export const BACKENDS = ["cpu", "wasm"] as const;
 
@@ -57,7 +65,8 @@ export type BackendName = typeof BACKENDS[number];
 /**
  * Selects a tfjs backend and waits until it is ready; returns the backend selected. `name` is
  * one of {@linkcode BACKEND_PREFERENCES}: `"auto"` lets {@linkcode chooseBackend} decide
- * (`TCONV_BACKEND`, then detection), `"webgpu"` needs tfjs's WebGPU backend loaded. Unknown names
+ * (`TCONV_BACKEND`, then detection); `"webgpu"` loads tfjs's WebGPU backend (`./webgpu/mod.ts`)
+ * and, on a software adapter, warns in one line that it is slow. Unknown names
  * are refused with the list of valid ones. `"wasm"` runs tfjs-wasm's SIMD binary from the npm
  * package, single-threaded, with this project's kernels (see `./wasm.ts`);
  * {@linkcode wasmFlavour} then tells which binary runs.
@@ -79,6 +88,18 @@ export async function useBackend(
   const { backend } = await chooseBackend(name);
   if (backend === "wasm") {
     await startWasm();
+    return backend;
+  }
+  if (backend === "webgpu") {
+    // Loaded here only: runs on wasm or cpu never import tfjs-webgpu.
+    const { startWebGpu } = await import("./webgpu/mod.ts");
+    const adapter = await startWebGpu({ allowSoftware: true });
+    if (adapter.fallback) {
+      console.warn(
+        `webgpu: ${adapter.description} is a software adapter (WebGPU emulated on the CPU): ` +
+          'expect it to be far slower than "wasm"',
+      );
+    }
     return backend;
   }
   if (!(await tf.setBackend(backend))) {
