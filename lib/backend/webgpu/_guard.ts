@@ -68,11 +68,14 @@ export function runningKernel(): string | undefined {
   return running;
 }
 
-let tagged = false;
+const taggedFuncs = new WeakSet<tf.KernelFunc>();
+/** How the last guarded device was lost, once it was. */
+let lostDevice: string | undefined;
 
 /**
  * Re-registers every kernel of the `"webgpu"` backend with a wrapper that records its name while
- * it runs (the name goes into error messages). Idempotent; call after every kernel replacement.
+ * it runs (the name goes into error messages). Kernels already wrapped are left alone, so it can
+ * be called again after kernels are added or replaced.
  *
  * @example
  * ```ts
@@ -80,19 +83,27 @@ let tagged = false;
  * ```
  */
 export function tagWebGpuKernels(): void {
-  if (tagged) return;
-  tagged = true;
   for (const config of tf.getKernelsForBackend("webgpu")) {
     const { kernelName, kernelFunc } = config;
+    if (taggedFuncs.has(kernelFunc)) continue;
     const tagged: tf.KernelFunc = (args) => {
       const outer = running;
       running = kernelName;
       try {
         return kernelFunc(args);
+      } catch (e) {
+        if (e instanceof WebGpuError) throw e;
+        // WebGPU calls on a lost device throw "Buffer … is invalid"; say which kernel, and why.
+        throw new WebGpuError(
+          `webgpu backend: kernel "${kernelName}" failed: ` +
+            (lostDevice ?? (e instanceof Error ? e.message : String(e))),
+          kernelName,
+        );
       } finally {
         running = outer;
       }
     };
+    taggedFuncs.add(tagged);
     tf.unregisterKernel(kernelName, "webgpu");
     tf.registerKernel({ ...config, kernelFunc: tagged });
   }
@@ -183,9 +194,9 @@ export function guardWebGpuBackend(backend: GuardableBackend, options: GuardOpti
 
   let lost: WebGpuError | undefined;
   const lostError = device.lost.then((info) => {
+    lostDevice = `the GPU device was lost (${info.reason ?? "unknown"}: ${info.message})`;
     lost = new WebGpuError(
-      `webgpu backend: the GPU device was lost (${info.reason ?? "unknown"}: ${info.message}) ` +
-        `while running kernel "${running ?? "none"}"`,
+      `webgpu backend: ${lostDevice} while running kernel "${running ?? "none"}"`,
       running,
     );
     fail(lost);
@@ -222,9 +233,16 @@ export function guardWebGpuBackend(backend: GuardableBackend, options: GuardOpti
       await check();
       return values;
     } catch (e) {
-      // A read on a lost device rejects with WebGPU's own words; say what happened instead.
-      if (lost) throw lost;
-      throw e;
+      if (e instanceof WebGpuError) throw e;
+      // A read on a lost device rejects with WebGPU's own words ("Buffer … is invalid"), and
+      // device.lost may settle a moment later: give it that moment, then say what happened.
+      const cause = await Promise.race([
+        lostError,
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000)),
+      ]);
+      throw cause ?? new WebGpuError(
+        `webgpu backend: reading a tensor failed: ${e instanceof Error ? e.message : e}`,
+      );
     } finally {
       clearTimeout(timer);
     }
