@@ -2,9 +2,10 @@
  * Makes sure the system tools the tests use are present before `deno task test` runs them:
  * Debian's chromium (HTML reports are checked in a real headless browser), the nbformat 4
  * JSON schema, which Debian ships in python3-nbformat (only the schema file is read; no Python
- * runs), and Mesa's EGL and software rasteriser (llvmpipe), which give Deno a WebGPU adapter on a
- * machine without a GPU (tests/webgpu_test.ts, tests/webgpu_training_test.ts). As root with apt-get available it installs what is missing; otherwise it says exactly
- * what to install and exits non-zero.
+ * runs), and Mesa's EGL and software rasteriser (llvmpipe), which give Deno a WebGPU adapter on
+ * a machine without a GPU (tests/webgpu_test.ts, tests/webgpu_training_test.ts). As root with
+ * apt-get available it installs what is missing; otherwise it says exactly what to install and
+ * exits non-zero.
  *
  * @example
  * ```sh
