@@ -83,6 +83,8 @@ Deno.test("auto picks wasm here and says why webgpu was not chosen", async () =>
     assertEquals(await useBackend("auto"), "wasm");
     assertEquals(tf.getBackend(), "wasm");
   });
+  // tfjs's WebGPU backend was not imported (it registers "webgpu" when it is).
+  assertEquals(tf.findBackendFactory("webgpu"), null);
 });
 
 Deno.test("auto: webgpu only with a hardware adapter on which tfjs's WebGPU backend starts", async () => {

@@ -283,6 +283,12 @@ Deno.test("webgpu: a shader WebGPU refuses is an error naming the backend and th
   );
 });
 
+Deno.test("webgpu: work WebGPU refuses at dispatch is an error, not a wrong result", async () => {
+  const { code, out } = await probe("dispatch");
+  assertEquals(code, 0, out);
+  assertMatch(out, /^WebGpuError: webgpu backend: WebGPU refused work of a recent kernel .*bind/m);
+});
+
 Deno.test("webgpu: a lost device is an error, not a hang", async () => {
   const { code, out } = await probe("lost");
   assertEquals(code, 0, out);

@@ -17,8 +17,10 @@
 import { tf } from "./tf.ts";
 import { startWasm } from "./wasm.ts";
 import { BACKEND_PREFERENCES, type BackendPreference, chooseBackend } from "./select.ts";
+import { startWebGpu } from "./webgpu/mod.ts";
 export {
   loadWebGpu,
+  SOFTWARE_ADAPTER,
   startWebGpu,
   type StartWebGpuOptions,
   type WebGpuAdapter,
@@ -91,8 +93,7 @@ export async function useBackend(
     return backend;
   }
   if (backend === "webgpu") {
-    // Loaded here only: runs on wasm or cpu never import tfjs-webgpu.
-    const { startWebGpu } = await import("./webgpu/mod.ts");
+    // tfjs-webgpu is imported here (by startWebGpu) only: wasm and cpu runs never load it.
     const adapter = await startWebGpu({ allowSoftware: true });
     if (adapter.fallback) {
       console.warn(

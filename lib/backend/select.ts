@@ -35,6 +35,8 @@ import { tf } from "./tf.ts";
 import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { wasmThreadsWanted } from "./_wasm_threads.ts";
 import { initialisedWasmBackend } from "./_wasm_kernel_scope.ts";
+// Imports no tfjs-webgpu code: the package itself is loaded by startWebGpu.
+import { SOFTWARE_ADAPTER, startWebGpu } from "./webgpu/mod.ts";
 
 /** The environment variable read when no explicit backend is given. */
 export const BACKEND_ENV_VAR = "TCONV_BACKEND";
@@ -110,9 +112,6 @@ export interface ChooseOptions {
   timeoutMs?: number;
 }
 
-/** Software rasterisers that may not set `isFallbackAdapter`. */
-const SOFTWARE = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic render|warp/i;
-
 function _message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -142,7 +141,6 @@ function _mib(bytes: number): string {
 
 async function _startWebGpuChecked(): Promise<void> {
   const previous = tf.getBackend();
-  const { startWebGpu } = await import("./webgpu/mod.ts");
   await startWebGpu();
   if (previous && previous !== "webgpu") await tf.setBackend(previous);
 }
@@ -205,7 +203,7 @@ async function _probe(gpu: GpuLike | null, timeoutMs: number): Promise<WebGpuPro
     const name = info.description || [info.vendor, info.architecture].filter(Boolean).join(" ") ||
       "unnamed adapter";
     const fallback = info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
-    if (fallback || SOFTWARE.test(name)) {
+    if (fallback || SOFTWARE_ADAPTER.test(name)) {
       const why = fallback ? "isFallbackAdapter" : "a software rasteriser";
       return {
         hardware: false,

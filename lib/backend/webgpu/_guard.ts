@@ -9,7 +9,7 @@
  *
  * - each shader module and compute pipeline is created inside a validation error scope, tagged
  *   with the tfjs kernel running at that moment (see {@linkcode runningKernel}); a failure is kept;
- * - `device.lost` is watched;
+ * - `device.lost` and the device's uncaptured errors (work refused at dispatch) are watched;
  * - every read of tensor values (`await tensor.data()`) first waits for those scopes and rejects
  *   with a {@linkcode WebGpuError} once anything failed or the device is lost (and from then on:
  *   values computed in the same submission may be wrong), and gives up after a timeout instead of
@@ -117,6 +117,10 @@ interface DeviceLike {
   createComputePipeline(descriptor: { label?: string }): unknown;
   createComputePipelineAsync?(descriptor: { label?: string }): Promise<unknown>;
   lost: Promise<{ reason?: string; message: string }>;
+  addEventListener?(
+    type: "uncapturederror",
+    listener: (event: { error?: { message?: string } }) => void,
+  ): void;
 }
 
 /** The parts of tfjs-webgpu's `WebGPUBackend` the guard wraps. */
@@ -191,6 +195,19 @@ export function guardWebGpuBackend(backend: GuardableBackend, options: GuardOpti
       });
     };
   }
+
+  // Anything else WebGPU refuses (a dispatch or a binding over the device's limits) arrives as
+  // an uncaptured error, after the kernel that caused it has returned.
+  device.addEventListener?.("uncapturederror", (event) => {
+    const message = (event.error?.message ?? "unknown error").trim().split("\n")[0];
+    fail(
+      new WebGpuError(
+        `webgpu backend: WebGPU refused work of a recent kernel (reported asynchronously, ` +
+          `last kernel "${running ?? "none"}"): ${message}`,
+        running,
+      ),
+    );
+  });
 
   let lost: WebGpuError | undefined;
   const lostError = device.lost.then((info) => {

@@ -45,7 +45,7 @@ export interface WebGpuAdapter {
   vendor: string;
   /** Architecture as the driver reports it (may be empty). */
   architecture: string;
-  /** Whether it is a software (fallback) adapter. */
+  /** Whether it is a software adapter (`isFallbackAdapter`, or a known software rasteriser). */
   fallback: boolean;
   /** Limits that bound tensor sizes and kernel shapes. */
   limits: {
@@ -65,6 +65,17 @@ export interface StartWebGpuOptions {
   /** Milliseconds a single tensor read may take (default 600000). */
   readTimeoutMs?: number;
 }
+
+/**
+ * Adapter names of software rasterisers, which do not all set `isFallbackAdapter`.
+ *
+ * @example
+ * ```ts
+ * SOFTWARE_ADAPTER.test("llvmpipe (LLVM 15.0.6, 256 bits)"); // true
+ * ```
+ */
+export const SOFTWARE_ADAPTER =
+  /llvmpipe|lavapipe|softpipe|swiftshader|software|basic render|warp/i;
 
 let adapterReport: WebGpuAdapter | undefined;
 let loaded: Promise<void> | undefined;
@@ -101,12 +112,14 @@ interface AdapterFields {
 function describe(adapter: AdapterFields): WebGpuAdapter {
   const info = adapter.info ?? {};
   const l = adapter.limits;
+  const description = info.description ||
+    [info.vendor, info.architecture].filter(Boolean).join(" ") || "unnamed adapter";
   return {
-    description: info.description || [info.vendor, info.architecture].filter(Boolean).join(" ") ||
-      "unnamed adapter",
+    description,
     vendor: info.vendor ?? "",
     architecture: info.architecture ?? "",
-    fallback: info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false,
+    fallback: (info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false) ||
+      SOFTWARE_ADAPTER.test(description),
     limits: {
       maxBufferSize: l.maxBufferSize,
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
