@@ -1,8 +1,10 @@
 /**
  * Backend set-up for tfjs: the plain-JavaScript `"cpu"` backend, or the WebAssembly `"wasm"`
  * backend (XNNPACK with SIMD, on every core; `TCONV_THREADS` sets the count) with this project's
- * fast convolution gradients and data-movement kernels, see `./wasm.ts`; `"auto"` picks one (see `./select.ts`: an
- * explicit name wins, then the `TCONV_BACKEND` environment variable, then detection).
+ * fast convolution gradients and data-movement kernels, see `./wasm.ts`, or tfjs's `"webgpu"`
+ * backend, loaded on demand and guarded, see `./webgpu/mod.ts`; `"auto"` picks one (see
+ * `./select.ts`: an explicit name wins, then the `TCONV_BACKEND` environment variable, then
+ * detection).
  *
  * @example
  * ```ts
