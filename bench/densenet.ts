@@ -23,14 +23,20 @@
  *
  * `--json` prints, per network, `{"net", "backend", "threads", "batch", "steps", "warmup",
  * "ms_per_img", "img_per_s", "step_ms", "forward_ms_per_img", "forward_img_per_s",
- * "peak_rss_mb", "data", "reason"}`; `--profile` adds `"top_kernels"` (name, ms, calls of one profiled
+ * "peak_rss_mb", "data", "reason", "adapter"}` (`adapter`: the WebGPU adapter's description on
+ * webgpu, else null); `--profile` adds `"top_kernels"` (name, ms, calls of one profiled
  * training step, slowest first). The backend is chosen as `useBackend` does (`--backend auto`,
  * the default, honours `TCONV_BACKEND`).
  * @module
  */
 import { parseArgs } from "node:util";
 import { tf } from "../lib/backend/tf.ts";
-import { BACKEND_PREFERENCES, chooseBackend, useBackend } from "../lib/backend/mod.ts";
+import {
+  BACKEND_PREFERENCES,
+  chooseBackend,
+  useBackend,
+  webgpuAdapter,
+} from "../lib/backend/mod.ts";
 import { DenseNet, type Variant } from "../lib/nn/mod.ts";
 import { crossEntropy, SGD } from "../lib/train/mod.ts";
 import {
@@ -76,6 +82,8 @@ interface Result {
   /** "random", or the dataset the batches came from ("CIFAR-10", "synthetic shapes (built-in)"). */
   data: string;
   reason: string;
+  /** The WebGPU adapter's description on webgpu ("NVIDIA …", "llvmpipe …"), else null. */
+  adapter: string | null;
   top_kernels?: { name: string; ms: number; calls: number }[];
 }
 
@@ -266,6 +274,7 @@ async function _measure(net: Variant, o: Options): Promise<Result> {
       peak_rss_mb: peak.mb(),
       data: data?.name ?? "random",
       reason,
+      adapter: backend === "webgpu" ? webgpuAdapter()?.description ?? null : null,
     };
     if (o.profile) result.top_kernels = await _profile(step);
     return result;

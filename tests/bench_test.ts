@@ -40,6 +40,7 @@ Deno.test("bench --json: one line per network with every documented field", asyn
     }
     assert(Math.abs(r.ms_per_img * r.img_per_s - 1000) < 1e-6, "ms/img and img/s agree");
     assertMatch(r.reason, /webgpu/);
+    assertEquals(r.adapter, null); // a WebGPU adapter's name only when running on webgpu
   }
 });
 

@@ -62,6 +62,12 @@ Deno.test("TCONV_BACKEND is honoured when no preference or 'auto' is given", asy
 });
 
 Deno.test("auto picks wasm here and says why webgpu was not chosen", async () => {
+  const probe = await probeWebGpu();
+  if (probe.hardware) {
+    // A machine with a GPU: auto starts tfjs's WebGPU backend on it (tested in webgpu_test.ts).
+    assertEquals((await chooseBackend("auto", { env: "" })).backend, "webgpu");
+    return;
+  }
   const choice = await chooseBackend("auto", { env: "" });
   assertEquals(choice.backend, "wasm");
   // Every core (at most 8), unless TCONV_THREADS says otherwise.
@@ -70,23 +76,42 @@ Deno.test("auto picks wasm here and says why webgpu was not chosen", async () =>
     assertEquals(choice.threads, Math.min(8, navigator.hardwareConcurrency));
   }
   assertEquals(choice.source, "auto");
-  // Here: llvmpipe, a fallback adapter; on a machine with a GPU: tfjs's WebGPU backend missing.
+  // Here: llvmpipe, a fallback adapter.
   assertMatch(choice.reason, /^auto: webgpu not chosen: .+; wasm .* is available$/);
-  const probe = await probeWebGpu();
-  if (!probe.hardware) assert(choice.reason.includes(probe.detail), choice.reason);
-  else assertMatch(choice.reason, /is not loaded/);
+  assert(choice.reason.includes(probe.detail), choice.reason);
   await withEnv(undefined, async () => {
     assertEquals(await useBackend("auto"), "wasm");
     assertEquals(tf.getBackend(), "wasm");
   });
+  // tfjs's WebGPU backend was not imported (it registers "webgpu" when it is).
+  assertEquals(tf.findBackendFactory("webgpu"), null);
 });
 
-Deno.test("auto: webgpu only with a hardware adapter and tfjs's WebGPU backend loaded", async () => {
-  const auto = (gpu: GpuLike | null, webgpuBackend = true) =>
-    chooseBackend("auto", { env: "", gpu, webgpuBackend, timeoutMs: 50 });
+Deno.test("auto: webgpu only with a hardware adapter on which tfjs's WebGPU backend starts", async () => {
+  const started = () => Promise.resolve();
+  const auto = (gpu: GpuLike | null, webgpuBackend = true, startWebGpu = started) =>
+    chooseBackend("auto", { env: "", gpu, webgpuBackend, timeoutMs: 50, startWebGpu });
   const gpu = await auto(HARDWARE);
   assertEquals([gpu.backend, gpu.reason], ["webgpu", "auto: hardware WebGPU adapter NVIDIA H100"]);
-  assertMatch((await auto(HARDWARE, false)).reason, /NVIDIA H100 is present, but .* not loaded/);
+  // Vendor, architecture and the limits that bound tensor sizes are reported.
+  const detailed = await auto(gpuWith({
+    info: { description: "NVIDIA H100", vendor: "nvidia", architecture: "hopper" },
+    limits: { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 2 ** 31 },
+  }));
+  assertEquals(
+    detailed.reason,
+    "auto: hardware WebGPU adapter NVIDIA H100 (vendor nvidia, architecture hopper, " +
+      "maxBufferSize 4096 MiB, maxStorageBufferBindingSize 2048 MiB)",
+  );
+  assertMatch((await auto(HARDWARE, false)).reason, /NVIDIA H100 is present, but .* disabled/);
+  // The backend failing to start (a refused shader, a lost device, a timeout): wasm, with why.
+  const failed = await auto(
+    HARDWARE,
+    true,
+    () => Promise.reject(new Error('webgpu backend: kernel "Conv2D" was refused by WebGPU')),
+  );
+  assertEquals(failed.backend, "wasm");
+  assertMatch(failed.reason, /NVIDIA H100 is present, but .* failed on it: .*kernel "Conv2D"/);
   const cases: [GpuLike | null, RegExp][] = [
     [gpuWith({ info: { description: "llvmpipe (LLVM 15)", isFallbackAdapter: true } }), /software/],
     [gpuWith({ info: { description: "SwiftShader Device" } }), /software rasteriser/],
@@ -103,7 +128,7 @@ Deno.test("auto: webgpu only with a hardware adapter and tfjs's WebGPU backend l
   }
 });
 
-Deno.test("unknown names are refused with the list; webgpu needs its tfjs backend", async () => {
+Deno.test("unknown names are refused with the list; webgpu needs an adapter", async () => {
   const list = BACKEND_PREFERENCES.join(", ");
   assertEquals(list, "auto, cpu, wasm, webgpu");
   await assertRejects(() => chooseBackend("tpu"), RangeError, `one of ${list}, got "tpu"`);
@@ -113,11 +138,26 @@ Deno.test("unknown names are refused with the list; webgpu needs its tfjs backen
     `${BACKEND_ENV_VAR} must be one of ${list}, got "gpu"`,
   );
   await assertRejects(() => useBackend("tpu" as "cpu"), RangeError, `one of ${list}`);
+  await assertRejects(() => chooseBackend("webgpu", { webgpuBackend: false }), Error, "disabled");
   await assertRejects(
-    () => chooseBackend("webgpu", { webgpuBackend: false }),
+    () => chooseBackend("webgpu", { gpu: null }),
     Error,
-    "@tensorflow/tfjs-backend-webgpu",
+    'backend "webgpu" needs a WebGPU adapter: this runtime offers no navigator.gpu',
   );
-  const explicit = await chooseBackend("webgpu", { webgpuBackend: true, gpu: null });
+  await assertRejects(
+    () =>
+      chooseBackend("webgpu", {
+        gpu: { requestAdapter: () => new Promise(() => {}) },
+        timeoutMs: 50,
+      }),
+    Error,
+    "no WebGPU adapter answered within 50 ms",
+  );
+  // A software adapter is accepted when asked for, and named.
+  const software = gpuWith({
+    info: { description: "llvmpipe (LLVM 15)", isFallbackAdapter: true },
+  });
+  const explicit = await chooseBackend("webgpu", { gpu: software });
   assertEquals([explicit.backend, explicit.source], ["webgpu", "argument"]);
+  assertMatch(explicit.reason, /^requested; only a software WebGPU adapter \(llvmpipe/);
 });

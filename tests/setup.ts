@@ -1,9 +1,11 @@
 /**
  * Makes sure the system tools the tests use are present before `deno task test` runs them:
- * Debian's chromium (HTML reports are checked in a real headless browser) and the nbformat 4
+ * Debian's chromium (HTML reports are checked in a real headless browser), the nbformat 4
  * JSON schema, which Debian ships in python3-nbformat (only the schema file is read; no Python
- * runs). As root with apt-get available it installs what is missing; otherwise it says exactly
- * what to install and exits non-zero.
+ * runs), and Mesa's EGL and software rasteriser (llvmpipe), which give Deno a WebGPU adapter on
+ * a machine without a GPU (tests/webgpu_test.ts, tests/webgpu_training_test.ts). As root with
+ * apt-get available it installs what is missing; otherwise it says exactly what to install and
+ * exits non-zero.
  *
  * @example
  * ```sh
@@ -13,10 +15,17 @@
  */
 import { existsSync } from "node:fs";
 
+/** Debian's multiarch library folder of this machine. */
+const LIB = `/usr/lib/${Deno.build.arch}-linux-gnu`;
+
 /** Debian package → file whose presence shows it is installed. */
 const NEEDED: Record<string, string> = {
   chromium: "/usr/bin/chromium",
   "python3-nbformat": "/usr/lib/python3/dist-packages/nbformat/v4/nbformat.v4.schema.json",
+  // WebGPU in Deno (wgpu) on Mesa's GL/EGL driver: libEGL, Mesa's EGL vendor, llvmpipe.
+  libegl1: `${LIB}/libEGL.so.1`,
+  "libegl-mesa0": `${LIB}/libEGL_mesa.so.0`,
+  "libgl1-mesa-dri": `${LIB}/dri/swrast_dri.so`,
 };
 
 async function run(cmd: string, args: string[]): Promise<boolean> {

@@ -1,8 +1,10 @@
 /**
  * Backend set-up for tfjs: the plain-JavaScript `"cpu"` backend, or the WebAssembly `"wasm"`
  * backend (XNNPACK with SIMD, on every core; `TCONV_THREADS` sets the count) with this project's
- * fast convolution gradients and data-movement kernels, see `./wasm.ts`; `"auto"` picks one (see `./select.ts`: an
- * explicit name wins, then the `TCONV_BACKEND` environment variable, then detection).
+ * fast convolution gradients and data-movement kernels, see `./wasm.ts`, or tfjs's `"webgpu"`
+ * backend, loaded on demand and guarded, see `./webgpu/mod.ts`; `"auto"` picks one (see
+ * `./select.ts`: an explicit name wins, then the `TCONV_BACKEND` environment variable, then
+ * detection).
  *
  * @example
  * ```ts
@@ -17,6 +19,16 @@
 import { tf } from "./tf.ts";
 import { startWasm } from "./wasm.ts";
 import { BACKEND_PREFERENCES, type BackendPreference, chooseBackend } from "./select.ts";
+import { startWebGpu } from "./webgpu/mod.ts";
+export {
+  loadWebGpu,
+  SOFTWARE_ADAPTER,
+  startWebGpu,
+  type StartWebGpuOptions,
+  type WebGpuAdapter,
+  webgpuAdapter,
+  WebGpuError,
+} from "./webgpu/mod.ts";
 
 export { tf };
 export {
@@ -46,8 +58,8 @@ export {
 } from "./select.ts";
 
 /**
- * Backends this project always has (`"webgpu"` also needs tfjs's WebGPU backend loaded, see
- * `./select.ts`).
+ * Backends this project always has (`"webgpu"` also needs a WebGPU adapter, see `./select.ts`
+ * and `./webgpu/mod.ts`).
  */
 export const BACKENDS = ["cpu", "wasm"] as const;
 
@@ -57,7 +69,8 @@ export type BackendName = typeof BACKENDS[number];
 /**
  * Selects a tfjs backend and waits until it is ready; returns the backend selected. `name` is
  * one of {@linkcode BACKEND_PREFERENCES}: `"auto"` lets {@linkcode chooseBackend} decide
- * (`TCONV_BACKEND`, then detection), `"webgpu"` needs tfjs's WebGPU backend loaded. Unknown names
+ * (`TCONV_BACKEND`, then detection); `"webgpu"` loads tfjs's WebGPU backend (`./webgpu/mod.ts`)
+ * and, on a software adapter, warns in one line that it is slow. Unknown names
  * are refused with the list of valid ones. `"wasm"` runs tfjs-wasm's SIMD binary from the npm
  * package, single-threaded, with this project's kernels (see `./wasm.ts`);
  * {@linkcode wasmFlavour} then tells which binary runs.
@@ -79,6 +92,17 @@ export async function useBackend(
   const { backend } = await chooseBackend(name);
   if (backend === "wasm") {
     await startWasm();
+    return backend;
+  }
+  if (backend === "webgpu") {
+    // tfjs-webgpu is imported here (by startWebGpu) only: wasm and cpu runs never load it.
+    const adapter = await startWebGpu({ allowSoftware: true });
+    if (adapter.fallback) {
+      console.warn(
+        `webgpu: ${adapter.description} is a software adapter (WebGPU emulated on the CPU): ` +
+          'expect it to be far slower than "wasm"',
+      );
+    }
     return backend;
   }
   if (!(await tf.setBackend(backend))) {

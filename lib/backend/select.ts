@@ -12,13 +12,14 @@
  * 3. otherwise automatic detection: `"webgpu"` when Deno offers a hardware GPU adapter
  *    (`navigator.gpu.requestAdapter()` answers with an adapter whose `info.isFallbackAdapter` is
  *    false and that is not a known software rasteriser such as llvmpipe) and tfjs's WebGPU
- *    backend is loaded; else `"wasm"` (XNNPACK with SIMD, this project's convolution kernels);
- *    else `"cpu"` (plain JavaScript).
+ *    backend starts on it and passes a start-up check (see `./webgpu/mod.ts`); else `"wasm"`
+ *    (XNNPACK with SIMD, this project's convolution kernels); else `"cpu"` (plain JavaScript).
  *
- * tfjs's WebGPU backend (`@tensorflow/tfjs-backend-webgpu`) is not a dependency of this project,
- * so `"webgpu"` is only available once a program has imported that package itself (it then
- * registers itself with tfjs); the reason returned says so when it is missing. A software adapter
- * is never chosen automatically: tfjs-wasm is faster on the CPU than WebGPU emulated on the CPU.
+ * tfjs's WebGPU backend (`@tensorflow/tfjs-backend-webgpu`) is imported only when a hardware
+ * adapter is found or `"webgpu"` is asked for, so runs on wasm do not load it. A software adapter
+ * is never chosen automatically (tfjs-wasm is faster on the CPU than WebGPU emulated on the CPU),
+ * but `"webgpu"` asked for explicitly runs on one (the tests use that). When the WebGPU backend
+ * fails to start on a hardware adapter, `auto` falls back and the reason says why.
  *
  * @example
  * ```ts
@@ -34,6 +35,8 @@ import { tf } from "./tf.ts";
 import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { wasmThreadsWanted } from "./_wasm_threads.ts";
 import { initialisedWasmBackend } from "./_wasm_kernel_scope.ts";
+// Imports no tfjs-webgpu code: the package itself is loaded by startWebGpu.
+import { SOFTWARE_ADAPTER, startWebGpu } from "./webgpu/mod.ts";
 
 /** The environment variable read when no explicit backend is given. */
 export const BACKEND_ENV_VAR = "TCONV_BACKEND";
@@ -69,7 +72,7 @@ export interface WebGpuProbe {
   hardware: boolean;
   /** The adapter's description (or vendor/architecture), when there is one. */
   adapter?: string;
-  /** A sentence saying what was found. */
+  /** A sentence saying what was found: adapter, vendor, architecture and key limits. */
   detail: string;
 }
 
@@ -88,6 +91,8 @@ export interface AdapterLike {
     isFallbackAdapter?: boolean;
   };
   isFallbackAdapter?: boolean;
+  /** Limits; the ones bounding tensor sizes are reported. */
+  limits?: { maxBufferSize?: number; maxStorageBufferBindingSize?: number };
 }
 
 /** Options of {@linkcode chooseBackend}, for tests and embedding. */
@@ -96,14 +101,16 @@ export interface ChooseOptions {
   env?: string;
   /** Stand-in for `navigator.gpu` (`null`: no WebGPU); the real one when not given. */
   gpu?: GpuLike | null;
-  /** Whether tfjs's WebGPU backend is registered; asked from tfjs when not given. */
+  /** Whether tfjs's WebGPU backend may be used (default true: it is loaded on demand). */
   webgpuBackend?: boolean;
+  /**
+   * Starts tfjs's WebGPU backend and checks it, rejecting when it cannot run (default:
+   * `startWebGpu` of `./webgpu/mod.ts`, then the previous backend is selected again).
+   */
+  startWebGpu?: () => Promise<unknown>;
   /** Milliseconds to wait for an adapter before giving up (default 5000). */
   timeoutMs?: number;
 }
-
-/** Software rasterisers that may not set `isFallbackAdapter`. */
-const SOFTWARE = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic render|warp/i;
 
 function _message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -126,6 +133,16 @@ function _envValue(): string | undefined {
   } catch {
     return undefined; // no --allow-env: as if unset
   }
+}
+
+function _mib(bytes: number): string {
+  return `${Math.round(bytes / 2 ** 20)} MiB`;
+}
+
+async function _startWebGpuChecked(): Promise<void> {
+  const previous = tf.getBackend();
+  await startWebGpu();
+  if (previous && previous !== "webgpu") await tf.setBackend(previous);
 }
 
 function _navigatorGpu(): GpuLike | null {
@@ -186,7 +203,7 @@ async function _probe(gpu: GpuLike | null, timeoutMs: number): Promise<WebGpuPro
     const name = info.description || [info.vendor, info.architecture].filter(Boolean).join(" ") ||
       "unnamed adapter";
     const fallback = info.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
-    if (fallback || SOFTWARE.test(name)) {
+    if (fallback || SOFTWARE_ADAPTER.test(name)) {
       const why = fallback ? "isFallbackAdapter" : "a software rasteriser";
       return {
         hardware: false,
@@ -194,7 +211,18 @@ async function _probe(gpu: GpuLike | null, timeoutMs: number): Promise<WebGpuPro
         detail: `only a software WebGPU adapter (${name}, ${why})`,
       };
     }
-    return { hardware: true, adapter: name, detail: `hardware WebGPU adapter ${name}` };
+    const about = [
+      info.vendor && `vendor ${info.vendor}`,
+      info.architecture && `architecture ${info.architecture}`,
+      adapter.limits?.maxBufferSize && `maxBufferSize ${_mib(adapter.limits.maxBufferSize)}`,
+      adapter.limits?.maxStorageBufferBindingSize &&
+      `maxStorageBufferBindingSize ${_mib(adapter.limits.maxStorageBufferBindingSize)}`,
+    ].filter(Boolean).join(", ");
+    return {
+      hardware: true,
+      adapter: name,
+      detail: `hardware WebGPU adapter ${name}${about ? ` (${about})` : ""}`,
+    };
   } catch (e) {
     return { hardware: false, detail: `requesting a WebGPU adapter failed: ${_message(e)}` };
   } finally {
@@ -222,7 +250,8 @@ export function backendThreads(backend: ConcreteBackend): number {
  * Decides which backend to run on (see the module doc for the order). `preference` is a notebook
  * parameter or a command-line value; `undefined`, `""` and `"auto"` defer to `TCONV_BACKEND` and
  * then to detection. Unknown names, in the argument or in the variable, are refused with the list
- * of valid ones; so is `"webgpu"` when tfjs's WebGPU backend is not loaded.
+ * of valid ones; so is `"webgpu"` when WebGPU offers no adapter at all (a software adapter is
+ * accepted when asked for, and the reason names it).
  *
  * @example
  * ```ts
@@ -234,15 +263,25 @@ export async function chooseBackend(
   preference?: string,
   options: ChooseOptions = {},
 ): Promise<BackendChoice> {
-  const webgpuBackend = options.webgpuBackend ?? backendRegistered("webgpu");
-  const explicit = (name: ConcreteBackend, source: "argument" | "environment"): BackendChoice => {
-    if (name === "webgpu" && !webgpuBackend) {
-      throw new Error(
-        '"webgpu" needs tfjs\'s WebGPU backend, which this project does not depend on: import ' +
-          '"npm:@tensorflow/tfjs-backend-webgpu@4.22.0" first, or choose "wasm" or "cpu"',
-      );
+  const webgpuBackend = options.webgpuBackend ?? true;
+  const gpu = options.gpu === undefined ? _navigatorGpu() : options.gpu;
+  const explicit = async (
+    name: ConcreteBackend,
+    source: "argument" | "environment",
+  ): Promise<BackendChoice> => {
+    let reason = source === "argument" ? "requested" : `${BACKEND_ENV_VAR}=${name}`;
+    if (name === "webgpu") {
+      if (!webgpuBackend) {
+        throw new Error(
+          'backend "webgpu": tfjs\'s WebGPU backend is disabled here; choose "wasm" or "cpu"',
+        );
+      }
+      const probe = await probeWebGpu(gpu, options.timeoutMs);
+      if (probe.adapter === undefined) {
+        throw new Error(`backend "webgpu" needs a WebGPU adapter: ${probe.detail}`);
+      }
+      reason += `; ${probe.detail}`;
     }
-    const reason = source === "argument" ? "requested" : `${BACKEND_ENV_VAR}=${name}`;
     return { backend: name, reason, threads: backendThreads(name), source };
   };
   const wanted = preference === undefined || preference.trim() === ""
@@ -254,21 +293,24 @@ export async function chooseBackend(
     const fromEnv = _parse(env, BACKEND_ENV_VAR);
     if (fromEnv !== "auto") return explicit(fromEnv, "environment");
   }
-  const probe = await probeWebGpu(
-    options.gpu === undefined ? _navigatorGpu() : options.gpu,
-    options.timeoutMs,
-  );
+  const probe = await probeWebGpu(gpu, options.timeoutMs);
   let skipped: string;
   if (probe.hardware && webgpuBackend) {
-    return {
-      backend: "webgpu",
-      reason: `auto: ${probe.detail}`,
-      threads: backendThreads("webgpu"),
-      source: "auto",
-    };
+    try {
+      await (options.startWebGpu ?? _startWebGpuChecked)();
+      return {
+        backend: "webgpu",
+        reason: `auto: ${probe.detail}`,
+        threads: backendThreads("webgpu"),
+        source: "auto",
+      };
+    } catch (e) {
+      skipped = `webgpu not chosen: ${probe.detail} is present, but tfjs's WebGPU backend ` +
+        `failed on it: ${_message(e)}`;
+    }
   } else if (probe.hardware) {
-    skipped = `webgpu not chosen: ${probe.detail} is present, but tfjs's WebGPU backend ` +
-      "(@tensorflow/tfjs-backend-webgpu) is not loaded";
+    skipped = `webgpu not chosen: ${probe.detail} is present, but tfjs's WebGPU backend is ` +
+      "disabled here";
   } else {
     skipped = `webgpu not chosen: ${probe.detail}`;
   }

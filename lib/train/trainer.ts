@@ -254,31 +254,32 @@ type TestMetrics = Pick<
  *
  * @example
  * ```ts
- * const { testAccuracy } = evaluate(model, data, 256);
+ * const { testAccuracy } = await evaluate(model, data, 256);
  * ```
  */
-export function evaluate(
+export async function evaluate(
   model: tf.LayersModel,
   data: TrainingData,
   batchSize: number,
-): TestMetrics {
-  return evaluateAll([model], data, batchSize)[0];
+): Promise<TestMetrics> {
+  return (await evaluateAll([model], data, batchSize))[0];
 }
 
 /**
  * {@linkcode evaluate} for several models in one pass over the test set: each test batch is
- * built and its labels read once, for every model.
+ * built and its labels read once, for every model. Values are read asynchronously (a GPU backend
+ * has no synchronous read under Deno, see lib/backend/webgpu/).
  *
  * @example
  * ```ts
- * const [conv, transposed] = evaluateAll([convNet, transposedNet], data, 256);
+ * const [conv, transposed] = await evaluateAll([convNet, transposedNet], data, 256);
  * ```
  */
-export function evaluateAll(
+export async function evaluateAll(
   models: tf.LayersModel[],
   data: TrainingData,
   batchSize: number,
-): TestMetrics[] {
+): Promise<TestMetrics[]> {
   const classes = data.classNames.length;
   const confusions = models.map(() =>
     Array.from({ length: classes }, () => new Array<number>(classes).fill(0))
@@ -286,15 +287,17 @@ export function evaluateAll(
   const lossSums = models.map(() => 0);
   let n = 0;
   for (const { x, y } of data.testBatches(batchSize)) {
-    const labels = y.dataSync();
-    models.forEach((model, i) => {
-      const [loss, pred] = tf.tidy(() => {
+    const labels = await y.data();
+    for (const [i, model] of models.entries()) {
+      const [lossTensor, predTensor] = tf.tidy(() => {
         const logits = model.apply(x, { training: false }) as tf.Tensor;
-        return [crossEntropy(logits, y).dataSync()[0], logits.argMax(1).dataSync()];
+        return [crossEntropy(logits, y), logits.argMax(1)];
       });
-      addConfusion(confusions[i], confusionMatrix(labels, pred as ArrayLike<number>, classes));
-      lossSums[i] += (loss as number) * labels.length;
-    });
+      const [loss, pred] = [(await lossTensor.data())[0], await predTensor.data()];
+      tf.dispose([lossTensor, predTensor]);
+      addConfusion(confusions[i], confusionMatrix(labels, pred, classes));
+      lossSums[i] += loss * labels.length;
+    }
     n += labels.length;
     tf.dispose([x, y]);
   }
@@ -306,21 +309,36 @@ export function evaluateAll(
   }));
 }
 
-/** One SGD step of one model on one batch; returns the loss. */
-function trainStep(
+/**
+ * One SGD step of one model on one batch; returns the loss. The loss is read asynchronously:
+ * the thread is free while a GPU computes (and there is no synchronous read on WebGPU under Deno).
+ */
+async function trainStep(
   model: tf.LayersModel,
   opt: SGD,
   vars: tf.Variable[],
   batch: LabelledBatch,
-): number {
+): Promise<number> {
   const { value, grads } = tf.variableGrads(() => {
     const logits = model.apply(batch.x, { training: true }) as tf.Tensor;
     return crossEntropy(logits, batch.y);
   }, vars);
-  const loss = value.dataSync()[0];
+  const loss = (await value.data())[0];
   if (Number.isFinite(loss)) opt.step(grads);
   tf.dispose([value, ...Object.values(grads)]);
   return loss;
+}
+
+/**
+ * The trainer's own handle on a batch: sources may dispose a batch when the next one is asked
+ * for (lib/data's `batches` does), so the tensors are cloned (shared data, no copy) and the
+ * source's disposed, as the trainer disposes every batch it receives.
+ */
+function ownBatch(r: IteratorResult<LabelledBatch>): LabelledBatch | undefined {
+  if (r.done) return undefined;
+  const own = { ...r.value, x: tf.clone(r.value.x), y: tf.clone(r.value.y) };
+  tf.dispose([r.value.x, r.value.y]);
+  return own;
 }
 
 function sameConfig(a: unknown, b: unknown): boolean {
@@ -359,6 +377,7 @@ export async function train(options: TrainOptions): Promise<RunResults> {
   };
   const checkpointDir = runDir ? join(runDir, "checkpoint") : undefined;
   const models = arms.map((a, i) => ({ name: a.name, model: a.model, optimizer: optimizers[i] }));
+  let prefetched: LabelledBatch | undefined;
   try {
     if (checkpointDir && completeCheckpoint(checkpointDir)) {
       const saved = await loadCheckpoint(checkpointDir, models) as RunResults;
@@ -380,14 +399,20 @@ export async function train(options: TrainOptions): Promise<RunResults> {
       optimizers.forEach((o) => o.lr = lr);
       const sums = arms.map(() => 0), seconds = arms.map(() => 0);
       let step = 0;
-      for (const batch of data.trainBatches(epoch, hyper.batchSize)) {
+      // The next batch is taken before this step runs, so that its preparation (on a GPU: its
+      // upload and gather) is queued ahead of the step rather than after the loss is read.
+      const batches = data.trainBatches(epoch, hyper.batchSize)[Symbol.iterator]();
+      prefetched = ownBatch(batches.next());
+      while (prefetched) {
+        const batch: LabelledBatch = prefetched;
+        prefetched = ownBatch(batches.next());
         step++;
         const losses: Record<string, number> = {};
         const t0 = performance.now();
         try {
-          arms.forEach((arm, i) => {
+          for (const [i, arm] of arms.entries()) {
             const t = performance.now();
-            const loss = trainStep(arm.model, optimizers[i], vars[i], batch);
+            const loss = await trainStep(arm.model, optimizers[i], vars[i], batch);
             seconds[i] += (performance.now() - t) / 1000;
             if (!Number.isFinite(loss)) {
               throw new DivergenceError(
@@ -401,7 +426,7 @@ export async function train(options: TrainOptions): Promise<RunResults> {
             losses[arm.name] = loss;
             sums[i] += loss;
             results.arms[i].steps.push([epoch, step, loss]);
-          });
+          }
         } finally {
           tf.dispose([batch.x, batch.y]);
         }
@@ -419,7 +444,11 @@ export async function train(options: TrainOptions): Promise<RunResults> {
           etaSeconds: perStep * (totalSteps - (epoch - 1) * stepsPerEpoch - step),
         });
       }
-      const tests = evaluateAll(arms.map((a) => a.model), data, Math.max(hyper.batchSize, 256));
+      const tests = await evaluateAll(
+        arms.map((a) => a.model),
+        data,
+        Math.max(hyper.batchSize, 256),
+      );
       arms.forEach((_, i) => {
         results.arms[i].epochs.push({
           epoch,
@@ -438,6 +467,7 @@ export async function train(options: TrainOptions): Promise<RunResults> {
     }
     return results;
   } finally {
+    if (prefetched) tf.dispose([prefetched.x, prefetched.y]);
     optimizers.forEach((o) => o.dispose());
   }
 }
