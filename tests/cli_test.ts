@@ -120,9 +120,14 @@ Deno.test("cli: parseCliArgs reads flags in any order", () => {
     command: "run",
     notebook: "a.ipynb",
     params: ["x=1"],
+    paramFiles: [],
     out: "o",
     notebooksDir: "notebooks",
+    autosaveSeconds: 30,
     continueOnError: true,
+    logOutput: false,
+    allowDegraded: false,
+    force: false,
   });
   assertEquals(parseCliArgs(["report", "--timeout", "2.5"]).timeoutSeconds, 2.5);
   let error: unknown;

@@ -69,8 +69,17 @@ export interface KernelOptions {
 export interface ExecuteOptions {
   /** Reject with {@linkcode ExecuteTimeoutError} when no reply came after this long. */
   timeoutMs?: number;
-  /** Called for every iopub message of this execution, including ones that arrive late. */
+  /**
+   * Called for every iopub message of this execution, including ones that arrive late, and
+   * for its `status` messages (busy, idle), which {@linkcode ExecuteResult.messages} leaves out.
+   */
   onMessage?: (message: Message) => void;
+  /**
+   * Keep the messages in {@linkcode ExecuteResult.messages} (default true). A caller that
+   * handles them in `onMessage` can say false, so that a cell printing millions of lines does
+   * not hold them all in memory.
+   */
+  keepMessages?: boolean;
 }
 
 /** Outcome of one execution. */
@@ -85,6 +94,8 @@ export interface ExecuteResult {
   reply: Record<string, unknown>;
   /** Every iopub message of this execution in arrival order; late ones are appended. */
   messages: Message[];
+  /** `header.date` of the execute_reply (when the kernel sent it), if it had one. */
+  replyDate?: string;
 }
 
 /** How a kernel process ended. */
@@ -141,6 +152,7 @@ export class ExecuteTimeoutError extends Error {
 /** Iopub bookkeeping for one request. */
 interface Route {
   messages: Message[];
+  keep: boolean;
   onMessage?: (message: Message) => void;
   lastAt: number;
   idle: Deferred<void>;
@@ -365,6 +377,15 @@ export class Kernel {
     };
   }
 
+  /**
+   * Messages lost so far: dropped on receive (by reason in {@linkcode Kernel.dropped}) plus
+   * stretches of the stream skipped because they held no verifiable message (e.g. a forged or
+   * corrupted signature). Anything above zero means outputs may be missing.
+   */
+  get lostMessages(): number {
+    return Object.values(this.dropped).reduce((a, b) => a + b, 0) + this.streamRepairs.skipped;
+  }
+
   /** Whether the kernel process is running and answering. */
   get alive(): boolean {
     return this.#exit === null;
@@ -455,8 +476,14 @@ export class Kernel {
     };
   }
 
-  #route(msgId: string, onMessage?: (m: Message) => void): Route {
-    const route: Route = { messages: [], onMessage, lastAt: performance.now(), idle: deferred() };
+  #route(msgId: string, onMessage?: (m: Message) => void, keep = true): Route {
+    const route: Route = {
+      messages: [],
+      keep,
+      onMessage,
+      lastAt: performance.now(),
+      idle: deferred(),
+    };
     this.#routes.set(msgId, route);
     return route;
   }
@@ -468,8 +495,12 @@ export class Kernel {
   }
 
   #deliver(route: Route, message: Message): void {
-    route.messages.push(message);
+    if (route.keep) route.messages.push(message);
     route.lastAt = performance.now();
+    this.#notify(route, message);
+  }
+
+  #notify(route: Route, message: Message): void {
     try {
       route.onMessage?.(message);
     } catch {
@@ -503,6 +534,7 @@ export class Kernel {
     if (type === "status") {
       route.lastAt = performance.now();
       if (message.content.execution_state === "idle") route.idle.resolve();
+      this.#notify(route, message);
       return;
     }
     this.#deliver(route, message);
@@ -604,7 +636,7 @@ export class Kernel {
       stop_on_error: false,
     });
     const msgId = msg.header.msg_id;
-    const route = this.#route(msgId, options.onMessage);
+    const route = this.#route(msgId, options.onMessage, options.keepMessages ?? true);
     this.#lastRoute = route;
     const reply = this.#expectReply(msgId);
     try {
@@ -635,6 +667,7 @@ export class Kernel {
       executionCount: typeof content.execution_count === "number" ? content.execution_count : null,
       reply: content,
       messages: route.messages,
+      ...(typeof replyMsg.header?.date === "string" ? { replyDate: replyMsg.header.date } : {}),
     };
   }
 
