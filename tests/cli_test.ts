@@ -1,8 +1,14 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { fileURLToPath } from "node:url";
-import { parseCliArgs, UsageError } from "../lib/notebook/cli.ts";
+import { parseCliArgs, runAndWrite, UsageError } from "../lib/notebook/cli.ts";
 import type { CodeCell, Notebook } from "../lib/notebook/nbformat.ts";
-import { assertValidNotebook, FIXTURES, pgrep, summarize } from "./_notebook_helpers.ts";
+import {
+  assertValidNotebook,
+  FIXTURES,
+  forgingKernel,
+  pgrep,
+  summarize,
+} from "./_notebook_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -431,6 +437,39 @@ Deno.test("cli: report skips an unchanged notebook and re-runs after a change or
     assertEquals(forced.code, 0);
     assert(!forced.stdout.includes("Unchanged"), forced.stdout);
     assertStringIncludes(forced.stdout, "[1/");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("cli: a run that lost a kernel message writes a report that says degraded", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const nb = await readJson(`${FIXTURES}small.ipynb`);
+    nb.cells.push({
+      cell_type: "code",
+      metadata: {},
+      source: 'console.log("FORGE" + "_ME");',
+      outputs: [],
+      execution_count: null,
+    });
+    await Deno.writeTextFile(`${tmp}/forged.ipynb`, JSON.stringify(nb));
+    const { result } = await runAndWrite(`${tmp}/forged.ipynb`, {
+      out: `${tmp}/out`,
+      log: () => {},
+      kernel: { denoPath: await forgingKernel(tmp) },
+    });
+    assertEquals(result?.status, "degraded");
+    const saved = await readJson(`${tmp}/out/forged.ipynb`);
+    assertValidNotebook(saved);
+    const runner = saved.metadata.deno_runner as Record<string, unknown>;
+    assertEquals(runner.status, "degraded");
+    const html = await Deno.readTextFile(`${tmp}/out/forged.html`);
+    assertStringIncludes(html, `<span class="status status-error">degraded</span>`);
+    assertMatch(
+      html,
+      /degraded: \d+ kernel messages? lost \(cell \d+: \d+\); outputs may be missing/,
+    );
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

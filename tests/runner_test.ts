@@ -8,6 +8,7 @@ import {
   childKernels,
   fixture,
   FIXTURES,
+  forgingKernel,
   pgrep,
   processRunning,
   summarize,
@@ -408,12 +409,7 @@ Deno.test("runner: the kernel's bare 'Execution failed' gets the parser's diagno
 Deno.test("runner: a forged kernel message (bad signature) makes the run degraded, naming the cell", async () => {
   const tmp = await Deno.makeTempDir();
   try {
-    const wrapper = `${tmp}/forging-kernel`;
-    await Deno.writeTextFile(
-      wrapper,
-      `#!/bin/sh\nexec "${Deno.execPath()}" run -A "${FIXTURES}forging_kernel.ts" "$@"\n`,
-    );
-    await Deno.chmod(wrapper, 0o755);
+    const wrapper = await forgingKernel(tmp);
     const nb = notebookOf(
       codeCell('console.log("fine");'),
       codeCell('console.log("FORGE" + "_ME");'),
@@ -459,4 +455,20 @@ Deno.test("runner: checkpoints hand over the notebook so far, marked running", a
     [["stream", "stdout", "one\n"]],
     [],
   ]);
+});
+
+Deno.test("runner: a runaway stream keeps the notebook bounded: first and last lines, a note", async () => {
+  const nb = notebookOf(codeCell('for (let i = 0; i < 5000; i++) console.log("line " + i);'));
+  const result = await runNotebook(nb, { cwd: FIXTURES, streamLineLimit: 200 });
+  assertEquals(result.status, "ok", result.error?.message);
+  const [out] = codeCells(result.notebook)[0].outputs;
+  assert(out.output_type === "stream");
+  const lines = out.text as string[];
+  assertEquals(lines.length, 201);
+  assertEquals(lines[0], "line 0\n");
+  assertEquals(lines[99], "line 99\n");
+  assertStringIncludes(lines[100], "4800 lines left out");
+  assertEquals(lines[101], "line 4900\n");
+  assertEquals(lines[200], "line 4999\n");
+  assertValidNotebook(result.notebook);
 });

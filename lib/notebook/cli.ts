@@ -44,6 +44,7 @@ import {
   describeLost,
   NotebookSyntaxError,
   runNotebook,
+  type RunOptions,
   type RunResult,
 } from "./runner.ts";
 
@@ -366,6 +367,8 @@ export interface RunAndWriteOptions {
   useCache?: boolean;
   /** Where progress lines go (default: stdout). */
   log?: (line: string) => void;
+  /** Options for the kernel (e.g. another `deno`). */
+  kernel?: RunOptions["kernel"];
 }
 
 /** Result of {@linkcode runAndWrite}: the run (or the cache hit), and the two files. */
@@ -502,6 +505,7 @@ export async function runAndWrite(
   let warned = false;
   const result = await runNotebook(nb, {
     cwd: dirname(resolve(path)),
+    kernel: options.kernel,
     parameters,
     continueOnError: options.continueOnError,
     cellTimeoutMs: options.timeoutSeconds ? options.timeoutSeconds * 1000 : undefined,
