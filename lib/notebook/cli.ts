@@ -2,18 +2,24 @@
  * Command line for running notebooks and writing reports.
  *
  * ```sh
- * deno task run <notebook.ipynb> [-p name=value ...] [--out DIR] [--timeout SECONDS] [--continue-on-error]
- * deno task report [--notebooks DIR] [--out DIR] [--timeout SECONDS] [--continue-on-error]
+ * deno task run <notebook.ipynb> [-p name=value ...] [-f params.yaml] [--out DIR] [options]
+ * deno task report [--notebooks DIR] [--out DIR] [--force] [options]
  * ```
  *
  * `run` executes one notebook on a fresh Deno kernel started in the notebook's folder and
  * writes `DIR/<name>.ipynb` and `DIR/<name>.html` (default DIR: `reports/`), both atomically,
- * also when the run failed (then they hold the partial results with the error visible). The
- * exit code is 0 on success, 1 when the run failed, 2 for a usage or parameter error, 130/143
- * when interrupted by SIGINT/SIGTERM.
+ * while it runs (before the first cell, after each cell, at most every `--autosave` seconds
+ * during a long one) and at the end, also when the run failed (then they hold the partial
+ * results with the error visible). The exit code is 0 on success, 1 when the run failed or
+ * lost kernel messages ("degraded", unless `--allow-degraded`), 2 for a usage, parameter or
+ * syntax error (nothing ran), 130/143 when interrupted by SIGINT/SIGTERM.
  *
  * `report` runs every `notebooks/*.ipynb` in sorted order with default parameters into
- * `reports/`, goes on after a failure, prints a summary and exits 1 if any notebook failed.
+ * `reports/`, skipping those whose report is up to date (`cache.ts`; `--force` re-runs), goes
+ * on after a failure, prints a summary and exits 1 if any notebook failed.
+ *
+ * Every option is one entry of the `OPTIONS` table, which builds both {@linkcode USAGE} and the
+ * `node:util` `parseArgs` call.
  *
  * @example
  * ```ts
@@ -72,8 +78,9 @@ const OPTIONS = {
     multiple: true,
     value: "name=value",
     only: "run",
-    help: `Override a parameter of the cell tagged "parameters" (repeatable).
-The value is JSON when it parses as JSON, otherwise a string.`,
+    help: `Override a parameter of the cell tagged "parameters"
+(repeatable). The value is JSON when it parses as JSON,
+otherwise a string.`,
   },
   parameter: { type: "string", multiple: true, only: "run", hidden: true, help: "" },
   "parameters-file": {
@@ -82,13 +89,14 @@ The value is JSON when it parses as JSON, otherwise a string.`,
     multiple: true,
     value: "FILE",
     only: "run",
-    help: `Parameters from a JSON or YAML file (repeatable; later files and -p win).`,
+    help: `Parameters from a JSON or YAML file (repeatable;
+later files and -p win).`,
   },
   out: {
     type: "string",
     short: "o",
     value: "DIR",
-    help: "Where to write <name>.ipynb and <name>.html (default: reports).",
+    help: "Where to write <name>.ipynb and <name>.html\n(default: reports).",
   },
   notebooks: {
     type: "string",
@@ -100,22 +108,23 @@ The value is JSON when it parses as JSON, otherwise a string.`,
   autosave: {
     type: "string",
     value: "SECONDS",
-    help: `Save the .ipynb and .html while a cell runs, at most this often (default 30);
-they are also saved after every cell.`,
+    help: `Longest time between saves of the .ipynb and .html
+during a long cell (default 30); they are also saved
+after every cell.`,
   },
   "log-output": {
     type: "boolean",
-    help: "Print each cell's output to the terminal as it arrives, prefixed with its cell.",
+    help: "Print each cell's output as it arrives: [cell N] ...",
   },
   "continue-on-error": { type: "boolean", help: "Run the remaining cells after a cell error." },
   "allow-degraded": {
     type: "boolean",
-    help: "Exit 0 even when kernel messages were lost (the run is still marked degraded).",
+    help: "Exit 0 when kernel messages were lost (the run is\nstill marked degraded).",
   },
   force: {
     type: "boolean",
     only: "report",
-    help: "Re-run every notebook, even those whose report is up to date.",
+    help: "Re-run notebooks whose report is up to date.",
   },
   help: { type: "boolean", short: "h", help: "Show this help." },
 } satisfies Record<string, OptionSpec>;
