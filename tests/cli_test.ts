@@ -168,50 +168,22 @@ Deno.test("cli: report runs every notebook in sorted order, goes on after a fail
   }
 });
 
-Deno.test("cli: SIGINT during a run kills the kernel and still writes the partial results", async () => {
+/** Runs `fn` with a new temporary folder, removed afterwards. */
+async function inTempDir(fn: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = await Deno.makeTempDir();
   try {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "lib/notebook/cli.ts", "run", `${FIXTURES}timeout.ipynb`, "--out", tmp],
-      cwd: ROOT,
-      env: { TMPDIR: tmp, NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let stdout = "";
-    while (!stdout.includes("[1/3]")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stdout += value;
-    }
-    await new Promise((r) => setTimeout(r, 500)); // cell 2 is now waiting
-    assertEquals(
-      (await pgrep(`${tmp}/deno-kernel-`)).length,
-      1,
-      "expected one kernel while the cell runs",
-    );
-    const sent = performance.now();
-    child.kill("SIGINT");
-    const [status, stderr] = await Promise.all([
-      child.status,
-      new Response(child.stderr).text(),
-      (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })(),
-    ]);
-    assert(performance.now() - sent < 10_000, "the CLI took too long to stop");
-    assertEquals(status.code, 130, stderr);
-    assertStringIncludes(stderr, "SIGINT");
-    const nb = await readJson(`${tmp}/timeout.ipynb`);
-    assertValidNotebook(nb);
-    const cells = nb.cells.filter((c): c is CodeCell => c.cell_type === "code");
-    assertEquals(cells[1].outputs.map(summarize)[0], ["stream", "stdout", "waiting\n"]);
-    assertEquals(await pgrep(`${tmp}/deno-kernel-`), [], "a kernel survived the SIGINT");
+    await fn(tmp);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
-});
+}
+
+/** Writes tests/fixtures/small.ipynb with one more code cell, `source`, to `path`. */
+async function writeSmallWith(path: string, source: string): Promise<void> {
+  const nb = await readJson(`${FIXTURES}small.ipynb`);
+  nb.cells.push({ cell_type: "code", metadata: {}, source, outputs: [], execution_count: null });
+  await Deno.writeTextFile(path, JSON.stringify(nb));
+}
 
 /** Starts `deno run -A lib/notebook/cli.ts <args>` and reads its stdout as it comes. */
 function spawnCli(args: string[], tmp: string) {
@@ -249,9 +221,31 @@ function spawnCli(args: string[], tmp: string) {
   };
 }
 
-Deno.test("cli: --log-output prints a cell's output before the cell ends", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+Deno.test("cli: SIGINT during a run kills the kernel and still writes the partial results", () =>
+  inTempDir(async (tmp) => {
+    const cli = spawnCli(["run", `${FIXTURES}timeout.ipynb`, "--out", tmp], tmp);
+    await cli.until("[1/3]");
+    await new Promise((r) => setTimeout(r, 500)); // cell 2 is now waiting
+    assertEquals(
+      (await pgrep(`${tmp}/deno-kernel-`)).length,
+      1,
+      "expected one kernel while the cell runs",
+    );
+    const sent = performance.now();
+    cli.child.kill("SIGINT");
+    const { code, stderr } = await cli.finish();
+    assert(performance.now() - sent < 10_000, "the CLI took too long to stop");
+    assertEquals(code, 130, stderr);
+    assertStringIncludes(stderr, "SIGINT");
+    const nb = await readJson(`${tmp}/timeout.ipynb`);
+    assertValidNotebook(nb);
+    const cells = nb.cells.filter((c): c is CodeCell => c.cell_type === "code");
+    assertEquals(cells[1].outputs.map(summarize)[0], ["stream", "stdout", "waiting\n"]);
+    assertEquals(await pgrep(`${tmp}/deno-kernel-`), [], "a kernel survived the SIGINT");
+  }));
+
+Deno.test("cli: --log-output prints a cell's output before the cell ends", () =>
+  inTempDir(async (tmp) => {
     const release = `${tmp}/release`;
     const cli = spawnCli([
       "run",
@@ -275,14 +269,10 @@ Deno.test("cli: --log-output prints a cell's output before the cell ends", async
     assert(first >= 0 && first < cli.stdout.indexOf("[3/5] cell 4"), cli.stdout);
     assertMatch(cli.stdout, /\[cell 5\] released\n\[4\/5\] cell 5 … [\d.]+s ok/);
     assertStringIncludes(cli.stdout, "[cell 6] after\n");
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("cli: SIGKILL during a long cell leaves the autosaved notebook, valid, with earlier outputs", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+Deno.test("cli: SIGKILL during a long cell leaves the autosaved notebook, valid, with earlier outputs", () =>
+  inTempDir(async (tmp) => {
     const cli = spawnCli([
       "run",
       `${FIXTURES}long_cell.ipynb`,
@@ -330,14 +320,10 @@ Deno.test("cli: SIGKILL during a long cell leaves the autosaved notebook, valid,
       "long_cell.html",
       "long_cell.ipynb",
     ]);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("cli: -f reads parameters from YAML or JSON; -p wins; same checks", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
+Deno.test("cli: -f reads parameters from YAML or JSON; -p wins; same checks", () =>
+  inTempDir(async (tmp) => {
     await Deno.writeTextFile(`${tmp}/p.yaml`, "epochs: 2\ndataset: from-yaml\n");
     await Deno.writeTextFile(`${tmp}/p.json`, '{"epochs": "two"}');
     const r = await deno([
@@ -356,34 +342,15 @@ Deno.test("cli: -f reads parameters from YAML or JSON; -p wins; same checks", as
     const streams = nb.cells.flatMap((c) => c.cell_type === "code" ? c.outputs : [])
       .map(summarize).filter(([type]) => type === "stream");
     assertEquals(streams, [["stream", "stdout", "epochs=3 dataset=from-yaml\n"]]);
-    const bad = await deno([
-      "run",
-      "-A",
-      "lib/notebook/cli.ts",
-      "run",
-      `${FIXTURES}small.ipynb`,
-      "-f",
-      `${tmp}/p.json`,
-    ], tmp);
+    const cli = ["run", "-A", "lib/notebook/cli.ts"];
+    const bad = await deno([...cli, "run", `${FIXTURES}small.ipynb`, "-f", `${tmp}/p.json`], tmp);
     assertEquals(bad.code, 2);
     assertStringIncludes(bad.stderr, 'parameter "epochs" expects a number like its default 1');
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("cli: a notebook with a syntax error is refused naming cell, line and column", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
-    const nb = await readJson(`${FIXTURES}small.ipynb`);
-    nb.cells.push({
-      cell_type: "code",
-      metadata: {},
-      source: "const ok = 1;\nconst broken = ;",
-      outputs: [],
-      execution_count: null,
-    });
-    await Deno.writeTextFile(`${tmp}/typo.ipynb`, JSON.stringify(nb));
+Deno.test("cli: a notebook with a syntax error is refused naming cell, line and column", () =>
+  inTempDir(async (tmp) => {
+    await writeSmallWith(`${tmp}/typo.ipynb`, "const ok = 1;\nconst broken = ;");
     const r = await deno(["task", "run", `${tmp}/typo.ipynb`, "--out", `${tmp}/out`], tmp);
     assertEquals(r.code, 2, r.stdout + r.stderr);
     assertMatch(
@@ -393,10 +360,7 @@ Deno.test("cli: a notebook with a syntax error is refused naming cell, line and 
     assert(!r.stdout.includes("[1/"), "a cell ran");
     assertEquals(await pgrep(`${tmp}/deno-kernel-`), []);
     await Deno.stat(`${tmp}/out`).then(() => assert(false, "files were written"), () => {});
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("cli: report skips an unchanged notebook and re-runs after a change or with --force", async () => {
   const tmp = await Deno.makeTempDir();
@@ -442,18 +406,9 @@ Deno.test("cli: report skips an unchanged notebook and re-runs after a change or
   }
 });
 
-Deno.test("cli: a run that lost a kernel message writes a report that says degraded", async () => {
-  const tmp = await Deno.makeTempDir();
-  try {
-    const nb = await readJson(`${FIXTURES}small.ipynb`);
-    nb.cells.push({
-      cell_type: "code",
-      metadata: {},
-      source: 'console.log("FORGE" + "_ME");',
-      outputs: [],
-      execution_count: null,
-    });
-    await Deno.writeTextFile(`${tmp}/forged.ipynb`, JSON.stringify(nb));
+Deno.test("cli: a run that lost a kernel message writes a report that says degraded", () =>
+  inTempDir(async (tmp) => {
+    await writeSmallWith(`${tmp}/forged.ipynb`, 'console.log("FORGE" + "_ME");');
     const { result } = await runAndWrite(`${tmp}/forged.ipynb`, {
       out: `${tmp}/out`,
       log: () => {},
@@ -470,7 +425,4 @@ Deno.test("cli: a run that lost a kernel message writes a report that says degra
       html,
       /degraded: \d+ kernel messages? lost \(cell \d+: \d+\); outputs may be missing/,
     );
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-});
+  }));
