@@ -136,6 +136,46 @@ Deno.test("cli: parseCliArgs reads flags in any order", () => {
     force: false,
   });
   assertEquals(parseCliArgs(["report", "--timeout", "2.5"]).timeoutSeconds, 2.5);
+  const run = parseCliArgs([
+    "run",
+    "a.ipynb",
+    "-f",
+    "a.yaml",
+    "--parameters-file=b.json",
+    "--parameter",
+    "y=2",
+    "--log-output",
+    "--autosave",
+    "5",
+    "--allow-degraded",
+  ]);
+  assertEquals(
+    [run.paramFiles, run.params, run.logOutput, run.autosaveSeconds, run.allowDegraded],
+    [["a.yaml", "b.json"], ["y=2"], true, 5, true],
+  );
+  assertEquals(parseCliArgs(["report", "--force"]).force, true);
+  const refused: [string[], string][] = [
+    [["run", "a.ipynb", "--frobnicate=1"], 'unknown option "--frobnicate"'],
+    [["run", "a.ipynb", "--out", "-p", "x=1"], "--out needs a value"],
+    [["run", "a.ipynb", "-f"], "-f needs a value"],
+    [["run", "a.ipynb", "--autosave", "0"], "--autosave expects a positive number"],
+    [["run", "a.ipynb", "--log-output=yes"], "--log-output takes no value"],
+    [["run", "a.ipynb", "--force"], "--force is for report"],
+    [["report", "-p", "x=1"], "report runs with default parameters; -p is for run"],
+    [["report", "-f", "p.yaml"], "report runs with default parameters; -f is for run"],
+    [["report", "a.ipynb"], "report takes no notebook arguments"],
+  ];
+  for (const [args, expected] of refused) {
+    let message = "";
+    try {
+      parseCliArgs(args);
+    } catch (e) {
+      assert(e instanceof UsageError, `${args.join(" ")}: ${e}`);
+      message = e.message;
+    }
+    assertStringIncludes(message, expected, args.join(" "));
+  }
+  assertEquals(parseCliArgs(["run", "a.ipynb", "-h"]).command, "help");
   let error: unknown;
   try {
     parseCliArgs(["run", "a.ipynb", "b.ipynb"]);
