@@ -140,6 +140,7 @@ export interface RunFailure {
 
 /** Kernel messages lost while one cell was the current execution. */
 export interface LostMessages {
+  /** Index of the cell in the executed notebook; -1 for losses before the first cell. */
   cellIndex: number;
   position: number;
   count: number;
@@ -191,7 +192,9 @@ export interface RunResult {
 export function describeLost(lost: LostMessages[]): string {
   const total = lost.reduce((n, l) => n + l.count, 0);
   if (total === 0) return "";
-  const cells = lost.map((l) => `cell ${l.cellIndex + 1}: ${l.count}`).join(", ");
+  const cells = lost.map((l) =>
+    `${l.cellIndex < 0 ? "before the first cell" : `cell ${l.cellIndex + 1}`}: ${l.count}`
+  ).join(", ");
   return `${total} kernel message${total === 1 ? "" : "s"} lost (${cells})`;
 }
 
@@ -328,15 +331,16 @@ export async function runNotebook(nb: Notebook, options: RunOptions = {}): Promi
       cells_done: executed - (running === null ? 0 : 1),
       cells_total: codeCells.length,
     });
-    saving = (async () => {
+    const mine: Promise<void> = (async () => {
       try {
         await options.onCheckpoint!(notebook);
       } catch (e) {
         options.onCheckpointError?.(e);
       }
     })();
-    await saving;
-    saving = null;
+    saving = mine;
+    await mine;
+    if (saving === mine) saving = null;
   };
 
   try {
@@ -352,20 +356,19 @@ export async function runNotebook(nb: Notebook, options: RunOptions = {}): Promi
     }
     if (kernel) await checkpoint(null, true);
     let lostSoFar = 0;
-    let lastRun: { index: number; position: number } | undefined;
+    // Losses are charged to the cell that ran last (-1: before the first cell, at start-up).
+    let lastRun = { index: -1, position: 0 };
     const countLost = () => {
       const now = kernel!.lostMessages;
-      if (now > lostSoFar && lastRun) {
-        const entry = lost.find((l) => l.cellIndex === lastRun!.index);
-        if (entry) entry.count += now - lostSoFar;
-        else {lost.push({
-            cellIndex: lastRun.index,
-            position: lastRun.position,
-            count: now - lostSoFar,
-          });}
+      if (now > lostSoFar) {
+        const count = now - lostSoFar;
+        const entry = lost.find((l) => l.cellIndex === lastRun.index);
+        if (entry) entry.count += count;
+        else lost.push({ cellIndex: lastRun.index, position: lastRun.position, count });
       }
       lostSoFar = now;
     };
+    if (kernel) countLost(); // at start-up
     for (let n = 0; kernel && n < codeCells.length; n++) {
       const { cell, index } = codeCells[n];
       const position = n + 1;
