@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { OutputLog } from "../lib/notebook/_log_output.ts";
 import { OutputCollector } from "../lib/notebook/_outputs.ts";
 import type { Message } from "../lib/notebook/kernel.ts";
 import type { CodeCell, Notebook } from "../lib/notebook/nbformat.ts";
@@ -471,4 +472,28 @@ Deno.test("runner: a runaway stream keeps the notebook bounded: first and last l
   assertEquals(lines[101], "line 4900\n");
   assertEquals(lines[200], "line 4999\n");
   assertValidNotebook(result.notebook);
+});
+
+Deno.test("output log: lines prefixed with their cell, partial lines held, displays summarised", () => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = new OutputLog({ out: (l) => out.push(l), err: (l) => err.push(l) });
+  log.message(4, msg("stream", { name: "stdout", text: "a\nb" }));
+  log.message(4, msg("stream", { name: "stderr", text: "warn\n" }));
+  assertEquals(out, ["[cell 5] a"], "an unfinished line waits");
+  log.message(4, msg("stream", { name: "stdout", text: "c\n" }));
+  log.message(
+    4,
+    msg("display_data", { data: { "text/html": "x".repeat(2048), "text/plain": "plot" } }),
+  );
+  log.message(4, msg("stream", { name: "stdout", text: "tail" }));
+  log.message(4, msg("error", { ename: "RangeError", evalue: "bad", traceback: [] }));
+  log.flush(4);
+  assertEquals(out, [
+    "[cell 5] a",
+    "[cell 5] bc",
+    "[cell 5] display_data: text/html 2.0 kB, text/plain 4 B",
+    "[cell 5] tail",
+  ]);
+  assertEquals(err, ["[cell 5] warn", "[cell 5] error: RangeError: bad"]);
 });
