@@ -12,9 +12,10 @@
  * until the kernel is shut down.
  *
  * The kernel process is never left behind: {@linkcode Kernel.shutdown} asks it to exit and
- * kills it if needed; SIGINT/SIGTERM and process exit kill every running kernel; a kernel that
- * dies (or stops answering heartbeats) rejects the pending execution with
- * {@linkcode KernelDiedError}.
+ * kills it if needed; SIGINT/SIGTERM and process exit kill every running kernel; a kernel whose
+ * client was killed outright (SIGKILL) exits by itself within a second (Linux: it watches its
+ * parent process id); a kernel that dies (or stops answering heartbeats) rejects the pending
+ * execution with {@linkcode KernelDiedError}.
  *
  * Why not the `zeromq` npm addon: under Deno, its sockets miss wake-ups from peers in other
  * processes (a DEALER's `receive()` waiting for the kernel's reply never settles), so this
@@ -164,6 +165,25 @@ interface Route {
 }
 
 const FLUSH_MARKER = "deno_notebook_runner_flush";
+
+/**
+ * Run silently in every new kernel: it exits once its parent (this process) is gone, so that a
+ * client killed outright (SIGKILL, out of memory), which cannot clean up, leaves no kernel
+ * behind. Linux only (it reads the parent's id from /proc); elsewhere it does nothing. The timer
+ * is unref'd and the block declares nothing visible to the notebook's cells.
+ */
+const PARENT_WATCH = `{
+  const parentOf = () => Number(Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ")[1]);
+  let parent = NaN;
+  try { parent = parentOf(); } catch { /* not Linux */ }
+  if (Number.isFinite(parent)) {
+    Deno.unrefTimer(setInterval(() => {
+      let now = parent;
+      try { now = parentOf(); } catch { /* keep going */ }
+      if (now !== parent) Deno.exit(1);
+    }, 500));
+  }
+}`;
 const PROBE_OWN_TYPES = new Set(["status", "execute_input", FLUSH_MARKER]);
 
 // ---------------------------------------------------------------------------------------------
@@ -361,6 +381,14 @@ export class Kernel {
     }
     kernel.startupMs = Math.round(performance.now() - started);
     kernel.#heartbeatLoop();
+    await kernel.#request(kernel.#shell, "execute_request", {
+      code: PARENT_WATCH,
+      silent: true,
+      store_history: false,
+      user_expressions: {},
+      allow_stdin: false,
+      stop_on_error: false,
+    }, 10_000);
     return kernel;
   }
 
