@@ -110,3 +110,18 @@ export function assertValidNotebook(nb: unknown, label = "notebook"): void {
     throw new Error(`${label} is not valid nbformat 4: ${errors}`);
   }
 }
+
+/**
+ * Writes an executable into `dir` that starts the Deno kernel behind a forger on its iopub
+ * channel (tests/fixtures/forging_kernel.ts: "FORGE_ME" in an output becomes "FORGED!!" and the
+ * message keeps its old signature); pass its path as the kernel's `denoPath`.
+ */
+export async function forgingKernel(dir: string): Promise<string> {
+  const path = `${dir}/forging-kernel`;
+  await Deno.writeTextFile(
+    path,
+    `#!/bin/sh\nexec "${Deno.execPath()}" run -A "${FIXTURES}forging_kernel.ts" "$@"\n`,
+  );
+  await Deno.chmod(path, 0o755);
+  return path;
+}

@@ -5,10 +5,12 @@ import {
   findParametersCell,
   INJECTED_TAG,
   injectParameters,
+  notebookParameters,
   parameterDefaults,
   ParameterError,
   parseParameterArgs,
   parseParameterDeclarations,
+  readParameterFile,
   splitParameterArg,
   valueFromText,
 } from "../lib/notebook/parameters.ts";
@@ -183,4 +185,40 @@ Deno.test("parameters: without overrides no cell is injected and defaults apply"
     "stdout",
     '{"epochs":2,"lr":0.1,"dataset":"auto","verbose":false,"layers":[32,16]}\n',
   ]]);
+});
+
+Deno.test("parameters: -f files (JSON, YAML) give typed values, -p wins, and bad files are named", async () => {
+  const nb = await fixture("params.ipynb");
+  const tmp = await Deno.makeTempDir();
+  try {
+    const decls = notebookParameters(nb);
+    const name = decls.find((d) => d.type === "number")!.name;
+    await Deno.writeTextFile(`${tmp}/p.yaml`, `${name}: 7\n`);
+    await Deno.writeTextFile(`${tmp}/p.json`, JSON.stringify({ [name]: 8 }));
+    const yaml = await readParameterFile(`${tmp}/p.yaml`);
+    assertEquals(yaml, { [name]: 7 });
+    assertEquals(parseParameterArgs(nb, [], yaml), { [name]: 7 });
+    assertEquals(parseParameterArgs(nb, [`${name}=9`], yaml), { [name]: 9 }, "-p wins");
+    assertEquals(await readParameterFile(`${tmp}/p.json`), { [name]: 8 });
+    const refused = async (path: string, text: string | null, expected: string) => {
+      if (text !== null) await Deno.writeTextFile(path, text);
+      let error: unknown;
+      try {
+        parseParameterArgs(nb, [], await readParameterFile(path));
+      } catch (e) {
+        error = e;
+      }
+      assert(error instanceof ParameterError, `${path}: ${error}`);
+      assertStringIncludes(error.message, expected);
+    };
+    await refused(`${tmp}/missing.json`, null, `parameter file ${tmp}/missing.json: not found`);
+    await refused(`${tmp}/p.txt`, "x", "expected a .json, .yaml or .yml file");
+    await refused(`${tmp}/bad.json`, "{ nope", "is not valid JSON");
+    await refused(`${tmp}/bad.yml`, "a: [1,", "is not valid YAML");
+    await refused(`${tmp}/list.yaml`, "- 1\n- 2\n", "must hold a mapping");
+    await refused(`${tmp}/t.yaml`, `${name}: seven\n`, `parameter "${name}" expects a number`);
+    await refused(`${tmp}/u.yaml`, "nosuchparameter: 1\n", 'unknown parameter "nosuchparameter"');
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 });

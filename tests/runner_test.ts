@@ -1,13 +1,15 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { OutputLog } from "../lib/notebook/_log_output.ts";
 import { OutputCollector } from "../lib/notebook/_outputs.ts";
 import type { Message } from "../lib/notebook/kernel.ts";
 import type { CodeCell, Notebook } from "../lib/notebook/nbformat.ts";
-import { runNotebook, type RunResult } from "../lib/notebook/runner.ts";
+import { NotebookSyntaxError, runNotebook, type RunResult } from "../lib/notebook/runner.ts";
 import {
   assertValidNotebook,
   childKernels,
   fixture,
   FIXTURES,
+  forgingKernel,
   pgrep,
   processRunning,
   summarize,
@@ -280,4 +282,218 @@ Deno.test("outputs: streams merge, displays update across cells, clear_output (w
     evalue: "v",
     traceback: ["t1", "t2"],
   }]);
+});
+
+function codeCell(source: string, tags?: string[]): CodeCell {
+  return {
+    cell_type: "code",
+    source,
+    metadata: tags ? { tags } : {},
+    outputs: [],
+    execution_count: null,
+  };
+}
+
+function notebookOf(...cells: CodeCell[]): Notebook {
+  return { nbformat: 4, nbformat_minor: 5, metadata: {}, cells };
+}
+
+Deno.test("outputs: a stream grows line by line and is capped to its first and last lines", () => {
+  const c = new OutputCollector({ streamLineLimit: 10 });
+  c.apply(0, msg("stream", { name: "stdout", text: "par" }));
+  c.apply(0, msg("stream", { name: "stdout", text: "tial\nline 1\n" }));
+  assertEquals(c.outputs(0).map(summarize), [["stream", "stdout", "partial\nline 1\n"]]);
+  for (let i = 2; i <= 1000; i++) {
+    c.apply(0, msg("stream", { name: "stdout", text: `line ${i}\n` }));
+  }
+  c.apply(0, msg("stream", { name: "stdout", text: "last, unfinished" }));
+  const out = c.outputs(0);
+  assertEquals(out.length, 1);
+  const lines = out[0].output_type === "stream" ? out[0].text as string[] : [];
+  assertEquals(lines.length, 11, "5 first lines, the note, 5 last lines");
+  assertEquals(lines.slice(0, 5), ["partial\n", "line 1\n", "line 2\n", "line 3\n", "line 4\n"]);
+  assertStringIncludes(lines[5], "992 lines left out"); // lines 5 to 996
+  assertEquals(lines.slice(6), [
+    "line 997\n",
+    "line 998\n",
+    "line 999\n",
+    "line 1000\n",
+    "last, unfinished",
+  ]);
+  assertValidNotebook({
+    ...notebookOf({ ...codeCell("x"), outputs: out }),
+    cells: [{ ...codeCell("x"), id: "a", outputs: out }],
+  });
+  // Another stream name starts a new output; the capped one stays as it was.
+  c.apply(0, msg("stream", { name: "stderr", text: "e\n" }));
+  assertEquals(c.outputs(0).length, 2);
+});
+
+Deno.test("runner: skip-execution and raises-exception tags; nbclient timing metadata", async () => {
+  const skipped = codeCell('console.log("must not run");', ["skip-execution"]);
+  skipped.outputs = [{ output_type: "stream", name: "stdout", text: "stale\n" }];
+  const nb = notebookOf(
+    skipped,
+    codeCell('console.log("before"); throw new TypeError("expected");', ["raises-exception"]),
+    codeCell('console.log("after");'),
+  );
+  const result = await runNotebook(nb, { cwd: FIXTURES });
+  assertEquals(result.status, "ok", result.error?.message);
+  const [skip, raises, after] = codeCells(result.notebook);
+  assertEquals(skip.outputs.map(summarize), [
+    ["stream", "stderr", 'Not run: this cell is tagged "skip-execution".\n'],
+  ]);
+  assertEquals(skip.execution_count, null);
+  assertEquals(skip.metadata.execution, undefined);
+  assertEquals(raises.outputs.map(summarize), [
+    ["stream", "stdout", "before\n"],
+    ["error", "TypeError", "expected"],
+  ]);
+  assertEquals(after.outputs.map(summarize), [["stream", "stdout", "after\n"]]);
+  for (const cell of [raises, after]) {
+    const timing = cell.metadata.execution as Record<string, string>;
+    assertEquals(Object.keys(timing), [
+      "iopub.status.busy",
+      "iopub.execute_input",
+      "shell.execute_reply",
+      "iopub.status.idle",
+    ]);
+    const times = Object.values(timing).map((t) => Date.parse(t));
+    assert(times.every((t) => Number.isFinite(t)), JSON.stringify(timing));
+    assert(times[1] <= times[2], `execute_input after execute_reply: ${JSON.stringify(timing)}`);
+  }
+  assertValidNotebook(result.notebook);
+  await assertNoKernelLeft(result);
+});
+
+Deno.test("runner: a syntax error in the last cell is refused before the first cell runs", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const nb = notebookOf(
+      codeCell(`await Deno.writeTextFile(${JSON.stringify(`${tmp}/ran`)}, "x");`),
+      codeCell("const a = <number>(1 as unknown); // a cast: TypeScript, not JSX"),
+      codeCell("for (const i of [1, 2]) {\n  console.log(i;\n}"),
+    );
+    let error: unknown;
+    try {
+      await runNotebook(nb, { cwd: tmp });
+    } catch (e) {
+      error = e;
+    }
+    assert(error instanceof NotebookSyntaxError, String(error));
+    assertEquals(error.problems.map((p) => [p.cellIndex, p.position, p.line, p.column]), [
+      [2, 3, 2, 16],
+    ]);
+    assertStringIncludes(error.message, "cell 3 (code cell 3), line 2, column 16: ')' expected.");
+    assertEquals(await Array.fromAsync(Deno.readDir(tmp)), [], "the first cell ran");
+    assertEquals(await childKernels(), []);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("runner: the kernel's bare 'Execution failed' gets the parser's diagnostic", async () => {
+  const nb = notebookOf(codeCell('console.log("ok");'), codeCell("let y = [1, 2"));
+  const result = await runNotebook(nb, { cwd: FIXTURES, checkSyntax: false });
+  assertEquals(result.status, "error");
+  const error = codeCells(result.notebook)[1].outputs.at(-1);
+  assert(error?.output_type === "error");
+  assertEquals(error.ename, "Error");
+  assertEquals(
+    error.evalue,
+    "Execution failed (TypeScript parser: line 1, column 14: ']' expected.)",
+  );
+  assertStringIncludes(result.error!.message, "line 1, column 14: ']' expected.");
+  await assertNoKernelLeft(result);
+});
+
+Deno.test("runner: a forged kernel message (bad signature) makes the run degraded, naming the cell", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const wrapper = await forgingKernel(tmp);
+    const nb = notebookOf(
+      codeCell('console.log("fine");'),
+      codeCell('console.log("FORGE" + "_ME");'),
+      codeCell('console.log("after");'),
+    );
+    const result = await runNotebook(nb, { cwd: FIXTURES, kernel: { denoPath: wrapper } });
+    assertEquals(result.status, "degraded", result.error?.message);
+    assertEquals(result.failures, []);
+    assertEquals(result.lost.map((l) => [l.cellIndex, l.position]), [[1, 2]]);
+    assert(result.lost[0].count >= 1);
+    const [fine, forged, after] = codeCells(result.notebook);
+    assertEquals(fine.outputs.map(summarize), [["stream", "stdout", "fine\n"]]);
+    assertEquals(forged.outputs, [], "the forged output was accepted");
+    assertEquals(after.outputs.map(summarize), [["stream", "stdout", "after\n"]]);
+    const meta = result.notebook.metadata.deno_runner as Record<string, unknown>;
+    assertEquals(meta.status, "degraded");
+    assertStringIncludes(String(meta.lost_messages), "lost (cell 2: ");
+    assertValidNotebook(result.notebook);
+    assertEquals(await pgrep(result.kernel!.connectionFile), []);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("runner: checkpoints hand over the notebook so far, marked running", async () => {
+  const saved: Notebook[] = [];
+  const nb = notebookOf(codeCell('console.log("one");'), codeCell('console.log("two");'));
+  const result = await runNotebook(nb, {
+    cwd: FIXTURES,
+    onCheckpoint: (notebook) => {
+      saved.push(JSON.parse(JSON.stringify(notebook)));
+    },
+  });
+  assertEquals(result.status, "ok");
+  // before the first cell and after the first; the end result is the caller's to save
+  assertEquals(saved.length, 2);
+  for (const s of saved) {
+    assertEquals((s.metadata.deno_runner as Record<string, unknown>).status, "running");
+    assertValidNotebook(s, "checkpoint");
+  }
+  assertEquals(codeCells(saved[0]).map((c) => c.outputs.length), [0, 0]);
+  assertEquals(codeCells(saved[1]).map((c) => c.outputs.map(summarize)), [
+    [["stream", "stdout", "one\n"]],
+    [],
+  ]);
+});
+
+Deno.test("runner: a runaway stream keeps the notebook bounded: first and last lines, a note", async () => {
+  const nb = notebookOf(codeCell('for (let i = 0; i < 5000; i++) console.log("line " + i);'));
+  const result = await runNotebook(nb, { cwd: FIXTURES, streamLineLimit: 200 });
+  assertEquals(result.status, "ok", result.error?.message);
+  const [out] = codeCells(result.notebook)[0].outputs;
+  assert(out.output_type === "stream");
+  const lines = out.text as string[];
+  assertEquals(lines.length, 201);
+  assertEquals(lines[0], "line 0\n");
+  assertEquals(lines[99], "line 99\n");
+  assertStringIncludes(lines[100], "4800 lines left out");
+  assertEquals(lines[101], "line 4900\n");
+  assertEquals(lines[200], "line 4999\n");
+  assertValidNotebook(result.notebook);
+});
+
+Deno.test("output log: lines prefixed with their cell, partial lines held, displays summarised", () => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = new OutputLog({ out: (l) => out.push(l), err: (l) => err.push(l) });
+  log.message(4, msg("stream", { name: "stdout", text: "a\nb" }));
+  log.message(4, msg("stream", { name: "stderr", text: "warn\n" }));
+  assertEquals(out, ["[cell 5] a"], "an unfinished line waits");
+  log.message(4, msg("stream", { name: "stdout", text: "c\n" }));
+  log.message(
+    4,
+    msg("display_data", { data: { "text/html": "x".repeat(2048), "text/plain": "plot" } }),
+  );
+  log.message(4, msg("stream", { name: "stdout", text: "tail" }));
+  log.message(4, msg("error", { ename: "RangeError", evalue: "bad", traceback: [] }));
+  log.flush(4);
+  assertEquals(out, [
+    "[cell 5] a",
+    "[cell 5] bc",
+    "[cell 5] display_data: text/html 2.0 kB, text/plain 4 B",
+    "[cell 5] tail",
+  ]);
+  assertEquals(err, ["[cell 5] warn", "[cell 5] error: RangeError: bad"]);
 });

@@ -2,19 +2,25 @@
  * Command line for running notebooks and writing reports.
  *
  * ```sh
- * deno task run <notebook.ipynb> [-p name=value ...] [--out DIR] [--timeout SECONDS] [--continue-on-error] [--no-input] [--pdf]
- * deno task report [--notebooks DIR] [--out DIR] [--timeout SECONDS] [--continue-on-error] [--no-input] [--pdf]
+ * deno task run <notebook.ipynb> [-p name=value ...] [-f params.yaml] [--out DIR] [options]
+ * deno task report [--notebooks DIR] [--out DIR] [--force] [options]
  * ```
  *
  * `run` executes one notebook on a fresh Deno kernel started in the notebook's folder and
  * writes `DIR/<name>.ipynb` and `DIR/<name>.html` (default DIR: `reports/`), both atomically,
- * also when the run failed (then they hold the partial results with the error visible);
- * `--no-input` leaves code out of the report, `--pdf` also prints it to `DIR/<name>.pdf`. The
- * exit code is 0 on success, 1 when the run failed, 2 for a usage or parameter error, 130/143
- * when interrupted by SIGINT/SIGTERM.
+ * while it runs (before the first cell, after each cell, at most every `--autosave` seconds
+ * during a long one) and at the end, also when the run failed (then they hold the partial
+ * results with the error visible); `--no-input` leaves code out of the report, `--pdf` also
+ * prints it to `DIR/<name>.pdf`. The exit code is 0 on success, 1 when the run failed or
+ * lost kernel messages ("degraded", unless `--allow-degraded`), 2 for a usage, parameter or
+ * syntax error (nothing ran), 130/143 when interrupted by SIGINT/SIGTERM.
  *
  * `report` runs every `notebooks/*.ipynb` in sorted order with default parameters into
- * `reports/`, goes on after a failure, prints a summary and exits 1 if any notebook failed.
+ * `reports/`, skipping those whose report is up to date (`cache.ts`; `--force` re-runs), goes
+ * on after a failure, prints a summary and exits 1 if any notebook failed.
+ *
+ * Every option is one entry of the `OPTIONS` table, which builds both {@linkcode USAGE} and the
+ * `node:util` `parseArgs` call.
  *
  * @example
  * ```ts
@@ -24,16 +30,132 @@
  * ```
  * @module
  */
+import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { BACKEND_MIME, DATASET_MIME } from "../viz/markdown.ts";
 import { renderReport, type ReportHeader, writeReportAtomic } from "./html.ts";
+import { OutputLog } from "./_log_output.ts";
 import { printReportPdf } from "./pdf.ts";
 import { findChromium } from "../browser/mod.ts";
+import { cachedRun, describeFingerprint, fingerprint, type RunFingerprint } from "./cache.ts";
 import { receivedSignal } from "./kernel.ts";
 import type { Notebook } from "./nbformat.ts";
-import { ParameterError, parseParameterArgs, splitParameterArg } from "./parameters.ts";
-import { type CellProgress, runNotebook, type RunResult } from "./runner.ts";
+import {
+  parameterDefaults,
+  ParameterError,
+  parseParameterArgs,
+  readParameterFile,
+  splitParameterArg,
+} from "./parameters.ts";
+import {
+  type CellProgress,
+  describeLost,
+  NotebookSyntaxError,
+  runNotebook,
+  type RunOptions,
+  type RunResult,
+} from "./runner.ts";
+
+/** How an option is given and what it is for; USAGE and the parser are built from this table. */
+interface OptionSpec {
+  type: "string" | "boolean";
+  short?: string;
+  multiple?: boolean;
+  /** Name of the value in the usage text. */
+  value?: string;
+  help: string;
+  /** Commands that take the option (default: both). */
+  only?: "run" | "report";
+  /** Not listed in the usage text (an alternative spelling). */
+  hidden?: boolean;
+}
+
+/**
+ * Every option of the command line. Add a flag here (and read it in {@linkcode parseCliArgs}).
+ */
+const OPTIONS = {
+  param: {
+    type: "string",
+    short: "p",
+    multiple: true,
+    value: "name=value",
+    only: "run",
+    help: `Override a parameter of the cell tagged "parameters"
+(repeatable). The value is JSON when it parses as JSON,
+otherwise a string.`,
+  },
+  parameter: { type: "string", multiple: true, only: "run", hidden: true, help: "" },
+  "parameters-file": {
+    type: "string",
+    short: "f",
+    multiple: true,
+    value: "FILE",
+    only: "run",
+    help: `Parameters from a JSON or YAML file (repeatable;
+later files and -p win).`,
+  },
+  out: {
+    type: "string",
+    short: "o",
+    value: "DIR",
+    help: "Where to write <name>.ipynb and <name>.html\n(default: reports).",
+  },
+  notebooks: {
+    type: "string",
+    value: "DIR",
+    only: "report",
+    help: "Folder of notebooks to run (default: notebooks).",
+  },
+  timeout: { type: "string", value: "SECONDS", help: "Time limit per cell (default: none)." },
+  autosave: {
+    type: "string",
+    value: "SECONDS",
+    help: `Longest time between saves of the .ipynb and .html
+during a long cell (default 30); they are also saved
+after every cell.`,
+  },
+  "log-output": {
+    type: "boolean",
+    help: "Print each cell's output as it arrives: [cell N] ...",
+  },
+  "continue-on-error": { type: "boolean", help: "Run the remaining cells after a cell error." },
+  "allow-degraded": {
+    type: "boolean",
+    help: "Exit 0 when kernel messages were lost (the run is\nstill marked degraded).",
+  },
+  "no-input": {
+    type: "boolean",
+    help: "Leave code cells' source out of the HTML report\n(outputs stay).",
+  },
+  pdf: {
+    type: "boolean",
+    help: "Also print the report to <name>.pdf (headless\nChromium).",
+  },
+  force: {
+    type: "boolean",
+    only: "report",
+    help: "Re-run notebooks whose report is up to date.",
+  },
+  help: { type: "boolean", short: "h", help: "Show this help." },
+} satisfies Record<string, OptionSpec>;
+
+type OptionName = keyof typeof OPTIONS;
+
+function optionsHelp(): string {
+  const rows = (Object.entries(OPTIONS) as [OptionName, OptionSpec][])
+    .filter(([, o]) => !o.hidden)
+    .map(([name, o]) => {
+      const flag = `${o.short ? `-${o.short}, ` : ""}--${name}${o.value ? ` ${o.value}` : ""}`;
+      const help = (o.only ? `(${o.only}) ` : "") + o.help;
+      return { flag, lines: help.split("\n") };
+    });
+  const width = Math.max(...rows.map((r) => r.flag.length)) + 2;
+  return rows.map((r) =>
+    r.lines.map((l, i) => `  ${(i === 0 ? r.flag : "").padEnd(width)}${l}`).join("\n")
+  ).join("\n");
+}
 
 /**
  * Usage text.
@@ -45,19 +167,14 @@ import { type CellProgress, runNotebook, type RunResult } from "./runner.ts";
  * ```
  */
 export const USAGE = `Usage:
-  deno task run <notebook.ipynb> [-p name=value ...] [--out DIR] [--timeout SECONDS] [--continue-on-error] [--no-input] [--pdf]
-  deno task report [--notebooks DIR] [--out DIR] [--timeout SECONDS] [--continue-on-error] [--no-input] [--pdf]
+  deno task run <notebook.ipynb> [-p name=value ...] [-f params.yaml] [--out DIR] [options]
+  deno task report [--notebooks DIR] [--out DIR] [--force] [options]
 
 Options:
-  -p, --param name=value  Override a parameter of the cell tagged "parameters" (repeatable).
-                          The value is JSON when it parses as JSON, otherwise a string.
-  --out DIR               Where to write <name>.ipynb and <name>.html (default: reports).
-  --timeout SECONDS       Time limit per cell (default: none).
-  --continue-on-error     Run the remaining cells after a cell error.
-  --no-input              Leave code cells' source out of the HTML report (outputs stay).
-  --pdf                   Also print the report to <name>.pdf (headless Chromium).
-  --notebooks DIR         (report) Folder of notebooks to run (default: notebooks).
-  -h, --help              Show this help.`;
+${optionsHelp()}
+
+Exit codes: 0 ok, 1 a run failed (or lost kernel messages, see --allow-degraded), 2 a usage,
+parameter or syntax error (nothing ran), 130/143 interrupted by SIGINT/SIGTERM.`;
 
 /** A command-line mistake: printed with the usage hint, exit code 2. */
 export class UsageError extends Error {
@@ -78,17 +195,54 @@ export class UsageError extends Error {
 export interface CliArgs {
   command: "run" | "report" | "help";
   notebook?: string;
+  /** `-p name=value` arguments, in order. */
   params: string[];
+  /** `-f` parameter files, in order. */
+  paramFiles: string[];
   out: string;
   notebooksDir: string;
   timeoutSeconds?: number;
+  /** Longest time between saves during a long cell. */
+  autosaveSeconds: number;
   continueOnError: boolean;
-  noInput?: boolean;
-  pdf?: boolean;
+  logOutput: boolean;
+  allowDegraded: boolean;
+  /** `report`: re-run notebooks whose report is up to date. */
+  force: boolean;
+  /** Leave code out of the HTML report. */
+  noInput: boolean;
+  /** Also print the report to PDF. */
+  pdf: boolean;
+}
+
+function defaults(command: CliArgs["command"]): CliArgs {
+  return {
+    command,
+    params: [],
+    paramFiles: [],
+    out: "reports",
+    notebooksDir: "notebooks",
+    autosaveSeconds: 30,
+    continueOnError: false,
+    logOutput: false,
+    allowDegraded: false,
+    force: false,
+    noInput: false,
+    pdf: false,
+  };
+}
+
+function positiveSeconds(flag: string, v: string): number {
+  const seconds = Number(v);
+  if (v.trim() === "" || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new UsageError(`${flag} expects a positive number of seconds, got "${v}"`);
+  }
+  return seconds;
 }
 
 /**
- * Parses the command line (without the `deno run ... cli.ts` part).
+ * Parses the command line (without the `deno run ... cli.ts` part) with `node:util`'s
+ * `parseArgs`, from the {@linkcode USAGE} table of options.
  *
  * @example
  * ```ts
@@ -100,78 +254,89 @@ export interface CliArgs {
 export function parseCliArgs(args: string[]): CliArgs {
   const [command, ...rest] = args;
   if (command === undefined || command === "-h" || command === "--help" || command === "help") {
-    return {
-      command: "help",
-      params: [],
-      out: "reports",
-      notebooksDir: "notebooks",
-      continueOnError: false,
-    };
+    return defaults("help");
   }
   if (command !== "run" && command !== "report") {
     throw new UsageError(`unknown command "${command}" (expected "run" or "report")`);
   }
-  const parsed: CliArgs = {
-    command,
-    params: [],
-    out: "reports",
-    notebooksDir: "notebooks",
-    continueOnError: false,
-  };
+  // Not strict: unknown options and missing values come back as tokens, so that the messages
+  // are ours ("--out needs a value") and name the option as it was typed.
+  const { tokens } = parseArgs({
+    args: rest,
+    options: OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const parsed = defaults(command);
   const positional: string[] = [];
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i];
-    const [flag, inline] = arg.startsWith("--") && arg.includes("=")
-      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
-      : [arg, undefined];
-    const value = (): string => {
-      if (inline !== undefined) return inline;
-      const v = rest[++i];
-      if (v === undefined || (v.startsWith("-") && v !== "-")) {
-        throw new UsageError(`${flag} needs a value`);
+  for (const token of tokens) {
+    if (token.kind === "positional") {
+      positional.push(token.value);
+      continue;
+    }
+    if (token.kind !== "option") continue;
+    const name = token.name as OptionName;
+    const spec: OptionSpec | undefined = Object.hasOwn(OPTIONS, name) ? OPTIONS[name] : undefined;
+    if (!spec) throw new UsageError(`unknown option "${token.rawName}"`);
+    if (name === "help") return { ...parsed, command: "help" };
+    let value = "";
+    if (spec.type === "string") {
+      const v = token.value;
+      if (v === undefined || (!token.inlineValue && v.startsWith("-") && v !== "-")) {
+        throw new UsageError(`${token.rawName} needs a value`);
       }
-      return v;
-    };
-    switch (flag) {
-      case "-h":
-      case "--help":
-        return { ...parsed, command: "help" };
-      case "-p":
-      case "--param":
-      case "--parameter": {
-        const v = value();
-        splitParameterArg(v); // syntax check now, types later against the notebook
-        parsed.params.push(v);
+      value = v;
+    } else if (token.inlineValue) {
+      throw new UsageError(`${token.rawName} takes no value`);
+    }
+    if (spec.only && spec.only !== command) {
+      throw new UsageError(
+        spec.only === "run" && (name === "param" || name === "parameter" ||
+            name === "parameters-file")
+          ? `report runs with default parameters; ${token.rawName} is for run`
+          : `${token.rawName} is for ${spec.only}`,
+      );
+    }
+    switch (name) {
+      case "param":
+      case "parameter":
+        splitParameterArg(value); // syntax check now, types later against the notebook
+        parsed.params.push(value);
         break;
-      }
-      case "--out":
-      case "-o":
-        parsed.out = value();
+      case "parameters-file":
+        parsed.paramFiles.push(value);
         break;
-      case "--notebooks":
-        parsed.notebooksDir = value();
+      case "out":
+        parsed.out = value;
         break;
-      case "--timeout": {
-        const v = value();
-        const seconds = Number(v);
-        if (v.trim() === "" || !Number.isFinite(seconds) || seconds <= 0) {
-          throw new UsageError(`--timeout expects a positive number of seconds, got "${v}"`);
-        }
-        parsed.timeoutSeconds = seconds;
+      case "notebooks":
+        parsed.notebooksDir = value;
         break;
-      }
-      case "--continue-on-error":
+      case "timeout":
+        parsed.timeoutSeconds = positiveSeconds("--timeout", value);
+        break;
+      case "autosave":
+        parsed.autosaveSeconds = positiveSeconds("--autosave", value);
+        break;
+      case "log-output":
+        parsed.logOutput = true;
+        break;
+      case "continue-on-error":
         parsed.continueOnError = true;
         break;
-      case "--no-input":
+      case "allow-degraded":
+        parsed.allowDegraded = true;
+        break;
+      case "force":
+        parsed.force = true;
+        break;
+      case "no-input":
         parsed.noInput = true;
         break;
-      case "--pdf":
+      case "pdf":
         parsed.pdf = true;
         break;
-      default:
-        if (arg.startsWith("-") && arg !== "-") throw new UsageError(`unknown option "${arg}"`);
-        positional.push(arg);
     }
   }
   if (command === "run") {
@@ -182,13 +347,8 @@ export function parseCliArgs(args: string[]): CliArgs {
       );
     }
     parsed.notebook = positional[0];
-  } else {
-    if (positional.length > 0) {
-      throw new UsageError(`report takes no notebook arguments (got ${positional.join(" ")})`);
-    }
-    if (parsed.params.length > 0) {
-      throw new UsageError("report runs with default parameters; -p is for run");
-    }
+  } else if (positional.length > 0) {
+    throw new UsageError(`report takes no notebook arguments (got ${positional.join(" ")})`);
   }
   return parsed;
 }
@@ -228,19 +388,32 @@ export async function readNotebook(path: string): Promise<Notebook> {
 export interface RunAndWriteOptions {
   out: string;
   params?: string[];
+  /** Parameter files (JSON or YAML), read before `params`, which win. */
+  paramFiles?: string[];
   timeoutSeconds?: number;
   continueOnError?: boolean;
+  /** Print cell output as it arrives (`--log-output`). */
+  logOutput?: boolean;
+  /** Longest time between saves during a long cell (default 30 s). */
+  autosaveSeconds?: number;
+  /** Skip the run when the saved report is up to date (`report` without `--force`). */
+  useCache?: boolean;
   /** Where progress lines go (default: stdout). */
   log?: (line: string) => void;
+  /** Options for the kernel (e.g. another `deno`). */
+  kernel?: RunOptions["kernel"];
   /** Leave code out of the HTML report. */
   noInput?: boolean;
   /** Also print the report to `<out>/<name>.pdf`. */
   pdf?: boolean;
 }
 
-/** Result of {@linkcode runAndWrite}: the run, and the two files written. */
+/** Result of {@linkcode runAndWrite}: the run (or the cache hit), and the two files. */
 export interface RunAndWriteResult {
-  result: RunResult;
+  /** The run; `null` when the saved report was up to date and nothing ran. */
+  result: RunResult | null;
+  /** When the results that were kept (cache hit) were computed. */
+  cachedFrom?: string;
   ipynbPath: string;
   htmlPath: string;
   /** The PDF, when `pdf` was asked for. */
@@ -252,14 +425,20 @@ const MARKS: Record<string, string> = {
   error: "ERROR",
   timeout: "TIMEOUT",
   died: "KERNEL DIED",
+  skipped: "skipped",
+  raised: "ok (raised, as tagged)",
 };
 
 /**
  * Prints one line per finished cell, `[3/12] cell 5 … 1.2s ok  <first line>`. On a terminal
- * (and without a custom `log`), a running cell shows as `[3/12] cell 5 … running` until then.
+ * (and without a custom `log` or the output log), a running cell shows as `[3/12] cell 5 …
+ * running` until then.
  */
-function progressPrinter(log?: (line: string) => void): (e: CellProgress) => void {
-  const tty = !log && Deno.stdout.isTerminal();
+function progressPrinter(
+  log: ((line: string) => void) | undefined,
+  outputLog: OutputLog | undefined,
+): (e: CellProgress) => void {
+  const tty = !log && !outputLog && Deno.stdout.isTerminal();
   const write = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text));
   const print = log ?? ((line: string) => console.log(line));
   return (e) => {
@@ -268,21 +447,54 @@ function progressPrinter(log?: (line: string) => void): (e: CellProgress) => voi
       if (tty) write(`${head} running  ${e.firstLine}`.slice(0, 100));
       return;
     }
+    outputLog?.flush(e.cellIndex);
     if (tty) write("\r\x1b[2K");
     print(`${head} ${e.seconds!.toFixed(1)}s ${MARKS[e.status!]}  ${e.firstLine}`);
   };
 }
 
+/** The report header for a notebook run so far (`status` "running" while it goes on). */
+function reportHeader(
+  path: string,
+  nb: Notebook,
+  parameters: Record<string, unknown>,
+  run: {
+    date: string;
+    seconds: number;
+    status: ReportHeader["status"];
+    error?: string;
+    integrity?: string;
+    fp: RunFingerprint;
+  },
+): ReportHeader {
+  return {
+    notebook: path,
+    parameters,
+    dataset: datasetName(nb, parameters.dataset),
+    backend: backendName(nb),
+    date: run.date,
+    runSeconds: run.seconds,
+    status: run.status,
+    ...(run.error ? { error: run.error } : {}),
+    ...(run.integrity ? { integrity: run.integrity } : {}),
+    computedFrom: describeFingerprint(run.fp),
+  };
+}
+
 /**
  * Runs one notebook and writes `<out>/<name>.ipynb` and `<out>/<name>.html` atomically, also
- * for a failed run. Throws {@linkcode UsageError} / `ParameterError` before running when the
- * file or the parameters are wrong.
+ * for a failed run, and while it runs: before the first cell, after every cell and at most
+ * every `autosaveSeconds` during a long cell (metadata and header say "running"), so that a
+ * killed run leaves its finished cells. Throws {@linkcode UsageError}, `ParameterError` or
+ * `NotebookSyntaxError` before running when the file, the parameters or a cell's syntax is
+ * wrong. With `useCache`, returns without running when the saved report came from a
+ * successful run of the same source, parameters, dataset and `lib/` (see `cache.ts`).
  *
  * @example
  * ```ts
  * import { runAndWrite } from "./cli.ts";
  * const { result, htmlPath } = await runAndWrite("notebooks/01_shapes.ipynb", { out: "reports" });
- * console.log(result.status, htmlPath);
+ * console.log(result?.status, htmlPath);
  * ```
  */
 export async function runAndWrite(
@@ -291,7 +503,11 @@ export async function runAndWrite(
 ): Promise<RunAndWriteResult> {
   const log = options.log ?? ((line: string) => console.log(line));
   const nb = await readNotebook(path);
-  const parameters = parseParameterArgs(nb, options.params ?? []);
+  const fromFiles: Record<string, unknown> = {};
+  for (const file of options.paramFiles ?? []) {
+    Object.assign(fromFiles, await readParameterFile(file));
+  }
+  const parameters = parseParameterArgs(nb, options.params ?? [], fromFiles);
   if (options.pdf && findChromium() === undefined) {
     // Found out now rather than after a long run.
     throw new UsageError("--pdf needs Chromium: apt-get install -y chromium, or set CHROMIUM_PATH");
@@ -299,33 +515,85 @@ export async function runAndWrite(
   const name = basename(path, ".ipynb");
   const ipynbPath = join(options.out, `${name}.ipynb`);
   const htmlPath = join(options.out, `${name}.html`);
+  const pdfPath = options.pdf ? join(options.out, `${name}.pdf`) : undefined;
+  const inEffect = { ...parameterDefaults(nb), ...parameters };
+  const reportOptions = {
+    ...(options.noInput ? { noInput: true } : {}),
+    ...(options.pdf ? { pdf: true } : {}),
+  };
+  const fp = await fingerprint({ notebookPath: path, parameters: inEffect, reportOptions });
+  if (options.useCache) {
+    const cached = await cachedRun(ipynbPath, htmlPath, fp);
+    // A report asked for as PDF is up to date only if its PDF is still there.
+    if (cached.hit && pdfPath && !existsSync(pdfPath)) {
+      log(`Running ${path}: ${pdfPath} is missing`);
+    } else if (cached.hit) {
+      log(
+        `Unchanged: ${path} (source, parameters, dataset and lib/ as in the run of ` +
+          `${cached.computedAt}); kept ${htmlPath} (--force re-runs)`,
+      );
+      return { result: null, cachedFrom: cached.computedAt, ipynbPath, htmlPath, pdfPath };
+    } else {
+      log(`Running ${path}: ${cached.reason}`);
+    }
+  }
   const date = new Date().toISOString();
   const shown = Object.entries(parameters).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
   log(`Running ${path}${shown.length ? ` with ${shown.join(" ")}` : ""}`);
+  const outputLog = options.logOutput
+    ? new OutputLog(
+      options.log
+        ? { out: options.log, err: options.log }
+        : { out: (l) => console.log(l), err: (l) => console.error(l) },
+    )
+    : undefined;
+  const started = performance.now();
+  const save = async (notebook: Notebook, header: ReportHeader) => {
+    const json = JSON.stringify(notebook, null, 1) + "\n"; // before any await: the notebook is live
+    const html = renderReport(notebook, header, { noInput: options.noInput });
+    await writeFileAtomic(ipynbPath, json);
+    await writeReportAtomic(htmlPath, html);
+  };
+  let warned = false;
   const result = await runNotebook(nb, {
     cwd: dirname(resolve(path)),
+    kernel: options.kernel,
     parameters,
     continueOnError: options.continueOnError,
     cellTimeoutMs: options.timeoutSeconds ? options.timeoutSeconds * 1000 : undefined,
-    onProgress: progressPrinter(options.log),
+    onProgress: progressPrinter(options.log, outputLog),
+    onOutput: outputLog && ((e) => outputLog.message(e.cellIndex, e.message)),
+    checkpointIntervalMs: (options.autosaveSeconds ?? 30) * 1000,
+    onCheckpoint: (notebook) =>
+      save(
+        notebook,
+        reportHeader(path, notebook, inEffect, {
+          date,
+          seconds: (performance.now() - started) / 1000,
+          status: "running",
+          fp,
+        }),
+      ),
+    onCheckpointError: (e) => {
+      if (warned) return;
+      warned = true;
+      console.error(`warning: could not save ${ipynbPath} during the run: ${e}`);
+    },
   });
-  await writeFileAtomic(ipynbPath, JSON.stringify(result.notebook, null, 1) + "\n");
-  const header: ReportHeader = {
-    notebook: path,
-    parameters: result.parameters,
-    dataset: datasetName(result.notebook, result.parameters.dataset),
-    backend: backendName(result.notebook),
-    date,
-    runSeconds: result.seconds,
-    status: result.status,
-    ...(result.error ? { error: result.error.message } : {}),
-  };
-  await writeReportAtomic(
-    htmlPath,
-    renderReport(result.notebook, header, { noInput: options.noInput }),
+  (result.notebook.metadata.deno_runner as Record<string, unknown>).fingerprint = fp;
+  const integrity = describeLost(result.lost);
+  await save(
+    result.notebook,
+    reportHeader(path, result.notebook, result.parameters, {
+      date,
+      seconds: result.seconds,
+      status: result.status,
+      error: result.error?.message,
+      integrity,
+      fp,
+    }),
   );
-  if (!options.pdf) return { result, ipynbPath, htmlPath };
-  const pdfPath = join(options.out, `${name}.pdf`);
+  if (!pdfPath) return { result, ipynbPath, htmlPath };
   try {
     await printReportPdf(htmlPath, pdfPath);
   } catch (error) {
@@ -339,26 +607,45 @@ function exitCodeForSignal(): number | null {
   return signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : null;
 }
 
+/** Prints what a degraded run lost; true when that should fail the command. */
+function reportLost(path: string, result: RunResult, allowDegraded: boolean): boolean {
+  if (result.status !== "degraded") return false;
+  console.error(
+    `${allowDegraded ? "warning" : "error"}: ${path} is degraded: ${
+      describeLost(result.lost)
+    }; outputs of those cells may be missing${
+      allowDegraded ? "" : " (--allow-degraded accepts it)"
+    }`,
+  );
+  return !allowDegraded;
+}
+
 async function commandRun(args: CliArgs): Promise<number> {
   const path = args.notebook!;
   const { result, ipynbPath, htmlPath, pdfPath } = await runAndWrite(path, {
     out: args.out,
     params: args.params,
+    paramFiles: args.paramFiles,
     timeoutSeconds: args.timeoutSeconds,
     continueOnError: args.continueOnError,
+    logOutput: args.logOutput,
+    autosaveSeconds: args.autosaveSeconds,
     noInput: args.noInput,
     pdf: args.pdf,
   });
-  if (result.status === "ok") {
+  const run = result!;
+  if (run.status !== "error") {
+    const failed = reportLost(path, run, args.allowDegraded);
     console.log(
-      `ok: ${path}: ${result.executedCells} cells in ${
-        result.seconds.toFixed(1)
+      `${run.status}: ${path}: ${run.executedCells} cells in ${
+        run.seconds.toFixed(1)
       } s → ${ipynbPath}, ${htmlPath}${pdfPath ? `, ${pdfPath}` : ""}`,
     );
-    return 0;
+    return failed ? 1 : 0;
   }
-  console.error(`error: ${path} failed: ${result.error?.message}`);
-  for (const f of result.failures.slice(1)) console.error(`  also: ${f.message}`);
+  console.error(`error: ${path} failed: ${run.error?.message}`);
+  for (const f of run.failures.slice(1)) console.error(`  also: ${f.message}`);
+  if (run.lost.length) console.error(`  also: ${describeLost(run.lost)}`);
   console.error(`partial results written to ${ipynbPath} and ${htmlPath}`);
   return exitCodeForSignal() ?? 1;
 }
@@ -380,44 +667,71 @@ async function commandReport(args: CliArgs): Promise<number> {
     console.error(`error: no notebooks (*.ipynb) in ${dir}`);
     return 1;
   }
-  const rows: { name: string; ok: boolean; seconds: number; note: string }[] = [];
+  const rows: { name: string; mark: string; ok: boolean; seconds: number; note: string }[] = [];
   for (const name of names) {
     const path = join(dir, name);
     console.log("");
     const t0 = performance.now();
     try {
-      const { result, htmlPath } = await runAndWrite(path, {
+      const { result, htmlPath, cachedFrom } = await runAndWrite(path, {
         out: args.out,
         timeoutSeconds: args.timeoutSeconds,
         continueOnError: args.continueOnError,
+        logOutput: args.logOutput,
+        autosaveSeconds: args.autosaveSeconds,
+        useCache: !args.force,
         noInput: args.noInput,
         pdf: args.pdf,
       });
-      const ok = result.status === "ok";
+      if (!result) {
+        rows.push({
+          name,
+          mark: "same",
+          ok: true,
+          seconds: (performance.now() - t0) / 1000,
+          note: `${htmlPath} (unchanged since ${cachedFrom})`,
+        });
+        continue;
+      }
+      const failed = result.status === "error" || reportLost(path, result, args.allowDegraded);
       rows.push({
         name,
-        ok,
+        mark: failed ? "FAIL" : result.status === "degraded" ? "degr" : "ok",
+        ok: !failed,
         seconds: result.seconds,
-        note: ok ? htmlPath : `${result.error?.message} (partial report: ${htmlPath})`,
+        note: result.status === "error"
+          ? `${result.error?.message} (partial report: ${htmlPath})`
+          : result.status === "degraded"
+          ? `${describeLost(result.lost)} (${htmlPath})`
+          : htmlPath,
       });
-      if (!ok) console.error(`error: ${path} failed: ${result.error?.message}`);
+      if (result.status === "error") {
+        console.error(`error: ${path} failed: ${result.error?.message}`);
+      }
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
-      rows.push({ name, ok: false, seconds: (performance.now() - t0) / 1000, note: message });
+      rows.push({
+        name,
+        mark: "FAIL",
+        ok: false,
+        seconds: (performance.now() - t0) / 1000,
+        note: message,
+      });
       console.error(`error: ${path}: ${message}`);
     }
     if (receivedSignal()) break;
   }
   const failed = rows.filter((r) => !r.ok).length;
+  const same = rows.filter((r) => r.mark === "same").length;
   const width = Math.max(...rows.map((r) => r.name.length));
   console.log(
-    `\nSummary: ${rows.length} of ${names.length} notebooks run, ${
-      rows.length - failed
-    } ok, ${failed} failed`,
+    `\nSummary: ${rows.length} of ${names.length} notebooks run, ${rows.length - failed} ok${
+      same ? ` (${same} unchanged, not re-run)` : ""
+    }, ${failed} failed`,
   );
   for (const r of rows) {
     console.log(
-      `  ${r.ok ? "ok  " : "FAIL"} ${r.name.padEnd(width)} ${
+      `  ${r.mark.padEnd(4)} ${r.name.padEnd(width)} ${
         r.seconds.toFixed(1).padStart(7)
       } s  ${r.note}`,
     );
@@ -451,6 +765,10 @@ export async function main(args: string[]): Promise<number> {
     if (e instanceof ParameterError) {
       const where = args[0] === "run" ? ` for ${parseNotebookArg(args)}` : "";
       console.error(`error: bad parameters${where}: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof NotebookSyntaxError) {
+      console.error(`error: ${parseNotebookArg(args)} refused, ${e.message}`);
       return 2;
     }
     throw e;

@@ -63,10 +63,17 @@ export interface ReportHeader {
   date: string;
   /** Wall-clock run time in seconds. */
   runSeconds: number;
-  /** Whether the run finished or stopped at an error. */
-  status: "ok" | "error";
+  /**
+   * Whether the run finished, stopped at an error, finished with kernel messages lost
+   * ("degraded"), or is still going (a report saved during the run).
+   */
+  status: "ok" | "error" | "degraded" | "running";
   /** Error message when `status` is `"error"`. */
   error?: string;
+  /** What was lost when `status` is `"degraded"`, e.g. "2 kernel messages lost (cell 4: 2)". */
+  integrity?: string;
+  /** What the results were computed from (source, parameters, dataset, lib/ hashes). */
+  computedFrom?: string;
 }
 
 /** Options for {@linkcode renderReport}. */
@@ -170,12 +177,22 @@ export function formatDuration(seconds: number): string {
 function renderHeader(header: ReportHeader): string {
   const status = header.status === "ok"
     ? `<span class="status status-ok">ok</span>`
-    : `<span class="status status-error">error</span>`;
+    : header.status === "running"
+    ? `<span class="status">running</span>`
+    : `<span class="status status-error">${header.status}</span>`;
   const error = header.status === "error" || header.error
     ? `<div class="report-error"><pre>${
       ansiToHtml(header.error ?? "the run failed (no message)")
     }</pre></div>`
     : "";
+  const integrity = header.integrity
+    ? `<div class="report-error report-degraded"><pre>${
+      escapeHtml(`degraded: ${header.integrity}; outputs may be missing`)
+    }</pre></div>\n`
+    : "";
+  const computed = header.computedFrom === undefined
+    ? ""
+    : `<dt>Computed from</dt><dd class="report-computed">${escapeHtml(header.computedFrom)}</dd>\n`;
   const params = Object.entries(header.parameters ?? {});
   const rows = params.map(([name, value]) =>
     `<tr><th scope="row">${escapeHtml(name)}</th><td><code>${
@@ -201,8 +218,8 @@ ${
   }<dt>Date</dt><dd class="report-date">${escapeHtml(header.date)}</dd>
 <dt>Run time</dt><dd class="report-runtime">${escapeHtml(formatDuration(header.runSeconds))}</dd>
 <dt>Status</dt><dd class="report-status">${status}</dd>
-</dl>
-${error}
+${computed}</dl>
+${integrity}${error}
 <section class="params"><h2>Parameters</h2>
 ${table}
 </section>

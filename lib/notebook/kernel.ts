@@ -12,9 +12,10 @@
  * until the kernel is shut down.
  *
  * The kernel process is never left behind: {@linkcode Kernel.shutdown} asks it to exit and
- * kills it if needed; SIGINT/SIGTERM and process exit kill every running kernel; a kernel that
- * dies (or stops answering heartbeats) rejects the pending execution with
- * {@linkcode KernelDiedError}.
+ * kills it if needed; SIGINT/SIGTERM and process exit kill every running kernel; a kernel whose
+ * client was killed outright (SIGKILL) exits by itself within a second (Linux: it watches its
+ * parent process id); a kernel that dies (or stops answering heartbeats) rejects the pending
+ * execution with {@linkcode KernelDiedError}.
  *
  * Why not the `zeromq` npm addon: under Deno, its sockets miss wake-ups from peers in other
  * processes (a DEALER's `receive()` waiting for the kernel's reply never settles), so this
@@ -69,8 +70,17 @@ export interface KernelOptions {
 export interface ExecuteOptions {
   /** Reject with {@linkcode ExecuteTimeoutError} when no reply came after this long. */
   timeoutMs?: number;
-  /** Called for every iopub message of this execution, including ones that arrive late. */
+  /**
+   * Called for every iopub message of this execution, including ones that arrive late, and
+   * for its `status` messages (busy, idle), which {@linkcode ExecuteResult.messages} leaves out.
+   */
   onMessage?: (message: Message) => void;
+  /**
+   * Keep the messages in {@linkcode ExecuteResult.messages} (default true). A caller that
+   * handles them in `onMessage` can say false, so that a cell printing millions of lines does
+   * not hold them all in memory.
+   */
+  keepMessages?: boolean;
 }
 
 /** Outcome of one execution. */
@@ -85,6 +95,8 @@ export interface ExecuteResult {
   reply: Record<string, unknown>;
   /** Every iopub message of this execution in arrival order; late ones are appended. */
   messages: Message[];
+  /** `header.date` of the execute_reply (when the kernel sent it), if it had one. */
+  replyDate?: string;
 }
 
 /** How a kernel process ended. */
@@ -141,6 +153,7 @@ export class ExecuteTimeoutError extends Error {
 /** Iopub bookkeeping for one request. */
 interface Route {
   messages: Message[];
+  keep: boolean;
   onMessage?: (message: Message) => void;
   lastAt: number;
   idle: Deferred<void>;
@@ -152,6 +165,25 @@ interface Route {
 }
 
 const FLUSH_MARKER = "deno_notebook_runner_flush";
+
+/**
+ * Run silently in every new kernel: it exits once its parent (this process) is gone, so that a
+ * client killed outright (SIGKILL, out of memory), which cannot clean up, leaves no kernel
+ * behind. Linux only (it reads the parent's id from /proc); elsewhere it does nothing. The timer
+ * is unref'd and the block declares nothing visible to the notebook's cells.
+ */
+const PARENT_WATCH = `{
+  const parentOf = () => Number(Deno.readTextFileSync("/proc/self/stat").split(") ")[1].split(" ")[1]);
+  let parent = NaN;
+  try { parent = parentOf(); } catch { /* not Linux */ }
+  if (Number.isFinite(parent)) {
+    Deno.unrefTimer(setInterval(() => {
+      let now = parent;
+      try { now = parentOf(); } catch { /* keep going */ }
+      if (now !== parent) Deno.exit(1);
+    }, 500));
+  }
+}`;
 const PROBE_OWN_TYPES = new Set(["status", "execute_input", FLUSH_MARKER]);
 
 // ---------------------------------------------------------------------------------------------
@@ -349,6 +381,14 @@ export class Kernel {
     }
     kernel.startupMs = Math.round(performance.now() - started);
     kernel.#heartbeatLoop();
+    await kernel.#request(kernel.#shell, "execute_request", {
+      code: PARENT_WATCH,
+      silent: true,
+      store_history: false,
+      user_expressions: {},
+      allow_stdin: false,
+      stop_on_error: false,
+    }, 10_000);
     return kernel;
   }
 
@@ -363,6 +403,15 @@ export class Kernel {
       repaired: sockets.reduce((n, s) => n + (s?.repaired ?? 0), 0),
       skipped: sockets.reduce((n, s) => n + (s?.skipped ?? 0), 0),
     };
+  }
+
+  /**
+   * Messages lost so far: dropped on receive (by reason in {@linkcode Kernel.dropped}) plus
+   * stretches of the stream skipped because they held no verifiable message (e.g. a forged or
+   * corrupted signature). Anything above zero means outputs may be missing.
+   */
+  get lostMessages(): number {
+    return Object.values(this.dropped).reduce((a, b) => a + b, 0) + this.streamRepairs.skipped;
   }
 
   /** Whether the kernel process is running and answering. */
@@ -455,8 +504,14 @@ export class Kernel {
     };
   }
 
-  #route(msgId: string, onMessage?: (m: Message) => void): Route {
-    const route: Route = { messages: [], onMessage, lastAt: performance.now(), idle: deferred() };
+  #route(msgId: string, onMessage?: (m: Message) => void, keep = true): Route {
+    const route: Route = {
+      messages: [],
+      keep,
+      onMessage,
+      lastAt: performance.now(),
+      idle: deferred(),
+    };
     this.#routes.set(msgId, route);
     return route;
   }
@@ -468,8 +523,12 @@ export class Kernel {
   }
 
   #deliver(route: Route, message: Message): void {
-    route.messages.push(message);
+    if (route.keep) route.messages.push(message);
     route.lastAt = performance.now();
+    this.#notify(route, message);
+  }
+
+  #notify(route: Route, message: Message): void {
     try {
       route.onMessage?.(message);
     } catch {
@@ -503,6 +562,7 @@ export class Kernel {
     if (type === "status") {
       route.lastAt = performance.now();
       if (message.content.execution_state === "idle") route.idle.resolve();
+      this.#notify(route, message);
       return;
     }
     this.#deliver(route, message);
@@ -604,7 +664,7 @@ export class Kernel {
       stop_on_error: false,
     });
     const msgId = msg.header.msg_id;
-    const route = this.#route(msgId, options.onMessage);
+    const route = this.#route(msgId, options.onMessage, options.keepMessages ?? true);
     this.#lastRoute = route;
     const reply = this.#expectReply(msgId);
     try {
@@ -635,6 +695,7 @@ export class Kernel {
       executionCount: typeof content.execution_count === "number" ? content.execution_count : null,
       reply: content,
       messages: route.messages,
+      ...(typeof replyMsg.header?.date === "string" ? { replyDate: replyMsg.header.date } : {}),
     };
   }
 

@@ -23,6 +23,7 @@
  * ```
  * @module
  */
+import { parse as parseYaml } from "yaml";
 import { parseLiteral, skipSpace } from "./_literal.ts";
 import { type Cell, type CodeCell, joinSource, newCellId, type Notebook } from "./nbformat.ts";
 
@@ -376,8 +377,57 @@ export function valueFromText(raw: string, defaultType?: ParameterType): unknown
 }
 
 /**
+ * Reads parameter values from a file (papermill's `-f`): a JSON object (`.json`) or a YAML
+ * mapping (`.yaml`, `.yml`, read with the `yaml` package). Values keep their JSON/YAML types;
+ * {@linkcode parseParameterArgs} checks them against the notebook like `-p` values. Throws
+ * {@linkcode ParameterError} naming the file when it is missing, unreadable, of another kind, or
+ * not a mapping of names to values.
+ *
+ * @example
+ * ```ts
+ * import { readParameterFile } from "./parameters.ts";
+ * await Deno.writeTextFile("/tmp/params.yaml", "epochs: 3\ndataset: synthetic\n");
+ * await readParameterFile("/tmp/params.yaml"); // { epochs: 3, dataset: "synthetic" }
+ * ```
+ */
+export async function readParameterFile(path: string): Promise<Record<string, unknown>> {
+  const yaml = /\.ya?ml$/i.test(path);
+  if (!yaml && !/\.json$/i.test(path)) {
+    throw new ParameterError(`parameter file ${path}: expected a .json, .yaml or .yml file`);
+  }
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound ? "not found" : String(e);
+    throw new ParameterError(`parameter file ${path}: ${why}`);
+  }
+  let values: unknown;
+  try {
+    values = yaml ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    throw new ParameterError(
+      `parameter file ${path} is not valid ${yaml ? "YAML" : "JSON"}: ${why}`,
+    );
+  }
+  if (!values || typeof values !== "object" || Array.isArray(values)) {
+    throw new ParameterError(
+      `parameter file ${path} must hold a mapping of names to values, e.g. {"epochs": 3}`,
+    );
+  }
+  for (const name of Object.keys(values)) {
+    if (!IDENT.test(name) || IDENT.exec(name)![0] !== name) {
+      throw new ParameterError(`parameter file ${path}: "${name}" is not a parameter name`);
+    }
+  }
+  return values as Record<string, unknown>;
+}
+
+/**
  * Turns `-p name=value` arguments into typed values for {@linkcode injectParameters}, checking
- * them against the notebook's parameters cell.
+ * them against the notebook's parameters cell. Values from parameter files (`fromFiles`, see
+ * {@linkcode readParameterFile}) come first; a `-p` of the same name wins.
  *
  * @example
  * ```ts
@@ -387,10 +437,14 @@ export function valueFromText(raw: string, defaultType?: ParameterType): unknown
  * parseParameterArgs(nb, ["epochs=3"]); // { epochs: 3 }
  * ```
  */
-export function parseParameterArgs(nb: Notebook, args: string[]): Record<string, unknown> {
+export function parseParameterArgs(
+  nb: Notebook,
+  args: string[],
+  fromFiles: Record<string, unknown> = {},
+): Record<string, unknown> {
   const decls = notebookParameters(nb);
   const byName = new Map(decls.map((d) => [d.name, d]));
-  const values: Record<string, unknown> = {};
+  const values: Record<string, unknown> = { ...fromFiles };
   for (const arg of args) {
     const { name, raw } = splitParameterArg(arg);
     values[name] = valueFromText(raw, byName.get(name)?.type);
