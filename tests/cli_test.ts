@@ -134,6 +134,8 @@ Deno.test("cli: parseCliArgs reads flags in any order", () => {
     logOutput: false,
     allowDegraded: false,
     force: false,
+    noInput: false,
+    pdf: false,
   });
   assertEquals(parseCliArgs(["report", "--timeout", "2.5"]).timeoutSeconds, 2.5);
   const run = parseCliArgs([
