@@ -1,24 +1,46 @@
 /**
  * Backend set-up for tfjs: the plain-JavaScript `"cpu"` backend, or the WebAssembly `"wasm"`
  * backend (XNNPACK with SIMD, on every core; `TCONV_THREADS` sets the count) with this project's
- * fast convolution gradients and data-movement kernels, see `./wasm.ts`; `"auto"` picks one (see `./select.ts`: an
- * explicit name wins, then the `TCONV_BACKEND` environment variable, then detection).
+ * fast convolution gradients and data-movement kernels, see `./wasm.ts`, and its convolutions run
+ * by oneDNN where the library is installed (`./native/mod.ts`; `TCONV_NATIVE=off` turns that
+ * off); `"auto"` picks one (see `./select.ts`: an explicit name wins, then the `TCONV_BACKEND`
+ * environment variable, then detection).
  *
  * @example
  * ```ts
- * import { tf, useBackend, wasmFlavour } from "./mod.ts";
+ * import { nativeKernels, tf, useBackend, wasmFlavour } from "./mod.ts";
  * await useBackend("wasm");
  * tf.getBackend(); // "wasm"
  * wasmFlavour().simd; // true where WebAssembly SIMD is available
+ * nativeKernels().library; // "oneDNN 2.6.3" where libdnnl2 is installed, else null
  * await useBackend("auto"); // TCONV_BACKEND, else webgpu on a hardware GPU, else wasm
  * ```
  * @module
  */
 import { tf } from "./tf.ts";
 import { startWasm } from "./wasm.ts";
-import { BACKEND_PREFERENCES, type BackendPreference, chooseBackend } from "./select.ts";
+import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
+import {
+  BACKEND_PREFERENCES,
+  type BackendPreference,
+  chooseBackend,
+  type ConcreteBackend,
+} from "./select.ts";
+import { type NativePreference, startNativeKernels } from "./native/mod.ts";
 
 export { tf };
+export { acceptDilations, conv2DGradWithDilation, dilateFilter } from "./conv_grad.ts";
+export {
+  disableNativeKernels,
+  enableNativeKernels,
+  NATIVE_ENV_VAR,
+  NATIVE_PREFERENCES,
+  nativeImplementations,
+  nativeKernels,
+  type NativePreference,
+  nativePreference,
+  type NativeStatus,
+} from "./native/mod.ts";
 export {
   installWasmConvKernels,
   installWasmFastKernels,
@@ -39,6 +61,7 @@ export {
   type BackendChoice,
   type BackendPreference,
   backendRegistered,
+  backendThreads,
   chooseBackend,
   type ConcreteBackend,
   probeWebGpu,
@@ -54,12 +77,23 @@ export const BACKENDS = ["cpu", "wasm"] as const;
 /** A backend name from {@linkcode BACKENDS}. */
 export type BackendName = typeof BACKENDS[number];
 
+/** Options of {@linkcode useBackend}. */
+export interface UseBackendOptions {
+  /**
+   * Whether the wasm backend's convolutions run natively (oneDNN): `"auto"` (where the library
+   * loads and passes its self-check), `"on"` (required) or `"off"`. Default: `TCONV_NATIVE`, else
+   * `"auto"`. Decided the first time wasm starts in a process.
+   */
+  native?: NativePreference;
+}
+
 /**
  * Selects a tfjs backend and waits until it is ready; returns the backend selected. `name` is
  * one of {@linkcode BACKEND_PREFERENCES}: `"auto"` lets {@linkcode chooseBackend} decide
  * (`TCONV_BACKEND`, then detection), `"webgpu"` needs tfjs's WebGPU backend loaded. Unknown names
  * are refused with the list of valid ones. `"wasm"` runs tfjs-wasm's SIMD binary from the npm
- * package, single-threaded, with this project's kernels (see `./wasm.ts`);
+ * package, on every core, with this project's kernels (see `./wasm.ts`) and, the first time, the
+ * native convolutions where they load (see `options.native` and {@linkcode nativeKernels});
  * {@linkcode wasmFlavour} then tells which binary runs.
  *
  * @example
@@ -70,6 +104,7 @@ export type BackendName = typeof BACKENDS[number];
  */
 export async function useBackend(
   name: BackendPreference = "cpu",
+  options: UseBackendOptions = {},
 ): Promise<BackendName | "webgpu"> {
   if (!(BACKEND_PREFERENCES as readonly string[]).includes(name)) {
     throw new RangeError(
@@ -77,13 +112,31 @@ export async function useBackend(
     );
   }
   const { backend } = await chooseBackend(name);
+  await startBackend(backend, options);
+  return backend;
+}
+
+/**
+ * Initialises and selects `backend` as {@linkcode chooseBackend} named it, without choosing
+ * again (for callers that show the choice, such as the notebooks' backend line).
+ *
+ * @example
+ * ```ts
+ * const choice = await chooseBackend("auto");
+ * await startBackend(choice.backend);
+ * ```
+ */
+export async function startBackend(
+  backend: ConcreteBackend,
+  options: UseBackendOptions = {},
+): Promise<void> {
   if (backend === "wasm") {
     await startWasm();
-    return backend;
+    startNativeKernels(getThreadsCount(), options.native);
+    return;
   }
   if (!(await tf.setBackend(backend))) {
     throw new Error(`tfjs backend "${backend}" failed to initialise`);
   }
   await tf.ready();
-  return backend;
 }
