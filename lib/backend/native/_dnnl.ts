@@ -14,8 +14,11 @@
  * @module
  */
 
-/** Library file names tried, in order. */
+/** Library file names tried, in order, unless {@linkcode LIBRARY_ENV_VAR} names one. */
 const LIBRARY_NAMES = ["libdnnl.so.2", "libdnnl.so", "libdnnl.2.dylib", "dnnl.dll"];
+
+/** Environment variable naming the oneDNN library file to load instead of the usual names. */
+export const LIBRARY_ENV_VAR = "TCONV_DNNL_LIBRARY";
 
 /** `sizeof(dnnl_memory_desc_t)` and `sizeof(dnnl_convolution_desc_t)` in oneDNN 2.x. */
 export const MD_SIZE = 696;
@@ -383,7 +386,11 @@ export function setOpenMpThreads(threads: number): boolean {
  */
 export function openDnnl(): Dnnl {
   let lastError = "";
-  for (const path of LIBRARY_NAMES) {
+  const named = envValue(LIBRARY_ENV_VAR);
+  // OpenMP threads that sleep when idle rather than spin, so that they take no core from
+  // tfjs-wasm's pool, which computes between oneDNN calls (read by libgomp when it loads).
+  if (envValue("OMP_WAIT_POLICY") === undefined) trySetEnv("OMP_WAIT_POLICY", "PASSIVE");
+  for (const path of named === undefined ? LIBRARY_NAMES : [named]) {
     let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
     try {
       lib = Deno.dlopen(path, SYMBOLS);
@@ -392,6 +399,9 @@ export function openDnnl(): Dnnl {
         throw new Error("loading oneDNN needs --allow-ffi");
       }
       lastError = e instanceof Error ? e.message : String(e);
+      if (named !== undefined && !/cannot open|No such file|not found/i.test(lastError)) {
+        throw new Error(`${named} (${LIBRARY_ENV_VAR}) is not a usable oneDNN 2.x: ${lastError}`);
+      }
       continue;
     }
     const versionPtr = lib.symbols.dnnl_version();
@@ -412,4 +422,20 @@ export function openDnnl(): Dnnl {
     `oneDNN not found (${lastError.split("\n")[0]}): apt-get install libdnnl2 on Debian/Ubuntu ` +
       "(oneDNN 2.x, also packaged as onednn or dnnl elsewhere)",
   );
+}
+
+function envValue(name: string): string | undefined {
+  try {
+    return Deno.env.get(name)?.trim() || undefined;
+  } catch {
+    return undefined; // no --allow-env: as if unset
+  }
+}
+
+function trySetEnv(name: string, value: string): void {
+  try {
+    Deno.env.set(name, value);
+  } catch {
+    // no --allow-env: OpenMP's default
+  }
 }
