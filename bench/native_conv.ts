@@ -52,7 +52,9 @@ function time(f: () => tf.Tensor): number {
 }
 
 console.log(`batch ${batch}, ${threads} threads, fastest of ${rounds} interleaved rounds`);
-console.log("shape                        | kernel       | native ms | wasm ms | native GF/s | ratio");
+console.log(
+  "shape                        | kernel       | native ms | wasm ms | native GF/s | ratio",
+);
 for (const [label, hw, k, ci, co] of SHAPES) {
   const x = tf.randomNormal([batch, hw, hw, ci]) as tf.Tensor4D;
   const w = tf.randomNormal([k, k, ci, co]) as tf.Tensor4D;

@@ -22,8 +22,8 @@ import {
   currentBackend,
   gradsOf,
   on,
-  random,
   type Pad,
+  random,
   type Shape4,
 } from "./_conv_helpers.ts";
 
