@@ -119,6 +119,16 @@ function _joinNegatives(args: string[]): string[] {
   return out;
 }
 
+/** `value` when it is one of `valid`, else a usage error naming the flag and the valid values. */
+function _oneOf<T extends string>(name: string, value: string, valid: readonly T[]): T {
+  if (!(valid as readonly string[]).includes(value)) {
+    throw new UsageError(
+      `--${name} must be one of ${valid.join(", ")}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}
+
 function _parse(args: string[]): Options {
   let values;
   try {
@@ -141,34 +151,12 @@ function _parse(args: string[]): Options {
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  if (!(NETS as readonly string[]).includes(values.net)) {
-    throw new UsageError(
-      `--net must be one of ${NETS.join(", ")}, got ${JSON.stringify(values.net)}`,
-    );
-  }
-  const backend = values.backend.trim().toLowerCase();
-  if (!(BACKEND_PREFERENCES as readonly string[]).includes(backend)) {
-    throw new UsageError(
-      `--backend must be one of ${BACKEND_PREFERENCES.join(", ")}, got ${
-        JSON.stringify(values.backend)
-      }`,
-    );
-  }
-  if (!(DATA as readonly string[]).includes(values.data)) {
-    throw new UsageError(
-      `--data must be one of ${DATA.join(", ")}, got ${JSON.stringify(values.data)}`,
-    );
-  }
-  const native = values.native.trim().toLowerCase();
-  if (!(NATIVE_PREFERENCES as readonly string[]).includes(native)) {
-    throw new UsageError(
-      `--native must be one of ${NATIVE_PREFERENCES.join(", ")}, got ${
-        JSON.stringify(values.native)
-      }`,
-    );
-  }
+  _oneOf("net", values.net, NETS);
+  const backend = _oneOf("backend", values.backend.trim().toLowerCase(), BACKEND_PREFERENCES);
+  _oneOf("data", values.data, DATA);
+  const native = _oneOf("native", values.native.trim().toLowerCase(), NATIVE_PREFERENCES);
   return {
-    native: native === "auto" ? nativePreference() : native as NativePreference,
+    native: native === "auto" ? nativePreference() : native,
     data: values.data as Options["data"],
     nets: values.net === "both" ? ["conv", "transposed"] : [values.net as Variant],
     batch: _integer("batch", values.batch, 1),

@@ -56,6 +56,9 @@ const STATUS = [
   "not required",
 ];
 
+/** A convolution's strides, dilates, left and right padding: four `dnnl_dims_t` arrays. */
+const GEOMETRY = ["buffer", "buffer", "buffer", "buffer"] as const;
+
 const SYMBOLS = {
   dnnl_version: { parameters: [], result: "pointer" },
   dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
@@ -66,49 +69,17 @@ const SYMBOLS = {
   },
   dnnl_memory_desc_equal: { parameters: ["pointer", "pointer"], result: "i32" },
   dnnl_memory_desc_get_size: { parameters: ["pointer"], result: "usize" },
+  // (descriptor, kinds…, memory descriptions…, strides, dilates, padding left, padding right)
   dnnl_dilated_convolution_forward_desc_init: {
-    parameters: [
-      "buffer",
-      "i32",
-      "i32",
-      "buffer",
-      "buffer",
-      "pointer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
+    parameters: ["buffer", "i32", "i32", "buffer", "buffer", "pointer", "buffer", ...GEOMETRY],
     result: "i32",
   },
   dnnl_dilated_convolution_backward_data_desc_init: {
-    parameters: [
-      "buffer",
-      "i32",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", ...GEOMETRY],
     result: "i32",
   },
   dnnl_dilated_convolution_backward_weights_desc_init: {
-    parameters: [
-      "buffer",
-      "i32",
-      "buffer",
-      "buffer",
-      "pointer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
+    parameters: ["buffer", "i32", "buffer", "buffer", "pointer", "buffer", ...GEOMETRY],
     result: "i32",
   },
   dnnl_primitive_desc_create: {
