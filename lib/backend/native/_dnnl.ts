@@ -184,36 +184,17 @@ export class Dnnl {
   ): Uint8Array<ArrayBuffer> {
     const desc = new Uint8Array(CONV_DESC_SIZE);
     const geometry = [dimsOf(strides), dimsOf(dilates), dimsOf(padL), dimsOf(padR)] as const;
-    const lib = this.#lib;
+    const {
+      dnnl_dilated_convolution_forward_desc_init: forward,
+      dnnl_dilated_convolution_backward_data_desc_init: backwardData,
+      dnnl_dilated_convolution_backward_weights_desc_init: backwardWeights,
+    } = this.#lib;
+    const [g, direct] = [geometry, DNNL.convolutionDirect];
     const status = kind === "forward"
-      ? lib.dnnl_dilated_convolution_forward_desc_init(
-        desc,
-        DNNL.forwardTraining,
-        DNNL.convolutionDirect,
-        src,
-        weights,
-        null,
-        dst,
-        ...geometry,
-      )
+      ? forward(desc, DNNL.forwardTraining, direct, src, weights, null, dst, ...g)
       : kind === "backwardData"
-      ? lib.dnnl_dilated_convolution_backward_data_desc_init(
-        desc,
-        DNNL.convolutionDirect,
-        src,
-        weights,
-        dst,
-        ...geometry,
-      )
-      : lib.dnnl_dilated_convolution_backward_weights_desc_init(
-        desc,
-        DNNL.convolutionDirect,
-        src,
-        weights,
-        null,
-        dst,
-        ...geometry,
-      );
+      ? backwardData(desc, direct, src, weights, dst, ...g)
+      : backwardWeights(desc, direct, src, weights, null, dst, ...g);
     this.check(status, `convolution ${kind} description`);
     return desc;
   }
