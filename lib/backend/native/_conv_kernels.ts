@@ -341,7 +341,7 @@ export function nativeConvKernels(
     g: Geometry,
     a: ConvAttrs,
     outShape: number[],
-    operands: { a: Info; b?: Info; filter?: Info },
+    operands: { a: Info; b?: Info; filter?: Info | Float32Array },
     shapes: Record<string, number[]>,
   ): Info => {
     const out = backend.makeOutput(outShape, "float32");
@@ -351,7 +351,9 @@ export function nativeConvKernels(
       if (kind === "backwardWeights") {
         plans.run(plan, ptr(operands.a), ptr(operands.b!), ptr(out), true);
       } else {
-        plans.run(plan, ptr(operands.a), ptr(out), ptr(operands.filter!), false);
+        const f = operands.filter!;
+        const filterPtr = f instanceof Float32Array ? Deno.UnsafePointer.of(f)! : ptr(f);
+        plans.run(plan, ptr(operands.a), ptr(out), filterPtr, false);
       }
       return out;
     } catch (e) {
@@ -375,6 +377,24 @@ export function nativeConvKernels(
       if (g === undefined) return undefined;
       const shapes = { dy: dy.shape, filter: filter.shape, inputShape: a.inputShape! };
       checkDy(tf.Conv2DBackpropInput, dy, g, a, shapes);
+      const flipped = flippedGeometry(g, dy.shape as Shape4);
+      if (flipped !== undefined) {
+        // Stride 1: the forward primitive on the flipped filter, so that a transposed convolution
+        // computes the same bits as the convolution it re-parameterises (the control arm).
+        const w = flipFilter(backend, filter);
+        return execute(
+          tf.Conv2DBackpropInput,
+          backend,
+          "forward",
+          flipped,
+          a,
+          [
+            ...a.inputShape!,
+          ],
+          { a: dy, filter: w },
+          shapes,
+        );
+      }
       return execute(tf.Conv2DBackpropInput, backend, "backwardData", g, a, [...a.inputShape!], {
         a: dy,
         filter,
@@ -397,6 +417,47 @@ export function nativeConvKernels(
       );
     }),
   ];
+}
+
+/**
+ * At stride 1, the input gradient is a forward convolution of `dy` with the filter flipped in
+ * height and width and its channels swapped, padded by `(k − 1)·d − p` on each side; its geometry,
+ * or undefined at other strides or where that padding would be negative.
+ */
+function flippedGeometry(g: Geometry, dy: Shape4): Geometry | undefined {
+  const i = g.info;
+  if (i.strideHeight !== 1 || i.strideWidth !== 1) return undefined;
+  const eh = (i.filterHeight - 1) * i.dilationHeight, ew = (i.filterWidth - 1) * i.dilationWidth;
+  const p = i.padInfo;
+  const pads = [eh - p.top, eh - p.bottom, ew - p.left, ew - p.right];
+  if (pads.some((v) => v < 0)) return undefined;
+  return geometry(dy, [i.filterHeight, i.filterWidth, i.outChannels, i.inChannels], {
+    strides: 1,
+    pad: [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]],
+    dilations: [i.dilationHeight, i.dilationWidth],
+  });
+}
+
+/** Reused buffers for flipped filters, by length. */
+const flipBuffers = new Map<number, Float32Array>();
+
+/** `w[kh − 1 − a, kw − 1 − b, i, o]` as `[kh, kw, out, in]`, in a reused JavaScript buffer. */
+function flipFilter(backend: WasmBackend, filter: Info): Float32Array {
+  const [kh, kw, ci, co] = filter.shape;
+  const n = kh * kw * ci * co;
+  let out = flipBuffers.get(n);
+  if (out === undefined) flipBuffers.set(n, out = new Float32Array(n));
+  const w = new Float32Array(backend.wasm.HEAPU8.buffer, backend.getMemoryOffset(filter.dataId), n);
+  let at = 0;
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const base = ((kh - 1 - a) * kw + (kw - 1 - b)) * ci * co;
+      for (let o = 0; o < co; o++) {
+        for (let i = 0; i < ci; i++) out[at++] = w[base + i * co + o];
+      }
+    }
+  }
+  return out;
 }
 
 function checkDy(
