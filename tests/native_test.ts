@@ -15,8 +15,9 @@ import {
   conv2DBackpropFilterViaConv2D,
   conv2DBackpropInputViaConv2D,
 } from "../lib/backend/wasm.ts";
-import { crossEntropy } from "../lib/train/mod.ts";
-import { DenseNet, type Variant } from "../lib/nn/mod.ts";
+import { crossEntropy, train } from "../lib/train/mod.ts";
+import { copyConvWeightsToTransposed, DenseNet, type Variant } from "../lib/nn/mod.ts";
+import { tinyData } from "./_train_helpers.ts";
 import {
   assertMatches,
   compare,
@@ -276,4 +277,24 @@ Deno.test("without FFI permission, or with a library that is not oneDNN, wasm ru
     "native kernels off (TCONV_NATIVE=off)",
     100,
   ]);
+});
+
+Deno.test("control arm on the native kernels: the same losses as the conv network, bit for bit", async () => {
+  await useBackend("wasm");
+  try {
+    assert(nativeKernels().active);
+    const conv = DenseNet({ variant: "conv", imageSize: 8, classes: 3, seed: 5 });
+    const control = DenseNet({ variant: "transposed", imageSize: 8, classes: 3, seed: 6 });
+    copyConvWeightsToTransposed(conv, control);
+    const r = await train({
+      arms: [{ name: "conv", model: conv }, { name: "control", model: control }],
+      data: tinyData({ trainSize: 48, testSize: 6 }),
+      hyper: { epochs: 1, batchSize: 8, lr: 0.01, momentum: 0.9, weightDecay: 5e-4 },
+    });
+    const [a, b] = r.arms.map((arm) => arm.steps.map((s) => s[2]));
+    assertEquals(a.length, 6);
+    assertEquals(b, a);
+  } finally {
+    await tf.setBackend("cpu");
+  }
 });
