@@ -4,7 +4,9 @@
  * they lie in the wasm heap: activations stay NHWC (oneDNN's fast path for them), the filter is
  * reordered into the layout oneDNN picks (format `any`: its AVX-512 direct kernels; plain `hwio`
  * makes it fall back to im2col + GEMM at half the speed). Primitives are made once per shape and
- * kept (see {@linkcode ConvPlans}).
+ * kept (see {@linkcode ConvPlans}). At stride 1, `Conv2DBackpropInput` runs the forward primitive
+ * on the flipped filter, so that a transposed convolution gives the same bits as the convolution
+ * it re-parameterises.
  *
  * Cases oneDNN does not take as tfjs states them (NCHW data, other dtypes, empty tensors, padding
  * that disagrees with the output size, as `dimRoundingMode: "ceil"` can give) run the kernel that
