@@ -8,6 +8,8 @@
  * deno run -A bench/native_conv.ts              # DenseNet's shapes and the probe's, batch 64
  * deno run -A bench/native_conv.ts --batch 32 --rounds 5
  * ```
+ *
+ * (At stride 1 the native input gradient is oneDNN's forward primitive on the flipped filter.)
  * @module
  */
 import { parseArgs } from "node:util";
@@ -42,10 +44,14 @@ const SHAPES: [string, number, number, number, number][] = [
 await useBackend("wasm", { native: "off" });
 const threads = wasmFlavour().threadsCount;
 
+/**
+ * Milliseconds of one kernel call. Both kinds of kernel are synchronous, so the output is not read
+ * back: reading 32 MB out of the threaded build's shared heap takes ~100 ms here, more than the
+ * kernels themselves.
+ */
 function time(f: () => tf.Tensor): number {
   const t0 = performance.now();
   const out = f();
-  out.dataSync();
   const ms = performance.now() - t0;
   out.dispose();
   return ms;
