@@ -7,6 +7,7 @@
  * deno task bench --json                            # one JSON object per network per line
  * deno task bench --net conv --batch 32 --profile   # also the top kernels of one step
  * deno task bench --batch 64 --data synthetic       # real batches from the whole training split
+ * deno task bench --native off                      # convolutions on the wasm kernels, not oneDNN
  * ```
  *
  * Each network (`DenseNet` from `lib/nn`, seed 0) is trained on random images `[batch, 32, 32,
@@ -21,20 +22,27 @@
  * (`VmHWM` of `/proc/self/status`, or the largest sampled `Deno.memoryUsage().rss` where that
  * file is missing) is its own: tfjs-wasm's heap grows but never shrinks.
  *
- * `--json` prints, per network, `{"net", "backend", "threads", "batch", "steps", "warmup",
- * "ms_per_img", "img_per_s", "step_ms", "forward_ms_per_img", "forward_img_per_s",
- * "peak_rss_mb", "data", "reason", "adapter"}` (`adapter`: the WebGPU adapter's description on
- * webgpu, else null); `--profile` adds `"top_kernels"` (name, ms, calls of one profiled
+ * `--json` prints, per network, `{"net", "backend", "native", "threads", "batch", "steps",
+ * "warmup", "ms_per_img", "img_per_s", "step_ms", "forward_ms_per_img", "forward_img_per_s",
+ * "peak_rss_mb", "data", "reason", "adapter"}`: `"native"` is the library running the wasm
+ * backend's convolutions (`"oneDNN 2.6.3"`) or null, `"threads"` what the running backend
+ * reports, `"adapter"` the WebGPU adapter's description on webgpu, else null; `--profile` adds
+ * `"top_kernels"` (name, ms, calls of one profiled
  * training step, slowest first). The backend is chosen as `useBackend` does (`--backend auto`,
- * the default, honours `TCONV_BACKEND`).
+ * the default, honours `TCONV_BACKEND`; `--native auto`, the default, honours `TCONV_NATIVE`).
  * @module
  */
 import { parseArgs } from "node:util";
 import { tf } from "../lib/backend/tf.ts";
 import {
   BACKEND_PREFERENCES,
+  backendThreads,
   chooseBackend,
-  useBackend,
+  NATIVE_PREFERENCES,
+  nativeKernels,
+  type NativePreference,
+  nativePreference,
+  startBackend,
   webgpuAdapter,
 } from "../lib/backend/mod.ts";
 import { DenseNet, type Variant } from "../lib/nn/mod.ts";
@@ -51,7 +59,7 @@ const NETS = ["conv", "transposed", "both"] as const;
 const DATA = ["random", ...DATASET_NAMES] as const;
 const USAGE = `usage: deno task bench [--net ${NETS.join("|")}] [--batch N] [--steps N] ` +
   `[--warmup N] [--backend ${BACKEND_PREFERENCES.join("|")}] [--data ${DATA.join("|")}] ` +
-  `[--json] [--profile]`;
+  `[--native ${NATIVE_PREFERENCES.join("|")}] [--json] [--profile]`;
 
 /** Parsed command line. */
 interface Options {
@@ -60,6 +68,7 @@ interface Options {
   steps: number;
   warmup: number;
   backend: string;
+  native: NativePreference;
   data: typeof DATA[number];
   json: boolean;
   profile: boolean;
@@ -69,6 +78,8 @@ interface Options {
 interface Result {
   net: Variant;
   backend: string;
+  /** The library running the wasm backend's convolutions, e.g. "oneDNN 2.6.3", or null. */
+  native: string | null;
   threads: number;
   batch: number;
   steps: number;
@@ -113,6 +124,16 @@ function _joinNegatives(args: string[]): string[] {
   return out;
 }
 
+/** `value` when it is one of `valid`, else a usage error naming the flag and the valid values. */
+function _oneOf<T extends string>(name: string, value: string, valid: readonly T[]): T {
+  if (!(valid as readonly string[]).includes(value)) {
+    throw new UsageError(
+      `--${name} must be one of ${valid.join(", ")}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as T;
+}
+
 function _parse(args: string[]): Options {
   let values;
   try {
@@ -125,6 +146,7 @@ function _parse(args: string[]): Options {
         warmup: { type: "string", default: "1" },
         backend: { type: "string", default: "auto" },
         data: { type: "string", default: "random" },
+        native: { type: "string", default: "auto" },
         json: { type: "boolean", default: false },
         profile: { type: "boolean", default: false },
       },
@@ -134,25 +156,12 @@ function _parse(args: string[]): Options {
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  if (!(NETS as readonly string[]).includes(values.net)) {
-    throw new UsageError(
-      `--net must be one of ${NETS.join(", ")}, got ${JSON.stringify(values.net)}`,
-    );
-  }
-  const backend = values.backend.trim().toLowerCase();
-  if (!(BACKEND_PREFERENCES as readonly string[]).includes(backend)) {
-    throw new UsageError(
-      `--backend must be one of ${BACKEND_PREFERENCES.join(", ")}, got ${
-        JSON.stringify(values.backend)
-      }`,
-    );
-  }
-  if (!(DATA as readonly string[]).includes(values.data)) {
-    throw new UsageError(
-      `--data must be one of ${DATA.join(", ")}, got ${JSON.stringify(values.data)}`,
-    );
-  }
+  _oneOf("net", values.net, NETS);
+  const backend = _oneOf("backend", values.backend.trim().toLowerCase(), BACKEND_PREFERENCES);
+  _oneOf("data", values.data, DATA);
+  const native = _oneOf("native", values.native.trim().toLowerCase(), NATIVE_PREFERENCES);
   return {
+    native: native === "auto" ? nativePreference() : native,
     data: values.data as Options["data"],
     nets: values.net === "both" ? ["conv", "transposed"] : [values.net as Variant],
     batch: _integer("batch", values.batch, 1),
@@ -212,8 +221,11 @@ function _labels(n: number, classes: number, seed: number): tf.Tensor1D {
 }
 
 async function _measure(net: Variant, o: Options): Promise<Result> {
-  const { backend, reason, threads } = await chooseBackend(o.backend);
-  await useBackend(backend);
+  const { backend, reason } = await chooseBackend(o.backend);
+  await startBackend(backend, { native: o.native });
+  // What the running backend reports (tfjs-wasm's thread pool), not what was asked for.
+  const threads = backendThreads(backend);
+  const native = backend === "wasm" ? nativeKernels().library : null;
   const peak = new PeakRss();
   const model = DenseNet({ variant: net, seed: 0 });
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -262,6 +274,7 @@ async function _measure(net: Variant, o: Options): Promise<Result> {
     const result: Result = {
       net,
       backend,
+      native,
       threads,
       batch: o.batch,
       steps: o.steps,
@@ -345,7 +358,9 @@ async function _children(o: Options, args: string[]): Promise<Result[]> {
 function _print(results: Result[], o: Options): void {
   const r0 = results[0];
   console.log(
-    `DenseNet training step on ${r0.backend} (${r0.threads} thread${
+    `DenseNet training step on ${r0.backend}${
+      r0.native ? ` + ${r0.native}` : ""
+    } (${r0.threads} thread${
       r0.threads === 1 ? "" : "s"
     }; ${r0.reason}), batch ${o.batch}, median of ${o.steps} step(s) after ${o.warmup} warm-up, ` +
       (r0.data === "random"

@@ -8,6 +8,7 @@ async function bench(...args: string[]): Promise<{ code: number; stdout: string;
   const env = { ...Deno.env.toObject() };
   delete env.TCONV_BACKEND; // the benchmark's own default, whatever the caller's shell says
   delete env.TCONV_THREADS;
+  delete env.TCONV_NATIVE;
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", BENCH, ...args],
     env,
@@ -33,8 +34,11 @@ Deno.test("bench --json: one line per network with every documented field", asyn
   const results = lines.map((l) => JSON.parse(l));
   assertEquals(results.map((r) => r.net), ["conv", "transposed"]);
   for (const r of results) {
-    const threads = Math.min(8, navigator.hardwareConcurrency); // every core by default
+    // The bench reports the threads tfjs-wasm's running pool has (its C side's count), so this
+    // checks that the pool really spans every core by default.
+    const threads = Math.min(8, navigator.hardwareConcurrency);
     assertEquals([r.backend, r.threads, r.batch, r.steps, r.warmup], ["wasm", threads, 2, 1, 0]);
+    assertMatch(r.native, /^oneDNN 2\.\d+\.\d+$/, "native kernels by default where oneDNN loads");
     for (const key of ["ms_per_img", "img_per_s", "forward_ms_per_img", "peak_rss_mb"]) {
       assert(typeof r[key] === "number" && r[key] > 0, `${key}: ${r[key]}`);
     }
@@ -42,6 +46,21 @@ Deno.test("bench --json: one line per network with every documented field", asyn
     assertMatch(r.reason, /webgpu/);
     assertEquals(r.adapter, null); // a WebGPU adapter's name only when running on webgpu
   }
+});
+
+Deno.test("bench --native off: the wasm kernels, native null; TCONV_THREADS=1: one thread", async () => {
+  const { code, stdout, stderr } = await bench(
+    ..."--net conv --batch 1 --steps 1 --warmup 0 --backend wasm --json --native off".split(" "),
+  );
+  assertEquals(code, 0, stderr);
+  const r = JSON.parse(stdout.trim());
+  assertEquals([r.native, r.threads], [null, Math.min(8, navigator.hardwareConcurrency)]);
+  const one = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", BENCH, ..."--net conv --batch 1 --steps 1 --warmup 0 --json".split(" ")],
+    env: { TCONV_THREADS: "1" },
+  }).output();
+  assertEquals(one.code, 0, new TextDecoder().decode(one.stderr));
+  assertEquals(JSON.parse(new TextDecoder().decode(one.stdout).trim()).threads, 1);
 });
 
 Deno.test("bench: explicit backend, one network, table output", async () => {
@@ -58,7 +77,7 @@ Deno.test("bench: explicit backend, one network, table output", async () => {
     "wasm",
   );
   assertEquals(code, 0, stderr);
-  assertMatch(stdout, /on wasm \(\d threads?; requested\), batch 1/);
+  assertMatch(stdout, /on wasm \+ oneDNN 2\.\d+\.\d+ \(\d threads?; requested\), batch 1/);
   assertMatch(stdout, /^transposed +\| +[\d.]+ \|/m);
 });
 
@@ -95,6 +114,7 @@ Deno.test("bench: bad flags exit non-zero with a message and the usage", async (
     [["--net", "resnet"], /--net must be one of conv, transposed, both/],
     [["--backend", "tpu"], /--backend must be one of auto, cpu, wasm, webgpu/],
     [["--data", "mnist"], /--data must be one of random, auto, cifar10, synthetic/],
+    [["--native", "maybe"], /--native must be one of auto, on, off, got "maybe"/],
   ];
   for (const [args, message] of cases) {
     const { code, stdout, stderr } = await bench(...args);

@@ -1,6 +1,6 @@
 // The project's real notebooks, executed end to end on the real Deno kernel through the CLI, and
 // their HTML reports opened in headless Chromium.
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openPage } from "../lib/browser/mod.ts";
@@ -97,11 +97,14 @@ Deno.test("notebook 01 runs end to end: every article number, the sweep, no erro
     assertEquals(plots.length, 7); // input, 4 experiments, sweep table, convolution matrix
     const report = await Deno.readTextFile(html);
     assertStringIncludes(report, '<dd class="report-dataset">none</dd>');
-    // The backend and its threads, as the notebook's first cell published them (every core).
+    // The backend, what runs its convolutions (oneDNN: tests/setup.ts installs it) and its
+    // threads, as the notebook's first cell published them (every core).
     const threads = Math.min(8, navigator.hardwareConcurrency);
-    assertStringIncludes(
+    assertMatch(
       report,
-      `<dd class="report-backend">wasm (${threads} thread${threads === 1 ? "" : "s"})</dd>`,
+      new RegExp(
+        `<dd class="report-backend">wasm \\+ oneDNN 2\\.\\d+\\.\\d+ \\(${threads} threads?\\)</dd>`,
+      ),
     );
     await assertReportDrawn(html, 7);
   } finally {

@@ -9,7 +9,8 @@ import {
   type GpuLike,
   probeWebGpu,
 } from "../lib/backend/select.ts";
-import { useBackend, wasmThreadsWanted } from "../lib/backend/mod.ts";
+import { nativeKernels, useBackend, wasmThreadsWanted } from "../lib/backend/mod.ts";
+import { selectAndShowBackend } from "../lib/viz/backend_view.ts";
 
 /** A stand-in for `navigator.gpu` answering with `adapter`. */
 const gpuWith = (adapter: AdapterLike | null): GpuLike => ({
@@ -160,4 +161,27 @@ Deno.test("unknown names are refused with the list; webgpu needs an adapter", as
   const explicit = await chooseBackend("webgpu", { gpu: software });
   assertEquals([explicit.backend, explicit.source], ["webgpu", "argument"]);
   assertMatch(explicit.reason, /^requested; only a software WebGPU adapter \(llvmpipe/);
+});
+
+Deno.test("selectAndShowBackend selects wasm and shows what runs its convolutions", async () => {
+  const printed: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => void printed.push(args.join(" "));
+  let shown;
+  try {
+    shown = await selectAndShowBackend("wasm");
+  } finally {
+    console.log = log;
+  }
+  assertEquals(tf.getBackend(), "wasm", "selected, as the name says");
+  const { library } = nativeKernels();
+  assertEquals(shown.native, library);
+  assertEquals(shown.name, library === null ? "wasm" : `wasm + ${library}`);
+  assertEquals(printed, [
+    `tfjs ${tf.version.tfjs} on **${shown.name}** (${shown.threads} thread${
+      shown.threads === 1 ? "" : "s"
+    }): ${shown.reason}`,
+  ]);
+  assertMatch(shown.reason, /^requested/);
+  await tf.setBackend("cpu");
 });

@@ -2,8 +2,9 @@
  * Makes sure the system tools the tests use are present before `deno task test` runs them:
  * Debian's chromium (HTML reports are checked in a real headless browser), the nbformat 4
  * JSON schema, which Debian ships in python3-nbformat (only the schema file is read; no Python
- * runs), and Mesa's EGL and software rasteriser (llvmpipe), which give Deno a WebGPU adapter on
- * a machine without a GPU (tests/webgpu_test.ts, tests/webgpu_training_test.ts). As root with
+ * runs), Mesa's EGL and software rasteriser (llvmpipe), which give Deno a WebGPU adapter on
+ * a machine without a GPU (tests/webgpu_test.ts, tests/webgpu_training_test.ts), and oneDNN 2.x
+ * (libdnnl2), whose native convolution kernels tests/native_test.ts checks. As root with
  * apt-get available it installs what is missing; otherwise it says exactly what to install and
  * exits non-zero.
  *
@@ -26,6 +27,7 @@ const NEEDED: Record<string, string> = {
   libegl1: `${LIB}/libEGL.so.1`,
   "libegl-mesa0": `${LIB}/libEGL_mesa.so.0`,
   "libgl1-mesa-dri": `${LIB}/dri/swrast_dri.so`,
+  libdnnl2: `${LIB}/libdnnl.so.2`,
 };
 
 async function run(cmd: string, args: string[]): Promise<boolean> {

@@ -1,24 +1,33 @@
 /**
  * Backend set-up for tfjs: the plain-JavaScript `"cpu"` backend, or the WebAssembly `"wasm"`
  * backend (XNNPACK with SIMD, on every core; `TCONV_THREADS` sets the count) with this project's
- * fast convolution gradients and data-movement kernels, see `./wasm.ts`, or tfjs's `"webgpu"`
- * backend, loaded on demand and guarded, see `./webgpu/mod.ts`; `"auto"` picks one (see
- * `./select.ts`: an explicit name wins, then the `TCONV_BACKEND` environment variable, then
- * detection).
+ * fast convolution gradients and data-movement kernels, see `./wasm.ts`, and its convolutions run
+ * by oneDNN where the library is installed (`./native/mod.ts`; `TCONV_NATIVE=off` turns that
+ * off); or tfjs's `"webgpu"` backend, loaded on demand and guarded, see `./webgpu/mod.ts`;
+ * `"auto"` picks one (see `./select.ts`: an explicit name wins, then the `TCONV_BACKEND`
+ * environment variable, then detection).
  *
  * @example
  * ```ts
- * import { tf, useBackend, wasmFlavour } from "./mod.ts";
+ * import { nativeKernels, tf, useBackend, wasmFlavour } from "./mod.ts";
  * await useBackend("wasm");
  * tf.getBackend(); // "wasm"
  * wasmFlavour().simd; // true where WebAssembly SIMD is available
+ * nativeKernels().library; // "oneDNN 2.6.3" where libdnnl2 is installed, else null
  * await useBackend("auto"); // TCONV_BACKEND, else webgpu on a hardware GPU, else wasm
  * ```
  * @module
  */
 import { tf } from "./tf.ts";
 import { startWasm } from "./wasm.ts";
-import { BACKEND_PREFERENCES, type BackendPreference, chooseBackend } from "./select.ts";
+import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
+import {
+  BACKEND_PREFERENCES,
+  type BackendPreference,
+  chooseBackend,
+  type ConcreteBackend,
+} from "./select.ts";
+import { type NativePreference, startNativeKernels } from "./native/mod.ts";
 import { startWebGpu } from "./webgpu/mod.ts";
 export {
   loadWebGpu,
@@ -31,6 +40,18 @@ export {
 } from "./webgpu/mod.ts";
 
 export { tf };
+export { acceptDilations, conv2DGradWithDilation, dilateFilter } from "./conv_grad.ts";
+export {
+  disableNativeKernels,
+  enableNativeKernels,
+  NATIVE_ENV_VAR,
+  NATIVE_PREFERENCES,
+  nativeImplementations,
+  nativeKernels,
+  type NativePreference,
+  nativePreference,
+  type NativeStatus,
+} from "./native/mod.ts";
 export {
   installWasmConvKernels,
   installWasmFastKernels,
@@ -51,6 +72,7 @@ export {
   type BackendChoice,
   type BackendPreference,
   backendRegistered,
+  backendThreads,
   chooseBackend,
   type ConcreteBackend,
   probeWebGpu,
@@ -66,13 +88,24 @@ export const BACKENDS = ["cpu", "wasm"] as const;
 /** A backend name from {@linkcode BACKENDS}. */
 export type BackendName = typeof BACKENDS[number];
 
+/** Options of {@linkcode useBackend}. */
+export interface UseBackendOptions {
+  /**
+   * Whether the wasm backend's convolutions run natively (oneDNN): `"auto"` (where the library
+   * loads and passes its self-check), `"on"` (required) or `"off"`. Default: `TCONV_NATIVE`, else
+   * `"auto"`. Decided the first time wasm starts in a process.
+   */
+  native?: NativePreference;
+}
+
 /**
  * Selects a tfjs backend and waits until it is ready; returns the backend selected. `name` is
  * one of {@linkcode BACKEND_PREFERENCES}: `"auto"` lets {@linkcode chooseBackend} decide
  * (`TCONV_BACKEND`, then detection); `"webgpu"` loads tfjs's WebGPU backend (`./webgpu/mod.ts`)
  * and, on a software adapter, warns in one line that it is slow. Unknown names
  * are refused with the list of valid ones. `"wasm"` runs tfjs-wasm's SIMD binary from the npm
- * package, single-threaded, with this project's kernels (see `./wasm.ts`);
+ * package, on every core, with this project's kernels (see `./wasm.ts`) and, the first time, the
+ * native convolutions where they load (see `options.native` and {@linkcode nativeKernels});
  * {@linkcode wasmFlavour} then tells which binary runs.
  *
  * @example
@@ -83,6 +116,7 @@ export type BackendName = typeof BACKENDS[number];
  */
 export async function useBackend(
   name: BackendPreference = "cpu",
+  options: UseBackendOptions = {},
 ): Promise<BackendName | "webgpu"> {
   if (!(BACKEND_PREFERENCES as readonly string[]).includes(name)) {
     throw new RangeError(
@@ -90,9 +124,28 @@ export async function useBackend(
     );
   }
   const { backend } = await chooseBackend(name);
+  await startBackend(backend, options);
+  return backend;
+}
+
+/**
+ * Initialises and selects `backend` as {@linkcode chooseBackend} named it, without choosing
+ * again (for callers that show the choice, such as the notebooks' backend line).
+ *
+ * @example
+ * ```ts
+ * const choice = await chooseBackend("auto");
+ * await startBackend(choice.backend);
+ * ```
+ */
+export async function startBackend(
+  backend: ConcreteBackend,
+  options: UseBackendOptions = {},
+): Promise<void> {
   if (backend === "wasm") {
     await startWasm();
-    return backend;
+    startNativeKernels(getThreadsCount(), options.native);
+    return;
   }
   if (backend === "webgpu") {
     // tfjs-webgpu is imported here (by startWebGpu) only: wasm and cpu runs never load it.
@@ -103,11 +156,10 @@ export async function useBackend(
           'expect it to be far slower than "wasm"',
       );
     }
-    return backend;
+    return;
   }
   if (!(await tf.setBackend(backend))) {
     throw new Error(`tfjs backend "${backend}" failed to initialise`);
   }
   await tf.ready();
-  return backend;
 }

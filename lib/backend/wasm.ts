@@ -35,7 +35,7 @@ import {
   conv2DBackpropFilterViaConv2D,
   conv2DBackpropInputViaConv2D,
 } from "./_wasm_conv_kernels.ts";
-import { conv2DGradWithDilation } from "./_wasm_conv_grad.ts";
+import { conv2DGradWithDilation } from "./conv_grad.ts";
 import { installWasmFastKernels } from "./_wasm_fast_kernels.ts";
 import { startThreadedWasm, wasmThreadsWanted } from "./_wasm_threads.ts";
 import { initialisedWasmBackend, type KernelSwap, swapWasmKernels } from "./_wasm_kernel_scope.ts";
@@ -151,8 +151,10 @@ export function wasmFlavour(): WasmFlavour {
   if (initialisedWasmBackend() === undefined) {
     throw new Error('the "wasm" backend is not initialised; call useBackend("wasm") first');
   }
-  const simd = tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
-  const threads = simd && tf.env().getBool("WASM_HAS_MULTITHREAD_SUPPORT");
+  const module = (initialisedWasmBackend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm;
+  // Only tfjs's threaded binary (always the SIMD one) runs on a shared heap.
+  const threads = module.HEAPU8.buffer instanceof SharedArrayBuffer;
+  const simd = threads || tf.env().getBool("WASM_HAS_SIMD_SUPPORT");
   return {
     binary: threads
       ? "tfjs-backend-wasm-threaded-simd.wasm"

@@ -28,7 +28,7 @@
  */
 import { tf } from "../backend/tf.ts";
 // The backend's gradient code dilates filters the same way; one implementation serves both.
-import { dilateFilter } from "../backend/_wasm_conv_grad.ts";
+import { dilateFilter } from "../backend/mod.ts";
 import { pair, type Size2 } from "./_pair.ts";
 import { checkInt, checkOutputPadding, convOutputSize, convTransposeOutputSize } from "./shapes.ts";
 import { torchFanIn, torchUniform, torchUniformBound } from "./init.ts";

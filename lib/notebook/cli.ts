@@ -802,7 +802,7 @@ export function datasetName(nb: Notebook, parameter: unknown): string {
 
 /**
  * The backend a run computed on, for the report header, as the notebook published it with
- * `BACKEND_MIME` (`showBackend`): e.g. "wasm (2 threads)"; `undefined` when it did not.
+ * `BACKEND_MIME` (`selectAndShowBackend`): e.g. "wasm (2 threads)"; `undefined` when it did not.
  *
  * @example
  * ```ts

@@ -1,39 +1,62 @@
 /**
- * Selects the tfjs backend for a notebook and shows which one it got, with how many threads and
- * why (an explicit choice, `TCONV_BACKEND`, or detection).
+ * Selects the tfjs backend for a notebook and shows which one it got, with how many threads, what
+ * runs its convolutions and why (an explicit choice, `TCONV_BACKEND`, or detection).
  *
  * @example
  * ```ts
- * import { showBackend } from "./backend_view.ts";
- * await showBackend("auto"); // "tfjs 4.22.0 on **wasm** (2 threads): …"
+ * import { selectAndShowBackend } from "./backend_view.ts";
+ * await selectAndShowBackend("auto"); // "tfjs 4.22.0 on **wasm + oneDNN 2.6.3** (2 threads): …"
  * ```
  * @module
  */
 import { tf } from "../backend/tf.ts";
-import { type BackendPreference, useBackend } from "../backend/mod.ts";
+import {
+  type BackendPreference,
+  nativeKernels,
+  type NativePreference,
+  startBackend,
+} from "../backend/mod.ts";
 import { type BackendChoice, backendThreads, chooseBackend } from "../backend/select.ts";
 import { BACKEND_MIME, showMarkdown } from "./markdown.ts";
 
+/** What {@linkcode selectAndShowBackend} selected. */
+export interface ShownBackend extends BackendChoice {
+  /** The backend's name as shown, e.g. `"wasm + oneDNN 2.6.3"`. */
+  name: string;
+  /** The native library running the convolutions, e.g. `"oneDNN 2.6.3"`, or null. */
+  native: string | null;
+}
+
 /**
- * Chooses and initialises a backend from a preference ("auto", "wasm", "cpu", "webgpu"), displays
- * one line about it (also published as {@linkcode BACKEND_MIME} for the report header), and
- * returns the choice, with the threads the backend actually runs on.
+ * Chooses a backend from a preference ("auto", "wasm", "cpu", "webgpu"; see `chooseBackend`),
+ * initialises and selects it (a side effect on tfjs, for the whole process), displays one line
+ * about it (also published as {@linkcode BACKEND_MIME} for the report header) and returns the
+ * choice, with the threads the backend actually runs on. `native` chooses whether the wasm
+ * backend's convolutions run on oneDNN (default: `TCONV_NATIVE`, else where it loads); when they
+ * do not, the line says why and how to get them.
  *
  * @example
  * ```ts
- * const { backend } = await showBackend("wasm");
+ * const { backend, name } = await selectAndShowBackend("wasm"); // "wasm", "wasm + oneDNN 2.6.3"
  * ```
  */
-export async function showBackend(preference: string): Promise<BackendChoice> {
+export async function selectAndShowBackend(
+  preference: string,
+  native?: NativePreference,
+): Promise<ShownBackend> {
   const wanted = await chooseBackend(preference as BackendPreference);
-  await useBackend(wanted.backend);
+  await startBackend(wanted.backend, { native });
   // Counted again now that it runs: an already running wasm backend keeps its threads.
   const threads = backendThreads(wanted.backend);
-  const choice = { ...wanted, threads };
+  const status = wanted.backend === "wasm" ? nativeKernels() : undefined;
+  const library = status?.library ?? null;
+  const name = library === null ? tf.getBackend() : `${tf.getBackend()} + ${library}`;
+  const notice = status?.notice === undefined ? "" : `; convolutions on wasm: ${status.notice}`;
+  const reason = wanted.reason + notice;
   await showMarkdown(
-    `tfjs ${tf.version.tfjs} on **${tf.getBackend()}** (${threads} thread` +
-      `${threads === 1 ? "" : "s"}): ${choice.reason}`,
-    { [BACKEND_MIME]: { backend: tf.getBackend(), threads, reason: choice.reason } },
+    `tfjs ${tf.version.tfjs} on **${name}** (${threads} thread${threads === 1 ? "" : "s"}): ` +
+      reason,
+    { [BACKEND_MIME]: { backend: name, threads, reason, native: library } },
   );
-  return choice;
+  return { ...wanted, threads, reason, name, native: library };
 }

@@ -46,7 +46,7 @@ export function markdownTable(columns: string[], rows: TableCell[][]): string {
 export const DATASET_MIME = "application/vnd.tconv.dataset+json";
 
 /**
- * MIME type under which `showBackend` publishes the backend a notebook runs on (`{ backend,
+ * MIME type under which `selectAndShowBackend` publishes the backend a notebook runs on (`{ backend,
  * threads, reason }`), so that the report header can name it.
  */
 export const BACKEND_MIME = "application/vnd.tconv.backend+json";

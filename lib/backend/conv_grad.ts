@@ -1,5 +1,6 @@
 /**
- * A `Conv2D` gradient that also handles dilation. tfjs's own gradient refuses dilation rates
+ * A `Conv2D` gradient that also handles dilation, and {@linkcode dilateFilter}, which `lib/nn`'s
+ * layers use to express stride and dilation together. tfjs's own gradient refuses dilation rates
  * above 1 ("not yet supported in gradients"); this one keeps tfjs's gradient unchanged for
  * dilation 1 and, for dilation > 1, either passes `dilations` to the backprop kernels (when the
  * backend runs this project's kernels, which accept it) or, on any other backend, dilates the
@@ -8,7 +9,7 @@
  * @example
  * ```ts
  * import { tf } from "./tf.ts";
- * import { conv2DGradWithDilation } from "./_wasm_conv_grad.ts";
+ * import { conv2DGradWithDilation } from "./conv_grad.ts";
  * tf.registerGradient(conv2DGradWithDilation(tf.getGradient("Conv2D")));
  * ```
  * @module
@@ -22,14 +23,32 @@ import {
 type Pair = [number, number];
 type Shape4 = [number, number, number, number];
 
-function pairOf(v: number | Pair): Pair {
-  return typeof v === "number" ? [v, v] : [v[0], v[1]];
+/** Backprop kernels that accept a `dilations` attribute (tfjs's own do not). */
+const TAKES_DILATIONS = new Set<tf.KernelFunc>([
+  conv2DBackpropInputViaConv2D,
+  conv2DBackpropFilterViaConv2D,
+]);
+
+/**
+ * Declares that `kernelFunc`, a `Conv2DBackpropInput` or `Conv2DBackpropFilter` kernel, accepts a
+ * `dilations` attribute, so that {@linkcode conv2DGradWithDilation} passes it instead of dilating
+ * the filter.
+ *
+ * @example
+ * ```ts
+ * acceptDilations(myBackpropInputKernel);
+ * ```
+ */
+export function acceptDilations(kernelFunc: tf.KernelFunc): void {
+  TAKES_DILATIONS.add(kernelFunc);
 }
 
 function backendTakesDilations(): boolean {
   const name = tf.getBackend();
-  return tf.getKernel("Conv2DBackpropInput", name)?.kernelFunc === conv2DBackpropInputViaConv2D &&
-    tf.getKernel("Conv2DBackpropFilter", name)?.kernelFunc === conv2DBackpropFilterViaConv2D;
+  return [tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter].every((kernel) => {
+    const func = tf.getKernel(kernel, name)?.kernelFunc;
+    return func !== undefined && TAKES_DILATIONS.has(func);
+  });
 }
 
 /**
@@ -65,7 +84,8 @@ export function conv2DGradWithDilation(original: tf.GradConfig): tf.GradConfig {
     inputsToSave: ["x", "filter"],
     gradFunc: (dy, saved, attrs) => {
       const a = attrs as unknown as tf.Conv2DAttrs;
-      const dilations = pairOf(a.dilations ?? 1);
+      const d = a.dilations ?? 1;
+      const dilations: Pair = typeof d === "number" ? [d, d] : d;
       if (dilations[0] === 1 && dilations[1] === 1) return original.gradFunc(dy, saved, attrs);
       const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
       const g = dy as tf.Tensor4D;

@@ -1,0 +1,107 @@
+/**
+ * Speed of the three convolution kernels on the wasm backend with and without the native
+ * (oneDNN) kernels, interleaved: each round runs every kernel once natively and once on the wasm
+ * kernels, so that a busy machine slows both alike; the fastest round of each is reported, with
+ * GFLOPS (2 flops per multiply-add of the direct convolution) and the ratio.
+ *
+ * ```sh
+ * deno run -A bench/native_conv.ts              # DenseNet's shapes and the probe's, batch 64
+ * deno run -A bench/native_conv.ts --batch 32 --rounds 5
+ * ```
+ *
+ * (At stride 1 the native input gradient is oneDNN's forward primitive on the flipped filter.)
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { tf } from "../lib/backend/tf.ts";
+import {
+  disableNativeKernels,
+  enableNativeKernels,
+  nativeImplementations,
+  useBackend,
+  wasmFlavour,
+} from "../lib/backend/mod.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    batch: { type: "string", default: "64" },
+    rounds: { type: "string", default: "3" },
+  },
+});
+const batch = Number(values.batch), rounds = Number(values.rounds);
+
+/** `[label, h·w, k, in, out]` of convolutions the article's DenseNet runs, and the probe's. */
+const SHAPES: [string, number, number, number, number][] = [
+  ["probe 32×32 3×3 128→32", 32, 3, 128, 32],
+  ["block1 32×32 1×1 112→128", 32, 1, 112, 128],
+  ["block1 32×32 3×3 128→32", 32, 3, 128, 32],
+  ["block2 16×16 1×1 240→128", 16, 1, 240, 128],
+  ["block2 16×16 3×3 128→32", 16, 3, 128, 32],
+  ["stem 32×32 3×3 3→64", 32, 3, 3, 64],
+];
+
+await useBackend("wasm", { native: "off" });
+const threads = wasmFlavour().threadsCount;
+
+/**
+ * Milliseconds of one kernel call. Both kinds of kernel are synchronous, so the output is not read
+ * back: reading 32 MB out of the threaded build's shared heap takes ~100 ms here, more than the
+ * kernels themselves.
+ */
+function time(f: () => tf.Tensor): number {
+  const t0 = performance.now();
+  const out = f();
+  const ms = performance.now() - t0;
+  out.dispose();
+  return ms;
+}
+
+console.log(`batch ${batch}, ${threads} threads, fastest of ${rounds} interleaved rounds`);
+console.log(
+  "shape                        | kernel       | native ms | wasm ms | native GF/s | ratio",
+);
+for (const [label, hw, k, ci, co] of SHAPES) {
+  const x = tf.randomNormal([batch, hw, hw, ci]) as tf.Tensor4D;
+  const w = tf.randomNormal([k, k, ci, co]) as tf.Tensor4D;
+  const dy = tf.randomNormal([batch, hw, hw, co]) as tf.Tensor4D;
+  const kernels: [string, () => tf.Tensor][] = [
+    ["forward", () => tf.conv2d(x, w, 1, "same")],
+    ["backprop x", () => tf.conv2dTranspose(dy, w, x.shape, 1, "same")],
+    [
+      "backprop w",
+      () =>
+        tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
+          strides: 1,
+          pad: "same",
+          dataFormat: "NHWC",
+          filterShape: w.shape,
+        }) as tf.Tensor,
+    ],
+  ];
+  const flops = 2 * batch * hw * hw * k * k * ci * co;
+  for (const [name, f] of kernels) {
+    const best = { native: Infinity, wasm: Infinity };
+    for (let r = 0; r <= rounds; r++) {
+      for (const mode of ["native", "wasm"] as const) {
+        if (mode === "native") enableNativeKernels(threads);
+        else disableNativeKernels();
+        const ms = time(f);
+        if (r > 0) best[mode] = Math.min(best[mode], ms); // round 0 warms up
+      }
+    }
+    console.log(
+      [
+        label.padEnd(28),
+        name.padEnd(12),
+        best.native.toFixed(1).padStart(9),
+        best.wasm.toFixed(1).padStart(7),
+        (flops / best.native / 1e6).toFixed(0).padStart(11),
+        (best.wasm / best.native).toFixed(1).padStart(5) + "×",
+      ].join(" | "),
+    );
+  }
+  tf.dispose([x, w, dy]);
+}
+const chosen = new Set(nativeImplementations().values());
+console.log(`oneDNN implementations: ${[...chosen].join(", ")}`);

@@ -1,0 +1,393 @@
+/**
+ * oneDNN (the library PyTorch's CPU convolutions run on; Debian's `libdnnl2`) through Deno's FFI:
+ * the few C functions of its 2.x API that convolutions need, with status codes turned into
+ * errors. Hand-written because no npm package binds oneDNN for Deno; the layout facts (struct
+ * sizes, enum values) are those of oneDNN 2.x's `dnnl_types.h`, which 3.x changed (its
+ * convolution API is different), so only 2.x is accepted.
+ *
+ * @example
+ * ```ts
+ * import { openDnnl } from "./_dnnl.ts";
+ * const dnnl = openDnnl(); // throws, naming the library and the fix, when it cannot load
+ * dnnl.version; // "2.6.3"
+ * ```
+ * @module
+ */
+
+/** Library file names tried, in order, unless {@linkcode LIBRARY_ENV_VAR} names one. */
+const LIBRARY_NAMES = ["libdnnl.so.2", "libdnnl.so", "libdnnl.2.dylib", "dnnl.dll"];
+
+/** Environment variable naming the oneDNN library file to load instead of the usual names. */
+export const LIBRARY_ENV_VAR = "TCONV_DNNL_LIBRARY";
+
+/** `sizeof(dnnl_memory_desc_t)` and `sizeof(dnnl_convolution_desc_t)` in oneDNN 2.x. */
+export const MD_SIZE = 696;
+const CONV_DESC_SIZE = 5976;
+
+/** Enum values of oneDNN 2.x (dnnl_types.h). */
+export const DNNL = {
+  f32: 3,
+  tagAny: 1,
+  tagNhwc: 20,
+  tagHwio: 30,
+  forwardTraining: 64,
+  backwardData: 160,
+  backwardWeights: 192,
+  convolutionDirect: 1,
+  argSrc: 1,
+  argDst: 17,
+  argWeights: 33,
+  argDiffSrc: 129,
+  argDiffWeights: 161,
+  argDiffDst: 145,
+  querySrcMd: 129,
+  queryWeightsMd: 131,
+  queryDiffWeightsMd: 132,
+  queryImplInfoStr: 8,
+} as const;
+
+const STATUS = [
+  "success",
+  "out of memory",
+  "invalid arguments",
+  "unimplemented",
+  "iterator ends",
+  "runtime error",
+  "not required",
+];
+
+/** A convolution's strides, dilates, left and right padding: four `dnnl_dims_t` arrays. */
+const GEOMETRY = ["buffer", "buffer", "buffer", "buffer"] as const;
+
+const SYMBOLS = {
+  dnnl_version: { parameters: [], result: "pointer" },
+  dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
+  dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
+  dnnl_memory_desc_init_by_tag: {
+    parameters: ["buffer", "i32", "buffer", "i32", "i32"],
+    result: "i32",
+  },
+  dnnl_memory_desc_equal: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_memory_desc_get_size: { parameters: ["pointer"], result: "usize" },
+  // (descriptor, kinds…, memory descriptions…, strides, dilates, padding left, padding right)
+  dnnl_dilated_convolution_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "buffer", "pointer", "buffer", ...GEOMETRY],
+    result: "i32",
+  },
+  dnnl_dilated_convolution_backward_data_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", ...GEOMETRY],
+    result: "i32",
+  },
+  dnnl_dilated_convolution_backward_weights_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "pointer", "buffer", ...GEOMETRY],
+    result: "i32",
+  },
+  dnnl_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_reorder_primitive_desc_create: {
+    parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
+  dnnl_primitive_desc_query: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
+  dnnl_primitive_desc_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
+  dnnl_primitive_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_execute: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
+  dnnl_memory_create: { parameters: ["buffer", "pointer", "pointer", "pointer"], result: "i32" },
+  dnnl_memory_set_data_handle: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
+} as const;
+
+type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type Ptr = Deno.PointerObject;
+
+/** One oneDNN memory description, as built by {@linkcode Dnnl.memoryDesc}. */
+export type MemoryDesc = Uint8Array<ArrayBuffer>;
+
+/** A loaded oneDNN: its version, a CPU engine and stream, and helpers over its C functions. */
+export class Dnnl {
+  /** `"2.6.3"`. */
+  readonly version: string;
+  /** The library file that was opened. */
+  readonly path: string;
+  readonly #lib: Lib;
+  readonly engine: Ptr;
+  readonly stream: Ptr;
+  readonly #out = new BigUint64Array(1);
+
+  /**
+   * @example
+   * ```ts
+   * const dnnl = openDnnl();
+   * ```
+   */
+  constructor(lib: Lib, path: string, version: string) {
+    this.#lib = lib;
+    this.path = path;
+    this.version = version;
+    this.engine = this.#create((out) => lib.dnnl_engine_create(out, 1, /* cpu */ 0n), "engine");
+    this.stream = this.#create(
+      (out) => lib.dnnl_stream_create(out, this.engine, 1 /* in order */),
+      "stream",
+    );
+  }
+
+  /** Throws naming `what` unless `status` is success. */
+  check(status: number, what: string): void {
+    if (status !== 0) {
+      throw new Error(`oneDNN ${what} failed: ${STATUS[status] ?? `status ${status}`}`);
+    }
+  }
+
+  #create(call: (out: Uint8Array) => number, what: string): Ptr {
+    const out = new Uint8Array(this.#out.buffer);
+    this.check(call(out), what);
+    const p = Deno.UnsafePointer.create(this.#out[0]);
+    if (p === null) throw new Error(`oneDNN ${what} returned a null handle`);
+    return p;
+  }
+
+  /**
+   * A float32 memory description of `dims` in format `tag`.
+   *
+   * @example
+   * ```ts
+   * dnnl.memoryDesc([64, 32, 32, 16], DNNL.tagNhwc); // dims in oneDNN's order: n, c, h, w
+   * ```
+   */
+  memoryDesc(dims: number[], tag: number): MemoryDesc {
+    const md = new Uint8Array(MD_SIZE);
+    this.check(
+      this.#lib.dnnl_memory_desc_init_by_tag(md, dims.length, dimsOf(dims), DNNL.f32, tag),
+      `memory description of [${dims.join(", ")}]`,
+    );
+    return md;
+  }
+
+  /**
+   * A convolution descriptor: `kind` forward (training), backward data or backward weights.
+   * `dilates` counts the zeros between taps (oneDNN's convention, tfjs's dilation − 1).
+   */
+  convolutionDesc(
+    kind: "forward" | "backwardData" | "backwardWeights",
+    src: MemoryDesc,
+    weights: MemoryDesc,
+    dst: MemoryDesc,
+    strides: number[],
+    dilates: number[],
+    padL: number[],
+    padR: number[],
+  ): Uint8Array<ArrayBuffer> {
+    const desc = new Uint8Array(CONV_DESC_SIZE);
+    const geometry = [dimsOf(strides), dimsOf(dilates), dimsOf(padL), dimsOf(padR)] as const;
+    const {
+      dnnl_dilated_convolution_forward_desc_init: forward,
+      dnnl_dilated_convolution_backward_data_desc_init: backwardData,
+      dnnl_dilated_convolution_backward_weights_desc_init: backwardWeights,
+    } = this.#lib;
+    const [g, direct] = [geometry, DNNL.convolutionDirect];
+    const status = kind === "forward"
+      ? forward(desc, DNNL.forwardTraining, direct, src, weights, null, dst, ...g)
+      : kind === "backwardData"
+      ? backwardData(desc, direct, src, weights, dst, ...g)
+      : backwardWeights(desc, direct, src, weights, null, dst, ...g);
+    this.check(status, `convolution ${kind} description`);
+    return desc;
+  }
+
+  /** A primitive description of `opDesc`, with the forward one as hint for backward passes. */
+  primitiveDesc(opDesc: Uint8Array<ArrayBuffer>, hint: Ptr | null = null): Ptr {
+    const lib = this.#lib;
+    return this.#create(
+      (out) => lib.dnnl_primitive_desc_create(out, opDesc, null, this.engine, hint),
+      "primitive description",
+    );
+  }
+
+  /** A reorder's primitive description, from memory `src` to memory `dst` (both on the CPU). */
+  reorderDesc(src: Ptr, dst: Ptr): Ptr {
+    const lib = this.#lib;
+    return this.#create(
+      (out) =>
+        lib.dnnl_reorder_primitive_desc_create(out, src, this.engine, dst, this.engine, null),
+      "reorder description",
+    );
+  }
+
+  /** The memory description a primitive description chose for `query` (e.g. weights). */
+  queryMd(pd: Ptr, query: number): Ptr {
+    const md = this.#lib.dnnl_primitive_desc_query_md(pd, query, 0);
+    if (md === null) throw new Error(`oneDNN has no memory description for query ${query}`);
+    return md;
+  }
+
+  /** The name of the implementation oneDNN chose, e.g. `"brg:avx512_core"`. */
+  implementation(pd: Ptr): string {
+    const out = new Uint8Array(this.#out.buffer);
+    this.check(
+      this.#lib.dnnl_primitive_desc_query(pd, DNNL.queryImplInfoStr, 0, out),
+      "implementation query",
+    );
+    const p = Deno.UnsafePointer.create(this.#out[0]);
+    return p === null ? "unknown" : Deno.UnsafePointerView.getCString(p);
+  }
+
+  /** Whether two memory descriptions are the same layout. */
+  sameMd(a: Ptr, b: Ptr): boolean {
+    return this.#lib.dnnl_memory_desc_equal(a, b) !== 0;
+  }
+
+  /** Bytes a memory of description `md` occupies. */
+  mdSize(md: Ptr): number {
+    return Number(this.#lib.dnnl_memory_desc_get_size(md));
+  }
+
+  /** A primitive from its description. */
+  primitive(pd: Ptr): Ptr {
+    const lib = this.#lib;
+    return this.#create((out) => lib.dnnl_primitive_create(out, pd), "primitive");
+  }
+
+  /** A memory object of description `md` without a buffer (set one with {@linkcode setHandle}). */
+  memory(md: Ptr): Ptr {
+    const lib = this.#lib;
+    return this.#create((out) => lib.dnnl_memory_create(out, md, this.engine, null), "memory");
+  }
+
+  /** Points memory `mem` at `handle`. */
+  setHandle(mem: Ptr, handle: Ptr): void {
+    this.check(this.#lib.dnnl_memory_set_data_handle(mem, handle), "memory handle");
+  }
+
+  /** Runs `primitive` with `args` (pairs of argument kind and memory) and waits for it. */
+  execute(primitive: Ptr, args: ExecArgs): void {
+    this.check(
+      this.#lib.dnnl_primitive_execute(primitive, this.stream, args.count, args.bytes),
+      "execution",
+    );
+    this.check(this.#lib.dnnl_stream_wait(this.stream), "stream wait");
+  }
+
+  /** Frees primitives, primitive descriptions and memory objects. */
+  destroy(kind: "primitive" | "pd" | "memory", handle: Ptr): void {
+    const lib = this.#lib;
+    if (kind === "primitive") lib.dnnl_primitive_destroy(handle);
+    else if (kind === "pd") lib.dnnl_primitive_desc_destroy(handle);
+    else lib.dnnl_memory_destroy(handle);
+  }
+}
+
+/** `dnnl_exec_arg_t[]`, built once per primitive: `{ int arg; dnnl_memory_t memory; }`. */
+export class ExecArgs {
+  /** The C array. */
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  /** Its length. */
+  readonly count: number;
+
+  /**
+   * @example
+   * ```ts
+   * new ExecArgs([[DNNL.argSrc, srcMemory], [DNNL.argDst, dstMemory]]);
+   * ```
+   */
+  constructor(args: [number, Ptr][]) {
+    this.count = args.length;
+    this.bytes = new Uint8Array(16 * args.length);
+    const view = new DataView(this.bytes.buffer);
+    args.forEach(([arg, mem], i) => {
+      view.setInt32(16 * i, arg, true);
+      view.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(mem)), true);
+    });
+  }
+}
+
+function dimsOf(values: number[]): BigInt64Array<ArrayBuffer> {
+  const dims = new BigInt64Array(12); // dnnl_dims_t
+  values.forEach((v, i) => dims[i] = BigInt(v));
+  return dims;
+}
+
+/**
+ * Sets the size of OpenMP's thread pool, which oneDNN's Debian build computes on (through
+ * `libgomp`, already loaded with oneDNN). Returns false when libgomp cannot be opened.
+ */
+export function setOpenMpThreads(threads: number): boolean {
+  try {
+    const gomp = Deno.dlopen("libgomp.so.1", {
+      omp_set_num_threads: { parameters: ["i32"], result: "void" },
+    });
+    gomp.symbols.omp_set_num_threads(threads);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Opens oneDNN 2.x. Throws an error naming what failed: no FFI permission, no library (with the
+ * package that provides it), or an unsupported version.
+ *
+ * @example
+ * ```ts
+ * const { version } = openDnnl();
+ * ```
+ */
+export function openDnnl(): Dnnl {
+  let lastError = "";
+  const named = envValue(LIBRARY_ENV_VAR);
+  // OpenMP threads that sleep when idle rather than spin, so that they take no core from
+  // tfjs-wasm's pool, which computes between oneDNN calls (read by libgomp when it loads).
+  if (envValue("OMP_WAIT_POLICY") === undefined) trySetEnv("OMP_WAIT_POLICY", "PASSIVE");
+  for (const path of named === undefined ? LIBRARY_NAMES : [named]) {
+    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+    try {
+      lib = Deno.dlopen(path, SYMBOLS);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+        throw new Error("loading oneDNN needs --allow-ffi");
+      }
+      lastError = e instanceof Error ? e.message : String(e);
+      if (named !== undefined && !/cannot open|No such file|not found/i.test(lastError)) {
+        throw new Error(`${named} (${LIBRARY_ENV_VAR}) is not a usable oneDNN 2.x: ${lastError}`);
+      }
+      continue;
+    }
+    const versionPtr = lib.symbols.dnnl_version();
+    if (versionPtr === null) throw new Error(`${path}: dnnl_version() returned null`);
+    const view = new Deno.UnsafePointerView(versionPtr);
+    const [major, minor, patch] = [view.getInt32(0), view.getInt32(4), view.getInt32(8)];
+    const version = `${major}.${minor}.${patch}`;
+    if (major !== 2) {
+      lib.close();
+      throw new Error(
+        `oneDNN ${version} found (${path}), but these kernels use oneDNN 2.x's convolution API ` +
+          "(3.x replaced it): install oneDNN 2.x (Debian/Ubuntu: apt-get install libdnnl2)",
+      );
+    }
+    return new Dnnl(lib.symbols, path, version);
+  }
+  throw new Error(
+    `oneDNN not found (${lastError.split("\n")[0]}): apt-get install libdnnl2 on Debian/Ubuntu ` +
+      "(oneDNN 2.x, also packaged as onednn or dnnl elsewhere)",
+  );
+}
+
+function envValue(name: string): string | undefined {
+  try {
+    return Deno.env.get(name)?.trim() || undefined;
+  } catch {
+    return undefined; // no --allow-env: as if unset
+  }
+}
+
+function trySetEnv(name: string, value: string): void {
+  try {
+    Deno.env.set(name, value);
+  } catch {
+    // no --allow-env: OpenMP's default
+  }
+}

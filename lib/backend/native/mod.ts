@@ -1,0 +1,260 @@
+/**
+ * Native convolution kernels for the wasm backend: oneDNN (Debian/Ubuntu: `libdnnl2`) computes
+ * `Conv2D`, `Conv2DBackpropInput` (also `tf.conv2dTranspose`) and `Conv2DBackpropFilter` on the
+ * tensors in tfjs-wasm's heap, through Deno's FFI, with its AVX-512/AVX2 kernels where tfjs-wasm
+ * has 128-bit SIMD (see `_conv_kernels.ts`). Every other kernel stays tfjs-wasm's.
+ *
+ * `useBackend("wasm")` (../mod.ts) calls {@linkcode startNativeKernels} once: unless
+ * **`TCONV_NATIVE=off`**, it loads the library, sizes OpenMP's pool (oneDNN's threads) to the wasm
+ * backend's threads, installs the kernels and runs a start-up self-check (small convolutions
+ * compared with the wasm kernels). When the library is missing, too old or fails the check, the
+ * wasm kernels stay and {@linkcode nativeKernels} carries a one-line notice saying how to get it;
+ * `TCONV_NATIVE=on` turns that into an error.
+ *
+ * The two thread pools take turns: tfjs runs one kernel at a time, and a kernel returns only when
+ * its pool is done, so oneDNN's OpenMP threads and tfjs-wasm's pthreads never compute at once.
+ *
+ * @example
+ * ```ts
+ * import { useBackend } from "../mod.ts";
+ * import { nativeKernels } from "./mod.ts";
+ * await useBackend("wasm");
+ * nativeKernels().library; // "oneDNN 2.6.3", or null with a notice
+ * ```
+ * @module
+ */
+import { tf } from "../tf.ts";
+import { initialisedWasmBackend, type KernelSwap, swapWasmKernels } from "../_wasm_kernel_scope.ts";
+import { acceptDilations } from "../conv_grad.ts";
+import { type Dnnl, openDnnl, setOpenMpThreads } from "./_dnnl.ts";
+import { ConvPlans, nativeConvKernels } from "./_conv_kernels.ts";
+
+/** Environment variable choosing the native kernels: `auto` (default), `on` or `off`. */
+export const NATIVE_ENV_VAR = "TCONV_NATIVE";
+
+/** Accepted values of {@linkcode NATIVE_ENV_VAR} and of `useBackend`'s `native` option. */
+export const NATIVE_PREFERENCES = ["auto", "on", "off"] as const;
+
+/** A preference from {@linkcode NATIVE_PREFERENCES}. */
+export type NativePreference = typeof NATIVE_PREFERENCES[number];
+
+/** What runs the convolutions of the wasm backend. */
+export interface NativeStatus {
+  /** Whether the native kernels are installed. */
+  active: boolean;
+  /** The library in use, e.g. `"oneDNN 2.6.3"`; null when the wasm kernels run. */
+  library: string | null;
+  /** Threads of the library's pool (0 when inactive). */
+  threads: number;
+  /** Why the native kernels are not in use, in one line; absent when they are. */
+  notice?: string;
+}
+
+let dnnl: Dnnl | undefined;
+let plans: ConvPlans | undefined;
+let swap: KernelSwap | undefined;
+let status: NativeStatus = { active: false, library: null, threads: 0, notice: "not started" };
+let started = false;
+
+/**
+ * The native kernels' state.
+ *
+ * @example
+ * ```ts
+ * const { active, library, notice } = nativeKernels();
+ * ```
+ */
+export function nativeKernels(): NativeStatus {
+  return { ...status };
+}
+
+/**
+ * `TCONV_NATIVE` as a preference (`auto` when unset or empty). Throws naming the variable and the
+ * valid values for anything else.
+ *
+ * @example
+ * ```ts
+ * nativePreference(); // "auto"
+ * ```
+ */
+export function nativePreference(): NativePreference {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get(NATIVE_ENV_VAR)?.trim().toLowerCase();
+  } catch {
+    text = undefined; // no --allow-env: as if unset
+  }
+  if (!text) return "auto";
+  if (!(NATIVE_PREFERENCES as readonly string[]).includes(text)) {
+    throw new RangeError(
+      `${NATIVE_ENV_VAR} must be one of ${NATIVE_PREFERENCES.join(", ")}, got ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  return text as NativePreference;
+}
+
+/**
+ * Decides once per process, when the wasm backend first starts, whether the native kernels run
+ * (see the module doc); later calls return the state. `preference` defaults to
+ * {@linkcode nativePreference}.
+ *
+ * @example
+ * ```ts
+ * await startWasm();
+ * startNativeKernels(); // { active: true, library: "oneDNN 2.6.3", threads: 2 }
+ * ```
+ */
+export function startNativeKernels(
+  threads: number,
+  preference: NativePreference = nativePreference(),
+): NativeStatus {
+  if (started) return nativeKernels();
+  started = true;
+  if (preference === "off") {
+    status = {
+      active: false,
+      library: null,
+      threads: 0,
+      notice: `native kernels off (${NATIVE_ENV_VAR}=off)`,
+    };
+    return nativeKernels();
+  }
+  const result = enableNativeKernels(threads);
+  if (!result.active && preference === "on") {
+    throw new Error(`${NATIVE_ENV_VAR}=on, but ${result.notice}`);
+  }
+  return result;
+}
+
+/**
+ * Loads oneDNN (once), sizes its pool to `threads`, installs the native kernels for the
+ * initialised wasm backend and checks them against the kernels they replace. Never throws: a
+ * failure leaves the wasm kernels in place and is reported in the returned notice.
+ *
+ * @example
+ * ```ts
+ * const { active, notice } = enableNativeKernels(2);
+ * ```
+ */
+export function enableNativeKernels(threads: number): NativeStatus {
+  if (swap !== undefined) return nativeKernels();
+  const backend = initialisedWasmBackend();
+  if (backend === undefined) {
+    throw new Error('native kernels need the wasm backend initialised: useBackend("wasm") first');
+  }
+  try {
+    dnnl ??= openDnnl();
+    plans ??= new ConvPlans(dnnl);
+  } catch (e) {
+    status = { active: false, library: null, threads: 0, notice: noticeOf(e) };
+    return nativeKernels();
+  }
+  setOpenMpThreads(threads);
+  const kernels = nativeConvKernels(plans, (name) => {
+    const config = swap?.replaced(name);
+    if (config === undefined) throw new Error(`no wasm kernel to fall back to for ${name}`);
+    return config.kernelFunc;
+  });
+  swap = swapWasmKernels(kernels, []);
+  for (const [name, func] of kernels) {
+    if (name !== tf.Conv2D) acceptDilations(func);
+  }
+  const library = `oneDNN ${dnnl.version}`;
+  try {
+    selfCheck(backend, swap);
+  } catch (e) {
+    disableNativeKernels();
+    status = {
+      active: false,
+      library: null,
+      threads: 0,
+      notice: `${library} failed its self-check (${noticeOf(e)}); the wasm kernels run`,
+    };
+    return nativeKernels();
+  }
+  status = { active: true, library, threads };
+  return nativeKernels();
+}
+
+/**
+ * Puts the wasm kernels back (the native ones stay loaded for a later
+ * {@linkcode enableNativeKernels}).
+ *
+ * @example
+ * ```ts
+ * disableNativeKernels();
+ * nativeKernels().active; // false
+ * ```
+ */
+export function disableNativeKernels(): void {
+  started = true;
+  swap?.restore();
+  swap = undefined;
+  status = { active: false, library: null, threads: 0, notice: "native kernels switched off" };
+}
+
+/**
+ * The implementation oneDNN picked for each convolution shape run so far (`DNNL_VERBOSE`'s
+ * names), keyed by kind and shape.
+ *
+ * @example
+ * ```ts
+ * [...nativeImplementations().values()]; // ["brg:avx512_core", ...]
+ * ```
+ */
+export function nativeImplementations(): Map<string, string> {
+  return plans?.implementations() ?? new Map();
+}
+
+function noticeOf(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}
+
+/**
+ * Runs each native kernel once on a small random case (stride 2, odd sizes, uneven padding) and
+ * compares it with the kernel it replaced; throws on a difference above float32 rounding.
+ */
+function selfCheck(backend: tf.KernelBackend, kernels: KernelSwap): void {
+  const made: tf.TensorInfo[] = [];
+  const tensor = (shape: number[], seed: number): tf.TensorInfo => {
+    const values = new Float32Array(shape.reduce((a, b) => a * b));
+    let s = seed;
+    for (let i = 0; i < values.length; i++) {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      values[i] = s / 1073741824 - 1;
+    }
+    const info = { dataId: backend.write(values, shape, "float32"), shape, dtype: "float32" };
+    made.push(info as tf.TensorInfo);
+    return info as tf.TensorInfo;
+  };
+  try {
+    const x = tensor([2, 7, 6, 3], 1), filter = tensor([3, 3, 3, 4], 2);
+    const dy = tensor([2, 4, 3, 4], 3);
+    const common = { strides: [2, 2], pad: "same", dataFormat: "NHWC", dilations: [1, 1] };
+    const cases: [string, tf.NamedTensorInfoMap, tf.NamedAttrMap][] = [
+      [tf.Conv2D, { x, filter }, common],
+      [tf.Conv2DBackpropInput, { dy, filter }, { ...common, inputShape: [2, 7, 6, 3] }],
+      [tf.Conv2DBackpropFilter, { x, dy }, { ...common, filterShape: [3, 3, 3, 4] }],
+    ];
+    for (const [name, inputs, attrs] of cases) {
+      const run = (func: tf.KernelFunc) => {
+        const out = func({ inputs, attrs, backend }) as tf.TensorInfo;
+        made.push(out);
+        return backend.readSync(out.dataId) as Float32Array;
+      };
+      const native = run(tf.getKernel(name, "wasm")!.kernelFunc);
+      const reference = run(kernels.replaced(name)!.kernelFunc);
+      let diff = 0;
+      for (let i = 0; i < reference.length; i++) {
+        diff = Math.max(diff, Math.abs(native[i] - reference[i]));
+      }
+      if (!(diff <= 1e-5) || native.length !== reference.length) {
+        throw new Error(`${name} differs from the wasm kernel by ${diff}`);
+      }
+    }
+  } finally {
+    for (const info of made) backend.disposeData(info.dataId);
+  }
+}
