@@ -105,6 +105,24 @@ Deno.test("auto: webgpu only with a hardware adapter on which tfjs's WebGPU back
       "maxBufferSize 4096 MiB, maxStorageBufferBindingSize 2048 MiB)",
   );
   assertMatch((await auto(HARDWARE, false)).reason, /NVIDIA H100 is present, but .* disabled/);
+  // A program that reads tensors synchronously is kept off WebGPU, which would fail there,
+  // without even starting it; an explicit "webgpu" is still honoured.
+  let starts = 0;
+  const sync = await chooseBackend("auto", {
+    env: "",
+    gpu: HARDWARE,
+    timeoutMs: 50,
+    synchronousReads: true,
+    startWebGpu: () => (starts++, Promise.resolve()),
+  });
+  assertEquals([sync.backend, starts], ["wasm", 0]);
+  assertMatch(sync.reason, /NVIDIA H100 is present, but this program reads tensors synchronously/);
+  const forced = await chooseBackend("webgpu", {
+    gpu: HARDWARE,
+    timeoutMs: 50,
+    synchronousReads: true,
+  });
+  assertEquals(forced.backend, "webgpu");
   // The backend failing to start (a refused shader, a lost device, a timeout): wasm, with why.
   const failed = await auto(
     HARDWARE,

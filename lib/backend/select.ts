@@ -110,6 +110,12 @@ export interface ChooseOptions {
   startWebGpu?: () => Promise<unknown>;
   /** Milliseconds to wait for an adapter before giving up (default 5000). */
   timeoutMs?: number;
+  /**
+   * The caller reads tensors synchronously (`dataSync`, `arraySync`), which tfjs-webgpu cannot do
+   * under Deno: detection then skips WebGPU, with that reason (default false). An explicit
+   * `"webgpu"` is still honoured.
+   */
+  synchronousReads?: boolean;
 }
 
 function _message(e: unknown): string {
@@ -295,7 +301,10 @@ export async function chooseBackend(
   }
   const probe = await probeWebGpu(gpu, options.timeoutMs);
   let skipped: string;
-  if (probe.hardware && webgpuBackend) {
+  if (probe.hardware && options.synchronousReads) {
+    skipped = `webgpu not chosen: ${probe.detail} is present, but this program reads tensors ` +
+      "synchronously (dataSync/arraySync), which tfjs's WebGPU backend cannot do under Deno";
+  } else if (probe.hardware && webgpuBackend) {
     try {
       await (options.startWebGpu ?? _startWebGpuChecked)();
       return {

@@ -19,6 +19,20 @@ import {
 import { type BackendChoice, backendThreads, chooseBackend } from "../backend/select.ts";
 import { BACKEND_MIME, showMarkdown } from "./markdown.ts";
 
+/** Options of {@linkcode selectAndShowBackend}. */
+export interface SelectAndShowOptions {
+  /**
+   * Whether the wasm backend's convolutions run on oneDNN (default: `TCONV_NATIVE`, else where
+   * it loads).
+   */
+  native?: NativePreference;
+  /**
+   * The notebook reads tensors synchronously (`dataSync`, `arraySync`): detection then skips
+   * WebGPU, which cannot do that under Deno (see `chooseBackend`).
+   */
+  synchronousReads?: boolean;
+}
+
 /** What {@linkcode selectAndShowBackend} selected. */
 export interface ShownBackend extends BackendChoice {
   /** The backend's name as shown, e.g. `"wasm + oneDNN 2.6.3"`. */
@@ -31,20 +45,23 @@ export interface ShownBackend extends BackendChoice {
  * Chooses a backend from a preference ("auto", "wasm", "cpu", "webgpu"; see `chooseBackend`),
  * initialises and selects it (a side effect on tfjs, for the whole process), displays one line
  * about it (also published as {@linkcode BACKEND_MIME} for the report header) and returns the
- * choice, with the threads the backend actually runs on. `native` chooses whether the wasm
- * backend's convolutions run on oneDNN (default: `TCONV_NATIVE`, else where it loads); when they
- * do not, the line says why and how to get them.
+ * choice, with the threads the backend actually runs on. `options.native` chooses whether the
+ * wasm backend's convolutions run on oneDNN (default: `TCONV_NATIVE`, else where it loads); when
+ * they do not, the line says why and how to get them. `options.synchronousReads` keeps detection
+ * off WebGPU for notebooks that read tensors synchronously.
  *
  * @example
  * ```ts
  * const { backend, name } = await selectAndShowBackend("wasm"); // "wasm", "wasm + oneDNN 2.6.3"
+ * await selectAndShowBackend("auto", { synchronousReads: true }); // never WebGPU by detection
  * ```
  */
 export async function selectAndShowBackend(
   preference: string,
-  native?: NativePreference,
+  options: SelectAndShowOptions = {},
 ): Promise<ShownBackend> {
-  const wanted = await chooseBackend(preference as BackendPreference);
+  const { native, synchronousReads } = options;
+  const wanted = await chooseBackend(preference as BackendPreference, { synchronousReads });
   await startBackend(wanted.backend, { native });
   // Counted again now that it runs: an already running wasm backend keeps its threads.
   const threads = backendThreads(wanted.backend);
