@@ -108,23 +108,25 @@ export function nativePreference(): NativePreference {
  */
 export function startNativeKernels(
   threads: number,
-  preference: NativePreference = nativePreference(),
+  preference?: NativePreference,
 ): NativeStatus {
   if (started) return nativeKernels();
+  if (preference !== undefined && !(NATIVE_PREFERENCES as readonly string[]).includes(preference)) {
+    throw new RangeError(
+      `native must be one of ${NATIVE_PREFERENCES.join(", ")}, got ${JSON.stringify(preference)}`,
+    );
+  }
+  const wanted = preference ?? nativePreference();
+  // Where the choice came from, for the messages: an argument (e.g. a notebook parameter) or
+  // the environment.
+  const origin = preference === undefined ? `${NATIVE_ENV_VAR}=${wanted}` : `native = "${wanted}"`;
   started = true;
-  if (preference === "off") {
-    status = {
-      active: false,
-      library: null,
-      threads: 0,
-      notice: `native kernels off (${NATIVE_ENV_VAR}=off)`,
-    };
+  if (wanted === "off") {
+    status = { active: false, library: null, threads: 0, notice: `native kernels off (${origin})` };
     return nativeKernels();
   }
   const result = enableNativeKernels(threads);
-  if (!result.active && preference === "on") {
-    throw new Error(`${NATIVE_ENV_VAR}=on, but ${result.notice}`);
-  }
+  if (!result.active && wanted === "on") throw new Error(`${origin}, but ${result.notice}`);
   return result;
 }
 
