@@ -67,7 +67,7 @@ async function slurmCommand(
  */
 export function splitArgs(text: string): string[] {
   const out: string[] = [];
-  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  const re = /"([^"]*)"|'([^']*)'|([^\s"']+)/g;
   let current: string | undefined;
   let last = -1;
   for (const m of text.matchAll(re)) {
