@@ -240,7 +240,8 @@ export async function slurmStates(m: SweepManifest): Promise<SlurmStates> {
     if (latest.get(task) === match[1] && !states.has(task)) states.set(task, state.trim());
   };
   try {
-    const sq = await slurmCommand("squeue", ["-h", "-r", "-j", jobs, "-o", "%i|%T"]);
+    // --me rather than -j: squeue refuses the whole list once one job id has left its memory.
+    const sq = await slurmCommand("squeue", ["-h", "-r", "--me", "-o", "%i|%T"]);
     if (sq.code === 0) {
       for (const line of sq.stdout.split("\n").filter(Boolean)) keep(...split2(line));
     }
