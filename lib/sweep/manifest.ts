@@ -299,10 +299,24 @@ export async function readRunStatus(
  * ```
  */
 export async function refreshManifest(folder: string, m: SweepManifest): Promise<SweepManifest> {
+  await withStatuses(folder, m);
+  await writeManifest(folder, m);
+  return m;
+}
+
+/**
+ * Updates every run's state from its status file, in memory only (for readers such as the
+ * summary notebook, which must not write into a sweep that may still be running).
+ *
+ * @example
+ * ```ts
+ * await withStatuses("sweeps/a", manifest);
+ * ```
+ */
+export async function withStatuses(folder: string, m: SweepManifest): Promise<SweepManifest> {
   for (const run of m.runs) {
     run.status = await readRunStatus(folder, m, run);
     run.state = run.status?.state ?? "pending";
   }
-  await writeManifest(folder, m);
   return m;
 }

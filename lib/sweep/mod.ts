@@ -19,3 +19,5 @@ export * from "./execute.ts";
 export * from "./local.ts";
 export * from "./slurm.ts";
 export { main, parseSweepArgs, statusTable, SUMMARY_NOTEBOOK, USAGE } from "./cli.ts";
+export * from "./results.ts";
+export * from "./summary.ts";
