@@ -17,7 +17,7 @@
  * @module
  */
 import type { SeedRun } from "../train/experiment.ts";
-import { meanStd } from "../train/metrics.ts";
+import { meanStd, proportionStandardError } from "../train/metrics.ts";
 import {
   type DifferenceEstimate,
   equivalenceTest,
@@ -127,6 +127,10 @@ export function finalAccuracyFigure(runs: SeedRun[]): Figure {
  * ```
  */
 export function verdict(d: DifferenceEstimate, margin?: number): string {
+  if (d.se === 0) {
+    return `the same difference on every seed: no interval can be estimated (more seeds, or ` +
+      `runs long enough to move the accuracies apart)`;
+  }
   const tost = margin ? equivalenceTest(d, margin) : undefined;
   const within = tost ? `±${(100 * tost.margin).toFixed(1)} pp` : "";
   if (d.significant) {
@@ -151,11 +155,12 @@ function comparisons(arms: string[]): [string, string, string][] {
   const out: [string, string, string][] = [];
   const suffixes = [...new Set(arms.map((a) => a.replace(/^[a-z]+/, "")))];
   for (const s of suffixes) {
+    const both = s ? ` (both${s.replaceAll(" · ", ", ")})` : "";
     if (arms.includes(`conv${s}`) && arms.includes(`transposed${s}`)) {
-      out.push([`transposed − conv${s}`, `conv${s}`, `transposed${s}`]);
+      out.push([`transposed − conv${both}`, `conv${s}`, `transposed${s}`]);
     }
     if (arms.includes(`conv${s}`) && arms.includes(`control${s}`)) {
-      out.push([`control − conv${s}`, `conv${s}`, `control${s}`]);
+      out.push([`control − conv${both}`, `conv${s}`, `control${s}`]);
     }
   }
   for (const layer of ["conv", "transposed"]) {
@@ -188,6 +193,7 @@ export function pairedDifferences(runs: SeedRun[], margin?: number): string {
   );
   if (rows.length === 0) return "No pair of arms to compare.";
   return [
+    ...chanceNote(runs),
     markdownTable(["difference (final accuracy)", "mean", "95% interval", "verdict"], rows),
     "",
     `Paired t over ${runs.length} seeds. ` +
@@ -243,6 +249,7 @@ export function layerInitDesign(runs: SeedRun[], margin?: number): string {
     differenceRow("interaction (layer effect under T-init − under C-init)", e.interaction, margin),
   ]);
   return [
+    ...chanceNote(runs),
     table,
     "",
     `Mean ± std over ${runs.length} seeds; the article compares the diagonal (Conv2d with its ` +
@@ -252,6 +259,26 @@ export function layerInitDesign(runs: SeedRun[], margin?: number): string {
     "",
     designConclusion(e.a, e.b, margin),
   ].join("\n");
+}
+
+/**
+ * A warning when every arm's mean final accuracy is within two binomial standard errors of
+ * chance: such runs are too short for their differences to mean anything about the networks.
+ */
+function chanceNote(runs: SeedRun[]): string[] {
+  const r = runs[0].results;
+  const chance = 1 / r.classNames.length;
+  const limit = chance + 2 * proportionStandardError(chance, r.testSize);
+  const means = armNames(runs).map((a) => meanStd(finalAccuracies(runs, a)).mean);
+  if (means.some((m) => m > limit)) return [];
+  return [
+    `**Every arm is at chance** (${pct(chance)}; two standard errors above it is ${
+      pct(limit)
+    } on ` +
+    `${r.testSize} test images): these runs are too short to compare the networks, whatever the ` +
+    "table says. Train on more images or for more epochs.",
+    "",
+  ];
 }
 
 /** What the two main effects say about the article's question. */
