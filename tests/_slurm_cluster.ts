@@ -89,6 +89,20 @@ export async function startCluster(): Promise<TestCluster> {
   const env = { SLURM_CONF: `${dir}/slurm.conf` };
   const started: Deno.ChildProcess[] = [];
   const stop = async () => {
+    // Jobs still running (a test that failed half-way) would outlive slurmd: cancel them first.
+    if (started.length === 3) {
+      await new Deno.Command("scancel", { args: ["--me"], env, stdout: "null", stderr: "null" })
+        .output();
+      await waitFor(
+        async () => {
+          const out = await new Deno.Command("squeue", { args: ["-h"], env, stdout: "piped" })
+            .output();
+          return new TextDecoder().decode(out.stdout).trim() === "";
+        },
+        "cancelled jobs to end",
+        dir,
+      ).catch(() => {});
+    }
     for (const child of started.reverse()) {
       try {
         Deno.kill(child.pid, "SIGTERM");

@@ -1,8 +1,8 @@
 /**
  * Makes sure the system tools the tests use are present before `deno task test` runs them:
- * Debian's chromium (HTML reports are checked in a real headless browser) and the nbformat 4
+ * Debian's chromium (HTML reports are checked in a real headless browser), the nbformat 4
  * JSON schema, which Debian ships in python3-nbformat (only the schema file is read; no Python
- * runs). As root with apt-get available it installs what is missing; otherwise it says exactly
+ * runs), and Slurm with munge (slurm-wlm, munge) for the sweep tests' real cluster. As root with apt-get available it installs what is missing; otherwise it says exactly
  * what to install and exits non-zero.
  *
  * @example
@@ -17,6 +17,9 @@ import { existsSync } from "node:fs";
 const NEEDED: Record<string, string> = {
   chromium: "/usr/bin/chromium",
   "python3-nbformat": "/usr/lib/python3/dist-packages/nbformat/v4/nbformat.v4.schema.json",
+  // A throwaway single-node cluster runs the sweep tests' Slurm job arrays.
+  "slurm-wlm": "/usr/sbin/slurmctld",
+  munge: "/usr/sbin/munged",
 };
 
 async function run(cmd: string, args: string[]): Promise<boolean> {
