@@ -213,10 +213,15 @@ async function commandTask(folder: string, index: number): Promise<number> {
   const run = m.runs[index];
   if (!run) throw new UsageError(`${folder} has no run ${index} (0 to ${m.runs.length - 1})`);
   const jobId = Deno.env.get("SLURM_ARRAY_JOB_ID");
+  // scancel and time limits send SIGTERM: pass it on, so the run ends as "failed" in its status.
+  let child: Deno.ChildProcess | undefined;
+  const forward = () => child?.kill("SIGTERM");
+  Deno.addSignalListener("SIGTERM", forward);
   const status = await executeRun(folder, m, run, {
     threads: Number(Deno.env.get("SLURM_CPUS_PER_TASK") ?? 1) || 1,
     slurm: jobId ? { jobId, taskId: index } : undefined,
-  });
+    onStart: (c) => child = c,
+  }).finally(() => Deno.removeSignalListener("SIGTERM", forward));
   console.log(`${run.id}: ${status.state} (exit ${status.exitCode}), log ${run.log}`);
   return status.exitCode ?? 1;
 }
