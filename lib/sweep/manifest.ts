@@ -282,9 +282,8 @@ export async function readRunStatus(
   const path = runPaths(folder, run.id, notebookName(m.notebook)).status;
   try {
     return JSON.parse(await Deno.readTextFile(path));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    // A status file is written atomically, so an unreadable one was damaged by hand: rerun.
+  } catch {
+    // Missing: never started. Unreadable (it is written atomically, so damaged by hand): run again.
     return undefined;
   }
 }
