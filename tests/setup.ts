@@ -3,10 +3,10 @@
  * Debian's chromium (HTML reports are checked in a real headless browser), the nbformat 4
  * JSON schema, which Debian ships in python3-nbformat (only the schema file is read; no Python
  * runs), Mesa's EGL and software rasteriser (llvmpipe), which give Deno a WebGPU adapter on
- * a machine without a GPU (tests/webgpu_test.ts, tests/webgpu_training_test.ts), and oneDNN 2.x
- * (libdnnl2), whose native convolution kernels tests/native_test.ts checks. As root with
- * apt-get available it installs what is missing; otherwise it says exactly what to install and
- * exits non-zero.
+ * a machine without a GPU (tests/webgpu_test.ts, tests/webgpu_training_test.ts), oneDNN 2.x
+ * (libdnnl2), whose native convolution kernels tests/native_test.ts checks, and Slurm with munge
+ * (slurm-wlm, munge) for the sweep tests' real cluster. As root with apt-get available it
+ * installs what is missing; otherwise it says exactly what to install and exits non-zero.
  *
  * @example
  * ```sh
@@ -28,6 +28,9 @@ const NEEDED: Record<string, string> = {
   "libegl-mesa0": `${LIB}/libEGL_mesa.so.0`,
   "libgl1-mesa-dri": `${LIB}/dri/swrast_dri.so`,
   libdnnl2: `${LIB}/libdnnl.so.2`,
+  // A throwaway single-node cluster runs the sweep tests' Slurm job arrays.
+  "slurm-wlm": "/usr/sbin/slurmctld",
+  munge: "/usr/sbin/munged",
 };
 
 async function run(cmd: string, args: string[]): Promise<boolean> {

@@ -15,7 +15,8 @@
  * kernel is dilated explicitly there).
  *
  * **Initialisation** is PyTorch's default: weight and bias uniform in ±1/√fan_in with fan_in from
- * the PyTorch-layout weight, see `init.ts`.
+ * the PyTorch-layout weight, see `init.ts`; with `init: "swapped"`, the counterpart layer's
+ * default instead.
  *
  * @example
  * ```ts
@@ -31,7 +32,7 @@ import { tf } from "../backend/tf.ts";
 import { dilateFilter } from "../backend/mod.ts";
 import { pair, type Size2 } from "./_pair.ts";
 import { checkInt, checkOutputPadding, convOutputSize, convTransposeOutputSize } from "./shapes.ts";
-import { torchFanIn, torchUniform, torchUniformBound } from "./init.ts";
+import { type InitScheme, initShape, torchFanIn, torchUniform, torchUniformBound } from "./init.ts";
 
 /** Constructor arguments of {@linkcode Conv2d}, PyTorch's names in camelCase. */
 export interface Conv2dArgs {
@@ -51,6 +52,11 @@ export interface Conv2dArgs {
   bias?: boolean;
   /** Seed for the default initialisation (weight uses `seed`, bias `seed + 1`); random if unset. */
   seed?: number;
+  /**
+   * PyTorch's default initialisation for this layer type (`"default"`), or for its counterpart
+   * (`"swapped"`: fan_in taken from the other layer type's weight shape), see `init.ts`.
+   */
+  init?: InitScheme;
   /** Layer name (tfjs); unique by default. */
   name?: string;
 }
@@ -100,6 +106,8 @@ abstract class ConvBase extends tf.layers.Layer {
   /** The layer's geometry, normalised to `[height, width]` pairs. */
   readonly geometry: Geometry;
   protected readonly seed?: number;
+  /** The initialisation scheme (see {@linkcode Conv2dArgs.init}). */
+  readonly init: InitScheme;
   protected kernel?: tf.LayerVariable;
   protected biasVariable?: tf.LayerVariable;
 
@@ -107,6 +115,8 @@ abstract class ConvBase extends tf.layers.Layer {
     super({ name: args?.name, trainable: true });
     this.geometry = geometry(args);
     this.seed = args.seed;
+    this.init = args.init ?? "default";
+    initShape([1, 1], this.init); // refuses an unknown scheme now, not at build time
   }
 
   /** PyTorch's weight shape for this layer. */
@@ -119,7 +129,7 @@ abstract class ConvBase extends tf.layers.Layer {
   override build(inputShape: tf.Shape | tf.Shape[]): void {
     // Shape checks first, so a refused input creates no weights.
     this.computeOutputShape(inputShape);
-    const bound = torchUniformBound(torchFanIn(this.torchWeightShape()));
+    const bound = torchUniformBound(torchFanIn(initShape(this.torchWeightShape(), this.init)));
     this.kernel = this.addWeight(
       "kernel",
       this.kernelShape(),
@@ -176,6 +186,7 @@ abstract class ConvBase extends tf.layers.Layer {
       padding: g.padding,
       dilation: g.dilation,
       bias: g.bias,
+      init: this.init,
     };
   }
 }

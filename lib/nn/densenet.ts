@@ -32,6 +32,7 @@ import { tf } from "../backend/tf.ts";
 import { Conv2d, ConvTranspose2d } from "./conv.ts";
 import { BatchNorm2d, FlattenCHW, linear } from "./layers.ts";
 import { flipKernel } from "./equivalence.ts";
+import type { InitScheme } from "./init.ts";
 
 /** Which convolution the dense blocks and transition layers use. */
 export type Variant = "conv" | "transposed";
@@ -46,12 +47,24 @@ export interface DenseNetOptions {
   seed?: number;
   /** Input height and width (default 32, CIFAR-10). Must be divisible by 8. */
   imageSize?: number;
+  /**
+   * Initialisation of the block and transition convolutions (the layers the two variants swap):
+   * `"default"` (PyTorch's for the variant's layer type, the article's setting) or `"swapped"`
+   * (the other variant's default: fan_in from `out·k²` in the conv network, `in·k²` in the
+   * transposed one). The first convolution and the linear layers, the same in both variants,
+   * keep their default.
+   */
+  init?: InitScheme;
 }
 
 /** Builds layers with distinct names and per-layer seeds derived from one seed. */
 class Builder {
   #count = 0;
-  constructor(readonly variant: Variant, readonly seed?: number) {}
+  constructor(
+    readonly variant: Variant,
+    readonly seed?: number,
+    readonly init: InitScheme = "default",
+  ) {}
 
   nextSeed(): number | undefined {
     this.#count++;
@@ -67,6 +80,7 @@ class Builder {
       bias,
       seed: this.nextSeed(),
       name,
+      init: this.init,
     };
     return this.variant === "conv" ? new Conv2d(args) : new ConvTranspose2d(args);
   }
@@ -173,7 +187,7 @@ function transitionWith(
  * ```
  */
 export function DenseNet(options: DenseNetOptions): tf.LayersModel {
-  const { variant, classes = 10, imageSize = 32, seed } = options ?? {};
+  const { variant, classes = 10, imageSize = 32, seed, init = "default" } = options ?? {};
   if (variant !== "conv" && variant !== "transposed") {
     throw new RangeError(`variant must be "conv" or "transposed", got ${JSON.stringify(variant)}`);
   }
@@ -183,7 +197,7 @@ export function DenseNet(options: DenseNetOptions): tf.LayersModel {
   if (!Number.isInteger(imageSize) || imageSize < 8 || imageSize % 8 !== 0) {
     throw new RangeError(`imageSize must be a positive multiple of 8, got ${imageSize}`);
   }
-  const b = new Builder(variant, seed);
+  const b = new Builder(variant, seed, init);
   const input = tf.input({ shape: [imageSize, imageSize, 3], name: "image" });
   // The first convolution is a plain Conv2d in both variants.
   const low = new Conv2d({

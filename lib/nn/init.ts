@@ -55,6 +55,44 @@ export function torchUniformBound(fanIn: number): number {
 }
 
 /**
+ * Which default initialisation a convolution gets: `"default"`, PyTorch's for its own layer type,
+ * or `"swapped"`, PyTorch's default for its counterpart (a `Conv2d` initialised as the
+ * `ConvTranspose2d` with the same channels would be, and vice versa). The swapped scheme makes
+ * initialisation a factor of its own in the article's experiment.
+ */
+export type InitScheme = "default" | "swapped";
+
+/** The schemes, for checks and messages. */
+export const INIT_SCHEMES: readonly InitScheme[] = ["default", "swapped"];
+
+/**
+ * The PyTorch-layout weight shape whose fan_in sets a convolution's initialisation bound under
+ * `scheme`: its own for `"default"`; for `"swapped"`, its counterpart's, which has the first two
+ * dimensions exchanged (`Conv2d(in→out)` weight `[out, in, kh, kw]`, `ConvTranspose2d(in→out)`
+ * weight `[in, out, kh, kw]`).
+ *
+ * @example
+ * ```ts
+ * initShape([32, 160, 3, 3], "swapped"); // [160, 32, 3, 3]
+ * torchUniformBound(torchFanIn(initShape([32, 160, 3, 3], "swapped"))); // 1/√288
+ * ```
+ */
+export function initShape(
+  torchWeightShape: readonly number[],
+  scheme: InitScheme = "default",
+): number[] {
+  if (!INIT_SCHEMES.includes(scheme)) {
+    throw new RangeError(
+      `init must be ${INIT_SCHEMES.map((s) => JSON.stringify(s)).join(" or ")}, got ${
+        JSON.stringify(scheme)
+      }`,
+    );
+  }
+  const [a, b, ...rest] = torchWeightShape;
+  return scheme === "default" ? [...torchWeightShape] : [b, a, ...rest];
+}
+
+/**
  * A tfjs initializer that draws uniform(−bound, bound), as PyTorch's defaults do.
  *
  * @example

@@ -15,6 +15,7 @@
 import { join } from "node:path";
 import { batches, type Dataset } from "../data/mod.ts";
 import { copyConvWeightsToTransposed, DenseNet } from "../nn/densenet.ts";
+import type { InitScheme } from "../nn/init.ts";
 import {
   type Arm,
   checkHyperparameters,
@@ -68,6 +69,12 @@ export interface ExperimentOptions {
   augment?: boolean;
   /** Train the control arm too (default true). */
   control?: boolean;
+  /**
+   * Initialisation of the conv and transposed networks' block and transition layers: "default"
+   * (each its own layer type's, the article's setting) or "swapped" (each its counterpart's),
+   * recorded in the results' config. The control arm copies the conv network either way.
+   */
+  init?: InitScheme;
   /** Folder for results and checkpoints (one subfolder per seed); none when unset. */
   runDir?: string;
   /** Extra configuration recorded with the results (backend…). */
@@ -95,7 +102,7 @@ export interface SeedRun {
  * ```
  */
 export async function runExperiment(options: ExperimentOptions): Promise<SeedRun[]> {
-  const { dataset, seeds, augment = true, control = true } = options;
+  const { dataset, seeds, augment = true, control = true, init = "default" } = options;
   const hyper = checkHyperparameters(options.hyper);
   if (!Array.isArray(seeds) || seeds.length === 0 || !seeds.every(Number.isInteger)) {
     throw new RangeError(
@@ -104,12 +111,9 @@ export async function runExperiment(options: ExperimentOptions): Promise<SeedRun
   }
   const runs: SeedRun[] = [];
   for (const seed of seeds) {
-    const conv = DenseNet({ variant: "conv", classes: dataset.classNames.length, seed });
-    const transposed = DenseNet({
-      variant: "transposed",
-      classes: dataset.classNames.length,
-      seed,
-    });
+    const classes = dataset.classNames.length;
+    const conv = DenseNet({ variant: "conv", classes, seed, init });
+    const transposed = DenseNet({ variant: "transposed", classes, seed, init });
     const arms: Arm[] = [{ name: "conv", model: conv }, { name: "transposed", model: transposed }];
     if (control) {
       const c = DenseNet({ variant: "transposed", classes: dataset.classNames.length });
@@ -122,7 +126,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<SeedRun
         data: trainingData(dataset, { seed, augment }),
         hyper,
         runDir: options.runDir ? join(options.runDir, `seed-${seed}`) : undefined,
-        config: { seed, augment, ...options.config },
+        config: { seed, augment, init, ...options.config },
         onStep: options.onStep && ((p) => options.onStep!(seed, p)),
         onEpoch: options.onEpoch && ((r) => options.onEpoch!(seed, r)),
       });

@@ -25,8 +25,11 @@ const COLORS: Record<string, string> = {
   conv: "#1f77b4",
   transposed: "#d62728",
   control: "#2ca02c",
+  // Sweeps (notebook 03): the same networks with each other's initialisation.
+  "conv · swapped init": "#17becf",
+  "transposed · swapped init": "#ff7f0e",
 };
-const color = (arm: string) => COLORS[arm] ?? "#7f7f7f";
+const color = (arm: string) => COLORS[arm] ?? COLORS[arm.split(" ")[0]] ?? "#7f7f7f";
 
 function armNames(runs: SeedRun[]): string[] {
   return runs[0]?.results.arms.map((a) => a.name) ?? [];

@@ -1,0 +1,23 @@
+/**
+ * Sweeps: a notebook run over a grid of parameters into one folder (`sweep.json` and one folder
+ * per run), resumable, on this machine (`--jobs N`) or as a Slurm job array (`--slurm`); and
+ * reading a sweep's results back for the summary notebook (`notebooks/03_sweep.ipynb`).
+ *
+ * This room sits above `lib/notebook` (it runs notebooks); nothing below imports it.
+ *
+ * @example
+ * ```ts
+ * import { readManifest, statusTable } from "./mod.ts";
+ * const m = await readManifest("sweeps/a");
+ * if (m) console.log(statusTable(m, new Map()));
+ * ```
+ * @module
+ */
+export * from "./grid.ts";
+export * from "./manifest.ts";
+export * from "./execute.ts";
+export * from "./local.ts";
+export * from "./slurm.ts";
+export { main, parseSweepArgs, statusTable, SUMMARY_NOTEBOOK, USAGE } from "./cli.ts";
+export * from "./results.ts";
+export * from "./summary.ts";

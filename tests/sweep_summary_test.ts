@@ -1,0 +1,80 @@
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import type { SeedRun } from "../lib/train/experiment.ts";
+import type { RunResults } from "../lib/train/trainer.ts";
+import { differenceEstimate } from "../lib/train/stats.ts";
+import { layerInitDesign, pairedDifferences, verdict } from "../lib/sweep/summary.ts";
+
+/** Seed runs whose arms end at the given final accuracies (one value per seed). */
+function seedRuns(finals: Record<string, number[]>, testSize = 1000): SeedRun[] {
+  const n = Object.values(finals)[0].length;
+  return Array.from({ length: n }, (_, seed) => ({
+    seed,
+    results: {
+      dataset: "test",
+      classNames: Array.from({ length: 10 }, (_, i) => `c${i}`),
+      trainSize: 100,
+      testSize,
+      config: { seed },
+      completedEpochs: 1,
+      arms: Object.entries(finals).map(([name, acc]) => ({
+        name,
+        steps: [],
+        epochs: [{ epoch: 1, testAccuracy: acc[seed] }],
+      })),
+    } as unknown as RunResults,
+  }));
+}
+
+// The numbers of the hand-computed 2×2 example in stats_test.ts: layer effect +0.83 pp
+// (95% −1.06…+2.73), init effect +9.83 pp (95% +3.46…+16.21).
+const DESIGN = {
+  conv: [0.50, 0.52, 0.54], // Conv2d layers, Conv2d's init
+  transposed: [0.62, 0.60, 0.66], // ConvTranspose2d layers, ConvTranspose2d's init
+  "conv · swapped init": [0.60, 0.61, 0.65], // Conv2d layers, ConvTranspose2d's init
+  "transposed · swapped init": [0.51, 0.55, 0.53], // ConvTranspose2d layers, Conv2d's init
+};
+
+Deno.test("layerInitDesign: the 2×2 table, main effects, and accuracy following the init column", () => {
+  const text = layerInitDesign(seedRuns(DESIGN), 0.01);
+  assertStringIncludes(text, "| Conv2d | 52.0% ± 2.0% | 62.0% ± 2.6% |");
+  assertStringIncludes(text, "| ConvTranspose2d | 53.0% ± 2.0% | 62.7% ± 3.1% |");
+  assertStringIncludes(text, "+0.8 pp | −1.1 to +2.7 pp | inconclusive");
+  assertStringIncludes(text, "+9.8 pp | +3.5 to +16.2 pp | differs");
+  assertStringIncludes(text, "**Accuracy follows the init column, not the layer row**");
+  assertStringIncludes(text, "not shown to be zero"); // ±1 pp is narrower than the interval
+  // With a ±5 pp margin the layer effect's 90% interval (−0.5…+2.1 pp) fits: equivalent.
+  const wide = layerInitDesign(seedRuns(DESIGN), 0.05);
+  assertStringIncludes(wide, "equivalent to zero within ±5.0 pp");
+  assert(!wide.includes("at chance"));
+  // Without the swapped arms there is no design.
+  const partial = layerInitDesign(seedRuns({ conv: [0.5, 0.6], transposed: [0.5, 0.6] }));
+  assertStringIncludes(partial, "missing: conv · swapped init, transposed · swapped init");
+});
+
+Deno.test("pairedDifferences: labels, intervals and verdicts; at-chance runs are flagged", () => {
+  const text = pairedDifferences(seedRuns(DESIGN), 0.01);
+  assertStringIncludes(text, "| transposed − conv | +10.7 pp |");
+  assertStringIncludes(text, "| transposed − conv (both, swapped init) | −9.0 pp |");
+  assertStringIncludes(text, "| conv: swapped − default init | +10.0 pp |");
+  assertStringIncludes(text, "Paired t over 3 seeds. Equivalence margin ±1.0 pp.");
+  const chance = pairedDifferences(seedRuns({ conv: [0.1, 0.1], transposed: [0.1, 0.11] }, 300));
+  assertStringIncludes(chance, "**Every arm is at chance** (10.0%");
+  assertStringIncludes(
+    pairedDifferences(seedRuns({ conv: [0.5], transposed: [0.6] })),
+    "two seeds",
+  );
+});
+
+Deno.test("verdict: differs, equivalent only within the margin, otherwise inconclusive", () => {
+  const precise = differenceEstimate({ mean: 0.002, se: 0.002, df: 9 });
+  assertStringIncludes(verdict(precise, 0.01), "equivalent within ±1.0 pp");
+  assertStringIncludes(verdict(precise), "inconclusive"); // no margin, no equivalence
+  const noisy = differenceEstimate({ mean: 0.002, se: 0.02, df: 4 });
+  assertEquals(
+    verdict(noisy, 0.01),
+    "inconclusive: the sweep could detect only about 7.4 pp or more (80% power); " +
+      "equivalence within ±1.0 pp not shown",
+  );
+  assertStringIncludes(verdict(differenceEstimate({ mean: 0.05, se: 0.01, df: 4 })), "differs");
+  assertStringIncludes(verdict(differenceEstimate({ mean: 0, se: 0, df: 1 })), "no interval");
+});

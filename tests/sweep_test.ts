@@ -1,0 +1,227 @@
+import { assert, assertEquals, assertMatch, assertStringIncludes, assertThrows } from "@std/assert";
+import { checkSweep, expandGrid, GridError, parseGridArg } from "../lib/sweep/grid.ts";
+import { arraySpec, splitArgs } from "../lib/sweep/slurm.ts";
+import { threadsPerRun } from "../lib/sweep/local.ts";
+import { runArgs } from "../lib/sweep/execute.ts";
+import { planSweep } from "../lib/sweep/manifest.ts";
+import { ParameterError } from "../lib/notebook/parameters.ts";
+import { fixture } from "./_notebook_helpers.ts";
+import {
+  executions,
+  finish,
+  manifest,
+  startSweep,
+  sweep,
+  SWEEP_FIXTURE,
+} from "./_sweep_helpers.ts";
+
+Deno.test("grid: values split at top-level commas, product in order, first axis slowest", () => {
+  assertEquals(parseGridArg("seeds=[0,1],[2]"), { name: "seeds", values: ["[0,1]", "[2]"] });
+  assertEquals(parseGridArg(`tag="a,b",c`).values, [`"a,b"`, "c"]);
+  assertEquals(
+    expandGrid([parseGridArg("a=1,2"), parseGridArg("b=x,y,z")]).map((r) => r.join(" ")),
+    ["a=1 b=x", "a=1 b=y", "a=1 b=z", "a=2 b=x", "a=2 b=y", "a=2 b=z"],
+  );
+  assertThrows(() => parseGridArg("a=1,,2"), GridError, "empty value");
+  assertThrows(() => parseGridArg("a=1,1"), GridError, "given twice");
+  assertThrows(() => parseGridArg("a"), ParameterError, "expected name=value");
+});
+
+Deno.test("grid: checked against the notebook's parameters cell before anything runs", async () => {
+  const nb = await fixture("sweep.ipynb");
+  const runs = checkSweep(nb, [parseGridArg("seed=1,2")], ["layer=transposed"], ["runDir"]);
+  assertEquals(runs, [{ layer: "transposed", seed: 1 }, { layer: "transposed", seed: 2 }]);
+  const unknown = assertThrows(
+    () => checkSweep(nb, [parseGridArg("sed=1,2")], [], []),
+    ParameterError,
+  );
+  assertStringIncludes(unknown.message, 'unknown parameter "sed"');
+  assertStringIncludes(unknown.message, "seed = 0 (number)"); // the notebook's parameter list
+  assertThrows(
+    () => checkSweep(nb, [parseGridArg("seed=1,two")], [], []),
+    ParameterError,
+    'parameter "seed" expects a number',
+  );
+  assertThrows(
+    () => checkSweep(nb, [parseGridArg("seed=1")], ["seed=2"], []),
+    GridError,
+    "both in --grid and -p",
+  );
+  assertThrows(
+    () => checkSweep(nb, [parseGridArg("runDir=a,b")], [], ["runDir"]),
+    GridError,
+    "set by the sweep itself",
+  );
+  assertThrows(() => checkSweep(nb, [], [], []), GridError, "at least one --grid");
+});
+
+Deno.test("sweep helpers: thread shares, Slurm array specs, --slurm-args splitting, run args", () => {
+  assertEquals(threadsPerRun(2, 2), 1);
+  assertEquals(threadsPerRun(1, 2), 2);
+  assertEquals(threadsPerRun(3, 16), 5);
+  assertEquals(threadsPerRun(1, 64), 8); // tfjs-wasm's pool holds at most 8
+  assertEquals(arraySpec([3, 0, 1, 2], 2), "0-3%2");
+  assertEquals(arraySpec([1, 4, 5, 7]), "1,4-5,7");
+  assertEquals(splitArgs(`--partition=cpu  --comment "a b" --x='c d'`), [
+    "--partition=cpu",
+    "--comment",
+    "a b",
+    "--x=c d",
+  ]);
+  const m = planSweep({
+    notebook: "/nb/x.ipynb",
+    axes: [parseGridArg("init=default")],
+    fixed: [],
+    runs: [{ init: "default", seed: 2 }],
+  });
+  assertEquals(runArgs("/s", m, m.runs[0], true), [
+    "task",
+    "run",
+    "/nb/x.ipynb",
+    "-p",
+    'init="default"',
+    "-p",
+    "seed=2",
+    "-p",
+    'runDir="/s/runs/run-000/results"',
+    "--out",
+    "/s/runs/run-000",
+  ]);
+});
+
+Deno.test({
+  name: "sweep: 2×2 grid with --jobs 2; a run killed mid-way is rerun once, done runs are kept",
+  sanitizeResources: false,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "sweep-local-" });
+    const out = `${tmp}/s`;
+    const args = [
+      SWEEP_FIXTURE,
+      "--grid",
+      "layer=conv,transposed",
+      "--grid",
+      "init=default,swapped",
+      "-p",
+      "sleepMs=4000",
+      "--out",
+      out,
+      "--jobs",
+      "2",
+      "--no-report",
+    ];
+    try {
+      const child = startSweep(args);
+      // Wait for run-000 to start, then kill its `deno task run` process.
+      let pid: number | undefined;
+      for (let i = 0; i < 600 && pid === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const status = await Deno.readTextFile(`${out}/runs/run-000/status.json`).catch(() => "");
+        if (status) pid = JSON.parse(status).pid;
+      }
+      assert(pid, "run-000 never started");
+      await new Promise((r) => setTimeout(r, 2500)); // well inside its 4 s cell
+      Deno.kill(pid, "SIGTERM");
+      const first = await finish(child);
+      assertEquals(first.code, 1, first.stdout + first.stderr);
+      let m = await manifest(out);
+      assertEquals(m.runs.map((r) => r.state), ["failed", "done", "done", "done"]);
+      assertEquals(m.runs[0].status?.exitCode, 143);
+      assertMatch(first.stdout, /run-000 \(exit 143\): runs\/run-000\/run\.log/);
+      assertEquals(await executions(out, "run-000"), []);
+      // Two at once on 2 cores: one tfjs thread each.
+      assertEquals(await executions(out, "run-001"), ["conv swapped 0 1"]);
+
+      const second = await sweep(args);
+      assertEquals(second.code, 0, second.stdout + second.stderr);
+      assertStringIncludes(second.stdout, "1 of 4 runs to do (3 done, kept)");
+      m = await manifest(out);
+      assertEquals(m.runs.map((r) => r.state), ["done", "done", "done", "done"]);
+      assertEquals(m.runs.map((r) => r.status?.attempt), [2, 1, 1, 1]);
+      const lines = await Promise.all(m.runs.map((r) => executions(out, r.id)));
+      assertEquals(lines.map((l) => l.length), [1, 1, 1, 1]); // every run done exactly once
+      assertEquals(lines.map((l) => l[0].split(" ").slice(0, 2).join(" ")), [
+        "conv default",
+        "conv swapped",
+        "transposed default",
+        "transposed swapped",
+      ]);
+      // The log keeps both attempts of the killed run.
+      const log = await Deno.readTextFile(`${out}/runs/run-000/run.log`);
+      assertEquals(log.match(/^=== attempt \d/gm)?.length, 2);
+      for (const r of m.runs) await Deno.stat(`${out}/${r.report}`);
+
+      // Another grid for the same folder is refused, and nothing is touched.
+      const before = await Deno.readTextFile(`${out}/sweep.json`);
+      const changed = await sweep([...args.slice(0, 4), "init=default", ...args.slice(5)]);
+      assertEquals(changed.code, 2);
+      assertMatch(changed.stderr, /holds another sweep \(grid: .*init=default,swapped there/);
+      assertEquals(await Deno.readTextFile(`${out}/sweep.json`), before);
+
+      const status = await sweep(["status", out]);
+      assertEquals(status.code, 0);
+      assertMatch(status.stdout, /4 runs, 4 done, 0 failed/);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test("sweep: a failing run is reported with its log while the others finish", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "sweep-fail-" });
+  const out = `${tmp}/s`;
+  try {
+    const r = await sweep([
+      SWEEP_FIXTURE,
+      "--grid",
+      "seed=0,1,2",
+      "-p",
+      "failSeed=1",
+      "--out",
+      out,
+      "--jobs",
+      "2",
+      "--no-report",
+    ]);
+    assertEquals(r.code, 1, r.stdout + r.stderr);
+    const m = await manifest(out);
+    assertEquals(m.runs.map((x) => x.state), ["done", "failed", "done"]);
+    assertEquals(m.runs[1].status?.exitCode, 1);
+    assertStringIncludes(r.stdout, "run-001 (exit 1): runs/run-001/run.log");
+    const log = await Deno.readTextFile(`${out}/runs/run-001/run.log`);
+    assertStringIncludes(log, "seed 1 fails on purpose");
+    const status = await sweep(["status", out]);
+    assertMatch(status.stdout, /3 runs, 2 done, 1 failed/);
+    assertStringIncludes(status.stdout, "run-001 (exit 1): runs/run-001/run.log");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("sweep: mistakes are refused before anything starts", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "sweep-refuse-" });
+  try {
+    const typo = await sweep([SWEEP_FIXTURE, "--grid", "sede=1,2", "--out", `${tmp}/a`]);
+    assertEquals(typo.code, 2);
+    assertStringIncludes(typo.stderr, 'unknown parameter "sede"');
+    assertStringIncludes(typo.stderr, "failSeed = -1 (number)");
+    await assertMissing(`${tmp}/a`);
+    // --slurm without Slurm: the message names the package to install.
+    const noSlurm = await sweep(
+      [SWEEP_FIXTURE, "--grid", "seed=1,2", "--out", `${tmp}/b`, "--slurm"],
+      { PATH: `${tmp}/empty-path` },
+    );
+    assertEquals(noSlurm.code, 2);
+    assertStringIncludes(noSlurm.stderr, "apt-get install slurm-wlm munge");
+    await assertMissing(`${tmp}/b`);
+    const noOut = await sweep([SWEEP_FIXTURE, "--grid", "seed=1,2"]);
+    assertEquals(noOut.code, 2);
+    assertStringIncludes(noOut.stderr, "--out DIR is required");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+async function assertMissing(path: string): Promise<void> {
+  const exists = await Deno.stat(path).then(() => true, () => false);
+  assert(!exists, `${path} should not exist`);
+}
