@@ -8,9 +8,11 @@ import {
   enableNativeKernels,
   nativeImplementations,
   nativeKernels,
+  type NativePreference,
   useBackend,
   wasmFlavour,
 } from "../lib/backend/mod.ts";
+import { startNativeKernels } from "../lib/backend/native/mod.ts";
 import {
   conv2DBackpropFilterViaConv2D,
   conv2DBackpropInputViaConv2D,
@@ -246,7 +248,7 @@ Deno.test("without FFI permission, or with a library that is not oneDNN, wasm ru
     import.meta.url,
   )}";
     import { tf } from "${new URL("../lib/backend/tf.ts", import.meta.url)}";
-    await useBackend("wasm");
+    await useBackend("wasm", { native: Deno.env.get("ASKED") || undefined });
     const y = tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, "same");
     console.log(JSON.stringify({ ...nativeKernels(), sum: y.sum().dataSync()[0] }));
   `;
@@ -271,12 +273,28 @@ Deno.test("without FFI permission, or with a library that is not oneDNN, wasm ru
   assertEquals([wrong.active, wrong.sum], [false, 100]);
   assertMatch(wrong.notice, /libgomp\.so\.1 \(TCONV_DNNL_LIBRARY\) is not a usable oneDNN 2\.x/);
   const off = await run(["-A"], { TCONV_NATIVE: "off" });
-  await Deno.remove(file);
   assertEquals([off.active, off.notice, off.sum], [
     false,
     "native kernels off (TCONV_NATIVE=off)",
     100,
   ]);
+  // A notebook's explicit "off" wins over the environment; its "auto" defers to it.
+  const askedOff = await run(["-A"], { ASKED: "off" });
+  assertEquals([askedOff.active, askedOff.notice], [false, 'native kernels off (native = "off")']);
+  const askedAuto = await run(["-A"], { ASKED: "auto", TCONV_NATIVE: "off" });
+  assertEquals([askedAuto.active, askedAuto.notice], [
+    false,
+    "native kernels off (TCONV_NATIVE=off)",
+  ]);
+  await Deno.remove(file);
+});
+
+Deno.test("native: an unknown preference is refused, naming the parameter", () => {
+  assertThrows(
+    () => startNativeKernels(2, "maybe" as NativePreference),
+    RangeError,
+    'native must be one of auto, on, off, got "maybe"',
+  );
 });
 
 Deno.test("native: a stride-1 transposed convolution gives the bits of the convolution it re-parameterises", async () => {

@@ -97,8 +97,9 @@ export function nativePreference(): NativePreference {
 
 /**
  * Decides once per process, when the wasm backend first starts, whether the native kernels run
- * (see the module doc); later calls return the state. `preference` defaults to
- * {@linkcode nativePreference}.
+ * (see the module doc); later calls return the state. `"on"` or `"off"` wins; `"auto"` or none
+ * defers to {@linkcode nativePreference} (`TCONV_NATIVE`), as `"auto"` backends defer to
+ * `TCONV_BACKEND`.
  *
  * @example
  * ```ts
@@ -110,16 +111,18 @@ export function startNativeKernels(
   threads: number,
   preference?: NativePreference,
 ): NativeStatus {
-  if (started) return nativeKernels();
   if (preference !== undefined && !(NATIVE_PREFERENCES as readonly string[]).includes(preference)) {
     throw new RangeError(
       `native must be one of ${NATIVE_PREFERENCES.join(", ")}, got ${JSON.stringify(preference)}`,
     );
   }
-  const wanted = preference ?? nativePreference();
-  // Where the choice came from, for the messages: an argument (e.g. a notebook parameter) or
-  // the environment.
-  const origin = preference === undefined ? `${NATIVE_ENV_VAR}=${wanted}` : `native = "${wanted}"`;
+  if (started) return nativeKernels();
+  // "auto" defers to the environment, as the backend preference does; an explicit "on" or "off"
+  // (e.g. a notebook parameter) wins over it.
+  const explicit = preference === "on" || preference === "off";
+  const wanted = explicit ? preference : nativePreference();
+  // Where the choice came from, for the messages.
+  const origin = explicit ? `native = "${wanted}"` : `${NATIVE_ENV_VAR}=${wanted}`;
   started = true;
   if (wanted === "off") {
     status = { active: false, library: null, threads: 0, notice: `native kernels off (${origin})` };
