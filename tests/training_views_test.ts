@@ -83,6 +83,16 @@ Deno.test("conclusion: a significant difference names the better network", () =>
   assertEquals(controlGap(runs), undefined);
 });
 
+Deno.test("conclusion: a significant difference on one seed says what its interval does not cover", () => {
+  const one = conclusion([run(0, { conv: 0.60, transposed: 0.70 })]);
+  assertStringIncludes(one, "on this run the transposed network is more accurate");
+  assertStringIncludes(one, "With one seed the interval covers the test-set sample only");
+  const three = conclusion(
+    [0, 1, 2].map((s) => run(s, { conv: 0.6 + 0.01 * s, transposed: 0.7 + 0.01 * s })),
+  );
+  assertEquals(three.includes("With one seed"), false);
+});
+
 Deno.test("conclusion: a control arm that tracks the conv arm, same accuracy", () => {
   const text = conclusion([run(0, { conv: 0.60, transposed: 0.62, control: 0.60 })]);
   assertStringIncludes(text, "tracked the conv network's training loss to within 1.0e-7");
@@ -99,11 +109,33 @@ Deno.test("conclusion: a control arm that diverges is reported as such, not as '
   assertAlmostEquals(gap[0].maxAbsDiff, 0.05, 1e-9);
   const text = conclusion(runs);
   assertStringIncludes(text, "did **not** follow the conv network");
-  assertStringIncludes(text, "first beyond tolerance at step 2 of seed 0");
+  assertStringIncludes(text, "at step 2 of seed 0 its training loss already differed");
   assertEquals(text.includes("Same function, same start"), false);
   // A NaN loss on the control side only is a divergence too.
   const nan = controlGap([run(0, { conv: 0.6, transposed: 0.6, control: 0.1 }, 1000, () => NaN)])!;
   assertEquals(nan[0].firstDivergentStep, 1);
+});
+
+Deno.test("conclusion: the same function at first, then drift from amplified rounding, is told apart from a wrong kernel", () => {
+  // Rounding-level at steps 1-2 (1e-7), then past the tolerance at step 3 (as training
+  // amplifies it): drift, not a different function.
+  const runs = [
+    run(
+      0,
+      { conv: 0.60, transposed: 0.62, control: 0.57 },
+      1000,
+      (l) => l > 2.25 ? l : l > 2.15 ? l + 1e-7 : l + 0.01,
+    ),
+  ];
+  const gap = controlGap(runs)!;
+  assertEquals([gap[0].firstDivergentStep, gap[0].startRelDiff < 1e-6], [3, true]);
+  const text = conclusion(runs);
+  assertStringIncludes(text, "computed the same function as the conv network");
+  assertStringIncludes(text, "then drifted away from it as training amplified float rounding");
+  assertStringIncludes(text, "past the tolerance from step 3 of seed 0");
+  assertStringIncludes(text, "rounding alone moved the final accuracy by 3.0 pp");
+  assertEquals(text.includes("did **not** follow"), false);
+  assertEquals(text.includes("Same function, same start"), false);
 });
 
 Deno.test("conclusion: tracking losses but a different final accuracy is said, not hidden", () => {
