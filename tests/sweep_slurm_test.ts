@@ -27,7 +27,11 @@ Deno.test({
       assertEquals(first.code, 1, first.stdout + first.stderr);
       assertStringIncludes(first.stdout, "(--array=0-2%2)");
       let m = await manifest(out);
-      assertEquals(m.runs.map((r) => r.state), ["done", "done", "failed"]);
+      assertEquals(
+        m.runs.map((r) => r.state),
+        ["done", "done", "failed"],
+        await failureDetails(out, first.stdout + first.stderr),
+      );
       assertEquals(m.slurm?.map((s) => s.tasks), [[0, 1, 2]]);
       const jobId = m.slurm![0].jobId;
       // Each run was executed by its array task, one thread each (--cpus-per-task 1).
@@ -70,3 +74,19 @@ Deno.test({
     }
   },
 });
+
+/** Everything a failed run left behind: the sweep's output, each run's log, Slurm's outputs. */
+async function failureDetails(out: string, sweepOutput: string): Promise<string> {
+  const parts = [`sweep output:\n${sweepOutput}`];
+  for (const dir of [`${out}/runs`, `${out}/slurm`]) {
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        const path = e.isDirectory ? `${dir}/${e.name}/run.log` : `${dir}/${e.name}`;
+        parts.push(`${path}:\n${await Deno.readTextFile(path).catch((err) => String(err))}`);
+      }
+    } catch (err) {
+      parts.push(`${dir}: ${err}`);
+    }
+  }
+  return parts.join("\n\n");
+}
