@@ -12,7 +12,18 @@ import {
   useBackend,
   wasmFlavour,
 } from "../lib/backend/mod.ts";
-import { startNativeKernels } from "../lib/backend/native/mod.ts";
+import {
+  type FilterFlip,
+  flipFilter,
+  SELF_CHECK_CASES,
+  startNativeKernels,
+} from "../lib/backend/native/mod.ts";
+import {
+  dnnlVersionProblem,
+  LIBRARY_ENV_VAR,
+  openDnnl,
+  readDnnlVersion,
+} from "../lib/backend/native/_dnnl.ts";
 import {
   conv2DBackpropFilterViaConv2D,
   conv2DBackpropInputViaConv2D,
@@ -316,4 +327,104 @@ Deno.test("native: a stride-1 transposed convolution gives the bits of the convo
   assert(nativeKernels().active);
   assertEquals(yT.values, y.values);
   assertEquals(dxT.values, dx.values);
+});
+
+Deno.test("the self-check fails, naming the kernel and the case, when the stride-1 flip is wrong", () => {
+  // A flip that swaps the channels but not the taps: shapes still fit, only the values are wrong,
+  // as a regression in the flipped-filter route (ConvTranspose2d's forward pass) would be.
+  const unflipped: FilterFlip = (w, [kh, kw, ci, co], out) => {
+    for (let t = 0; t < kh * kw; t++) {
+      for (let o = 0; o < co; o++) {
+        for (let i = 0; i < ci; i++) out[(t * co + o) * ci + i] = w[(t * ci + i) * co + o];
+      }
+    }
+  };
+  const threads = wasmFlavour().threadsCount;
+  disableNativeKernels();
+  try {
+    const status = enableNativeKernels(threads, { flip: unflipped });
+    assertEquals([status.active, status.library], [false, null]);
+    assertMatch(
+      status.notice!,
+      /^oneDNN 2\.\d+\.\d+ failed its self-check \(Conv2DBackpropInput at stride 1 \(flipped filter\) differs from the wasm kernel by .*\); the wasm kernels run$/,
+    );
+    const wasmKernels = [conv2DBackpropInputViaConv2D, conv2DBackpropFilterViaConv2D];
+    assert(wasmKernels.includes(tf.getKernel("Conv2DBackpropInput", "wasm")!.kernelFunc));
+  } finally {
+    disableNativeKernels();
+    enableNativeKernels(threads);
+  }
+  assert(nativeKernels().active, "the correct flip passes the same self-check");
+});
+
+Deno.test("the self-check covers stride 2, the stride-1 flipped route and dilation 2", () => {
+  const kinds = SELF_CHECK_CASES.map((c) => [c.strides, c.dilations]);
+  assertEquals(kinds, [[2, 1], [1, 1], [1, 2]]);
+  const unflipped = new Float32Array(3 * 2 * 3 * 4).map((_, i) => i);
+  const out = new Float32Array(unflipped.length);
+  flipFilter(unflipped, [3, 2, 3, 4], out);
+  // out[a, b, o, i] = w[2 − a, 1 − b, i, o]
+  assertEquals(out[0], unflipped[((2 * 2 + 1) * 3 + 0) * 4 + 0]);
+  assertEquals(out[1], unflipped[((2 * 2 + 1) * 3 + 1) * 4 + 0]);
+  assertEquals(out[3], unflipped[((2 * 2 + 1) * 3 + 0) * 4 + 1]);
+});
+
+Deno.test("oneDNN's version is read from dnnl_version_t; anything but 2.x is refused, naming it", () => {
+  const struct = new Int32Array([3, 4, 1, 0, 0, 0]);
+  const version = readDnnlVersion(Deno.UnsafePointer.of(struct));
+  assertEquals(version, { major: 3, minor: 4, patch: 1 });
+  assertEquals(
+    dnnlVersionProblem(version, "/opt/lib/libdnnl.so.3"),
+    "oneDNN 3.4.1 found at /opt/lib/libdnnl.so.3; this project needs oneDNN 2.x (its " +
+      "convolution API, which 3.x replaced): apt-get install libdnnl2 on Debian/Ubuntu",
+  );
+  assertEquals(dnnlVersionProblem({ major: 2, minor: 6, patch: 3 }, "libdnnl.so.2"), undefined);
+  assertMatch(dnnlVersionProblem({ major: 1, minor: 8, patch: 0 }, "x")!, /^oneDNN 1\.8\.0 found/);
+  assertThrows(() => readDnnlVersion(null), Error, "dnnl_version() returned null");
+});
+
+/** Whether a C compiler is here, to build a library that only looks like oneDNN 3.x. */
+const hasCc = (() => {
+  try {
+    return new Deno.Command("cc", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "a oneDNN 3.x library is refused with its version, not a missing-symbol error",
+  ignore: !hasCc,
+  fn: async () => {
+    // Only dnnl_version(), as in 3.x, which lacks the 2.x descriptor functions these kernels bind.
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(
+        `${dir}/fake.c`,
+        "typedef struct { int major, minor, patch; const char *hash; unsigned cpu, gpu; } v_t;\n" +
+          'static const v_t v = { 3, 4, 1, "fake", 0, 0 };\n' +
+          "const v_t *dnnl_version(void) { return &v; }\n",
+      );
+      const library = `${dir}/libdnnl.so.3`;
+      const cc = await new Deno.Command("cc", {
+        args: ["-shared", "-fPIC", "-o", library, `${dir}/fake.c`],
+      }).output();
+      assertEquals(cc.code, 0, new TextDecoder().decode(cc.stderr));
+      const before = Deno.env.get(LIBRARY_ENV_VAR);
+      Deno.env.set(LIBRARY_ENV_VAR, library);
+      try {
+        assertThrows(
+          () => openDnnl(),
+          Error,
+          `oneDNN 3.4.1 found at ${library}; this project needs oneDNN 2.x`,
+        );
+      } finally {
+        if (before === undefined) Deno.env.delete(LIBRARY_ENV_VAR);
+        else Deno.env.set(LIBRARY_ENV_VAR, before);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

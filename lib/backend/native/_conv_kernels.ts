@@ -312,7 +312,7 @@ function describe(a: ConvAttrs, shapes: Record<string, number[]>): string {
 
 /**
  * The three kernels over `plans`. `fallback(name)` is the kernel to run where oneDNN does not
- * apply (see the module doc).
+ * apply (see the module doc); `options.flip` replaces the stride-1 filter flip (for tests).
  *
  * @example
  * ```ts
@@ -322,7 +322,9 @@ function describe(a: ConvAttrs, shapes: Record<string, number[]>): string {
 export function nativeConvKernels(
   plans: ConvPlans,
   fallback: (name: string) => tf.KernelFunc,
+  options: NativeConvOptions = {},
 ): [string, tf.KernelFunc][] {
+  const flip = options.flip ?? flipFilter;
   const kernel = (
     name: string,
     body: (backend: WasmBackend, inputs: Record<string, Info>, a: ConvAttrs) => Info | undefined,
@@ -383,7 +385,7 @@ export function nativeConvKernels(
       if (flipped !== undefined) {
         // Stride 1: the forward primitive on the flipped filter, so that a transposed convolution
         // computes the same bits as the convolution it re-parameterises (the control arm).
-        const w = flipFilter(backend, filter);
+        const w = flippedFilter(backend, filter, flip);
         return execute(
           tf.Conv2DBackpropInput,
           backend,
@@ -443,13 +445,18 @@ function flippedGeometry(g: Geometry, dy: Shape4): Geometry | undefined {
 /** Reused buffers for flipped filters, by length. */
 const flipBuffers = new Map<number, Float32Array>();
 
-/** `w[kh − 1 − a, kw − 1 − b, i, o]` as `[kh, kw, out, in]`, in a reused JavaScript buffer. */
-function flipFilter(backend: WasmBackend, filter: Info): Float32Array {
-  const [kh, kw, ci, co] = filter.shape;
-  const n = kh * kw * ci * co;
-  let out = flipBuffers.get(n);
-  if (out === undefined) flipBuffers.set(n, out = new Float32Array(n));
-  const w = new Float32Array(backend.wasm.HEAPU8.buffer, backend.getMemoryOffset(filter.dataId), n);
+/**
+ * Writes filter `w` (`[kh, kw, in, out]`, tfjs's layout) into `out` as the filter of the stride-1
+ * input gradient's forward convolution: flipped in height and width, channels swapped
+ * (`out[a, b, o, i] = w[kh − 1 − a, kw − 1 − b, i, o]`).
+ *
+ * @example
+ * ```ts
+ * flipFilter(w, [3, 3, 16, 32], out); // out: [3, 3, 32, 16]
+ * ```
+ */
+export function flipFilter(w: Float32Array, shape: readonly number[], out: Float32Array): void {
+  const [kh, kw, ci, co] = shape;
   let at = 0;
   for (let a = 0; a < kh; a++) {
     for (let b = 0; b < kw; b++) {
@@ -459,6 +466,27 @@ function flipFilter(backend: WasmBackend, filter: Info): Float32Array {
       }
     }
   }
+}
+
+/** The signature of {@linkcode flipFilter}. */
+export type FilterFlip = typeof flipFilter;
+
+/** Options of {@linkcode nativeConvKernels}. */
+export interface NativeConvOptions {
+  /**
+   * Prepares the filter of the stride-1 input gradient ({@linkcode flipFilter} by default). A
+   * seam for the self-check's tests: a variant that gets it wrong must make the check fail.
+   */
+  flip?: FilterFlip;
+}
+
+/** `flip` of `filter` (read in place on the wasm heap) into a reused JavaScript buffer. */
+function flippedFilter(backend: WasmBackend, filter: Info, flip: FilterFlip): Float32Array {
+  const n = filter.shape.reduce((a, b) => a * b, 1);
+  let out = flipBuffers.get(n);
+  if (out === undefined) flipBuffers.set(n, out = new Float32Array(n));
+  const w = new Float32Array(backend.wasm.HEAPU8.buffer, backend.getMemoryOffset(filter.dataId), n);
+  flip(w, filter.shape, out);
   return out;
 }
 

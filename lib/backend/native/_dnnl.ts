@@ -15,7 +15,15 @@
  */
 
 /** Library file names tried, in order, unless {@linkcode LIBRARY_ENV_VAR} names one. */
-const LIBRARY_NAMES = ["libdnnl.so.2", "libdnnl.so", "libdnnl.2.dylib", "dnnl.dll"];
+// (libdnnl.so.3 last: only to name the version when 3.x is all there is.)
+const LIBRARY_NAMES = [
+  "libdnnl.so.2",
+  "libdnnl.so",
+  "libdnnl.2.dylib",
+  "dnnl.dll",
+  "libdnnl.so.3",
+  "libdnnl.3.dylib",
+];
 
 /** Environment variable naming the oneDNN library file to load instead of the usual names. */
 export const LIBRARY_ENV_VAR = "TCONV_DNNL_LIBRARY";
@@ -60,7 +68,6 @@ const STATUS = [
 const GEOMETRY = ["buffer", "buffer", "buffer", "buffer"] as const;
 
 const SYMBOLS = {
-  dnnl_version: { parameters: [], result: "pointer" },
   dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
   dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
   dnnl_memory_desc_init_by_tag: {
@@ -327,9 +334,50 @@ export function setOpenMpThreads(threads: number): boolean {
   }
 }
 
+/** `dnnl_version_t`'s leading fields, the same in oneDNN 2.x and 3.x. */
+export interface DnnlVersion {
+  major: number;
+  minor: number;
+  patch: number;
+}
+
+/** Just `dnnl_version()`, which every oneDNN exports: read before binding the 2.x-only symbols. */
+const VERSION_SYMBOLS = { dnnl_version: { parameters: [], result: "pointer" } } as const;
+
+/**
+ * The version in a `dnnl_version_t` at `pointer` (`{ int major, minor, patch; … }`).
+ *
+ * @example
+ * ```ts
+ * readDnnlVersion(Deno.UnsafePointer.of(new Int32Array([2, 6, 3]))); // { major: 2, minor: 6, patch: 3 }
+ * ```
+ */
+export function readDnnlVersion(pointer: Deno.PointerValue): DnnlVersion {
+  if (pointer === null) throw new Error("dnnl_version() returned null, expected a dnnl_version_t");
+  const view = new Deno.UnsafePointerView(pointer);
+  return { major: view.getInt32(0), minor: view.getInt32(4), patch: view.getInt32(8) };
+}
+
+/**
+ * Why the oneDNN `version` found at `path` cannot run these kernels, or undefined for 2.x (the
+ * only major version whose convolution API and struct layouts they bind).
+ *
+ * @example
+ * ```ts
+ * dnnlVersionProblem({ major: 3, minor: 4, patch: 1 }, "libdnnl.so.3");
+ * // "oneDNN 3.4.1 found at libdnnl.so.3; this project needs oneDNN 2.x (…apt-get install libdnnl2…)"
+ * ```
+ */
+export function dnnlVersionProblem(version: DnnlVersion, path: string): string | undefined {
+  if (version.major === 2) return undefined;
+  const { major, minor, patch } = version;
+  return `oneDNN ${major}.${minor}.${patch} found at ${path}; this project needs oneDNN 2.x ` +
+    "(its convolution API, which 3.x replaced): apt-get install libdnnl2 on Debian/Ubuntu";
+}
+
 /**
  * Opens oneDNN 2.x. Throws an error naming what failed: no FFI permission, no library (with the
- * package that provides it), or an unsupported version.
+ * package that provides it), or an unsupported version (naming the version and file found).
  *
  * @example
  * ```ts
@@ -338,14 +386,22 @@ export function setOpenMpThreads(threads: number): boolean {
  */
 export function openDnnl(): Dnnl {
   let lastError = "";
+  let refused: string | undefined;
   const named = envValue(LIBRARY_ENV_VAR);
   // OpenMP threads that sleep when idle rather than spin, so that they take no core from
   // tfjs-wasm's pool, which computes between oneDNN calls (read by libgomp when it loads).
   if (envValue("OMP_WAIT_POLICY") === undefined) trySetEnv("OMP_WAIT_POLICY", "PASSIVE");
   for (const path of named === undefined ? LIBRARY_NAMES : [named]) {
-    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+    // The version first, with only the symbol every oneDNN has: binding the 2.x symbols at once
+    // would fail on 3.x with "symbol not found" before its version could be named.
+    let version: DnnlVersion;
     try {
-      lib = Deno.dlopen(path, SYMBOLS);
+      const probe = Deno.dlopen(path, VERSION_SYMBOLS);
+      try {
+        version = readDnnlVersion(probe.symbols.dnnl_version());
+      } finally {
+        probe.close();
+      }
     } catch (e) {
       if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
         throw new Error("loading oneDNN needs --allow-ffi");
@@ -356,20 +412,24 @@ export function openDnnl(): Dnnl {
       }
       continue;
     }
-    const versionPtr = lib.symbols.dnnl_version();
-    if (versionPtr === null) throw new Error(`${path}: dnnl_version() returned null`);
-    const view = new Deno.UnsafePointerView(versionPtr);
-    const [major, minor, patch] = [view.getInt32(0), view.getInt32(4), view.getInt32(8)];
-    const version = `${major}.${minor}.${patch}`;
-    if (major !== 2) {
-      lib.close();
+    const problem = dnnlVersionProblem(version, path);
+    if (problem !== undefined) {
+      // A later name may still be a 2.x (e.g. libdnnl.so → 3.x beside libdnnl.so.2 → 2.x).
+      refused ??= problem;
+      continue;
+    }
+    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+    try {
+      lib = Deno.dlopen(path, SYMBOLS);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
       throw new Error(
-        `oneDNN ${version} found (${path}), but these kernels use oneDNN 2.x's convolution API ` +
-          "(3.x replaced it): install oneDNN 2.x (Debian/Ubuntu: apt-get install libdnnl2)",
+        `${path} (oneDNN ${version.major}.${version.minor}) lacks a 2.x symbol: ${why}`,
       );
     }
-    return new Dnnl(lib.symbols, path, version);
+    return new Dnnl(lib.symbols, path, `${version.major}.${version.minor}.${version.patch}`);
   }
+  if (refused !== undefined) throw new Error(refused);
   throw new Error(
     `oneDNN not found (${lastError.split("\n")[0]}): apt-get install libdnnl2 on Debian/Ubuntu ` +
       "(oneDNN 2.x, also packaged as onednn or dnnl elsewhere)",

@@ -27,7 +27,9 @@ import { tf } from "../tf.ts";
 import { initialisedWasmBackend, type KernelSwap, swapWasmKernels } from "../_wasm_kernel_scope.ts";
 import { acceptDilations } from "../conv_grad.ts";
 import { type Dnnl, openDnnl, setOpenMpThreads } from "./_dnnl.ts";
-import { ConvPlans, nativeConvKernels } from "./_conv_kernels.ts";
+import { ConvPlans, type FilterFlip, nativeConvKernels } from "./_conv_kernels.ts";
+
+export { type FilterFlip, flipFilter } from "./_conv_kernels.ts";
 
 /** Environment variable choosing the native kernels: `auto` (default), `on` or `off`. */
 export const NATIVE_ENV_VAR = "TCONV_NATIVE";
@@ -133,17 +135,30 @@ export function startNativeKernels(
   return result;
 }
 
+/** Options of {@linkcode enableNativeKernels}. */
+export interface NativeKernelOptions {
+  /**
+   * Prepares the filter of the stride-1 input gradient (default {@linkcode flipFilter}). Only for
+   * tests of the self-check: a variant that gets the flip wrong must leave the wasm kernels.
+   */
+  flip?: FilterFlip;
+}
+
 /**
  * Loads oneDNN (once), sizes its pool to `threads`, installs the native kernels for the
- * initialised wasm backend and checks them against the kernels they replace. Never throws: a
- * failure leaves the wasm kernels in place and is reported in the returned notice.
+ * initialised wasm backend and checks them against the kernels they replace (see
+ * {@linkcode SELF_CHECK_CASES}). Never throws: a failure leaves the wasm kernels in place and is
+ * reported in the returned notice, naming the kernel and case that failed.
  *
  * @example
  * ```ts
  * const { active, notice } = enableNativeKernels(2);
  * ```
  */
-export function enableNativeKernels(threads: number): NativeStatus {
+export function enableNativeKernels(
+  threads: number,
+  options: NativeKernelOptions = {},
+): NativeStatus {
   if (swap !== undefined) return nativeKernels();
   const backend = initialisedWasmBackend();
   if (backend === undefined) {
@@ -161,7 +176,7 @@ export function enableNativeKernels(threads: number): NativeStatus {
     const config = swap?.replaced(name);
     if (config === undefined) throw new Error(`no wasm kernel to fall back to for ${name}`);
     return config.kernelFunc;
-  });
+  }, { flip: options.flip });
   swap = swapWasmKernels(kernels, []);
   for (const [name, func] of kernels) {
     if (name !== tf.Conv2D) acceptDilations(func);
@@ -217,9 +232,61 @@ function noticeOf(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
 }
 
+/** One geometry of the start-up self-check. */
+export interface SelfCheckCase {
+  /** What the case covers, as the notice names it. */
+  label: string;
+  /** Input shape, NHWC. */
+  x: [number, number, number, number];
+  /** Filter shape, `[kh, kw, in, out]`. */
+  filter: [number, number, number, number];
+  strides: number;
+  dilations: number;
+  pad: "same" | "valid";
+}
+
 /**
- * Runs each native kernel once on a small random case (stride 2, odd sizes, uneven padding) and
- * compares it with the kernel it replaced; throws on a difference above float32 rounding.
+ * The self-check's geometries, each run through all three kernels: stride 2 (oneDNN's backward
+ * primitives), stride 1 (the input gradient, and so `ConvTranspose2d`'s forward pass, on the
+ * flipped filter: most of the DenseNet) and dilation 2 (the flipped route with gaps). Odd and
+ * non-square sizes, so that a transposed axis or a missing flip changes the result.
+ *
+ * @example
+ * ```ts
+ * SELF_CHECK_CASES.map((c) => c.label); // ["stride 2", "stride 1 (flipped filter)", "dilation 2"]
+ * ```
+ */
+export const SELF_CHECK_CASES: readonly SelfCheckCase[] = [
+  {
+    label: "stride 2",
+    x: [2, 7, 6, 3],
+    filter: [3, 3, 3, 4],
+    strides: 2,
+    dilations: 1,
+    pad: "same",
+  },
+  {
+    label: "stride 1 (flipped filter)",
+    x: [2, 6, 5, 3],
+    filter: [3, 2, 3, 4],
+    strides: 1,
+    dilations: 1,
+    pad: "same",
+  },
+  {
+    label: "dilation 2",
+    x: [1, 8, 7, 2],
+    filter: [3, 3, 2, 3],
+    strides: 1,
+    dilations: 2,
+    pad: "valid",
+  },
+];
+
+/**
+ * Runs each native kernel on every {@linkcode SELF_CHECK_CASES} geometry (random values) and
+ * compares it with the kernel it replaced; throws, naming the kernel and the case, on a difference
+ * above float32 rounding.
  */
 function selfCheck(backend: tf.KernelBackend, kernels: KernelSwap): void {
   const made: tf.TensorInfo[] = [];
@@ -235,28 +302,47 @@ function selfCheck(backend: tf.KernelBackend, kernels: KernelSwap): void {
     return info as tf.TensorInfo;
   };
   try {
-    const x = tensor([2, 7, 6, 3], 1), filter = tensor([3, 3, 3, 4], 2);
-    const dy = tensor([2, 4, 3, 4], 3);
-    const common = { strides: [2, 2], pad: "same", dataFormat: "NHWC", dilations: [1, 1] };
-    const cases: [string, tf.NamedTensorInfoMap, tf.NamedAttrMap][] = [
-      [tf.Conv2D, { x, filter }, common],
-      [tf.Conv2DBackpropInput, { dy, filter }, { ...common, inputShape: [2, 7, 6, 3] }],
-      [tf.Conv2DBackpropFilter, { x, dy }, { ...common, filterShape: [3, 3, 3, 4] }],
-    ];
-    for (const [name, inputs, attrs] of cases) {
-      const run = (func: tf.KernelFunc) => {
-        const out = func({ inputs, attrs, backend }) as tf.TensorInfo;
-        made.push(out);
-        return backend.readSync(out.dataId) as Float32Array;
+    for (const [at, c] of SELF_CHECK_CASES.entries()) {
+      const info = tf.backend_util.computeConv2DInfo(
+        c.x,
+        c.filter,
+        c.strides,
+        c.dilations,
+        c.pad,
+      );
+      const dyShape = [c.x[0], info.outHeight, info.outWidth, c.filter[3]];
+      const x = tensor(c.x, 3 * at + 1), filter = tensor(c.filter, 3 * at + 2);
+      const dy = tensor(dyShape, 3 * at + 3);
+      const common = {
+        strides: [c.strides, c.strides],
+        pad: c.pad,
+        dataFormat: "NHWC",
+        dilations: [c.dilations, c.dilations],
       };
-      const native = run(tf.getKernel(name, "wasm")!.kernelFunc);
-      const reference = run(kernels.replaced(name)!.kernelFunc);
-      let diff = 0;
-      for (let i = 0; i < reference.length; i++) {
-        diff = Math.max(diff, Math.abs(native[i] - reference[i]));
-      }
-      if (!(diff <= 1e-5) || native.length !== reference.length) {
-        throw new Error(`${name} differs from the wasm kernel by ${diff}`);
+      const runs: [string, tf.NamedTensorInfoMap, tf.NamedAttrMap][] = [
+        [tf.Conv2D, { x, filter }, common],
+        [tf.Conv2DBackpropInput, { dy, filter }, { ...common, inputShape: c.x }],
+        [tf.Conv2DBackpropFilter, { x, dy }, { ...common, filterShape: c.filter }],
+      ];
+      for (const [name, inputs, attrs] of runs) {
+        const run = (func: tf.KernelFunc) => {
+          const out = func({ inputs, attrs, backend }) as tf.TensorInfo;
+          made.push(out);
+          return backend.readSync(out.dataId) as Float32Array;
+        };
+        const native = run(tf.getKernel(name, "wasm")!.kernelFunc);
+        const reference = run(kernels.replaced(name)!.kernelFunc);
+        let diff = 0, scale = 1;
+        for (let i = 0; i < reference.length; i++) {
+          diff = Math.max(diff, Math.abs(native[i] - reference[i]));
+          scale = Math.max(scale, Math.abs(reference[i]));
+        }
+        if (!(diff <= 1e-5 * scale) || native.length !== reference.length) {
+          throw new Error(
+            `${name} at ${c.label} differs from the wasm kernel by ${diff.toPrecision(3)} ` +
+              `(largest value ${scale.toPrecision(3)})`,
+          );
+        }
       }
     }
   } finally {
