@@ -7,7 +7,12 @@
  * ```sh
  * deno run -A bench/native_conv.ts              # DenseNet's shapes and the probe's, batch 64
  * deno run -A bench/native_conv.ts --batch 32 --rounds 5
+ * deno run -A bench/native_conv.ts --hwio       # also oneDNN on tfjs's filter layout (hwio)
  * ```
+ *
+ * `--hwio` adds a third contender to each round: oneDNN asked for the filter in tfjs's `hwio`
+ * layout rather than in a layout of its choice (what the kernels do), which is why they reorder
+ * the filter at each call: with `hwio` oneDNN picks slower kernels (named at the end).
  *
  * (At stride 1 the native input gradient is oneDNN's forward primitive on the flipped filter.)
  * @module
@@ -27,9 +32,11 @@ const { values } = parseArgs({
   options: {
     batch: { type: "string", default: "64" },
     rounds: { type: "string", default: "3" },
+    hwio: { type: "boolean", default: false },
   },
 });
 const batch = Number(values.batch), rounds = Number(values.rounds);
+const modes = values.hwio ? ["native", "hwio", "wasm"] as const : ["native", "wasm"] as const;
 
 /** `[label, h·w, k, in, out]` of convolutions the article's DenseNet runs, and the probe's. */
 const SHAPES: [string, number, number, number, number][] = [
@@ -59,7 +66,8 @@ function time(f: () => tf.Tensor): number {
 
 console.log(`batch ${batch}, ${threads} threads, fastest of ${rounds} interleaved rounds`);
 console.log(
-  "shape                        | kernel       | native ms | wasm ms | native GF/s | ratio",
+  "shape                        | kernel       | native ms | wasm ms | native GF/s | ratio" +
+    (values.hwio ? " | hwio ms | hwio GF/s" : ""),
 );
 for (const [label, hw, k, ci, co] of SHAPES) {
   const x = tf.randomNormal([batch, hw, hw, ci]) as tf.Tensor4D;
@@ -81,11 +89,16 @@ for (const [label, hw, k, ci, co] of SHAPES) {
   ];
   const flops = 2 * batch * hw * hw * k * k * ci * co;
   for (const [name, f] of kernels) {
-    const best = { native: Infinity, wasm: Infinity };
+    const best = { native: Infinity, hwio: Infinity, wasm: Infinity };
     for (let r = 0; r <= rounds; r++) {
-      for (const mode of ["native", "wasm"] as const) {
-        if (mode === "native") enableNativeKernels(threads);
-        else disableNativeKernels();
+      for (const mode of modes) {
+        disableNativeKernels();
+        if (mode !== "wasm") {
+          const status = enableNativeKernels(threads, {
+            filterLayout: mode === "hwio" ? "hwio" : "any",
+          });
+          if (!status.active) throw new Error(`native kernels (${mode}): ${status.notice}`);
+        }
         const ms = time(f);
         if (r > 0) best[mode] = Math.min(best[mode], ms); // round 0 warms up
       }
@@ -98,10 +111,21 @@ for (const [label, hw, k, ci, co] of SHAPES) {
         best.wasm.toFixed(1).padStart(7),
         (flops / best.native / 1e6).toFixed(0).padStart(11),
         (best.wasm / best.native).toFixed(1).padStart(5) + "×",
+        ...(values.hwio
+          ? [best.hwio.toFixed(1).padStart(7), (flops / best.hwio / 1e6).toFixed(0).padStart(9)]
+          : []),
       ].join(" | "),
     );
   }
   tf.dispose([x, w, dy]);
 }
-const chosen = new Set(nativeImplementations().values());
-console.log(`oneDNN implementations: ${[...chosen].join(", ")}`);
+const implementations = [...nativeImplementations()];
+const chosen = (
+  hwio: boolean,
+) => [
+  ...new Set(implementations.filter(([k]) => k.startsWith("hwio|") === hwio).map(([, v]) => v)),
+];
+console.log(`oneDNN implementations: ${chosen(false).join(", ")}`);
+if (values.hwio) {
+  console.log(`oneDNN implementations with hwio filters: ${chosen(true).join(", ")}`);
+}

@@ -60,6 +60,14 @@ interface Slot {
   mem: Ptr;
 }
 
+/**
+ * The filter layout the convolution primitives are asked for: `"any"` lets oneDNN pick (its
+ * blocked layouts and direct AVX-512/AVX2 kernels; the filter is reordered at each call), `"hwio"`
+ * is tfjs's own layout, with which oneDNN falls back to slower kernels (kept to measure that, with
+ * `bench/native_conv.ts --hwio`).
+ */
+export type FilterLayout = "any" | "hwio";
+
 /** Everything one convolution shape needs, made once. */
 interface Plan {
   primitive: Ptr;
@@ -90,6 +98,8 @@ export class ConvPlans {
   readonly #plans = new Map<string, Plan>();
   /** Plans kept at most. */
   readonly limit: number;
+  /** The filter layout oneDNN computes on (see {@linkcode FilterLayout}). */
+  readonly filterLayout: FilterLayout;
 
   /**
    * @example
@@ -97,9 +107,10 @@ export class ConvPlans {
    * const plans = new ConvPlans(openDnnl());
    * ```
    */
-  constructor(dnnl: Dnnl, limit = 256) {
+  constructor(dnnl: Dnnl, limit = 256, filterLayout: FilterLayout = "any") {
     this.dnnl = dnnl;
     this.limit = limit;
+    this.filterLayout = filterLayout;
   }
 
   /** Number of plans held. */
@@ -151,7 +162,7 @@ export class ConvPlans {
       const dst = d.memoryDesc([n, co, info.outHeight, info.outWidth], DNNL.tagNhwc);
       const dims = [co, ci, info.filterHeight, info.filterWidth];
       const hwio = d.memoryDesc(dims, DNNL.tagHwio);
-      const any = d.memoryDesc(dims, DNNL.tagAny);
+      const any = this.filterLayout === "hwio" ? hwio : d.memoryDesc(dims, DNNL.tagAny);
       const p = info.padInfo;
       const geometry = [
         [info.strideHeight, info.strideWidth],

@@ -27,9 +27,14 @@ import { tf } from "../tf.ts";
 import { initialisedWasmBackend, type KernelSwap, swapWasmKernels } from "../_wasm_kernel_scope.ts";
 import { acceptDilations } from "../conv_grad.ts";
 import { type Dnnl, openDnnl, setOpenMpThreads } from "./_dnnl.ts";
-import { ConvPlans, type FilterFlip, nativeConvKernels } from "./_conv_kernels.ts";
+import {
+  ConvPlans,
+  type FilterFlip,
+  type FilterLayout,
+  nativeConvKernels,
+} from "./_conv_kernels.ts";
 
-export { type FilterFlip, flipFilter } from "./_conv_kernels.ts";
+export { type FilterFlip, type FilterLayout, flipFilter } from "./_conv_kernels.ts";
 
 /** Environment variable choosing the native kernels: `auto` (default), `on` or `off`. */
 export const NATIVE_ENV_VAR = "TCONV_NATIVE";
@@ -53,7 +58,8 @@ export interface NativeStatus {
 }
 
 let dnnl: Dnnl | undefined;
-let plans: ConvPlans | undefined;
+/** Plans by filter layout, so that switching layouts back and forth keeps each one's primitives. */
+const plansByLayout = new Map<FilterLayout, ConvPlans>();
 let swap: KernelSwap | undefined;
 let status: NativeStatus = { active: false, library: null, threads: 0, notice: "not started" };
 let started = false;
@@ -142,6 +148,11 @@ export interface NativeKernelOptions {
    * tests of the self-check: a variant that gets the flip wrong must leave the wasm kernels.
    */
   flip?: FilterFlip;
+  /**
+   * The filter layout oneDNN computes on: `"any"` (default, its fastest) or `"hwio"` (tfjs's
+   * layout, slower; for `bench/native_conv.ts --hwio`).
+   */
+  filterLayout?: FilterLayout;
 }
 
 /**
@@ -164,9 +175,12 @@ export function enableNativeKernels(
   if (backend === undefined) {
     throw new Error('native kernels need the wasm backend initialised: useBackend("wasm") first');
   }
+  const layout = options.filterLayout ?? "any";
+  let plans: ConvPlans;
   try {
     dnnl ??= openDnnl();
-    plans ??= new ConvPlans(dnnl);
+    plans = plansByLayout.get(layout) ?? new ConvPlans(dnnl, 256, layout);
+    plansByLayout.set(layout, plans);
   } catch (e) {
     status = { active: false, library: null, threads: 0, notice: noticeOf(e) };
     return nativeKernels();
@@ -217,7 +231,7 @@ export function disableNativeKernels(): void {
 
 /**
  * The implementation oneDNN picked for each convolution shape run so far (`DNNL_VERBOSE`'s
- * names), keyed by kind and shape.
+ * names), keyed by kind and shape (prefixed `hwio|` for the `filterLayout: "hwio"` plans).
  *
  * @example
  * ```ts
@@ -225,7 +239,11 @@ export function disableNativeKernels(): void {
  * ```
  */
 export function nativeImplementations(): Map<string, string> {
-  return plans?.implementations() ?? new Map();
+  return new Map(
+    [...plansByLayout].flatMap(([layout, p]) =>
+      [...p.implementations()].map(([k, v]) => [layout === "any" ? k : `${layout}|${k}`, v])
+    ),
+  );
 }
 
 function noticeOf(e: unknown): string {
