@@ -428,3 +428,21 @@ Deno.test({
     }
   },
 });
+
+Deno.test("filterLayout 'hwio' (bench/native_conv.ts --hwio) passes the self-check and gives the same convolutions", async () => {
+  const threads = wasmFlavour().threadsCount;
+  const f = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.conv2d(x, w, 1, "same");
+  const grads = gradsOf(f, [2, 9, 7, 5], [3, 3, 5, 6], 700);
+  const any = await on("wasm", grads);
+  disableNativeKernels();
+  try {
+    const status = enableNativeKernels(threads, { filterLayout: "hwio" });
+    assert(status.active, status.notice);
+    assertMatches(await on("wasm", grads), any, "hwio against any");
+    const hwio = [...nativeImplementations()].filter(([key]) => key.startsWith("hwio|"));
+    assert(hwio.length > 0, "the hwio plans are listed apart");
+  } finally {
+    disableNativeKernels();
+    enableNativeKernels(threads);
+  }
+});
