@@ -166,8 +166,8 @@ Deno.test("a failing native call names the kernel and the shapes, and frees its 
 /**
  * Asserts that two training steps agree to float32 tolerance: the loss to 1e-6 relative, each
  * gradient to ‖a − b‖ ≤ 1e-2·‖b‖ + 1e-5·G·√n (G the largest gradient element of the step). The
- * wasm kernels themselves are that far from tfjs-cpu (measured, conv variant, batch 3: relative
- * errors up to 3.3e-3 per gradient, where the native kernels are within 6e-5 of cpu); the
+ * wasm kernels themselves are that far from tfjs-cpu (bench/native_accuracy.ts, batch 3: relative
+ * errors up to 2.8e-3 per gradient, the native kernels' up to 1.6e-3); the
  * √n term covers the conv biases that precede a BatchNorm, whose exact gradient is zero. A wrong
  * kernel is off by O(1).
  */
