@@ -47,6 +47,7 @@ export {
   NATIVE_ENV_VAR,
   NATIVE_PREFERENCES,
   nativeImplementations,
+  type NativeKernelOptions,
   nativeKernels,
   type NativePreference,
   nativePreference,

@@ -7,7 +7,7 @@
  * `useBackend("wasm")` (../mod.ts) calls {@linkcode startNativeKernels} once: unless
  * **`TCONV_NATIVE=off`**, it loads the library, sizes OpenMP's pool (oneDNN's threads) to the wasm
  * backend's threads, installs the kernels and runs a start-up self-check (small convolutions
- * compared with the wasm kernels). When the library is missing, too old or fails the check, the
+ * compared with the wasm kernels). When the library is missing, not 2.x or fails the check, the
  * wasm kernels stay and {@linkcode nativeKernels} carries a one-line notice saying how to get it;
  * `TCONV_NATIVE=on` turns that into an error.
  *
