@@ -414,7 +414,7 @@ export function openDnnl(): Dnnl {
     }
     const problem = dnnlVersionProblem(version, path);
     if (problem !== undefined) {
-      // A later name may still be a 2.x (e.g. libdnnl.so → 3.x beside libdnnl.so.2 → 2.x).
+      // A later name may still be a 2.x (libdnnl.so can be a 3.x's while a 2.x is elsewhere).
       refused ??= problem;
       continue;
     }
