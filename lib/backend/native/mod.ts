@@ -159,7 +159,8 @@ export interface NativeKernelOptions {
  * Loads oneDNN (once), sizes its pool to `threads`, installs the native kernels for the
  * initialised wasm backend and checks them against the kernels they replace (see
  * {@linkcode SELF_CHECK_CASES}). Never throws: a failure leaves the wasm kernels in place and is
- * reported in the returned notice, naming the kernel and case that failed.
+ * reported in the returned notice, naming the kernel and case that failed. While the kernels are
+ * installed it returns their state unchanged: `options` apply after {@linkcode disableNativeKernels}.
  *
  * @example
  * ```ts
