@@ -6,14 +6,15 @@
  * ```sh
  * deno run -A bench/native_accuracy.ts                      # both variants, batch 3
  * deno run -A bench/native_accuracy.ts --net conv --batch 2
+ * deno run -A bench/native_accuracy.ts --size 8            # 8×8 images: seconds, not minutes
  * ```
  *
  * One step (loss and every parameter's gradient) of `DenseNet({ variant, seed: 11 })` on seeded
- * random images `[batch, 32, 32, 3]`; per gradient the relative error `‖a − cpu‖ / ‖cpu‖`, and
- * the largest over all gradients is printed. Gradients that are zero but for rounding (the conv
- * biases in front of a BatchNorm: `‖cpu‖ ≤ 1e-5·G·√n`, G the step's largest gradient element) have
- * no meaningful relative error and are left out, and counted. tfjs-cpu takes a minute or more per
- * step.
+ * random images `[batch, size, size, 3]` (`--size`, default 32); per gradient the relative error
+ * `‖a − cpu‖ / ‖cpu‖`, and the largest over all gradients is printed. Gradients that are zero but
+ * for rounding (the conv biases in front of a BatchNorm: `‖cpu‖ ≤ 1e-5·G·√n`, G the step's largest
+ * gradient element) have no meaningful relative error and are left out, and counted. At 32×32,
+ * tfjs-cpu takes minutes per step.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -33,9 +34,13 @@ const { values } = parseArgs({
   options: {
     net: { type: "string", default: "both" },
     batch: { type: "string", default: "3" },
+    size: { type: "string", default: "32" },
   },
 });
-const batch = Number(values.batch);
+const batch = Number(values.batch), size = Number(values.size);
+if (!Number.isInteger(size) || size < 8 || size % 8 !== 0) {
+  throw new RangeError(`--size must be a positive multiple of 8, got ${values.size}`);
+}
 if (!Number.isInteger(batch) || batch < 1) {
   throw new RangeError(`--batch must be a positive integer, got ${values.batch}`);
 }
@@ -49,10 +54,10 @@ const variants: Variant[] = values.net === "both"
 /** Loss and every gradient of one training step, read back. */
 async function step(backend: string, variant: Variant): Promise<Float32Array[]> {
   await tf.setBackend(backend);
-  const model = DenseNet({ variant, seed: 11 });
+  const model = DenseNet({ variant, seed: 11, imageSize: size });
   try {
     const out = tf.tidy(() => {
-      const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, "float32", 12);
+      const x = tf.randomNormal([batch, size, size, 3], 0, 1, "float32", 12);
       const y = tf.tensor1d(Array.from({ length: batch }, (_, i) => (7 * i + 1) % 10), "int32");
       const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
       const { value, grads } = tf.variableGrads(
@@ -92,7 +97,9 @@ await useBackend("wasm");
 const threads = wasmFlavour().threadsCount;
 const library = nativeKernels().library;
 if (library === null) throw new Error(`native kernels are not running: ${nativeKernels().notice}`);
-console.log(`DenseNet step, batch ${batch}, wasm on ${threads} threads, against tfjs-cpu`);
+console.log(
+  `DenseNet step, batch ${batch}, ${size}×${size}, wasm on ${threads} threads, against tfjs-cpu`,
+);
 for (const variant of variants) {
   enableNativeKernels(threads);
   const native = await step("wasm", variant);

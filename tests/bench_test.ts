@@ -124,3 +124,50 @@ Deno.test("bench: bad flags exit non-zero with a message and the usage", async (
     assertMatch(stderr, /usage: deno task bench/);
   }
 });
+
+/** Runs another script of bench/ with `args`. */
+async function script(name: string, ...args: string[]) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(`../bench/${name}`, import.meta.url).pathname, ...args],
+  }).output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
+Deno.test("bench/native_conv.ts --hwio: oneDNN on the hwio layout as a third contender, its kernels named", async () => {
+  const { code, stdout, stderr } = await script(
+    "native_conv.ts",
+    "--batch",
+    "1",
+    "--rounds",
+    "1",
+    "--hwio",
+  );
+  assertEquals(code, 0, stderr);
+  assertMatch(stdout, /\| hwio ms \| hwio GF\/s/);
+  const rows = stdout.split("\n").filter((l) => / \| (forward|backprop [xw]) /.test(l));
+  assertEquals(rows.length, 18, stdout);
+  for (const row of rows) assertEquals(row.split("|").length, 8, row);
+  assertMatch(stdout, /oneDNN implementations with hwio filters: \S+/);
+});
+
+Deno.test("bench/native_accuracy.ts: both paths' gradients against tfjs-cpu, one line per path and network", async () => {
+  const { code, stdout, stderr } = await script(
+    "native_accuracy.ts",
+    "--size",
+    "8",
+    "--batch",
+    "2",
+  );
+  assertEquals(code, 0, stderr);
+  const lines = stdout.split("\n").filter((l) => l.includes("largest relative gradient error"));
+  const library = stdout.match(/oneDNN \d+\.\d+\.\d+/)?.[0];
+  assertEquals(
+    lines.map((l) => l.match(/^(\S+)\s+(.+?)\s+largest/)!.slice(1).join(" ")),
+    [`conv ${library}`, "conv wasm kernels", `transposed ${library}`, "transposed wasm kernels"],
+  );
+  for (const line of lines) {
+    const error = Number(line.match(/error (\S+) /)![1]);
+    assert(error < 1e-2, `float32 rounding, not a wrong kernel: ${line}`);
+  }
+});
