@@ -43,7 +43,7 @@ export const ENV_PREFIX = "TCONV_";
 export interface RunEnvironment {
   /** `Deno.version.deno` of the runner (the kernel is the same executable). */
   deno: string;
-  /** Every set `TCONV_*` variable and its value. */
+  /** Every `TCONV_*` variable set (and not empty), with its value. */
   env: Record<string, string>;
 }
 
@@ -117,7 +117,8 @@ export interface FingerprintOptions {
 export function currentEnvironment(): RunEnvironment {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(Deno.env.toObject())) {
-    if (k.startsWith(ENV_PREFIX)) env[k] = v;
+    // Empty counts as unset, as everywhere in lib/ that reads these variables.
+    if (k.startsWith(ENV_PREFIX) && v !== "") env[k] = v;
   }
   return { deno: Deno.version.deno, env: sortedObject(env) };
 }
