@@ -2,6 +2,7 @@ import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import {
   cachedRun,
   changedParts,
+  currentAdapter,
   currentEnvironment,
   describeFingerprint,
   fingerprint,
@@ -10,6 +11,7 @@ import {
   type RunFingerprint,
   settleFingerprint,
 } from "../lib/notebook/cache.ts";
+import { backendName, recordedBackend } from "../lib/notebook/cli.ts";
 import { renderReport } from "../lib/notebook/html.ts";
 import type { Notebook } from "../lib/notebook/nbformat.ts";
 import { FIXTURES } from "./_notebook_helpers.ts";
@@ -191,6 +193,57 @@ Deno.test("cache: a TCONV_* variable or Deno version changed re-runs, naming it 
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+Deno.test("cache: a report made on WebGPU re-runs when this runtime's adapter is another", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const here = await currentAdapter(); // here: Mesa's llvmpipe (or none without Mesa)
+    const onWebGpu = (adapter: string) => ({
+      ...before(),
+      backend: { name: "webgpu", threads: 1, native: null, adapter },
+      dataset: null,
+    });
+    await savedRun(tmp, onWebGpu("NVIDIA H100"));
+    assertEquals(await check(tmp, before(), { backend: "webgpu" }), {
+      hit: false,
+      reason: `changed: WebGPU adapter (NVIDIA H100 → ${here ?? "none"})`,
+    });
+    if (here !== undefined) {
+      await savedRun(tmp, onWebGpu(here));
+      assertEquals((await check(tmp, before(), { backend: "webgpu" })).hit, true);
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("cache: the backend is recorded from what the notebook published", () => {
+  const published = (data: Record<string, unknown>): Notebook => ({
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {},
+    cells: [{
+      cell_type: "code",
+      metadata: {},
+      source: "",
+      execution_count: 1,
+      outputs: [{ output_type: "display_data", metadata: {}, data }],
+    }],
+  });
+  const mime = "application/vnd.tconv.backend+json";
+  const nb = published({
+    "text/plain": "…",
+    [mime]: { backend: "webgpu", threads: 1, reason: "requested", native: null, adapter: "GPU X" },
+  });
+  assertEquals(recordedBackend(nb), {
+    name: "webgpu",
+    threads: 1,
+    native: null,
+    adapter: "GPU X",
+  });
+  assertEquals(backendName(nb), "webgpu on GPU X (1 thread)");
+  assertEquals(recordedBackend(published({ "text/plain": "no backend" })), undefined);
 });
 
 Deno.test("cache: the dataset is the folder the run read, listed after the run", async () => {

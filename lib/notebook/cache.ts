@@ -316,6 +316,45 @@ export interface CacheCheckOptions {
   parameters: Record<string, unknown>;
   /** Logical cores (default `navigator.hardwareConcurrency`): the wasm backend's default threads. */
   cpus?: number;
+  /**
+   * The WebGPU adapter this runtime offers now, asked only when the report was made on WebGPU
+   * (default {@linkcode currentAdapter}).
+   */
+  adapter?: () => Promise<string | undefined>;
+}
+
+/**
+ * The name of the WebGPU adapter this runtime offers (`info.description`, else vendor and
+ * architecture, as `selectAndShowBackend` records it), or undefined when there is none or it
+ * does not answer within `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * import { currentAdapter } from "./cache.ts";
+ * await currentAdapter(); // "llvmpipe (LLVM 15.0.6, 256 bits)"
+ * ```
+ */
+export async function currentAdapter(timeoutMs = 5000): Promise<string | undefined> {
+  type Info = { description?: string; vendor?: string; architecture?: string };
+  const gpu = (navigator as {
+    gpu?: { requestAdapter(o?: { powerPreference?: string }): Promise<{ info?: Info } | null> };
+  }).gpu;
+  if (!gpu) return undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const adapter = await Promise.race([
+      gpu.requestAdapter({ powerPreference: "high-performance" }),
+      new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), timeoutMs)),
+    ]);
+    if (!adapter) return undefined;
+    const info = adapter.info ?? {};
+    return info.description || [info.vendor, info.architecture].filter(Boolean).join(" ") ||
+      "unnamed adapter";
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Outcome of {@linkcode cachedRun}. */
@@ -379,6 +418,12 @@ export async function cachedRun(
       cpus: options.cpus ?? navigator.hardwareConcurrency ?? 1,
     });
     if (predicted) changed.push(`backend (${predicted})`);
+    else if (old.backend.adapter !== undefined) {
+      const adapter = await (options.adapter ?? currentAdapter)();
+      if (adapter !== old.backend.adapter) {
+        changed.push(`WebGPU adapter (${old.backend.adapter} → ${adapter ?? "none"})`);
+      }
+    }
   }
   changed.push(...envChanges(fp.environment, old.environment));
   if (old.dataset) {

@@ -495,7 +495,9 @@ function reportHeader(
  * killed run leaves its finished cells. Throws {@linkcode UsageError}, `ParameterError` or
  * `NotebookSyntaxError` before running when the file, the parameters or a cell's syntax is
  * wrong. With `useCache`, returns without running when the saved report came from a
- * successful run of the same source, parameters, dataset and `lib/` (see `cache.ts`).
+ * successful run of the same source, parameters, `lib/`, Deno version and `TCONV_*` variables,
+ * on the backend this environment would resolve to, with its data folder unchanged (see
+ * `cache.ts`); the backend and data folder the run published are recorded after it.
  *
  * @example
  * ```ts
