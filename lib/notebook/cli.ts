@@ -540,8 +540,7 @@ export async function runAndWrite(
     } else if (cached.hit) {
       log(
         `Unchanged: ${path} (source, parameters, lib/, environment, backend and dataset as in ` +
-          `the run of ` +
-          `${cached.computedAt}); kept ${htmlPath} (--force re-runs)`,
+          `the run of ${cached.computedAt}); kept ${htmlPath} (--force re-runs)`,
       );
       return { result: null, cachedFrom: cached.computedAt, ipynbPath, htmlPath, pdfPath };
     } else {
