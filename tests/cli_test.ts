@@ -426,7 +426,7 @@ Deno.test("cli: report skips an unchanged notebook and re-runs after a change or
     const html = await Deno.readTextFile(`${out}/small.html`);
     assertMatch(
       html,
-      /Computed from<\/dt><dd class="report-computed">source [0-9a-f]{12}, parameters [0-9a-f]{12}, dataset [0-9a-f]{12}, lib\/ [0-9a-f]{12}/,
+      /Computed from<\/dt><dd class="report-computed">source [0-9a-f]{12}, parameters [0-9a-f]{12}, dataset none, lib\/ [0-9a-f]{12} \(sha256\); Deno \d+\.\d+\.\d+/,
     );
     const mtime = (await Deno.stat(`${out}/small.ipynb`)).mtime?.getTime();
 

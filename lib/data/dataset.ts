@@ -53,6 +53,8 @@ export interface Dataset {
   fullSizes: { train: number; test: number };
   /** The folder the data was read from. */
   source: string;
+  /** The data folder searched ("auto" looks for CIFAR-10 here before the built-in set). */
+  dataDir: string;
   /** Set when "auto" fell back to the built-in set: one line saying how to get CIFAR-10. */
   notice?: string;
 }
@@ -177,6 +179,7 @@ export async function loadDataset(options: LoadDatasetOptions = {}): Promise<Dat
     stats,
     fullSizes: { train: raw.train.length, test: raw.test.length },
     source: folder,
+    dataDir,
     ...(notice ? { notice } : {}),
   };
 }

@@ -39,7 +39,14 @@ import { renderReport, type ReportHeader, writeReportAtomic } from "./html.ts";
 import { OutputLog } from "./_log_output.ts";
 import { printReportPdf } from "./pdf.ts";
 import { findChromium } from "../browser/mod.ts";
-import { cachedRun, describeFingerprint, fingerprint, type RunFingerprint } from "./cache.ts";
+import {
+  cachedRun,
+  describeFingerprint,
+  fingerprint,
+  type RecordedBackend,
+  type RunFingerprint,
+  settleFingerprint,
+} from "./cache.ts";
 import { receivedSignal } from "./kernel.ts";
 import type { Notebook } from "./nbformat.ts";
 import {
@@ -488,7 +495,9 @@ function reportHeader(
  * killed run leaves its finished cells. Throws {@linkcode UsageError}, `ParameterError` or
  * `NotebookSyntaxError` before running when the file, the parameters or a cell's syntax is
  * wrong. With `useCache`, returns without running when the saved report came from a
- * successful run of the same source, parameters, dataset and `lib/` (see `cache.ts`).
+ * successful run of the same source, parameters, `lib/`, Deno version and `TCONV_*` variables,
+ * on the backend this environment would resolve to, with its data folder unchanged (see
+ * `cache.ts`); the backend and data folder the run published are recorded after it.
  *
  * @example
  * ```ts
@@ -521,16 +530,17 @@ export async function runAndWrite(
     ...(options.noInput ? { noInput: true } : {}),
     ...(options.pdf ? { pdf: true } : {}),
   };
-  const fp = await fingerprint({ notebookPath: path, parameters: inEffect, reportOptions });
+  const notebookDir = dirname(resolve(path));
+  let fp = await fingerprint({ notebookPath: path, parameters: inEffect, reportOptions });
   if (options.useCache) {
-    const cached = await cachedRun(ipynbPath, htmlPath, fp);
+    const cached = await cachedRun(ipynbPath, htmlPath, fp, { notebookDir, parameters: inEffect });
     // A report asked for as PDF is up to date only if its PDF is still there.
     if (cached.hit && pdfPath && !existsSync(pdfPath)) {
       log(`Running ${path}: ${pdfPath} is missing`);
     } else if (cached.hit) {
       log(
-        `Unchanged: ${path} (source, parameters, dataset and lib/ as in the run of ` +
-          `${cached.computedAt}); kept ${htmlPath} (--force re-runs)`,
+        `Unchanged: ${path} (source, parameters, lib/, environment, backend and dataset as in ` +
+          `the run of ${cached.computedAt}); kept ${htmlPath} (--force re-runs)`,
       );
       return { result: null, cachedFrom: cached.computedAt, ipynbPath, htmlPath, pdfPath };
     } else {
@@ -556,7 +566,7 @@ export async function runAndWrite(
   };
   let warned = false;
   const result = await runNotebook(nb, {
-    cwd: dirname(resolve(path)),
+    cwd: notebookDir,
     kernel: options.kernel,
     parameters,
     continueOnError: options.continueOnError,
@@ -579,6 +589,13 @@ export async function runAndWrite(
       warned = true;
       console.error(`warning: could not save ${ipynbPath} during the run: ${e}`);
     },
+  });
+  // What only the run knows, from its own record: the backend it got, the data it read (listed
+  // now, so files it created are part of the record).
+  fp = await settleFingerprint(fp, {
+    notebookDir,
+    backend: recordedBackend(result.notebook),
+    datasetDir: datasetDir(result.notebook),
   });
   (result.notebook.metadata.deno_runner as Record<string, unknown>).fingerprint = fp;
   const integrity = describeLost(result.lost);
@@ -813,9 +830,38 @@ export function backendName(nb: Notebook): string | undefined {
   const b = lastPublished(nb, BACKEND_MIME);
   if (typeof b?.backend !== "string") return undefined;
   const threads = typeof b.threads === "number" ? b.threads : undefined;
-  return threads === undefined
-    ? b.backend
-    : `${b.backend} (${threads} thread${threads === 1 ? "" : "s"})`;
+  const name = typeof b.adapter === "string" ? `${b.backend} on ${b.adapter}` : b.backend;
+  return threads === undefined ? name : `${name} (${threads} thread${threads === 1 ? "" : "s"})`;
+}
+
+/**
+ * The backend a run published with `BACKEND_MIME`, for the report cache; `undefined` when it
+ * published none.
+ *
+ * @example
+ * ```ts
+ * recordedBackend(nb); // { name: "wasm + oneDNN 2.6.3", threads: 2, native: "oneDNN 2.6.3" }
+ * ```
+ */
+export function recordedBackend(nb: Notebook): RecordedBackend | undefined {
+  const b = lastPublished(nb, BACKEND_MIME);
+  if (typeof b?.backend !== "string") return undefined;
+  return {
+    name: b.backend,
+    ...(typeof b.threads === "number" ? { threads: b.threads } : {}),
+    native: typeof b.native === "string" ? b.native : null,
+    ...(typeof b.adapter === "string" ? { adapter: b.adapter } : {}),
+  };
+}
+
+/**
+ * The data folder a run read, as it published it with `DATASET_MIME` (`dataDir`, else the
+ * dataset's own folder `source`), for the report cache; `undefined` when it published none.
+ */
+function datasetDir(nb: Notebook): string | undefined {
+  const d = lastPublished(nb, DATASET_MIME);
+  const dir = d?.dataDir ?? d?.source;
+  return typeof dir === "string" ? dir : undefined;
 }
 
 /** The last JSON object a notebook's outputs carry under `mime`. */

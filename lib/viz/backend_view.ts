@@ -16,7 +16,12 @@ import {
   type NativePreference,
   startBackend,
 } from "../backend/mod.ts";
-import { type BackendChoice, backendThreads, chooseBackend } from "../backend/select.ts";
+import {
+  type BackendChoice,
+  backendThreads,
+  chooseBackend,
+  probeWebGpu,
+} from "../backend/select.ts";
 import { BACKEND_MIME, showMarkdown } from "./markdown.ts";
 
 /** Options of {@linkcode selectAndShowBackend}. */
@@ -70,10 +75,12 @@ export async function selectAndShowBackend(
   const name = library === null ? tf.getBackend() : `${tf.getBackend()} + ${library}`;
   const notice = status?.notice === undefined ? "" : `; convolutions on wasm: ${status.notice}`;
   const reason = wanted.reason + notice;
+  // The adapter decides WebGPU's numbers; the report cache records it (asked once per process).
+  const adapter = wanted.backend === "webgpu" ? (await probeWebGpu()).adapter : undefined;
   await showMarkdown(
     `tfjs ${tf.version.tfjs} on **${name}** (${threads} thread${threads === 1 ? "" : "s"}): ` +
       reason,
-    { [BACKEND_MIME]: { backend: name, threads, reason, native: library } },
+    { [BACKEND_MIME]: { backend: name, threads, reason, native: library, adapter } },
   );
   return { ...wanted, threads, reason, name, native: library };
 }

@@ -40,14 +40,16 @@ export function markdownTable(columns: string[], rows: TableCell[][]): string {
 }
 
 /**
- * MIME type of the dataset a notebook used (`{ "name": "CIFAR-10" }`), put beside a markdown
- * output; the runner reads it for the report header.
+ * MIME type of the dataset a notebook used (`{ "name": "CIFAR-10", "source": ..., "dataDir": ...
+ * }`), put beside a markdown output; the runner reads it for the report header, and lists the
+ * data folder after the run for the report cache.
  */
 export const DATASET_MIME = "application/vnd.tconv.dataset+json";
 
 /**
  * MIME type under which `selectAndShowBackend` publishes the backend a notebook runs on (`{ backend,
- * threads, reason }`), so that the report header can name it.
+ * threads, reason, native, adapter }`), so that the report header can name it and the report
+ * cache can record it.
  */
 export const BACKEND_MIME = "application/vnd.tconv.backend+json";
 

@@ -240,7 +240,12 @@ export async function showSamples(
  * ```
  */
 export async function showDataset(
-  dataset: SampleSource & { fullSizes?: { train: number; test: number }; notice?: string },
+  dataset: SampleSource & {
+    fullSizes?: { train: number; test: number };
+    notice?: string;
+    source?: string;
+    dataDir?: string;
+  },
   options: SampleGridOptions = {},
 ): Promise<void> {
   const of = dataset.fullSizes
@@ -250,7 +255,8 @@ export async function showDataset(
     `**${dataset.name}**: ${dataset.train.length} training and ${dataset.test.length} test ` +
       `images${of}, classes: ${dataset.classNames.join(", ")}` +
       (dataset.notice ? `\n\n> ${dataset.notice}` : ""),
-    { [DATASET_MIME]: { name: dataset.name } },
+    // Where it was read from: the report cache lists that folder after the run.
+    { [DATASET_MIME]: { name: dataset.name, source: dataset.source, dataDir: dataset.dataDir } },
   );
   await showSamples(dataset, options);
 }
