@@ -76,7 +76,8 @@ Deno.test("conclusion: equivalent only when the 90% interval fits inside a state
 });
 
 Deno.test("conclusion: a significant difference names the better network", () => {
-  const runs = [0, 1, 2].map((s) => run(s, { conv: 0.60 + 0.01 * s, transposed: 0.70 + 0.01 * s }));
+  // Differences 9, 10 and 11 pp: they vary between seeds, so the interval has a width.
+  const runs = [0, 1, 2].map((s) => run(s, { conv: 0.60, transposed: 0.69 + 0.01 * s }));
   const text = conclusion(runs);
   assertStringIncludes(text, "paired t over 3 seeds");
   assertStringIncludes(text, "excludes 0: on this run the transposed network is more accurate");
@@ -88,9 +89,29 @@ Deno.test("conclusion: a significant difference on one seed says what its interv
   assertStringIncludes(one, "on this run the transposed network is more accurate");
   assertStringIncludes(one, "With one seed the interval covers the test-set sample only");
   const three = conclusion(
-    [0, 1, 2].map((s) => run(s, { conv: 0.6 + 0.01 * s, transposed: 0.7 + 0.01 * s })),
+    [0, 1, 2].map((s) => run(s, { conv: 0.6, transposed: 0.69 + 0.01 * s })),
   );
   assertEquals(three.includes("With one seed"), false);
+});
+
+Deno.test("conclusion: the same difference on every seed (se = 0) gets no verdict, neither 'differs' nor 'equivalent'", () => {
+  // +12.5 pp on every seed (exact in binary): a 95% interval of width 0 would "exclude 0".
+  const same = [0, 1, 2].map((s) =>
+    run(s, { conv: 0.5 + 0.125 * s, transposed: 0.625 + 0.125 * s })
+  );
+  const text = conclusion(same, { margin: 0.01 });
+  assertStringIncludes(text, "No verdict: the uncertainty of this difference cannot be estimated");
+  assertStringIncludes(text, "the same difference on every seed");
+  assertEquals(/excludes 0|more accurate|Equivalent within|Inconclusive/.test(text), false);
+  // No difference on any seed, with a margin: an interval +0.0 to +0.0 is not equivalence.
+  const zero = [0, 1, 2].map((s) => run(s, { conv: 0.5 + 0.1 * s, transposed: 0.5 + 0.1 * s }));
+  const none = conclusion(zero, { margin: 0.01 });
+  assertStringIncludes(none, "cannot be estimated");
+  assertEquals(/Equivalent within|excludes 0/.test(none), false);
+  // One seed, both networks right on every test image: the binomial error is 0.
+  const perfect = conclusion([run(0, { conv: 1, transposed: 1 })], { margin: 0.01 });
+  assertStringIncludes(perfect, "both accuracies are 0 or 100%");
+  assertEquals(/Equivalent within|excludes 0/.test(perfect), false);
 });
 
 Deno.test("conclusion: a control arm that tracks the conv arm, same accuracy", () => {

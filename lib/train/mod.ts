@@ -12,6 +12,7 @@
 export * from "./sgd.ts";
 export * from "./metrics.ts";
 export * from "./stats.ts";
+export * from "./verdict.ts";
 export * from "./checkpoint.ts";
 export * from "./trainer.ts";
 export * from "./experiment.ts";

@@ -15,7 +15,8 @@
 import type { ArmResults, RunResults, StepProgress } from "../train/trainer.ts";
 import type { SeedRun } from "../train/experiment.ts";
 import { addConfusion, meanStd, proportionStandardError } from "../train/metrics.ts";
-import { equivalenceTest, pairedDifference, proportionDifference } from "../train/stats.ts";
+import { pairedDifference, proportionDifference } from "../train/stats.ts";
+import { classifyDifference } from "../train/verdict.ts";
 import { progressReporter } from "./progress.ts";
 import { LiveDisplay } from "./live.ts";
 import { type Figure, figureBundle, groupedBars, heatmaps, type Trace } from "./plotly.ts";
@@ -372,27 +373,37 @@ export function conclusion(runs: SeedRun[], options: ConclusionOptions = {}): st
   const chanceLimit = chance + 2 * proportionStandardError(chance, n);
   const nearChance = [meanStd(conv).mean, meanStd(trans).mean].every((a) => a <= chanceLimit);
   const interval = `95% interval ${pp(d.ci95[0])} to ${pp(d.ci95[1])} pp`;
-  const tost = margin === undefined ? undefined : equivalenceTest(d, margin);
+  const v = classifyDifference(d, margin);
+  const tost = v.equivalence;
+  const notEquivalent = tost
+    ? `Equivalence within ±${(100 * tost.margin).toFixed(1)} pp is not shown either (90% ` +
+      `interval ${pp(tost.ci90[0])} to ${pp(tost.ci90[1])} pp).`
+    : "No equivalence margin was set, so no equivalence test was made.";
   const verdict = nearChance
     ? `Neither network is measurably better than guessing (chance ${pct(chance)}; two standard ` +
       `errors above it is ${pct(chanceLimit)} on ${n} test images): this run is too short to ` +
       "compare them. Train on more images or for more epochs (see the `full` preset)."
-    : d.significant
+    : v.kind === "cannot estimate"
+    ? `No verdict: the uncertainty of this difference cannot be estimated (standard error ` +
+      `${(100 * d.se).toFixed(1)} pp: ` +
+      (runs.length > 1
+        ? `the same difference on every seed`
+        : `both accuracies are 0 or 100%, where the binomial error vanishes`) +
+      `), so it is shown neither to differ from 0 nor to be equivalent. ` +
+      (runs.length > 1 ? "More seeds or longer runs" : "More test images or several seeds") +
+      " give an interval that means something."
+    : v.kind === "differs"
     ? `The ${interval} excludes 0: on this run the ` +
-      `${d.mean > 0 ? "transposed" : "convolutional"} network is more accurate.` +
+      `${v.sign! > 0 ? "transposed" : "convolutional"} network is more accurate.` +
       (runs.length > 1 ? "" : " With one seed the interval covers the test-set sample only, not " +
         "the variation between training runs: several seeds measure that.")
-    : tost?.equivalent
-    ? `Equivalent within ±${(100 * tost.margin).toFixed(1)} pp: the 90% interval ` +
-      `${pp(tost.ci90[0])} to ${pp(tost.ci90[1])} pp lies inside the margin (two one-sided ` +
+    : v.kind === "equivalent"
+    ? `Equivalent within ±${(100 * tost!.margin).toFixed(1)} pp: the 90% interval ` +
+      `${pp(tost!.ci90[0])} to ${pp(tost!.ci90[1])} pp lies inside the margin (two one-sided ` +
       `tests at 5%).`
     : `Inconclusive: the ${interval} includes 0, so this run cannot tell the networks apart, ` +
       `and that is not evidence that they are equal. It could reliably detect only a difference ` +
-      `of about ${(100 * d.detectable).toFixed(1)} pp or more (80% power). ` +
-      (tost
-        ? `Equivalence within ±${(100 * tost.margin).toFixed(1)} pp is not shown either (90% ` +
-          `interval ${pp(tost.ci90[0])} to ${pp(tost.ci90[1])} pp).`
-        : "No equivalence margin was set, so no equivalence test was made.") +
+      `of about ${(100 * d.detectable).toFixed(1)} pp or more (80% power). ${notEquivalent}` +
       " More seeds or test images narrow the interval.";
   const lines = [
     markdownTable(["arm", "final test accuracy", "std over seeds", "per seed"], rows),
