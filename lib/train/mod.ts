@@ -14,5 +14,6 @@ export * from "./metrics.ts";
 export * from "./stats.ts";
 export * from "./verdict.ts";
 export * from "./checkpoint.ts";
+export * from "./gradient_check.ts";
 export * from "./trainer.ts";
 export * from "./experiment.ts";
