@@ -1,5 +1,5 @@
 import { assertAlmostEquals, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
-import { conclusion, controlGap, type SeedRun } from "../lib/mod.ts";
+import { conclusion, controlGap, type GradientCheck, type SeedRun } from "../lib/mod.ts";
 
 /** A fabricated one-epoch run with the given final accuracies on `n` test images. */
 function run(
@@ -157,6 +157,52 @@ Deno.test("conclusion: the same function at first, then drift from amplified rou
   assertStringIncludes(text, "rounding alone moved the final accuracy by 3.0 pp");
   assertEquals(text.includes("did **not** follow"), false);
   assertEquals(text.includes("Same function, same start"), false);
+});
+
+Deno.test("conclusion: a control arm whose first-step gradients differ is a wrong kernel, even when its losses look like drift", () => {
+  const check = (maxRelDiff: number): GradientCheck => ({
+    reference: "conv",
+    arm: "control",
+    step: 1,
+    parameters: 52,
+    maxRelDiff,
+    worstParameter: "denseblock2_conv2/kernel",
+    tolerance: 1e-5,
+    passed: maxRelDiff <= 1e-5,
+  });
+  // Losses: rounding-level over the first two steps, past the tolerance at step 3.
+  const drifting = (gradient: number) => {
+    const r = run(
+      0,
+      { conv: 0.60, transposed: 0.62, control: 0.57 },
+      1000,
+      (l) => l > 2.25 ? l : l > 2.15 ? l + 1e-7 : l + 0.01,
+    );
+    r.results.gradientChecks = [check(gradient)];
+    return [r];
+  };
+  const wrong = conclusion(drifting(0.01));
+  assertStringIncludes(wrong, "did **not** compute the same function as the conv network");
+  assertStringIncludes(
+    wrong,
+    "the control arm's gradients differ from the conv arm's by 1.0e-2 (largest relative gap, in " +
+      "denseblock2_conv2/kernel; tolerance 1e-5, 52 parameters) at the first step: a kernel " +
+      "(or the weight copy) is wrong",
+  );
+  assertEquals(/drifted away|a floor/.test(wrong), false);
+  assertEquals(controlGap(drifting(0.01))![0].gradient!.passed, false);
+  // The same losses with matching gradients: drift, and the gradients are named as evidence.
+  const drift = conclusion(drifting(2e-6));
+  assertStringIncludes(
+    drift,
+    "computed the same function as the conv network (the same gradients at the first step " +
+      "(largest relative gap 2.0e-6, tolerance 1e-5); relative loss gap",
+  );
+  assertStringIncludes(drift, "then drifted away");
+  assertEquals(drift.includes("not checked"), false);
+  // Results without a gradient check say what that leaves open.
+  const old = conclusion([run(0, { conv: 0.60, transposed: 0.62, control: 0.59 })]);
+  assertStringIncludes(old, "Its gradients were not checked");
 });
 
 Deno.test("conclusion: tracking losses but a different final accuracy is said, not hidden", () => {

@@ -17,6 +17,7 @@ import type { SeedRun } from "../train/experiment.ts";
 import { addConfusion, meanStd, proportionStandardError } from "../train/metrics.ts";
 import { pairedDifference, proportionDifference } from "../train/stats.ts";
 import { classifyDifference } from "../train/verdict.ts";
+import { type GradientCheck, gradientCheckMessage } from "../train/gradient_check.ts";
 import { progressReporter } from "./progress.ts";
 import { LiveDisplay } from "./live.ts";
 import { type Figure, figureBundle, groupedBars, heatmaps, type Trace } from "./plotly.ts";
@@ -286,6 +287,11 @@ export interface ControlGap {
   startRelDiff: number;
   /** Steps compared. */
   steps: number;
+  /**
+   * The control arm's gradients against the conv arm's at the first step (lib/train's
+   * gradient check); absent in results recorded before that check existed.
+   */
+  gradient?: GradientCheck;
 }
 
 /**
@@ -314,7 +320,16 @@ export function controlGap(runs: SeedRun[]): ControlGap[] | undefined {
       maxRelDiff = Math.max(maxRelDiff, Number.isNaN(rel) ? Infinity : rel);
       if (i < CONTROL_START_STEPS) startRelDiff = maxRelDiff;
     });
-    return { seed, maxAbsDiff, maxRelDiff, startRelDiff, firstDivergentStep, steps: conv.length };
+    const gradient = results.gradientChecks?.find((c) => c.arm === "control");
+    return {
+      seed,
+      maxAbsDiff,
+      maxRelDiff,
+      startRelDiff,
+      firstDivergentStep,
+      steps: conv.length,
+      ...(gradient ? { gradient } : {}),
+    };
   });
 }
 
@@ -425,6 +440,22 @@ function controlSentence(gap: ControlGap[], control: number, conv: number): stri
   const what = `The control arm (transposed layers initialised from the conv network through the ` +
     `stride-1 equivalence)`;
   const tol = CONTROL_TOLERANCE.toExponential(0);
+  const wrongGradient = gap.find((g) => g.gradient && !g.gradient.passed);
+  if (wrongGradient) {
+    return `${what} did **not** compute the same function as the conv network: in seed ` +
+      `${wrongGradient.seed}, ${gradientCheckMessage(wrongGradient.gradient!)}. It ended at ` +
+      `${pct(control)} accuracy (conv: ${pct(conv)}); this run cannot say what separates the ` +
+      `article's two networks.`;
+  }
+  const checked = gap.filter((g) => g.gradient);
+  const gradients = checked.length === gap.length
+    ? `the same gradients at the first step (largest relative gap ${
+      Math.max(...checked.map((g) => g.gradient!.maxRelDiff)).toExponential(1)
+    }, tolerance ${checked[0].gradient!.tolerance.toExponential(0)}); `
+    : "";
+  const unchecked = checked.length === gap.length ? "" : ` Its gradients were not checked ` +
+    `(results recorded before the first-step gradient check), so a kernel error too small to ` +
+    `show in the losses is not ruled out.`;
   const wrongFromStart = gap.filter((g) =>
     g.firstDivergentStep !== undefined && g.firstDivergentStep <= CONTROL_START_STEPS
   );
@@ -440,7 +471,7 @@ function controlSentence(gap: ControlGap[], control: number, conv: number): stri
   const drifted = gap.filter((g) => g.firstDivergentStep !== undefined);
   if (drifted.length > 0) {
     const start = Math.max(...gap.map((g) => g.startRelDiff));
-    return `${what} computed the same function as the conv network (relative loss gap ` +
+    return `${what} computed the same function as the conv network (${gradients}relative loss gap ` +
       `${start.toExponential(1)} over the first ${CONTROL_START_STEPS} steps, tolerance ${tol}) ` +
       `and then drifted away from it as training amplified float rounding (the two arms' ` +
       `kernels sum in different orders): past the tolerance from step ` +
@@ -448,20 +479,24 @@ function controlSentence(gap: ControlGap[], control: number, conv: number): stri
       `${worst.maxAbsDiff.toExponential(1)} (${worst.maxRelDiff.toExponential(1)} relative). It ` +
       `ended at ${pct(control)} accuracy against the conv network's ${pct(conv)}: rounding alone ` +
       `moved the final accuracy by ${Math.abs(100 * (control - conv)).toFixed(1)} pp, a floor ` +
-      `for what a difference between two single runs of the article's networks can mean.`;
+      `for what a difference between two single runs of the article's networks can mean.` +
+      unchecked;
   }
-  const tracked = `${what} tracked the conv network's training loss to within ` +
+  const tracked =
+    `${what} ${
+      gradients ? `had ${gradients.replace(/; $/, "")} and ` : ""
+    }tracked the conv network's training loss to within ` +
     `${worst.maxAbsDiff.toExponential(1)} (${worst.maxRelDiff.toExponential(1)} relative, ` +
     `tolerance ${CONTROL_TOLERANCE.toExponential(0)}) over ${gap[0].steps} steps per seed`;
   if (control === conv) {
     return `${tracked} and ended at the same accuracy, ${pct(control)}. Same function, same ` +
       `start, same result: whatever separates the article's two networks comes from their ` +
-      `initialisation, not from what the layers can compute.`;
+      `initialisation, not from what the layers can compute.` + unchecked;
   }
   return `${tracked}, yet ended at ${pct(control)} accuracy against the conv network's ` +
     `${pct(conv)}: float rounding alone moved the final accuracy by ` +
     `${Math.abs(100 * (control - conv)).toFixed(1)} pp, a measure of how much any difference ` +
-    `of that size between the article's networks can mean.`;
+    `of that size between the article's networks can mean.` + unchecked;
 }
 
 /**
