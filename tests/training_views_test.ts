@@ -1,5 +1,11 @@
 import { assertAlmostEquals, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
-import { conclusion, controlGap, type GradientCheck, type SeedRun } from "../lib/mod.ts";
+import {
+  conclusion,
+  controlGap,
+  controlReport,
+  type GradientCheck,
+  type SeedRun,
+} from "../lib/mod.ts";
 
 /** A fabricated one-epoch run with the given final accuracies on `n` test images. */
 function run(
@@ -200,6 +206,19 @@ Deno.test("conclusion: a control arm whose first-step gradients differ is a wron
   );
   assertStringIncludes(drift, "then drifted away");
   assertEquals(drift.includes("not checked"), false);
+  // The per-seed table says the same.
+  assertStringIncludes(
+    controlReport(drifting(0.01)),
+    "| 0 | **1.00e-2** (denseblock2_conv2/kernel): **a kernel or the weight copy is wrong** |",
+  );
+  assertStringIncludes(
+    controlReport(drifting(2e-6)),
+    "| 0 | **2.00e-6** (denseblock2_conv2/kernel): same gradients |",
+  );
+  assertStringIncludes(
+    controlReport([run(0, { conv: 0.6, transposed: 0.6 })]),
+    "The control arm was not trained",
+  );
   // Results without a gradient check say what that leaves open.
   const old = conclusion([run(0, { conv: 0.60, transposed: 0.62, control: 0.59 })]);
   assertStringIncludes(old, "Its gradients were not checked");

@@ -333,6 +333,49 @@ export function controlGap(runs: SeedRun[]): ControlGap[] | undefined {
   });
 }
 
+/**
+ * The control arm's agreement with the conv arm, per seed, as markdown: the first step's
+ * gradient gap (lib/train's gradient check), the loss gap over the first
+ * {@linkcode CONTROL_START_STEPS} steps, and the largest loss gap over the run; or a line saying
+ * there was no control arm.
+ *
+ * @example
+ * ```ts
+ * await showMarkdown(controlReport(runs));
+ * ```
+ */
+export function controlReport(runs: SeedRun[]): string {
+  const gap = controlGap(runs);
+  if (!gap) {
+    return "The control arm was not trained (`control = false`; run with `-p control=true` to " +
+      "add it).";
+  }
+  const e = (v: number) => v.toExponential(2);
+  const tol = CONTROL_TOLERANCE.toExponential(0);
+  const rows = gap.map((g) => [
+    String(g.seed),
+    g.gradient
+      ? `**${e(g.gradient.maxRelDiff)}** (${g.gradient.worstParameter}): ` +
+        (g.gradient.passed ? "same gradients" : "**a kernel or the weight copy is wrong**")
+      : "not checked",
+    `${e(g.startRelDiff)}${
+      g.firstDivergentStep !== undefined &&
+        g.firstDivergentStep <= CONTROL_START_STEPS
+        ? " **(over)**"
+        : ""
+    }`,
+    `${e(g.maxAbsDiff)} (relative ${e(g.maxRelDiff)})` +
+    (g.firstDivergentStep !== undefined ? `, over ${tol} from step ${g.firstDivergentStep}` : ""),
+  ]);
+  const gradTol = gap.find((g) => g.gradient)?.gradient!.tolerance.toExponential(0) ?? "1e-5";
+  return markdownTable([
+    "seed",
+    `gradient gap at step 1 (relative, worst parameter; tolerance ${gradTol})`,
+    `relative loss gap, first ${CONTROL_START_STEPS} steps (tolerance ${tol})`,
+    `largest loss gap over ${gap[0].steps} steps`,
+  ], rows);
+}
+
 /** Options of {@linkcode conclusion}. */
 export interface ConclusionOptions {
   /**
