@@ -367,7 +367,7 @@ export function controlReport(runs: SeedRun[]): string {
     `${e(g.maxAbsDiff)} (relative ${e(g.maxRelDiff)})` +
     (g.firstDivergentStep !== undefined ? `, over ${tol} from step ${g.firstDivergentStep}` : ""),
   ]);
-  const gradTol = gap.find((g) => g.gradient)?.gradient!.tolerance.toExponential(0) ?? "1e-5";
+  const gradTol = gap.find((g) => g.gradient)?.gradient?.tolerance.toExponential(0) ?? "1e-5";
   return markdownTable([
     "seed",
     `gradient gap at step 1 (relative, worst parameter; tolerance ${gradTol})`,
