@@ -140,7 +140,7 @@ Deno.test("notebook 02 runs end to end with small parameters: curves, bars, matr
     assert(Number(gap[1]) <= 1e-5 && Number(gap[2]) <= 1e-5, gap[0]);
     assertStringIncludes(
       all,
-      "gradient gap at step 1 (relative, worst parameter; tolerance 1e-5)",
+      "gradient gap at step 1, relative to the largest gradient (tolerance 1e-5)",
     );
     assertEquals(all.includes("did **not** follow"), false);
     assertStringIncludes(all, "95% interval");

@@ -322,7 +322,11 @@ Deno.test("control arm: a filter gradient 1 % off on the transposed path is name
       "a kernel (or the weight copy) is wrong; this is not rounding drift",
     );
     assertStringIncludes(e.message, "the control arm's gradients differ from the conv arm's by");
-    assertAlmostEquals(e.check.maxRelDiff, 0.01, 1e-5, path);
+    // 1 % of those layers' gradients, relative to the network's largest gradient: at most 1e-2.
+    assert(
+      e.check.maxRelDiff > 100 * GRADIENT_TOLERANCE && e.check.maxRelDiff <= 0.0100001,
+      `${path}: ${e.check.maxRelDiff}`,
+    );
     assertMatch(e.check.worstParameter, /^denseblock\d_conv2\/kernel$/);
     assertEquals(tf.memory().numTensors, before, `${path}: tensors left after the failed check`);
   });

@@ -191,9 +191,9 @@ Deno.test("conclusion: a control arm whose first-step gradients differ is a wron
   assertStringIncludes(wrong, "did **not** compute the same function as the conv network");
   assertStringIncludes(
     wrong,
-    "the control arm's gradients differ from the conv arm's by 1.0e-2 (largest relative gap, in " +
-      "denseblock2_conv2/kernel; tolerance 1e-5, 52 parameters) at the first step: a kernel " +
-      "(or the weight copy) is wrong",
+    "the control arm's gradients differ from the conv arm's by 1.0e-2 (largest gap relative to " +
+      "the largest gradient, in denseblock2_conv2/kernel; tolerance 1e-5, 52 parameters) at the " +
+      "first step: a kernel (or the weight copy) is wrong",
   );
   assertEquals(/drifted away|a floor/.test(wrong), false);
   assertEquals(controlGap(drifting(0.01))![0].gradient!.passed, false);

@@ -370,7 +370,7 @@ export function controlReport(runs: SeedRun[]): string {
   const gradTol = gap.find((g) => g.gradient)?.gradient?.tolerance.toExponential(0) ?? "1e-5";
   return markdownTable([
     "seed",
-    `gradient gap at step 1 (relative, worst parameter; tolerance ${gradTol})`,
+    `gradient gap at step 1, relative to the largest gradient (tolerance ${gradTol})`,
     `relative loss gap, first ${CONTROL_START_STEPS} steps (tolerance ${tol})`,
     `largest loss gap over ${gap[0].steps} steps`,
   ], rows);
