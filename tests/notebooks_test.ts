@@ -130,13 +130,18 @@ Deno.test("notebook 02 runs end to end with small parameters: curves, bars, matr
     assertStringIncludes(all, "Transposed − conv:");
     assertStringIncludes(all, "| control |");
     // The control arm, at the notebook's own DenseNet size, computes the same function as the conv
-    // arm: its loss gap over the first steps is within the tolerance, as the README and the
-    // notebook claim, and the conclusion does not report a different function.
+    // arm: its first-step gradients and its loss gap over the first steps are within their
+    // tolerances, as the README and the notebook claim, and the conclusion does not report a
+    // different function.
     const gap = all.match(
-      /relative loss gap over the first 2 steps = \*\*([\d.e+-]+)\*\* \(tolerance 1e-5\); largest \|loss\(conv\) − loss\(control\)\| over 4 steps/,
+      /\| 0 \| \*\*([\d.e+-]+)\*\* \([\w/]+\): same gradients \| ([\d.e+-]+) \|/,
     );
-    assert(gap, "control gap line");
-    assert(Number(gap[1]) <= 1e-5, gap[0]);
+    assert(gap, "control arm row");
+    assert(Number(gap[1]) <= 1e-5 && Number(gap[2]) <= 1e-5, gap[0]);
+    assertStringIncludes(
+      all,
+      "gradient gap at step 1, relative to the largest gradient (tolerance 1e-5)",
+    );
     assertEquals(all.includes("did **not** follow"), false);
     assertStringIncludes(all, "95% interval");
     // The live progress bar is one display, updated in place to its final state.

@@ -78,3 +78,35 @@ Deno.test("verdict: differs, equivalent only within the margin, otherwise inconc
   assertStringIncludes(verdict(differenceEstimate({ mean: 0.05, se: 0.01, df: 4 })), "differs");
   assertStringIncludes(verdict(differenceEstimate({ mean: 0, se: 0, df: 1 })), "no interval");
 });
+
+Deno.test("layerInitDesign: an effect that is the same on every seed (se = 0) gets no verdict", () => {
+  // Multiples of 1/8, exact in binary: the layer effect is +12.5 pp on every seed, the init
+  // effect varies (+12.5, +12.5, −25 pp).
+  const conv = [0.5, 0.25, 0.75], swapped = [0.625, 0.375, 0.5];
+  const design = {
+    conv,
+    transposed: swapped.map((v) => v + 0.125),
+    "conv · swapped init": swapped,
+    "transposed · swapped init": conv.map((v) => v + 0.125),
+  };
+  const text = layerInitDesign(seedRuns(design), 0.01);
+  assertStringIncludes(text, "**No verdict**: the effect of the layer type (+12.5 pp) is the same");
+  assertStringIncludes(text, "| +12.5 pp | +12.5 to +12.5 pp | cannot estimate the uncertainty");
+  assertEquals(/layer type itself changes|equivalent to zero/.test(text), false);
+  // No layer effect on any seed: "equivalent within ±1 pp (+0.0 to +0.0)" would be no evidence.
+  const flat = {
+    conv,
+    transposed: swapped,
+    "conv · swapped init": swapped,
+    "transposed · swapped init": conv,
+  };
+  const none = layerInitDesign(seedRuns(flat), 0.01);
+  assertStringIncludes(none, "**No verdict**: the effect of the layer type (+0.0 pp)");
+  assertEquals(/equivalent to zero|equivalent within/.test(none), false);
+  // The same wording in the paired-differences table.
+  const rows = pairedDifferences(seedRuns({ conv, transposed: conv.map((v) => v + 0.125) }), 0.01);
+  assertStringIncludes(
+    rows,
+    "| transposed − conv | +12.5 pp | +12.5 to +12.5 pp | cannot estimate",
+  );
+});

@@ -3,25 +3,36 @@ import {
   assertAlmostEquals,
   assertEquals,
   assertGreater,
+  assertMatch,
   assertRejects,
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { tf, useBackend } from "../lib/backend/mod.ts";
-import { copyConvWeightsToTransposed, DenseNet } from "../lib/nn/mod.ts";
+import {
+  disableNativeKernels,
+  enableNativeKernels,
+  nativeKernels,
+  tf,
+  useBackend,
+  wasmFlavour,
+} from "../lib/backend/mod.ts";
+import { copyConvWeightsToTransposed, DenseNet, transposedToConv } from "../lib/nn/mod.ts";
 import {
   checkHyperparameters,
   DivergenceError,
+  GRADIENT_TOLERANCE,
+  GradientMismatchError,
   runExperiment,
   type RunResults,
   SGD,
   train,
+  trainingData,
 } from "../lib/train/mod.ts";
 import { loadDataset } from "../lib/data/mod.ts";
 import { tinyData, tinyModel } from "./_train_helpers.ts";
-import { CONTROL_TOLERANCE } from "../lib/viz/training_views.ts";
+import { CONTROL_START_STEPS, CONTROL_TOLERANCE, controlGap } from "../lib/viz/training_views.ts";
 
 const HYPER = { epochs: 2, batchSize: 16, lr: 0.05, momentum: 0.9, weightDecay: 5e-4 };
 
@@ -221,6 +232,106 @@ async function controlArmSteps() {
   a.forEach((loss, i) => assertAlmostEquals(b[i], loss, CONTROL_TOLERANCE * Math.max(1, loss)));
 }
 
+/**
+ * Runs `body` with the filter gradient of the transposed convolutions whose kernel has `shape`
+ * (the gradient of `Conv2DBackpropInput`, the op of ConvTranspose2d's forward pass) scaled by
+ * `factor`: a wrong filter-gradient kernel on the transposed path only, as the control arm would
+ * meet it while the conv arm does not.
+ */
+async function withTransposedFilterGradient<T>(
+  factor: number,
+  shape: number[],
+  body: () => Promise<T>,
+): Promise<T> {
+  const original = tf.getGradient("Conv2DBackpropInput")!;
+  tf.registerGradient({
+    ...original,
+    gradFunc: (dy, saved, attrs) => {
+      const grads = original.gradFunc(dy, saved, attrs);
+      if (saved[1].shape.join() !== shape.join()) return grads;
+      return { ...grads, filter: () => tf.tidy(() => grads.filter().mul(factor)) };
+    },
+  });
+  try {
+    return await body();
+  } finally {
+    tf.registerGradient(original);
+  }
+}
+
+/** The wasm backend's convolution paths here: oneDNN where it loads, and wasm's own kernels. */
+async function onEveryWasmPath(body: (path: string) => Promise<void>) {
+  await useBackend("wasm");
+  try {
+    const native = nativeKernels().active;
+    if (native) await body(`wasm + ${nativeKernels().library}`);
+    disableNativeKernels();
+    try {
+      await body("wasm kernels");
+    } finally {
+      if (native) enableNativeKernels(wasmFlavour().threadsCount);
+    }
+  } finally {
+    await useBackend("cpu");
+  }
+}
+
+Deno.test("control arm: a filter gradient 1 % off on the transposed path is named a wrong kernel at the first step, not drift", async () => {
+  // Notebook 02's DenseNet, data and default hyperparameters (lr 0.003, momentum 0.9, batch 16).
+  const dataset = await loadDataset({
+    dataset: "synthetic",
+    trainSize: 32,
+    testSize: 4,
+    log: false,
+  });
+  const controlRun = (steps: number, gradientChecks: boolean) => {
+    const conv = DenseNet({ variant: "conv", classes: 10, seed: 0 });
+    const control = DenseNet({ variant: "transposed", classes: 10 });
+    copyConvWeightsToTransposed(conv, control);
+    const data = trainingData(dataset, { seed: 0, augment: false });
+    return train({
+      arms: [{ name: "conv", model: conv }, { name: "control", model: control }],
+      data: { ...data, trainSize: 16 * steps },
+      hyper: { epochs: 1, batchSize: 16, lr: 0.003, momentum: 0.9, weightDecay: 5e-4 },
+      gradientChecks: gradientChecks
+        ? [{ reference: "conv", arm: "control", map: transposedToConv(control) }]
+        : undefined,
+    }).finally(() => [conv, control].forEach((m) => m.dispose()));
+  };
+  // The three dense blocks' conv2 (32 → 32 channels).
+  const layer = [3, 3, 32, 32];
+  await onEveryWasmPath(async (path) => {
+    // Correct kernels: the same gradients, recorded in the results.
+    const ok = await controlRun(1, true);
+    const check = ok.gradientChecks![0];
+    assertEquals([check.arm, check.reference, check.passed], ["control", "conv", true], path);
+    assertEquals(check.parameters, 52);
+    if (path === "wasm kernels") assertEquals(check.maxRelDiff, 0, path);
+    else assert(check.maxRelDiff <= GRADIENT_TOLERANCE, `${path}: ${check.maxRelDiff}`);
+    // 1 % off: the losses of the first two steps stay within CONTROL_TOLERANCE, so the losses
+    // alone would call the later gap drift...
+    const before = tf.memory().numTensors;
+    const losses = await withTransposedFilterGradient(1.01, layer, () => controlRun(2, false));
+    const gap = controlGap([{ seed: 0, results: losses }])!;
+    assertEquals(gap[0].steps, CONTROL_START_STEPS);
+    assert(gap[0].startRelDiff < CONTROL_TOLERANCE, `${path}: ${gap[0].startRelDiff}`);
+    // ...the first step's gradients name a wrong kernel; training stops, nothing leaks.
+    const e = await assertRejects(
+      () => withTransposedFilterGradient(1.01, layer, () => controlRun(1, true)),
+      GradientMismatchError,
+      "a kernel (or the weight copy) is wrong; this is not rounding drift",
+    );
+    assertStringIncludes(e.message, "the control arm's gradients differ from the conv arm's by");
+    // 1 % of those layers' gradients, relative to the network's largest gradient: at most 1e-2.
+    assert(
+      e.check.maxRelDiff > 100 * GRADIENT_TOLERANCE && e.check.maxRelDiff <= 0.0100001,
+      `${path}: ${e.check.maxRelDiff}`,
+    );
+    assertMatch(e.check.worstParameter, /^denseblock\d_conv2\/kernel$/);
+    assertEquals(tf.memory().numTensors, before, `${path}: tensors left after the failed check`);
+  });
+});
+
 Deno.test("runExperiment leaves no tensors behind, so re-running the training cell does not leak", async () => {
   await useBackend("wasm");
   try {
@@ -235,6 +346,10 @@ Deno.test("runExperiment leaves no tensors behind, so re-running the training ce
     for (let run = 0; run < 2; run++) {
       const runs = await runExperiment({ dataset, seeds: [run], hyper });
       assertEquals(runs[0].results.arms.map((a) => a.name), ["conv", "transposed", "control"]);
+      // The control arm's first-step gradient check ran, and passed, in the experiment itself.
+      assertEquals(runs[0].results.gradientChecks?.map((c) => [c.arm, c.passed]), [
+        ["control", true],
+      ]);
       assertEquals(tf.memory().numTensors, before, `after run ${run + 1}`);
     }
     await assertRejects(

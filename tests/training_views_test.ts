@@ -1,5 +1,11 @@
 import { assertAlmostEquals, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
-import { conclusion, controlGap, type SeedRun } from "../lib/mod.ts";
+import {
+  conclusion,
+  controlGap,
+  controlReport,
+  type GradientCheck,
+  type SeedRun,
+} from "../lib/mod.ts";
 
 /** A fabricated one-epoch run with the given final accuracies on `n` test images. */
 function run(
@@ -76,7 +82,8 @@ Deno.test("conclusion: equivalent only when the 90% interval fits inside a state
 });
 
 Deno.test("conclusion: a significant difference names the better network", () => {
-  const runs = [0, 1, 2].map((s) => run(s, { conv: 0.60 + 0.01 * s, transposed: 0.70 + 0.01 * s }));
+  // Differences 9, 10 and 11 pp: they vary between seeds, so the interval has a width.
+  const runs = [0, 1, 2].map((s) => run(s, { conv: 0.60, transposed: 0.69 + 0.01 * s }));
   const text = conclusion(runs);
   assertStringIncludes(text, "paired t over 3 seeds");
   assertStringIncludes(text, "excludes 0: on this run the transposed network is more accurate");
@@ -88,9 +95,29 @@ Deno.test("conclusion: a significant difference on one seed says what its interv
   assertStringIncludes(one, "on this run the transposed network is more accurate");
   assertStringIncludes(one, "With one seed the interval covers the test-set sample only");
   const three = conclusion(
-    [0, 1, 2].map((s) => run(s, { conv: 0.6 + 0.01 * s, transposed: 0.7 + 0.01 * s })),
+    [0, 1, 2].map((s) => run(s, { conv: 0.6, transposed: 0.69 + 0.01 * s })),
   );
   assertEquals(three.includes("With one seed"), false);
+});
+
+Deno.test("conclusion: the same difference on every seed (se = 0) gets no verdict, neither 'differs' nor 'equivalent'", () => {
+  // +12.5 pp on every seed (exact in binary): a 95% interval of width 0 would "exclude 0".
+  const same = [0, 1, 2].map((s) =>
+    run(s, { conv: 0.5 + 0.125 * s, transposed: 0.625 + 0.125 * s })
+  );
+  const text = conclusion(same, { margin: 0.01 });
+  assertStringIncludes(text, "No verdict: the uncertainty of this difference cannot be estimated");
+  assertStringIncludes(text, "the same difference on every seed");
+  assertEquals(/excludes 0|more accurate|Equivalent within|Inconclusive/.test(text), false);
+  // No difference on any seed, with a margin: an interval +0.0 to +0.0 is not equivalence.
+  const zero = [0, 1, 2].map((s) => run(s, { conv: 0.5 + 0.1 * s, transposed: 0.5 + 0.1 * s }));
+  const none = conclusion(zero, { margin: 0.01 });
+  assertStringIncludes(none, "cannot be estimated");
+  assertEquals(/Equivalent within|excludes 0/.test(none), false);
+  // One seed, both networks right on every test image: the binomial error is 0.
+  const perfect = conclusion([run(0, { conv: 1, transposed: 1 })], { margin: 0.01 });
+  assertStringIncludes(perfect, "both accuracies are 0 or 100%");
+  assertEquals(/Equivalent within|excludes 0/.test(perfect), false);
 });
 
 Deno.test("conclusion: a control arm that tracks the conv arm, same accuracy", () => {
@@ -136,6 +163,65 @@ Deno.test("conclusion: the same function at first, then drift from amplified rou
   assertStringIncludes(text, "rounding alone moved the final accuracy by 3.0 pp");
   assertEquals(text.includes("did **not** follow"), false);
   assertEquals(text.includes("Same function, same start"), false);
+});
+
+Deno.test("conclusion: a control arm whose first-step gradients differ is a wrong kernel, even when its losses look like drift", () => {
+  const check = (maxRelDiff: number): GradientCheck => ({
+    reference: "conv",
+    arm: "control",
+    step: 1,
+    parameters: 52,
+    maxRelDiff,
+    worstParameter: "denseblock2_conv2/kernel",
+    tolerance: 1e-5,
+    passed: maxRelDiff <= 1e-5,
+  });
+  // Losses: rounding-level over the first two steps, past the tolerance at step 3.
+  const drifting = (gradient: number) => {
+    const r = run(
+      0,
+      { conv: 0.60, transposed: 0.62, control: 0.57 },
+      1000,
+      (l) => l > 2.25 ? l : l > 2.15 ? l + 1e-7 : l + 0.01,
+    );
+    r.results.gradientChecks = [check(gradient)];
+    return [r];
+  };
+  const wrong = conclusion(drifting(0.01));
+  assertStringIncludes(wrong, "did **not** compute the same function as the conv network");
+  assertStringIncludes(
+    wrong,
+    "the control arm's gradients differ from the conv arm's by 1.0e-2 (largest gap relative to " +
+      "the largest gradient, in denseblock2_conv2/kernel; tolerance 1e-5, 52 parameters) at the " +
+      "first step: a kernel (or the weight copy) is wrong",
+  );
+  assertEquals(/drifted away|a floor/.test(wrong), false);
+  assertEquals(controlGap(drifting(0.01))![0].gradient!.passed, false);
+  // The same losses with matching gradients: drift, and the gradients are named as evidence.
+  const drift = conclusion(drifting(2e-6));
+  assertStringIncludes(
+    drift,
+    "computed the same function as the conv network (the same gradients at the first step " +
+      "(largest relative gap 2.0e-6, tolerance 1e-5); relative loss gap",
+  );
+  assertStringIncludes(drift, "then drifted away");
+  assertEquals(drift.includes("not checked"), false);
+  // The per-seed table says the same.
+  assertStringIncludes(
+    controlReport(drifting(0.01)),
+    "| 0 | **1.00e-2** (denseblock2_conv2/kernel): **a kernel or the weight copy is wrong** |",
+  );
+  assertStringIncludes(
+    controlReport(drifting(2e-6)),
+    "| 0 | **2.00e-6** (denseblock2_conv2/kernel): same gradients |",
+  );
+  assertStringIncludes(
+    controlReport([run(0, { conv: 0.6, transposed: 0.6 })]),
+    "The control arm was not trained",
+  );
+  // Results without a gradient check say what that leaves open.
+  const old = conclusion([run(0, { conv: 0.60, transposed: 0.62, control: 0.59 })]);
+  assertStringIncludes(old, "Its gradients were not checked");
 });
 
 Deno.test("conclusion: tracking losses but a different final accuracy is said, not hidden", () => {

@@ -279,3 +279,29 @@ export function copyConvWeightsToTransposed(
     }
   });
 }
+
+/**
+ * The map, for the control arm of {@linkcode copyConvWeightsToTransposed}, from a transposed
+ * DenseNet's weights to its conv twin's parameterisation, by weight name (`"lowconv/kernel"`):
+ * `ConvTranspose2d` kernels are flipped in space with their channel axes swapped
+ * ({@linkcode flipKernel}), everything else is returned as is. The map is a permutation of each
+ * kernel's entries and its own inverse, so it takes gradients too: since the control computes
+ * `f(flip(w))`, its gradient mapped through this map is the conv network's gradient at the same
+ * point. A new tensor is returned only for a mapped kernel (dispose it when it is not `value`).
+ *
+ * @example
+ * ```ts
+ * const toConv = transposedToConv(control);
+ * const g = toConv("denseblock1_conv1/kernel", controlGrad); // comparable with the conv arm's
+ * ```
+ */
+export function transposedToConv(
+  transposed: tf.LayersModel,
+): (weight: string, value: tf.Tensor) => tf.Tensor {
+  // A ConvTranspose2d's first weight is its kernel (the bias, when there is one, comes second).
+  const kernels = new Set(
+    transposed.layers.filter((l) => l instanceof ConvTranspose2d)
+      .map((l) => l.trainableWeights[0].originalName),
+  );
+  return (weight, value) => kernels.has(weight) ? flipKernel(value as tf.Tensor4D) : value;
+}

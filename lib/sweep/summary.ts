@@ -3,9 +3,11 @@
  * with its per-seed points, paired differences across seeds with 95 % intervals and verdicts, and
  * the layer × initialisation design with its two main effects.
  *
- * Every verdict follows the numbers: "differs" when the 95 % interval excludes 0, "equivalent"
- * only when the 90 % interval lies inside ±margin (two one-sided tests), otherwise
- * "inconclusive" with the smallest difference the sweep could have detected.
+ * Every verdict follows the numbers, decided by lib/train/verdict.ts: "differs" when the 95 %
+ * interval excludes 0, "equivalent" only when the 90 % interval lies inside ±margin (two
+ * one-sided tests), "inconclusive" otherwise, with the smallest difference the sweep could have
+ * detected, and no verdict when the uncertainty cannot be estimated (the same difference on
+ * every seed).
  *
  * @example
  * ```ts
@@ -18,12 +20,8 @@
  */
 import type { SeedRun } from "../train/experiment.ts";
 import { meanStd, proportionStandardError } from "../train/metrics.ts";
-import {
-  type DifferenceEstimate,
-  equivalenceTest,
-  pairedDifference,
-  twoByTwoEffects,
-} from "../train/stats.ts";
+import { type DifferenceEstimate, pairedDifference, twoByTwoEffects } from "../train/stats.ts";
+import { classifyDifference, type Verdict } from "../train/verdict.ts";
 import { markdownTable } from "../viz/markdown.ts";
 import type { Figure, Trace } from "../viz/plotly.ts";
 import { describeRun } from "./local.ts";
@@ -127,22 +125,30 @@ export function finalAccuracyFigure(runs: SeedRun[]): Figure {
  * ```
  */
 export function verdict(d: DifferenceEstimate, margin?: number): string {
-  if (d.se === 0) {
-    return `the same difference on every seed: no interval can be estimated (more seeds, or ` +
-      `runs long enough to move the accuracies apart)`;
-  }
-  const tost = margin ? equivalenceTest(d, margin) : undefined;
+  return verdictWords(classifyDifference(d, margin));
+}
+
+/** The sweep's wording of a decision. */
+function verdictWords(v: Verdict): string {
+  const tost = v.equivalence;
   const within = tost ? `±${(100 * tost.margin).toFixed(1)} pp` : "";
-  if (d.significant) {
-    return tost?.equivalent
-      ? `differs, by less than ${within} (90% interval ${interval(tost.ci90)})`
-      : "differs (the 95% interval excludes 0)";
+  switch (v.kind) {
+    case "cannot estimate":
+      return `cannot estimate the uncertainty: the same difference on every seed, so no ` +
+        `interval (more seeds, or runs long enough to move the accuracies apart)`;
+    case "differs":
+      return v.withinMargin
+        ? `differs, by less than ${within} (90% interval ${interval(tost!.ci90)})`
+        : "differs (the 95% interval excludes 0)";
+    case "equivalent":
+      return `equivalent within ${within} (90% interval ${
+        interval(tost!.ci90)
+      }, two one-sided tests)`;
+    case "inconclusive":
+      return `inconclusive: the sweep could detect only about ${
+        (100 * v.estimate!.detectable).toFixed(1)
+      } pp ` + `or more (80% power)` + (tost ? `; equivalence within ${within} not shown` : "");
   }
-  if (tost?.equivalent) {
-    return `equivalent within ${within} (90% interval ${interval(tost.ci90)}, two one-sided tests)`;
-  }
-  return `inconclusive: the sweep could detect only about ${(100 * d.detectable).toFixed(1)} pp ` +
-    `or more (80% power)` + (tost ? `; equivalence within ${within} not shown` : "");
 }
 
 /** A difference as a table row: label, mean, interval, verdict. */
@@ -287,19 +293,33 @@ function designConclusion(
   init: DifferenceEstimate,
   margin?: number,
 ): string {
-  const layerSame = margin ? equivalenceTest(layer, margin).equivalent : false;
+  const layerV = classifyDifference(layer, margin), initV = classifyDifference(init, margin);
   const say = (d: DifferenceEstimate) => `${pp(d.mean)} pp, 95% interval ${interval(d.ci95)}`;
-  if (init.significant && !layer.significant) {
+  const within = `±${(100 * (margin ?? 0)).toFixed(1)} pp`;
+  const unestimable = [["layer type", layerV], ["initialisation", initV]] as const;
+  const none = unestimable.filter(([, v]) => v.kind === "cannot estimate");
+  if (none.length > 0) {
+    return `**No verdict**: the effect of ${
+      none.map(([name, v]) => `the ${name} (${pp(v.estimate!.mean)} pp)`).join(" and of ")
+    } is the same on every seed, so ${
+      none.length > 1 ? "their" : "its"
+    } uncertainty cannot be estimated and it is shown neither to differ from 0 nor to be ` +
+      `equivalent to 0. ` +
+      unestimable.filter(([, v]) => v.kind !== "cannot estimate")
+        .map(([name, v]) => `The ${name}'s effect: ${verdictWords(v)}. `).join("") +
+      "More seeds, or runs long enough to move the accuracies apart, give intervals.";
+  }
+  const layerSame = layerV.kind === "equivalent";
+  if (initV.kind === "differs" && layerV.kind !== "differs") {
     return `**Accuracy follows the init column, not the layer row**: initialisation changes it ` +
       `by ${say(init)}, ` +
       (layerSame
-        ? `while the layer type's effect is equivalent to zero within ±${
-          (100 * margin!).toFixed(1)
-        } pp. What separates the article's two networks is PyTorch's initialisation.`
+        ? `while the layer type's effect is equivalent to zero within ${within}. What ` +
+          `separates the article's two networks is PyTorch's initialisation.`
         : `while the layer type's effect (${say(layer)}) is not significant — but not shown to ` +
           `be zero either (inconclusive at this size).`);
   }
-  if (layer.significant) {
+  if (layerV.kind === "differs") {
     return `**The layer type itself changes accuracy** (${say(layer)}), beyond initialisation ` +
       `(init effect ${say(init)}).`;
   }
@@ -309,9 +329,5 @@ function designConclusion(
     } seeds; this sweep could detect effects of about ${
       (100 * Math.max(layer.detectable, init.detectable)).toFixed(1)
     } pp or more.` +
-    (layerSame
-      ? ` The layer effect is, however, equivalent to zero within ±${
-        (100 * margin!).toFixed(1)
-      } pp.`
-      : "");
+    (layerSame ? ` The layer effect is, however, equivalent to zero within ${within}.` : "");
 }

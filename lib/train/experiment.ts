@@ -14,7 +14,8 @@
  */
 import { join } from "node:path";
 import { batches, type Dataset } from "../data/mod.ts";
-import { copyConvWeightsToTransposed, DenseNet } from "../nn/densenet.ts";
+import { copyConvWeightsToTransposed, DenseNet, transposedToConv } from "../nn/densenet.ts";
+import type { GradientCheckSpec } from "./gradient_check.ts";
 import type { InitScheme } from "../nn/init.ts";
 import {
   type Arm,
@@ -115,16 +116,20 @@ export async function runExperiment(options: ExperimentOptions): Promise<SeedRun
     const conv = DenseNet({ variant: "conv", classes, seed, init });
     const transposed = DenseNet({ variant: "transposed", classes, seed, init });
     const arms: Arm[] = [{ name: "conv", model: conv }, { name: "transposed", model: transposed }];
+    const gradientChecks: GradientCheckSpec[] = [];
     if (control) {
       const c = DenseNet({ variant: "transposed", classes: dataset.classNames.length });
       copyConvWeightsToTransposed(conv, c);
       arms.push({ name: "control", model: c });
+      // The same function from the same start: the first step's gradients must agree.
+      gradientChecks.push({ reference: "conv", arm: "control", map: transposedToConv(c) });
     }
     try {
       const results = await train({
         arms,
         data: trainingData(dataset, { seed, augment }),
         hyper,
+        gradientChecks,
         runDir: options.runDir ? join(options.runDir, `seed-${seed}`) : undefined,
         config: { seed, augment, init, ...options.config },
         onStep: options.onStep && ((p) => options.onStep!(seed, p)),

@@ -29,6 +29,12 @@ import { writeFileAtomic } from "../util/atomic.ts";
 import { completeCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { accuracy, addConfusion, confusionMatrix, perClassAccuracy } from "./metrics.ts";
 import { SGD } from "./sgd.ts";
+import {
+  type GradientCheck,
+  type GradientCheckSpec,
+  GradientMismatchError,
+  GradientRecorder,
+} from "./gradient_check.ts";
 import { trainableVariables } from "./_variables.ts";
 
 /** A batch of images (NHWC float32) and integer labels. */
@@ -131,6 +137,8 @@ export interface RunResults {
   completedEpochs: number;
   /** Per arm. */
   arms: ArmResults[];
+  /** The first step's gradient checks ({@linkcode TrainOptions.gradientChecks}), when asked for. */
+  gradientChecks?: GradientCheck[];
 }
 
 /** Progress after each training step. */
@@ -163,6 +171,12 @@ export interface TrainOptions {
   runDir?: string;
   /** Extra configuration recorded in the results (seed, backend…); part of the resume check. */
   config?: Record<string, unknown>;
+  /**
+   * Pairs of arms whose gradients must agree at the first step (see gradient_check.ts): the
+   * results record each check, and a failed one stops training with a
+   * {@linkcode GradientMismatchError} (a kernel or weight copy is wrong).
+   */
+  gradientChecks?: GradientCheckSpec[];
   /** Called after every step. */
   onStep?: (p: StepProgress) => void | Promise<void>;
   /** Called after every epoch with the results so far. */
@@ -318,11 +332,13 @@ async function trainStep(
   opt: SGD,
   vars: tf.Variable[],
   batch: LabelledBatch,
+  inspect?: (grads: tf.NamedTensorMap) => void,
 ): Promise<number> {
   const { value, grads } = tf.variableGrads(() => {
     const logits = model.apply(batch.x, { training: true }) as tf.Tensor;
     return crossEntropy(logits, batch.y);
   }, vars);
+  inspect?.(grads);
   const loss = (await value.data())[0];
   if (Number.isFinite(loss)) opt.step(grads);
   tf.dispose([value, ...Object.values(grads)]);
@@ -378,6 +394,7 @@ export async function train(options: TrainOptions): Promise<RunResults> {
   const checkpointDir = runDir ? join(runDir, "checkpoint") : undefined;
   const models = arms.map((a, i) => ({ name: a.name, model: a.model, optimizer: optimizers[i] }));
   let prefetched: LabelledBatch | undefined;
+  let recorder: GradientRecorder | undefined;
   try {
     if (checkpointDir && completeCheckpoint(checkpointDir)) {
       const saved = await loadCheckpoint(checkpointDir, models) as RunResults;
@@ -390,6 +407,10 @@ export async function train(options: TrainOptions): Promise<RunResults> {
         );
       }
       results = saved;
+    }
+    // A resumed run recorded its checks at its own first step (they are in `results`).
+    if (options.gradientChecks?.length && results.completedEpochs === 0) {
+      recorder = new GradientRecorder(options.gradientChecks, arms);
     }
     const stepsPerEpoch = Math.ceil(data.trainSize / hyper.batchSize);
     const totalSteps = stepsPerEpoch * hyper.epochs;
@@ -412,7 +433,10 @@ export async function train(options: TrainOptions): Promise<RunResults> {
         try {
           for (const [i, arm] of arms.entries()) {
             const t = performance.now();
-            const loss = await trainStep(arm.model, optimizers[i], vars[i], batch);
+            const inspect = recorder?.wants(arm.name)
+              ? (g: tf.NamedTensorMap) => recorder!.record(arm.name, g)
+              : undefined;
+            const loss = await trainStep(arm.model, optimizers[i], vars[i], batch, inspect);
             seconds[i] += (performance.now() - t) / 1000;
             if (!Number.isFinite(loss)) {
               throw new DivergenceError(
@@ -426,6 +450,12 @@ export async function train(options: TrainOptions): Promise<RunResults> {
             losses[arm.name] = loss;
             sums[i] += loss;
             results.arms[i].steps.push([epoch, step, loss]);
+          }
+          if (recorder) {
+            results.gradientChecks = await recorder.finish();
+            recorder = undefined;
+            const failed = results.gradientChecks.find((c) => !c.passed);
+            if (failed) throw new GradientMismatchError(failed);
           }
         } finally {
           tf.dispose([batch.x, batch.y]);
@@ -468,6 +498,7 @@ export async function train(options: TrainOptions): Promise<RunResults> {
     return results;
   } finally {
     if (prefetched) tf.dispose([prefetched.x, prefetched.y]);
+    recorder?.dispose();
     optimizers.forEach((o) => o.dispose());
   }
 }

@@ -15,7 +15,9 @@
 import type { ArmResults, RunResults, StepProgress } from "../train/trainer.ts";
 import type { SeedRun } from "../train/experiment.ts";
 import { addConfusion, meanStd, proportionStandardError } from "../train/metrics.ts";
-import { equivalenceTest, pairedDifference, proportionDifference } from "../train/stats.ts";
+import { pairedDifference, proportionDifference } from "../train/stats.ts";
+import { classifyDifference } from "../train/verdict.ts";
+import { type GradientCheck, gradientCheckMessage } from "../train/gradient_check.ts";
 import { progressReporter } from "./progress.ts";
 import { LiveDisplay } from "./live.ts";
 import { type Figure, figureBundle, groupedBars, heatmaps, type Trace } from "./plotly.ts";
@@ -285,6 +287,11 @@ export interface ControlGap {
   startRelDiff: number;
   /** Steps compared. */
   steps: number;
+  /**
+   * The control arm's gradients against the conv arm's at the first step (lib/train's
+   * gradient check); absent in results recorded before that check existed.
+   */
+  gradient?: GradientCheck;
 }
 
 /**
@@ -313,8 +320,60 @@ export function controlGap(runs: SeedRun[]): ControlGap[] | undefined {
       maxRelDiff = Math.max(maxRelDiff, Number.isNaN(rel) ? Infinity : rel);
       if (i < CONTROL_START_STEPS) startRelDiff = maxRelDiff;
     });
-    return { seed, maxAbsDiff, maxRelDiff, startRelDiff, firstDivergentStep, steps: conv.length };
+    const gradient = results.gradientChecks?.find((c) => c.arm === "control");
+    return {
+      seed,
+      maxAbsDiff,
+      maxRelDiff,
+      startRelDiff,
+      firstDivergentStep,
+      steps: conv.length,
+      ...(gradient ? { gradient } : {}),
+    };
   });
+}
+
+/**
+ * The control arm's agreement with the conv arm, per seed, as markdown: the first step's
+ * gradient gap (lib/train's gradient check), the loss gap over the first
+ * {@linkcode CONTROL_START_STEPS} steps, and the largest loss gap over the run; or a line saying
+ * there was no control arm.
+ *
+ * @example
+ * ```ts
+ * await showMarkdown(controlReport(runs));
+ * ```
+ */
+export function controlReport(runs: SeedRun[]): string {
+  const gap = controlGap(runs);
+  if (!gap) {
+    return "The control arm was not trained (`control = false`; run with `-p control=true` to " +
+      "add it).";
+  }
+  const e = (v: number) => v.toExponential(2);
+  const tol = CONTROL_TOLERANCE.toExponential(0);
+  const rows = gap.map((g) => [
+    String(g.seed),
+    g.gradient
+      ? `**${e(g.gradient.maxRelDiff)}** (${g.gradient.worstParameter}): ` +
+        (g.gradient.passed ? "same gradients" : "**a kernel or the weight copy is wrong**")
+      : "not checked",
+    `${e(g.startRelDiff)}${
+      g.firstDivergentStep !== undefined &&
+        g.firstDivergentStep <= CONTROL_START_STEPS
+        ? " **(over)**"
+        : ""
+    }`,
+    `${e(g.maxAbsDiff)} (relative ${e(g.maxRelDiff)})` +
+    (g.firstDivergentStep !== undefined ? `, over ${tol} from step ${g.firstDivergentStep}` : ""),
+  ]);
+  const gradTol = gap.find((g) => g.gradient)?.gradient?.tolerance.toExponential(0) ?? "1e-5";
+  return markdownTable([
+    "seed",
+    `gradient gap at step 1, relative to the largest gradient (tolerance ${gradTol})`,
+    `relative loss gap, first ${CONTROL_START_STEPS} steps (tolerance ${tol})`,
+    `largest loss gap over ${gap[0].steps} steps`,
+  ], rows);
 }
 
 /** Options of {@linkcode conclusion}. */
@@ -372,27 +431,37 @@ export function conclusion(runs: SeedRun[], options: ConclusionOptions = {}): st
   const chanceLimit = chance + 2 * proportionStandardError(chance, n);
   const nearChance = [meanStd(conv).mean, meanStd(trans).mean].every((a) => a <= chanceLimit);
   const interval = `95% interval ${pp(d.ci95[0])} to ${pp(d.ci95[1])} pp`;
-  const tost = margin === undefined ? undefined : equivalenceTest(d, margin);
+  const v = classifyDifference(d, margin);
+  const tost = v.equivalence;
+  const notEquivalent = tost
+    ? `Equivalence within ±${(100 * tost.margin).toFixed(1)} pp is not shown either (90% ` +
+      `interval ${pp(tost.ci90[0])} to ${pp(tost.ci90[1])} pp).`
+    : "No equivalence margin was set, so no equivalence test was made.";
   const verdict = nearChance
     ? `Neither network is measurably better than guessing (chance ${pct(chance)}; two standard ` +
       `errors above it is ${pct(chanceLimit)} on ${n} test images): this run is too short to ` +
       "compare them. Train on more images or for more epochs (see the `full` preset)."
-    : d.significant
+    : v.kind === "cannot estimate"
+    ? `No verdict: the uncertainty of this difference cannot be estimated (standard error ` +
+      `${(100 * d.se).toFixed(1)} pp: ` +
+      (runs.length > 1
+        ? `the same difference on every seed`
+        : `both accuracies are 0 or 100%, where the binomial error vanishes`) +
+      `), so it is shown neither to differ from 0 nor to be equivalent. ` +
+      (runs.length > 1 ? "More seeds or longer runs" : "More test images or several seeds") +
+      " give an interval that means something."
+    : v.kind === "differs"
     ? `The ${interval} excludes 0: on this run the ` +
-      `${d.mean > 0 ? "transposed" : "convolutional"} network is more accurate.` +
+      `${v.sign! > 0 ? "transposed" : "convolutional"} network is more accurate.` +
       (runs.length > 1 ? "" : " With one seed the interval covers the test-set sample only, not " +
         "the variation between training runs: several seeds measure that.")
-    : tost?.equivalent
-    ? `Equivalent within ±${(100 * tost.margin).toFixed(1)} pp: the 90% interval ` +
-      `${pp(tost.ci90[0])} to ${pp(tost.ci90[1])} pp lies inside the margin (two one-sided ` +
+    : v.kind === "equivalent"
+    ? `Equivalent within ±${(100 * tost!.margin).toFixed(1)} pp: the 90% interval ` +
+      `${pp(tost!.ci90[0])} to ${pp(tost!.ci90[1])} pp lies inside the margin (two one-sided ` +
       `tests at 5%).`
     : `Inconclusive: the ${interval} includes 0, so this run cannot tell the networks apart, ` +
       `and that is not evidence that they are equal. It could reliably detect only a difference ` +
-      `of about ${(100 * d.detectable).toFixed(1)} pp or more (80% power). ` +
-      (tost
-        ? `Equivalence within ±${(100 * tost.margin).toFixed(1)} pp is not shown either (90% ` +
-          `interval ${pp(tost.ci90[0])} to ${pp(tost.ci90[1])} pp).`
-        : "No equivalence margin was set, so no equivalence test was made.") +
+      `of about ${(100 * d.detectable).toFixed(1)} pp or more (80% power). ${notEquivalent}` +
       " More seeds or test images narrow the interval.";
   const lines = [
     markdownTable(["arm", "final test accuracy", "std over seeds", "per seed"], rows),
@@ -414,6 +483,22 @@ function controlSentence(gap: ControlGap[], control: number, conv: number): stri
   const what = `The control arm (transposed layers initialised from the conv network through the ` +
     `stride-1 equivalence)`;
   const tol = CONTROL_TOLERANCE.toExponential(0);
+  const wrongGradient = gap.find((g) => g.gradient && !g.gradient.passed);
+  if (wrongGradient) {
+    return `${what} did **not** compute the same function as the conv network: in seed ` +
+      `${wrongGradient.seed}, ${gradientCheckMessage(wrongGradient.gradient!)}. It ended at ` +
+      `${pct(control)} accuracy (conv: ${pct(conv)}); this run cannot say what separates the ` +
+      `article's two networks.`;
+  }
+  const checked = gap.filter((g) => g.gradient);
+  const gradients = checked.length === gap.length
+    ? `the same gradients at the first step (largest relative gap ${
+      Math.max(...checked.map((g) => g.gradient!.maxRelDiff)).toExponential(1)
+    }, tolerance ${checked[0].gradient!.tolerance.toExponential(0)}); `
+    : "";
+  const unchecked = checked.length === gap.length ? "" : ` Its gradients were not checked ` +
+    `(results recorded before the first-step gradient check), so a kernel error too small to ` +
+    `show in the losses is not ruled out.`;
   const wrongFromStart = gap.filter((g) =>
     g.firstDivergentStep !== undefined && g.firstDivergentStep <= CONTROL_START_STEPS
   );
@@ -429,7 +514,7 @@ function controlSentence(gap: ControlGap[], control: number, conv: number): stri
   const drifted = gap.filter((g) => g.firstDivergentStep !== undefined);
   if (drifted.length > 0) {
     const start = Math.max(...gap.map((g) => g.startRelDiff));
-    return `${what} computed the same function as the conv network (relative loss gap ` +
+    return `${what} computed the same function as the conv network (${gradients}relative loss gap ` +
       `${start.toExponential(1)} over the first ${CONTROL_START_STEPS} steps, tolerance ${tol}) ` +
       `and then drifted away from it as training amplified float rounding (the two arms' ` +
       `kernels sum in different orders): past the tolerance from step ` +
@@ -437,20 +522,24 @@ function controlSentence(gap: ControlGap[], control: number, conv: number): stri
       `${worst.maxAbsDiff.toExponential(1)} (${worst.maxRelDiff.toExponential(1)} relative). It ` +
       `ended at ${pct(control)} accuracy against the conv network's ${pct(conv)}: rounding alone ` +
       `moved the final accuracy by ${Math.abs(100 * (control - conv)).toFixed(1)} pp, a floor ` +
-      `for what a difference between two single runs of the article's networks can mean.`;
+      `for what a difference between two single runs of the article's networks can mean.` +
+      unchecked;
   }
-  const tracked = `${what} tracked the conv network's training loss to within ` +
+  const tracked =
+    `${what} ${
+      gradients ? `had ${gradients.replace(/; $/, "")} and ` : ""
+    }tracked the conv network's training loss to within ` +
     `${worst.maxAbsDiff.toExponential(1)} (${worst.maxRelDiff.toExponential(1)} relative, ` +
     `tolerance ${CONTROL_TOLERANCE.toExponential(0)}) over ${gap[0].steps} steps per seed`;
   if (control === conv) {
     return `${tracked} and ended at the same accuracy, ${pct(control)}. Same function, same ` +
       `start, same result: whatever separates the article's two networks comes from their ` +
-      `initialisation, not from what the layers can compute.`;
+      `initialisation, not from what the layers can compute.` + unchecked;
   }
   return `${tracked}, yet ended at ${pct(control)} accuracy against the conv network's ` +
     `${pct(conv)}: float rounding alone moved the final accuracy by ` +
     `${Math.abs(100 * (control - conv)).toFixed(1)} pp, a measure of how much any difference ` +
-    `of that size between the article's networks can mean.`;
+    `of that size between the article's networks can mean.` + unchecked;
 }
 
 /**
