@@ -206,9 +206,20 @@ function killAll(reason: string): void {
 /** How long a kernel may take to stop after the interrupt that SIGINT sends, before it is killed. */
 const SIGINT_GRACE_MS = 3000;
 
+/**
+ * A repeat of the first signal within this time is the same Ctrl-C delivered twice: a terminal
+ * signals the whole process group, and `deno task` forwards the signal to its child as well.
+ */
+const SAME_SIGNAL_MS = 1000;
+let signalAt = 0;
+
 function onSignal(signal: Deno.Signal) {
-  if (signalSeen) Deno.exit(signal === "SIGINT" ? 130 : 143); // second signal: leave now
+  if (signalSeen) {
+    if (signal === signalSeen && performance.now() - signalAt < SAME_SIGNAL_MS) return;
+    Deno.exit(signal === "SIGINT" ? 130 : 143); // second signal: leave now
+  }
   signalSeen = signal;
+  signalAt = performance.now();
   if (signal === "SIGINT") {
     // Ctrl-C: stop the running cell the way a frontend's Stop does, so that the caller can save
     // the partial results with the cell marked and shut the kernel down cleanly. The Deno 2.9
