@@ -50,6 +50,7 @@ class UsageError extends Error {}
 interface Args {
   command: "install" | "uninstall" | "status" | "help";
   dataDir?: string;
+  prefix?: string;
 }
 
 function parse(argv: string[]): Args {
@@ -80,7 +81,7 @@ function parse(argv: string[]): Args {
     throw new UsageError("--user and --prefix exclude each other: give one");
   }
   const dataDir = prefix !== undefined ? join(prefix, "share", "jupyter") : userDataDir();
-  return { command, dataDir };
+  return { command, dataDir, prefix };
 }
 
 async function status(): Promise<number> {
@@ -144,11 +145,19 @@ export async function main(argv: string[]): Promise<number> {
         );
         const s = await kernelSpecStatus();
         if (s.found && s.found.dir !== dir) {
-          console.error(
-            `WARNING: Jupyter will not use it: ${s.found.dir} comes first on its data path ` +
-              `(${s.found.dataDir.source}). Remove that one or install there.`,
+          if (args.prefix === undefined) {
+            console.error(
+              `WARNING: Jupyter will not use it: ${s.found.dir} comes first on its data path ` +
+                `(${s.found.dataDir.source}). Remove that one or install there.`,
+            );
+            return 1;
+          }
+          // A prefix is searched when it is the prefix of the Python environment running
+          // Jupyter, before or after the user directory depending on JUPYTER_PREFER_ENV_PATH.
+          console.log(
+            `Note: outside that environment, Jupyter finds ${s.found.dir} first ` +
+              `(${s.found.dataDir.source}).`,
           );
-          return 1;
         }
         return 0;
       }
