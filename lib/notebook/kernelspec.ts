@@ -21,7 +21,7 @@
  * ```
  * @module
  */
-import { dirname, isAbsolute, join } from "node:path";
+import { isAbsolute, join } from "node:path";
 
 /** Name of the kernelspec the notebooks ask for (`metadata.kernelspec.name`). */
 export const KERNEL_NAME = "deno";
@@ -228,7 +228,11 @@ export async function installKernelSpec(options: InstallOptions): Promise<string
   const kernels = join(options.dataDir, "kernels");
   const target = join(kernels, KERNEL_NAME);
   await Deno.mkdir(kernels, { recursive: true });
-  const tmp = await Deno.makeTempDir({ dir: kernels, prefix: `.${KERNEL_NAME}-new-` });
+  // Beside kernels/, not in it: Jupyter would list a half-written spec there as a kernel.
+  const tmp = await Deno.makeTempDir({
+    dir: options.dataDir,
+    prefix: `.kernelspec-${KERNEL_NAME}-new-`,
+  });
   let old: string | null = null;
   try {
     await Deno.writeTextFile(join(tmp, "kernel.json"), JSON.stringify(spec, null, 2) + "\n");
@@ -268,7 +272,10 @@ export async function uninstallKernelSpec(dataDir: string): Promise<boolean> {
   const target = join(dataDir, "kernels", KERNEL_NAME);
   if (!(await exists(target))) return false;
   // Rename first, so that Jupyter never sees a half-removed spec.
-  const gone = join(dirname(target), `.${KERNEL_NAME}-removed-${crypto.randomUUID().slice(0, 8)}`);
+  const gone = join(
+    dataDir,
+    `.kernelspec-${KERNEL_NAME}-removed-${crypto.randomUUID().slice(0, 8)}`,
+  );
   await Deno.rename(target, gone);
   await Deno.remove(gone, { recursive: true });
   return true;
