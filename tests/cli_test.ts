@@ -263,7 +263,7 @@ function spawnCli(args: string[], tmp: string) {
   };
 }
 
-Deno.test("cli: SIGINT during a run kills the kernel and still writes the partial results", () =>
+Deno.test("cli: SIGINT during an await it cannot interrupt kills the kernel and still writes the partial results", () =>
   inTempDir(async (tmp) => {
     const cli = spawnCli(["run", `${FIXTURES}timeout.ipynb`, "--out", tmp], tmp);
     await cli.until("[1/3]");
@@ -282,7 +282,76 @@ Deno.test("cli: SIGINT during a run kills the kernel and still writes the partia
     const nb = await readJson(`${tmp}/timeout.ipynb`);
     assertValidNotebook(nb);
     const cells = nb.cells.filter((c): c is CodeCell => c.cell_type === "code");
-    assertEquals(cells[1].outputs.map(summarize)[0], ["stream", "stdout", "waiting\n"]);
+    const outputs = cells[1].outputs.map(summarize);
+    assertEquals(outputs[0], ["stream", "stdout", "waiting\n"]);
+    // The Deno kernel cannot stop a cell waiting in an await: it is killed after the grace time.
+    assertEquals(outputs.at(-1)?.slice(0, 1).concat(outputs.at(-1)![1]), ["error", "Interrupted"]);
+    assertStringIncludes(outputs.at(-1)![2], "so the kernel was killed");
+    assertEquals(await pgrep(`${tmp}/deno-kernel-`), [], "a kernel survived the SIGINT");
+  }));
+
+Deno.test("cli: Ctrl-C of `deno task run` interrupts the cell by message, saves it marked, exits 130", () =>
+  inTempDir(async (tmp) => {
+    const nbPath = `${tmp}/spin.ipynb`;
+    await writeSmallWith(nbPath, `console.log("spinning");\nwhile (true) {}`);
+    const nb0 = await readJson(nbPath);
+    nb0.cells.push({
+      cell_type: "code",
+      metadata: {},
+      source: `console.log("after");`,
+      outputs: [],
+      execution_count: null,
+    });
+    await Deno.writeTextFile(nbPath, JSON.stringify(nb0));
+    const out = `${tmp}/out`;
+    // Its own session, so that the signal can go to the whole process group, as a terminal's
+    // Ctrl-C does: deno task, the runner and (unless it ignores it) the kernel all receive it.
+    const child = new Deno.Command("setsid", {
+      args: [Deno.execPath(), "task", "run", nbPath, "--out", out],
+      cwd: ROOT,
+      env: { TMPDIR: tmp, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let stdout = "";
+    while (!stdout.includes("[3/5]")) { // the cell before the spinning one has ended
+      const { value, done } = await reader.read();
+      if (done) break;
+      stdout += value;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    const kernels = await pgrep(`${tmp}/deno-kernel-`);
+    assertEquals(kernels.length, 1, "expected one kernel while the cell spins");
+    Deno.kill(-child.pid, "SIGINT");
+    const [status, stderr] = await Promise.all([
+      child.status,
+      new Response(child.stderr).text(),
+      (async () => {
+        while (true) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          stdout += value;
+        }
+      })(),
+    ]);
+    assertEquals(status.code, 130, stdout + stderr);
+    assertStringIncludes(stdout, "INTERRUPTED");
+    assertStringIncludes(stderr, "was interrupted (SIGINT)");
+    assertEquals(stderr.includes("killed"), false, `the kernel was killed: ${stderr}`);
+    const nb = await readJson(`${out}/spin.ipynb`);
+    assertValidNotebook(nb);
+    assertEquals((nb.metadata.deno_runner as { status?: string })?.status, "error");
+    const cells = nb.cells.filter((c): c is CodeCell => c.cell_type === "code");
+    const spin = cells.at(-2)!.outputs.map(summarize);
+    assertEquals(spin, [
+      ["stream", "stdout", "spinning\n"],
+      ["error", "Interrupted", "Interrupted by SIGINT (Ctrl-C); the run stopped here."],
+    ]);
+    assertEquals(cells.at(-1)!.outputs, [], "the cell after the interrupted one ran");
+    for (let i = 0; i < 50 && (await pgrep(`${tmp}/deno-kernel-`)).length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     assertEquals(await pgrep(`${tmp}/deno-kernel-`), [], "a kernel survived the SIGINT");
   }));
 

@@ -169,6 +169,35 @@ Deno.test("runner: a cell past its time limit gets a timed-out error and stops t
   await assertNoKernelLeft(result);
 });
 
+Deno.test("runner: a busy cell past its time limit is interrupted by message; the kernel and its state stay usable", async () => {
+  const cell = (source: string): CodeCell => ({
+    cell_type: "code",
+    metadata: {},
+    source,
+    outputs: [],
+    execution_count: null,
+  });
+  const nb: Notebook = {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {},
+    cells: [
+      cell(`const kept = 41;`),
+      cell(`console.log("spinning");\nwhile (true) {}`),
+      cell(`console.log("next:", kept + 1);`),
+    ],
+  };
+  const result = await runNotebook(nb, { cellTimeoutMs: 1500, continueOnError: true });
+  assertEquals(result.failures.map((f) => f.kind), ["timeout"]);
+  assertStringIncludes(result.error!.message, "(it was interrupted)");
+  const [, spin, next] = codeCells(result.notebook);
+  assertEquals(spin.outputs.map(summarize).at(-1)?.slice(0, 2), ["error", "TimeoutError"]);
+  // The same kernel ran the next cell, with the variable from before the interrupt.
+  assertEquals(next.outputs.map(summarize), [["stream", "stdout", "next: 42\n"]]);
+  assertEquals(next.execution_count, 3);
+  await assertNoKernelLeft(result);
+});
+
 Deno.test("runner: a kernel that exits mid-cell is reported in that cell, without hanging", async () => {
   const nb = await fixture("exit.ipynb");
   const started = performance.now();

@@ -58,6 +58,7 @@ import {
 } from "./parameters.ts";
 import {
   type CellProgress,
+  type CellStatus,
   describeLost,
   NotebookSyntaxError,
   runNotebook,
@@ -427,13 +428,14 @@ export interface RunAndWriteResult {
   pdfPath?: string;
 }
 
-const MARKS: Record<string, string> = {
+const MARKS: Record<CellStatus, string> = {
   ok: "ok",
   error: "ERROR",
   timeout: "TIMEOUT",
   died: "KERNEL DIED",
   skipped: "skipped",
   raised: "ok (raised, as tagged)",
+  interrupted: "INTERRUPTED",
 };
 
 /**

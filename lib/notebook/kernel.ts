@@ -12,7 +12,8 @@
  * until the kernel is shut down.
  *
  * The kernel process is never left behind: {@linkcode Kernel.shutdown} asks it to exit and
- * kills it if needed; SIGINT/SIGTERM and process exit kill every running kernel; a kernel whose
+ * kills it if needed; SIGINT first interrupts every running kernel by message (and kills the ones
+ * that do not stop), SIGTERM and process exit kill them; a kernel whose
  * client was killed outright (SIGKILL) exits by itself within a second (Linux: it watches its
  * parent process id); a kernel that dies (or stops answering heartbeats) rejects the pending
  * execution with {@linkcode KernelDiedError}.
@@ -54,6 +55,11 @@ export interface KernelOptions {
   cwd?: string;
   /** The `deno` executable (default: `Deno.execPath()`). */
   denoPath?: string;
+  /**
+   * The kernel's command line as a kernelspec's `argv`, `{connection_file}` standing for the
+   * connection file (default: `[denoPath, "jupyter", "--kernel", "--conn", "{connection_file}"]`).
+   */
+  argv?: string[];
   /** Extra environment variables for the kernel. */
   env?: Record<string, string>;
   /** Give up when the kernel is not ready after this long (default 60 000 ms). */
@@ -197,12 +203,40 @@ function killAll(reason: string): void {
   for (const k of live) k.kill(reason);
 }
 
+/** How long a kernel may take to stop after the interrupt that SIGINT sends, before it is killed. */
+const SIGINT_GRACE_MS = 3000;
+
+/**
+ * A repeat of the first signal within this time is the same Ctrl-C delivered twice: a terminal
+ * signals the whole process group, and `deno task` forwards the signal to its child as well.
+ */
+const SAME_SIGNAL_MS = 1000;
+let signalAt = 0;
+
 function onSignal(signal: Deno.Signal) {
-  if (signalSeen) Deno.exit(signal === "SIGINT" ? 130 : 143); // second signal: leave now
+  if (signalSeen) {
+    if (signal === signalSeen && performance.now() - signalAt < SAME_SIGNAL_MS) return;
+    Deno.exit(signal === "SIGINT" ? 130 : 143); // second signal: leave now
+  }
   signalSeen = signal;
-  killAll(`killed because this process received ${signal}`);
-  // Give the caller a moment to save partial results, then exit as the signal would have.
-  setTimeout(() => Deno.exit(signal === "SIGINT" ? 130 : 143), 5000);
+  signalAt = performance.now();
+  if (signal === "SIGINT") {
+    // Ctrl-C: stop the running cell the way a frontend's Stop does, so that the caller can save
+    // the partial results with the cell marked and shut the kernel down cleanly. The Deno 2.9
+    // kernel cannot stop a cell that is waiting in an `await` (see README, "Working
+    // interactively"): such a kernel is killed after the grace period.
+    for (const k of live) {
+      k.interrupt(SIGINT_GRACE_MS).then((stopped) => {
+        if (!stopped && k.alive) {
+          k.kill(`killed: it did not stop within ${SIGINT_GRACE_MS / 1000} s of the interrupt`);
+        }
+      });
+    }
+  } else {
+    killAll(`killed because this process received ${signal}`);
+  }
+  // Give the caller time to save partial results and shut down, then exit as the signal would.
+  setTimeout(() => Deno.exit(signal === "SIGINT" ? 130 : 143), 15_000);
 }
 const onSigint = () => onSignal("SIGINT");
 const onSigterm = () => onSignal("SIGTERM");
@@ -210,8 +244,9 @@ const onUnload = () => killAll("the client process exited");
 
 /**
  * The signal (SIGINT or SIGTERM) this process received while kernels were running, or `null`.
- * Kernels are killed at once on such a signal and the process exits 5 s later (at once on a
- * second signal), which leaves time to save partial results.
+ * On SIGINT every kernel is sent an interrupt_request (and killed when its cell has not stopped
+ * 3 s later); on SIGTERM kernels are killed at once. The process exits 15 s later (at once on a
+ * second signal), which leaves time to save partial results and shut the kernels down.
  *
  * @example
  * ```ts
@@ -286,7 +321,7 @@ export class Kernel {
   #conn: ConnectionInfo;
   #dir: string;
   #child: Deno.ChildProcess;
-  #opts: Required<Omit<KernelOptions, "cwd" | "env" | "denoPath">>;
+  #opts: Required<Omit<KernelOptions, "cwd" | "env" | "denoPath" | "argv">>;
   #session = crypto.randomUUID();
   #shell?: ZmtpSocket;
   #control?: ZmtpSocket;
@@ -356,8 +391,21 @@ export class Kernel {
     const started = performance.now();
     let child: Deno.ChildProcess;
     try {
-      child = new Deno.Command(options.denoPath ?? Deno.execPath(), {
-        args: ["jupyter", "--kernel", "--conn", file],
+      const argv = (options.argv ?? [
+        options.denoPath ?? Deno.execPath(),
+        "jupyter",
+        "--kernel",
+        "--conn",
+        "{connection_file}",
+      ]).map((a) => a.replaceAll("{connection_file}", file));
+      // A terminal's Ctrl-C reaches the whole process group, and SIGINT kills (or, started by
+      // Jupyter, hangs) the Deno kernel: it ignores SIGINT, so that this client can stop the
+      // cell by message instead. `exec` keeps the process id; ignored signals survive it.
+      const [cmd, ...args] = Deno.build.os === "windows"
+        ? argv
+        : ["/bin/sh", "-c", 'trap "" INT; exec "$0" "$@"', ...argv];
+      child = new Deno.Command(cmd, {
+        args,
         cwd: options.cwd,
         env: options.env,
         stdin: "null",

@@ -12,8 +12,10 @@
  * a cell tagged `skip-execution` is not run (its old outputs go, a note says it was skipped). A
  * cell that runs past `cellTimeoutMs` is interrupted (or, when interrupting does not stop it,
  * the kernel is killed) and gets an error output saying it timed out; a kernel that dies gets
- * an error output in the cell that was running, and the run stops there. Whatever happens, the
- * result holds every output gathered so far.
+ * an error output in the cell that was running, and the run stops there. On SIGINT (Ctrl-C) the
+ * kernel client interrupts the running cell (`kernel.ts`); the cell gets an error output saying
+ * it was interrupted and the run stops there, with the kernel shut down cleanly. Whatever
+ * happens, the result holds every output gathered so far.
  *
  * Before anything runs, every code cell that will run is parsed (`syntax.ts`); a syntax error
  * throws {@linkcode NotebookSyntaxError} naming cell, line and column. Each code cell's
@@ -47,6 +49,7 @@ import {
   KernelDiedError,
   type KernelOptions,
   type Message,
+  receivedSignal,
 } from "./kernel.ts";
 import type { Cell, CodeCell, ErrorOutput, Notebook, Output } from "./nbformat.ts";
 import { joinSource, newCellId } from "./nbformat.ts";
@@ -95,8 +98,18 @@ export interface RunOptions {
   kernel?: Omit<KernelOptions, "cwd">;
 }
 
-/** How a cell ended: "raised" is an error in a cell tagged `raises-exception`. */
-export type CellStatus = "ok" | "error" | "timeout" | "died" | "skipped" | "raised";
+/**
+ * How a cell ended: "raised" is an error in a cell tagged `raises-exception`, "interrupted" a
+ * cell stopped because this process received SIGINT.
+ */
+export type CellStatus =
+  | "ok"
+  | "error"
+  | "timeout"
+  | "died"
+  | "skipped"
+  | "raised"
+  | "interrupted";
 
 /** Progress of one code cell. */
 export interface CellProgress {
@@ -128,8 +141,11 @@ export interface CellOutput {
 
 /** Why a run failed. */
 export interface RunFailure {
-  /** What went wrong: a cell error, a timeout, a kernel death, or the kernel not starting. */
-  kind: "error" | "timeout" | "died" | "startup";
+  /**
+   * What went wrong: a cell error, a timeout, a kernel death, the kernel not starting, or a
+   * SIGINT (Ctrl-C) that interrupted the run.
+   */
+  kind: "error" | "timeout" | "died" | "startup" | "interrupted";
   /** Index of the cell in the executed notebook (-1 when the kernel did not start). */
   cellIndex: number;
   /** 1-based position among the code cells that run (0 when the kernel did not start). */
@@ -370,6 +386,7 @@ export async function runNotebook(nb: Notebook, options: RunOptions = {}): Promi
     };
     if (kernel) countLost(); // at start-up
     for (let n = 0; kernel && n < codeCells.length; n++) {
+      if (receivedSignal()) break; // stopped between two cells: run nothing more
       const { cell, index } = codeCells[n];
       const position = n + 1;
       const source = joinSource(cell.source);
@@ -426,7 +443,14 @@ export async function runNotebook(nb: Notebook, options: RunOptions = {}): Promi
         });
         if (result.executionCount !== null) cell.execution_count = result.executionCount;
         if (result.replyDate) timing["shell.execute_reply"] = result.replyDate;
-        if (result.status !== "ok") {
+        if (result.status !== "ok" && receivedSignal() === "SIGINT") {
+          status = "interrupted";
+          fail(
+            "interrupted",
+            `${describe(position, index)} was interrupted (SIGINT)`,
+            errorOutput("Interrupted", "Interrupted by SIGINT (Ctrl-C); the run stopped here."),
+          );
+        } else if (result.status !== "ok") {
           const ename = String(result.reply.ename ?? "Error");
           let evalue = String(result.reply.evalue ?? result.status);
           const outputs = collector.outputs(index);
@@ -456,6 +480,17 @@ export async function runNotebook(nb: Notebook, options: RunOptions = {}): Promi
             "timeout",
             `${describe(position, index)} timed out after ${limit} s (${how})`,
             errorOutput("TimeoutError", `Cell timed out after ${limit} s; ${how}.`),
+          );
+        } else if (e instanceof KernelDiedError && receivedSignal() === "SIGINT") {
+          status = "interrupted";
+          const why = e.exit.reason;
+          fail(
+            "interrupted",
+            `${describe(position, index)} was interrupted (SIGINT); the kernel was ${why}`,
+            errorOutput(
+              "Interrupted",
+              `Interrupted by SIGINT (Ctrl-C); the cell did not stop, so the kernel was ${why}.`,
+            ),
           );
         } else if (e instanceof KernelDiedError) {
           status = "died";
@@ -488,8 +523,9 @@ export async function runNotebook(nb: Notebook, options: RunOptions = {}): Promi
         seconds: (performance.now() - t0) / 1000,
         status,
       });
-      const stop = (status === "error" || status === "timeout" || status === "died") &&
-        (!options.continueOnError || !kernel.alive);
+      const stop = status === "interrupted" ||
+        (status === "error" || status === "timeout" || status === "died") &&
+          (!options.continueOnError || !kernel.alive);
       if (!stop && n < codeCells.length - 1) await checkpoint(null, true);
       if (stop) break;
     }

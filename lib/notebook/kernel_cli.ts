@@ -1,0 +1,182 @@
+/**
+ * `deno task kernel install | uninstall | status`: the Jupyter kernelspec the notebooks use
+ * (see `kernelspec.ts`).
+ *
+ * ```sh
+ * deno task kernel install [--user | --prefix PREFIX]
+ * deno task kernel uninstall [--user | --prefix PREFIX]
+ * deno task kernel status
+ * ```
+ *
+ * Exit codes: 0 done (status: the spec is installed and fine), 1 failed (status: not installed
+ * or with a warning), 2 usage error.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./kernel_cli.ts";
+ * const code = await main(["status"]);
+ * ```
+ * @module
+ */
+import { join } from "node:path";
+import {
+  installKernelSpec,
+  KERNEL_NAME,
+  kernelSpecStatus,
+  PINNED_DENO,
+  uninstallKernelSpec,
+  userDataDir,
+} from "./kernelspec.ts";
+
+const USAGE = `usage: deno task kernel <command> [options]
+
+commands:
+  install     install the "${KERNEL_NAME}" Jupyter kernelspec: this Deno (${Deno.execPath()}),
+              interrupted by message ("interrupt_mode": "message"); replaces one already there
+  uninstall   remove it
+  status      which "${KERNEL_NAME}" kernelspec Jupyter would use, its Deno and interrupt mode
+
+options (install, uninstall):
+  --user            the user's Jupyter data directory (default; JUPYTER_DATA_DIR when set,
+                    else ~/.local/share/jupyter on Linux, honouring XDG_DATA_HOME)
+  --prefix PREFIX   PREFIX/share/jupyter (e.g. a virtual environment's or /usr/local)
+  -h, --help        this text
+
+exit codes: 0 done (status: installed and fine), 1 failed (status: missing or a warning),
+2 usage error`;
+
+class UsageError extends Error {}
+
+interface Args {
+  command: "install" | "uninstall" | "status" | "help";
+  dataDir?: string;
+  prefix?: string;
+}
+
+function parse(argv: string[]): Args {
+  if (argv.includes("-h") || argv.includes("--help")) return { command: "help" };
+  const [command, ...rest] = argv;
+  if (command === undefined) throw new UsageError("missing command: install, uninstall or status");
+  if (command !== "install" && command !== "uninstall" && command !== "status") {
+    throw new UsageError(`unknown command "${command}": expected install, uninstall or status`);
+  }
+  let user = false;
+  let prefix: string | undefined;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i];
+    if (command === "status") throw new UsageError(`status takes no arguments, got "${arg}"`);
+    if (arg === "--user") {
+      user = true;
+    } else if (arg === "--prefix" || arg.startsWith("--prefix=")) {
+      const value = arg === "--prefix" ? rest[++i] : arg.slice("--prefix=".length);
+      if (!value || value.startsWith("-")) {
+        throw new UsageError("--prefix needs a directory, e.g. --prefix /usr/local");
+      }
+      prefix = value;
+    } else {
+      throw new UsageError(`unknown argument "${arg}" for ${command}: expected --user or --prefix`);
+    }
+  }
+  if (user && prefix !== undefined) {
+    throw new UsageError("--user and --prefix exclude each other: give one");
+  }
+  const dataDir = prefix !== undefined ? join(prefix, "share", "jupyter") : userDataDir();
+  return { command, dataDir, prefix };
+}
+
+async function status(): Promise<number> {
+  const s = await kernelSpecStatus();
+  if (!s.found) {
+    console.log(`No "${KERNEL_NAME}" kernelspec is installed. Searched, in order:`);
+    for (const d of s.path) console.log(`  ${join(d.path, "kernels")}  (${d.source})`);
+    for (const w of s.warnings) console.error(`WARNING: ${w}`);
+    console.log("Install it with: deno task kernel install");
+    return 1;
+  }
+  const { found } = s;
+  const deno = found.spec.argv[0];
+  const version = s.denoVersion === null
+    ? "does not run"
+    : s.denoVersion === PINNED_DENO
+    ? `${s.denoVersion}, the pinned version`
+    : `${s.denoVersion}, differs from the pinned ${PINNED_DENO}`;
+  console.log(`kernelspec "${KERNEL_NAME}": ${join(found.dir, "kernel.json")}`);
+  console.log(`  found in:       ${found.dataDir.path} (${found.dataDir.source})`);
+  console.log(`  Deno:           ${deno} (${version})`);
+  console.log(`  interrupt mode: ${found.spec.interrupt_mode ?? "signal (not set)"}`);
+  for (const other of s.shadowed) {
+    console.log(`  also installed, hidden by the one above: ${other.dir}`);
+  }
+  for (const u of s.unreadable) console.log(`  unreadable: ${u.dir}: ${u.error}`);
+  for (const w of s.warnings) console.error(`\nWARNING: ${w}`);
+  return s.warnings.length ? 1 : 0;
+}
+
+/**
+ * Runs the command line `argv`; returns the exit code.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./kernel_cli.ts";
+ * Deno.exit(await main(["install", "--prefix", "/tmp/venv"]));
+ * ```
+ */
+export async function main(argv: string[]): Promise<number> {
+  let args: Args;
+  try {
+    args = parse(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`error: ${e.message}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    switch (args.command) {
+      case "help":
+        console.log(USAGE);
+        return 0;
+      case "status":
+        return await status();
+      case "install": {
+        const dir = await installKernelSpec({ dataDir: args.dataDir! });
+        console.log(
+          `Installed the "${KERNEL_NAME}" kernelspec in ${dir}: ${Deno.execPath()} ` +
+            `(${Deno.version.deno}), "interrupt_mode": "message".`,
+        );
+        const s = await kernelSpecStatus();
+        if (s.found && s.found.dir !== dir) {
+          if (args.prefix === undefined) {
+            console.error(
+              `WARNING: Jupyter will not use it: ${s.found.dir} comes first on its data path ` +
+                `(${s.found.dataDir.source}). Remove that one or install there.`,
+            );
+            return 1;
+          }
+          // A prefix is searched when it is the prefix of the Python environment running
+          // Jupyter, before or after the user directory depending on JUPYTER_PREFER_ENV_PATH.
+          console.log(
+            `Note: outside that environment, Jupyter finds ${s.found.dir} first ` +
+              `(${s.found.dataDir.source}).`,
+          );
+        }
+        return 0;
+      }
+      case "uninstall": {
+        const dir = join(args.dataDir!, "kernels", KERNEL_NAME);
+        if (!(await uninstallKernelSpec(args.dataDir!))) {
+          console.error(`error: no "${KERNEL_NAME}" kernelspec in ${dir}`);
+          return 1;
+        }
+        console.log(`Removed ${dir}.`);
+        const s = await kernelSpecStatus();
+        if (s.found) console.log(`Jupyter now finds the one in ${s.found.dir}.`);
+        return 0;
+      }
+    }
+  } catch (e) {
+    console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
