@@ -140,9 +140,9 @@ exec "${real}" "$@"
       fifo.close();
       const shown = await finish(status);
       assertEquals(shown.code, 0, shown.stdout + shown.stderr);
+      assertEquals((await manifest(out)).slurm?.map((s) => s.jobId), [jobId], "record lost");
       assertStringIncludes(shown.stdout, "2 runs, 0 done, 0 failed, 1 running, 1 pending");
       assertStringIncludes(shown.stdout, "sweep.json left as it is: process");
-      assertEquals((await manifest(out)).slurm?.map((s) => s.jobId), [jobId]);
       await new Deno.Command("scancel", { args: [jobId], env: cluster.env }).output();
     } finally {
       await cluster.stop();
