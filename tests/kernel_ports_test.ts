@@ -5,7 +5,7 @@
  * the kernel is started through a wrapper script (the `denoPath` option) that, on its first
  * call only, hands the connection file to the test and waits for a go.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import {
   choosePorts,
   type ConnectionInfo,
@@ -210,4 +210,31 @@ Deno.test("kernel ports: a stranger that accepts and drops connections on a port
     await Deno.remove(dir, { recursive: true });
   }
   assertEquals(await childKernels(), before);
+});
+
+Deno.test("kernel ports: a peer that accepts and never answers the handshake is given up at the deadline", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  const started = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    const outcome = await Promise.race([
+      ZmtpSocket.connect("127.0.0.1", port, "DEALER", { timeoutMs: 500 }).then(
+        (s) => (s.close(), "connected"),
+        (e) => String(e),
+      ),
+      new Promise((r) => timer = setTimeout(() => r("still waiting after 10 s"), 10_000)),
+    ]);
+    assertStringIncludes(String(outcome), `no ZMTP handshake with 127.0.0.1:${port}`);
+    assert(performance.now() - started < 10_000);
+  } finally {
+    clearTimeout(timer);
+    for (const conn of held) conn.close();
+    listener.close();
+    await accepting.catch(() => {});
+  }
 });

@@ -236,17 +236,21 @@ export class ZmtpSocket {
       const socket = new ZmtpSocket(conn, type, options.verify);
       const abort = () => socket.close();
       options.signal?.addEventListener("abort", abort);
+      // A peer that accepts and never greets must not hold the caller past the deadline.
+      const timer = setTimeout(abort, Math.max(0, deadline - Date.now()));
       try {
         await socket.#handshake();
         options.signal?.throwIfAborted();
       } catch (e) {
         socket.close();
-        if (options.signal?.aborted || Date.now() > deadline) {
-          throw options.signal?.aborted ? options.signal.reason : e;
+        if (options.signal?.aborted) throw options.signal.reason;
+        if (Date.now() >= deadline) {
+          throw new Error(`no ZMTP handshake with ${hostname}:${port}: ${(e as Error).message}`);
         }
         await delay(options.retryMs ?? 50);
         continue;
       } finally {
+        clearTimeout(timer);
         options.signal?.removeEventListener("abort", abort);
       }
       socket.#readLoop();
