@@ -11,6 +11,13 @@
  * {@linkcode ExecuteResult.messages} list keeps growing and `onMessage` keeps being called
  * until the kernel is shut down.
  *
+ * Start without races: the kernel binds the ports the client chose, so another process can take
+ * one in between (another client checking a port, another kernel). The client notices (the
+ * kernel dies with AddrInUse, a channel's first message is signed with another key, or a
+ * connection to a stranger closes) and starts a new kernel on new ports, at most
+ * {@linkcode KernelOptions.startAttempts} times; until the kernel has answered with this client's
+ * key, only kernel_info requests are sent.
+ *
  * The kernel process is never left behind: {@linkcode Kernel.shutdown} asks it to exit and
  * kills it if needed; SIGINT/SIGTERM and process exit kill every running kernel; a kernel whose
  * client was killed outright (SIGKILL) exits by itself within a second (Linux: it watches its
@@ -324,6 +331,8 @@ export class Kernel {
   #queue: Promise<unknown> = Promise.resolve();
   #lastRoute: Route | null = null;
   #stderr = { text: "" };
+  /** Settles when the kernel's stderr has ended. */
+  #stderrEnded: Promise<void> = Promise.resolve();
   #stdout = { text: "" };
   #stop = new AbortController();
   /** Rejects with {@linkcode PortTakenError} when a channel turns out to be another's port. */
@@ -350,7 +359,7 @@ export class Kernel {
     };
     this.#died.promise.catch(() => {});
     tail(child.stdout, this.#stdout);
-    tail(child.stderr, this.#stderr);
+    this.#stderrEnded = tail(child.stderr, this.#stderr);
     child.status.then((status) => {
       const how = status.signal
         ? `killed by signal ${status.signal}`
@@ -419,8 +428,10 @@ export class Kernel {
     try {
       await kernel.#connect();
     } catch (e) {
-      // Let a dying kernel finish writing its stderr: it says why it died.
-      if (!(e instanceof PortTakenError)) await withTimeout(kernel.#child.status, 1000, null);
+      // Let a dying kernel's stderr be read to its end: it says why it died.
+      if (!(e instanceof PortTakenError)) {
+        await withTimeout(Promise.all([kernel.#child.status, kernel.#stderrEnded]), 1000, null);
+      }
       const detail = kernel.#stderr.text.trim();
       // Killed, not asked: its control port may be another kernel's, which must get nothing.
       kernel.kill("it failed to start");
