@@ -222,6 +222,10 @@ Deno.test("sweep: mistakes are refused before anything starts", async () => {
   }
 });
 
+function exists(path: string): Promise<boolean> {
+  return Deno.stat(path).then(() => true, () => false);
+}
+
 async function assertMissing(path: string): Promise<void> {
   const exists = await Deno.stat(path).then(() => true, () => false);
   assert(!exists, `${path} should not exist`);
@@ -252,7 +256,14 @@ Deno.test({
       const dead = new Deno.Command("true").spawn();
       await dead.status;
       const lock = (pid: number, host: string) =>
-        JSON.stringify({ pid, host, started: "2026-01-01T00:00:00Z", command: "x", token: "t" });
+        JSON.stringify({
+          pid,
+          host,
+          started: "2026-01-01T00:00:00Z",
+          command: "x",
+          pidStart: 1, // were the pid reused, the process there started later
+          token: "t",
+        });
       await Deno.writeTextFile(`${out}/sweep.lock`, lock(dead.pid, hostname()));
       const resumed = await sweep([...args, "--no-report"]);
       assertEquals(resumed.code, 0, resumed.stdout + resumed.stderr);
@@ -262,6 +273,18 @@ Deno.test({
       const refusedToo = await sweep([...args, "--no-report"]);
       assertEquals(refusedToo.code, 2, refusedToo.stdout + refusedToo.stderr);
       assertStringIncludes(refusedToo.stderr, `in use by process ${dead.pid} on elsewhere`);
+      // Ctrl-C ends a sweep and releases its folder.
+      const other = `${tmp}/t`;
+      const interrupted = startSweep([...args.slice(0, 5), "--out", other, "--no-report"]);
+      for (let i = 0; !(await exists(`${other}/runs/run-000/status.json`)); i++) {
+        assert(i < 600, "the interrupted sweep never started its run");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert(await exists(`${other}/sweep.lock`));
+      Deno.kill(interrupted.pid, "SIGINT");
+      assertEquals((await finish(interrupted)).code, 130);
+      await assertMissing(`${other}/sweep.lock`);
+
       // status still reads the folder, and leaves sweep.json to the holder.
       const before = await Deno.readTextFile(`${out}/sweep.json`);
       const status = await sweep(["status", out]);

@@ -115,7 +115,14 @@ async function createComplete(path: string, text: string): Promise<boolean> {
     return true;
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) return false;
-    throw e;
+    // No hard links here: an exclusive create, atomic too, though briefly empty.
+    try {
+      await Deno.writeTextFile(path, text, { createNew: true });
+      return true;
+    } catch (e2) {
+      if (e2 instanceof Deno.errors.AlreadyExists) return false;
+      throw e;
+    }
   } finally {
     await Deno.remove(tmp).catch(() => {});
   }
@@ -163,15 +170,15 @@ export async function lockSweep(folder: string, command: string): Promise<SweepL
     token: crypto.randomUUID(),
   };
   let tookOver: SweepLockHolder | undefined;
-  for (let attempt = 0;; attempt++) {
+  for (let attempt = 1;; attempt++) {
     if (await createComplete(path, JSON.stringify(holder, null, 1) + "\n")) break;
     let other: SweepLockHolder | undefined;
     try {
       other = await readHolder(path);
     } catch {
-      continue; // released meanwhile: try again
+      if (attempt < 10) continue; // released meanwhile: try again
     }
-    if (!other || !gone(other) || attempt >= 5) throw new SweepLockedError(folder, other);
+    if (!other || !gone(other) || attempt >= 10) throw new SweepLockedError(folder, other);
     await breakStale(path, other);
     tookOver = other;
   }
