@@ -56,8 +56,14 @@ exec "${Deno.execPath()}" "$@"
     }
   })();
   const started = Kernel.start({ denoPath: wrapper, startupTimeoutMs: 15_000 });
-  const [kernel] = await Promise.all([started, interference]);
-  return { kernel, dir };
+  const [kernel, acted] = await Promise.allSettled([started, interference]);
+  if (kernel.status === "fulfilled" && acted.status === "fulfilled") {
+    return { kernel: kernel.value, dir };
+  }
+  // Leave nothing behind, then report the first failure.
+  if (kernel.status === "fulfilled") await kernel.value.shutdown();
+  await Deno.remove(dir, { recursive: true });
+  throw acted.status === "rejected" ? acted.reason : (kernel as PromiseRejectedResult).reason;
 }
 
 /** The next message on `socket`, decoded with `key`; fails after 20 s instead of hanging. */
@@ -127,6 +133,11 @@ Deno.test("kernel ports: another kernel on the ports is not talked to; the kerne
   let foreign: Deno.ChildProcess | undefined;
   let foreignShell: ZmtpSocket | undefined;
   let foreignConn: ConnectionInfo | undefined;
+  const cleanUp = async () => {
+    foreignShell?.close();
+    foreign?.kill("SIGKILL");
+    await foreign?.status;
+  };
   const { kernel, dir } = await interferingStart(async (file, conn) => {
     // The other kernel gets the chosen ports; ours, moved to new ones, is never reached.
     foreignConn = { ...conn, key: foreignKey };
@@ -160,6 +171,9 @@ Deno.test("kernel ports: another kernel on the ports is not talked to; the kerne
     }));
     const reply = await answer(foreignShell, foreignKey);
     assert(reply.ok && reply.message.content.status === "ok", "the other kernel did not run");
+  }).catch(async (e) => {
+    await cleanUp(); // the other kernel too
+    throw e;
   });
   try {
     assertEquals(kernel.startAttempts, 2);
@@ -177,9 +191,7 @@ Deno.test("kernel ports: another kernel on the ports is not talked to; the kerne
     assertEquals(reply.message.content.execution_count, 2);
   } finally {
     await kernel.shutdown();
-    foreignShell?.close();
-    foreign?.kill("SIGKILL");
-    await foreign?.status;
+    await cleanUp();
     await Deno.remove(dir, { recursive: true });
   }
   assertEquals(await childKernels(), before);
