@@ -215,21 +215,18 @@ async function commandStatus(folder: string): Promise<number> {
     if (!(e instanceof SweepLockedError)) throw e;
     busy = e;
   }
+  let fresh: SweepManifest;
   try {
     const m = (await readManifest(folder))!; // again, now that no sweep can write it
-    const fresh = lock ? await refreshManifest(folder, m) : await withStatuses(folder, m);
-    console.log(statusTable(fresh, await slurmStates(fresh)));
-    if (busy) {
-      const h = busy.holder;
-      console.log(
-        `(${join(folder, "sweep.json")} left as it is: ` +
-          `${
-            h ? `process ${h.pid} on ${h.host} (${h.command})` : "another process"
-          } holds the folder)`,
-      );
-    }
+    fresh = lock ? await refreshManifest(folder, m) : await withStatuses(folder, m);
   } finally {
-    await lock?.release();
+    await lock?.release(); // before asking Slurm: a sweep started meanwhile is not refused
+  }
+  console.log(statusTable(fresh, await slurmStates(fresh)));
+  if (busy) {
+    const h = busy.holder;
+    const who = h ? `process ${h.pid} on ${h.host} (${h.command})` : "another process";
+    console.log(`(${join(folder, "sweep.json")} left as it is: ${who} holds the folder)`);
   }
   return 0;
 }
