@@ -25,9 +25,8 @@ Deno.test({
         "control=false",
         "--out",
         out,
-        // One run at a time (see sweep_slurm_test.ts); concurrency is sweep_test.ts's subject.
         "--jobs",
-        "1",
+        "2",
       ]);
       assertEquals(r.code, 0, r.stdout + r.stderr);
       const m = await manifest(out);

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { assert, assertEquals, assertMatch, assertStringIncludes, assertThrows } from "@std/assert";
 import { checkSweep, expandGrid, GridError, parseGridArg } from "../lib/sweep/grid.ts";
 import { arraySpec, splitArgs } from "../lib/sweep/slurm.ts";
@@ -221,7 +222,78 @@ Deno.test("sweep: mistakes are refused before anything starts", async () => {
   }
 });
 
+function exists(path: string): Promise<boolean> {
+  return Deno.stat(path).then(() => true, () => false);
+}
+
 async function assertMissing(path: string): Promise<void> {
   const exists = await Deno.stat(path).then(() => true, () => false);
   assert(!exists, `${path} should not exist`);
 }
+
+Deno.test({
+  name:
+    "sweep: two sweeps started together on one folder: one runs, the other is refused naming it",
+  sanitizeResources: false,
+  fn: async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "sweep-lock-" });
+    const out = `${tmp}/s`;
+    const args = [SWEEP_FIXTURE, "--grid", "seed=0", "-p", "sleepMs=2000", "--out", out];
+    try {
+      const children = [startSweep([...args, "--no-report"]), startSweep([...args, "--no-report"])];
+      const [a, b] = await Promise.all(children.map(finish));
+      const codes = [a.code, b.code].sort();
+      assertEquals(codes, [0, 2], `${a.stdout}${a.stderr}\n---\n${b.stdout}${b.stderr}`);
+      const [winner, refused] = a.code === 0 ? [0, b] : [1, a];
+      assertStringIncludes(refused.stderr, `${out} is in use by process ${children[winner].pid}`);
+      assertStringIncludes(refused.stderr, `on ${hostname()}`);
+      assertStringIncludes(refused.stderr, "deno task sweep");
+      const ran = await executions(out, "run-000");
+      assertEquals(ran.map((l) => l.split(" ").slice(0, 3).join(" ")), ["conv default 0"]); // once
+      await assertMissing(`${out}/sweep.lock`); // released at the end
+
+      // A lock left by a process that is gone is taken over; one of another host is respected.
+      const dead = new Deno.Command("true").spawn();
+      await dead.status;
+      const lock = (pid: number, host: string) =>
+        JSON.stringify({
+          pid,
+          host,
+          started: "2026-01-01T00:00:00Z",
+          command: "x",
+          pidStart: 1, // were the pid reused, the process there started later
+          token: "t",
+        });
+      await Deno.writeTextFile(`${out}/sweep.lock`, lock(dead.pid, hostname()));
+      const resumed = await sweep([...args, "--no-report"]);
+      assertEquals(resumed.code, 0, resumed.stdout + resumed.stderr);
+      assertStringIncludes(resumed.stdout, `process ${dead.pid} on ${hostname()} (x) is gone`);
+      await assertMissing(`${out}/sweep.lock`);
+      await Deno.writeTextFile(`${out}/sweep.lock`, lock(dead.pid, "elsewhere"));
+      const refusedToo = await sweep([...args, "--no-report"]);
+      assertEquals(refusedToo.code, 2, refusedToo.stdout + refusedToo.stderr);
+      assertStringIncludes(refusedToo.stderr, `in use by process ${dead.pid} on elsewhere`);
+      // Ctrl-C ends a sweep and releases its folder.
+      const other = `${tmp}/t`;
+      const interrupted = startSweep([...args.slice(0, 5), "--out", other, "--no-report"]);
+      for (let i = 0; !(await exists(`${other}/runs/run-000/status.json`)); i++) {
+        assert(i < 600, "the interrupted sweep never started its run");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert(await exists(`${other}/sweep.lock`));
+      Deno.kill(interrupted.pid, "SIGINT");
+      assertEquals((await finish(interrupted)).code, 130);
+      await assertMissing(`${other}/sweep.lock`);
+
+      // status still reads the folder, and leaves sweep.json to the holder.
+      const before = await Deno.readTextFile(`${out}/sweep.json`);
+      const status = await sweep(["status", out]);
+      assertEquals(status.code, 0, status.stderr);
+      assertMatch(status.stdout, /1 runs, 1 done/);
+      assertStringIncludes(status.stdout, `left as it is: process ${dead.pid} on elsewhere`);
+      assertEquals(await Deno.readTextFile(`${out}/sweep.json`), before);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});

@@ -180,20 +180,66 @@ export function decodeMessage(
   }
 }
 
-/** Finds `count` distinct free loopback TCP ports (bind port 0, read it, release it). */
-export function freePorts(count: number, hostname = "127.0.0.1"): number[] {
-  const listeners: Deno.Listener[] = [];
+/** Where {@linkcode choosePorts} picks from when the system's ephemeral range leaves room. */
+const PORT_FLOOR = 10_000;
+
+/** The range the system takes outgoing connections' local ports from (Linux; else IANA's). */
+function ephemeralRange(): [number, number] {
   try {
-    for (let i = 0; i < count; i++) listeners.push(Deno.listen({ hostname, port: 0 }));
-    return listeners.map((l) => (l.addr as Deno.NetAddr).port);
-  } finally {
-    for (const l of listeners) l.close();
+    const text = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_local_port_range");
+    const [low, high] = text.trim().split(/\s+/).map(Number);
+    if (low > 0 && high >= low) return [low, high];
+  } catch {
+    // not Linux
   }
+  return [49152, 65535];
 }
 
-/** A fresh connection description with free ports and a random 256-bit key. */
+/**
+ * The ports {@linkcode choosePorts} picks from: below the ephemeral range (so that no outgoing
+ * connection of any process can hold one), or above it; `null` when neither leaves 1,000 ports.
+ */
+export function portRange(): [number, number] | null {
+  const [low, high] = ephemeralRange();
+  if (low - PORT_FLOOR >= 1000) return [PORT_FLOOR, low - 1];
+  if (65535 - high >= 1000) return [high + 1, 65535];
+  return null;
+}
+
+function randomBelow(n: number): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0] % n;
+}
+
+/**
+ * Picks `count` distinct TCP ports that were free a moment ago: random ones in
+ * {@linkcode portRange}, each checked by binding it (port 0 where the range is too small).
+ * Another process can still take one before the kernel binds it: the kernel client detects that
+ * and starts again with new ports. Random picks keep concurrent clients apart, and the range
+ * keeps them away from the ports the system hands to outgoing connections.
+ */
+export function choosePorts(count: number, hostname = "127.0.0.1"): number[] {
+  const range = portRange();
+  const chosen = new Set<number>();
+  for (let tries = 0; chosen.size < count && tries < 100 * count; tries++) {
+    const port = range ? range[0] + randomBelow(range[1] - range[0] + 1) : 0;
+    if (chosen.has(port)) continue;
+    try {
+      const listener = Deno.listen({ hostname, port });
+      chosen.add((listener.addr as Deno.NetAddr).port);
+      listener.close();
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AddrInUse)) throw e;
+    }
+  }
+  if (chosen.size < count) {
+    throw new Error(`found only ${chosen.size} of ${count} free TCP ports on ${hostname}`);
+  }
+  return [...chosen];
+}
+
+/** A fresh connection description with ports from {@linkcode choosePorts} and a random 256-bit key. */
 export function newConnectionInfo(ip = "127.0.0.1"): ConnectionInfo {
-  const [shell, iopub, stdin, control, hb] = freePorts(5, ip);
+  const [shell, iopub, stdin, control, hb] = choosePorts(5, ip);
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   const key = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   return {

@@ -210,7 +210,12 @@ export class ZmtpSocket {
     this.#verify = verify;
   }
 
-  /** Connects (retrying while the peer is not listening yet) and completes the handshake. */
+  /**
+   * Connects and completes the handshake, retrying until the deadline while the peer is not
+   * listening yet, and while what answers resets the connection, closes it or is no ZMTP peer:
+   * that is another process holding the port for a moment (a port check binds and closes it),
+   * not the peer that is about to bind it. The signal also ends a handshake in progress.
+   */
   static async connect(
     hostname: string,
     port: number,
@@ -218,26 +223,40 @@ export class ZmtpSocket {
     options: ZmtpConnectOptions = {},
   ): Promise<ZmtpSocket> {
     const deadline = Date.now() + (options.timeoutMs ?? 20_000);
-    let conn: Deno.Conn | undefined;
-    while (!conn) {
+    while (true) {
       options.signal?.throwIfAborted();
+      let conn: Deno.Conn;
       try {
         conn = await Deno.connect({ hostname, port, transport: "tcp" });
       } catch (e) {
         if (!(e instanceof Deno.errors.ConnectionRefused) || Date.now() > deadline) throw e;
         await delay(options.retryMs ?? 50);
+        continue;
       }
+      const socket = new ZmtpSocket(conn, type, options.verify);
+      const abort = () => socket.close();
+      options.signal?.addEventListener("abort", abort);
+      // A peer that accepts and never greets must not hold the caller past the deadline.
+      const timer = setTimeout(abort, Math.max(0, deadline - Date.now()));
+      try {
+        await socket.#handshake();
+        options.signal?.throwIfAborted();
+      } catch (e) {
+        socket.close();
+        if (options.signal?.aborted) throw options.signal.reason;
+        if (Date.now() >= deadline) {
+          throw new Error(`no ZMTP handshake with ${hostname}:${port}: ${(e as Error).message}`);
+        }
+        await delay(options.retryMs ?? 50);
+        continue;
+      } finally {
+        clearTimeout(timer);
+        options.signal?.removeEventListener("abort", abort);
+      }
+      socket.#readLoop();
+      if (type === "SUB") await socket.send([new Uint8Array([1])]); // subscribe to everything
+      return socket;
     }
-    const socket = new ZmtpSocket(conn, type, options.verify);
-    try {
-      await socket.#handshake();
-    } catch (e) {
-      socket.close();
-      throw e;
-    }
-    socket.#readLoop();
-    if (type === "SUB") await socket.send([new Uint8Array([1])]); // subscribe to everything
-    return socket;
   }
 
   async #handshake(): Promise<void> {

@@ -11,6 +11,13 @@
  * {@linkcode ExecuteResult.messages} list keeps growing and `onMessage` keeps being called
  * until the kernel is shut down.
  *
+ * Start without races: the kernel binds the ports the client chose, so another process can take
+ * one in between (another client checking a port, another kernel). The client notices (the
+ * kernel dies with AddrInUse, a channel's first message is signed with another key, or a
+ * connection to a stranger closes) and starts a new kernel on new ports, at most
+ * {@linkcode KernelOptions.startAttempts} times; until the kernel has answered with this client's
+ * key, only kernel_info requests are sent.
+ *
  * The kernel process is never left behind: {@linkcode Kernel.shutdown} asks it to exit and
  * kills it if needed; SIGINT first interrupts every running kernel by message (and kills the ones
  * that do not stop), SIGTERM and process exit kill them; a kernel whose
@@ -45,7 +52,7 @@ import {
   newConnectionInfo,
   verifySignature,
 } from "./_protocol.ts";
-import { ZmtpSocket } from "./_zmtp.ts";
+import { ZmtpSocket, type ZmtpSocketType } from "./_zmtp.ts";
 
 export type { Message, MessageHeader } from "./_protocol.ts";
 
@@ -62,8 +69,13 @@ export interface KernelOptions {
   argv?: string[];
   /** Extra environment variables for the kernel. */
   env?: Record<string, string>;
-  /** Give up when the kernel is not ready after this long (default 60 000 ms). */
+  /** Give up when the kernel is not ready after this long, per attempt (default 60 000 ms). */
   startupTimeoutMs?: number;
+  /**
+   * Attempts with new ports when another process took one of the kernel's ports before it
+   * bound it, or owns one (default 5).
+   */
+  startAttempts?: number;
   /** Quiet period on iopub that ends an execution (default 150 ms). */
   quietMs?: number;
   /** Heartbeat ping interval (default 1 000 ms). */
@@ -154,6 +166,21 @@ export class ExecuteTimeoutError extends Error {
     this.msgId = msgId;
     this.messages = messages;
   }
+}
+
+/** Another process took one of the kernel's ports, or owns it: start again with new ports. */
+class PortTakenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PortTakenError";
+  }
+}
+
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+function stripAnsi(text: string): string {
+  return text.replace(ANSI, "");
 }
 
 /** Iopub bookkeeping for one request. */
@@ -306,8 +333,10 @@ export class Kernel {
   readonly connectionFile: string;
   /** Content of the kernel_info_reply. */
   info: Record<string, unknown> = {};
-  /** Milliseconds from spawn until the kernel answered on all channels. */
+  /** Milliseconds from spawn until the kernel answered on all channels (the last attempt). */
   startupMs = 0;
+  /** Kernel processes it took to start: more than 1 when another process had taken a port. */
+  startAttempts = 1;
   /** Messages dropped on receive, by reason (e.g. a bad HMAC signature). */
   readonly dropped: Record<DecodeFailure, number> = {
     "no-delimiter": 0,
@@ -321,7 +350,7 @@ export class Kernel {
   #conn: ConnectionInfo;
   #dir: string;
   #child: Deno.ChildProcess;
-  #opts: Required<Omit<KernelOptions, "cwd" | "env" | "denoPath" | "argv">>;
+  #opts: Required<Omit<KernelOptions, "cwd" | "env" | "denoPath" | "argv" | "startAttempts">>;
   #session = crypto.randomUUID();
   #shell?: ZmtpSocket;
   #control?: ZmtpSocket;
@@ -337,8 +366,13 @@ export class Kernel {
   #queue: Promise<unknown> = Promise.resolve();
   #lastRoute: Route | null = null;
   #stderr = { text: "" };
+  /** Settles when the kernel's stderr has ended. */
+  #stderrEnded: Promise<void> = Promise.resolve();
   #stdout = { text: "" };
   #stop = new AbortController();
+  /** Rejects with {@linkcode PortTakenError} when a channel turns out to be another's port. */
+  #foreign = deferred<never>();
+  #starting = true;
 
   private constructor(
     child: Deno.ChildProcess,
@@ -360,7 +394,7 @@ export class Kernel {
     };
     this.#died.promise.catch(() => {});
     tail(child.stdout, this.#stdout);
-    tail(child.stderr, this.#stderr);
+    this.#stderrEnded = tail(child.stderr, this.#stderr);
     child.status.then((status) => {
       const how = status.signal
         ? `killed by signal ${status.signal}`
@@ -384,6 +418,26 @@ export class Kernel {
    * ```
    */
   static async start(options: KernelOptions = {}): Promise<Kernel> {
+    const attempts = options.startAttempts ?? 5;
+    const conflicts: string[] = [];
+    for (let attempt = 1;; attempt++) {
+      const started = await Kernel.#startOnce(options);
+      if (started instanceof Kernel) {
+        started.startAttempts = attempt;
+        return started;
+      }
+      conflicts.push(`attempt ${attempt}: ${started.message}`);
+      if (attempt >= attempts) {
+        throw new Error(
+          `could not start the Deno kernel: in each of ${attempts} attempts another process ` +
+            `took one of its ports first (${conflicts.join("; ")})`,
+        );
+      }
+    }
+  }
+
+  /** One attempt with fresh ports: the kernel, or why another process had one of its ports. */
+  static async #startOnce(options: KernelOptions): Promise<Kernel | PortTakenError> {
     const conn = newConnectionInfo();
     const dir = await Deno.makeTempDir({ prefix: "deno-kernel-" });
     const file = join(dir, "connection.json");
@@ -422,11 +476,24 @@ export class Kernel {
     try {
       await kernel.#connect();
     } catch (e) {
+      // Let a dying kernel's stderr be read to its end: it says why it died.
+      if (!(e instanceof PortTakenError)) {
+        await withTimeout(Promise.all([kernel.#child.status, kernel.#stderrEnded]), 1000, null);
+      }
       const detail = kernel.#stderr.text.trim();
+      // Killed, not asked: its control port may be another kernel's, which must get nothing.
+      kernel.kill("it failed to start");
       await kernel.shutdown();
+      if (e instanceof PortTakenError) return e;
+      // The Deno 2.9 kernel binds its five ports at start and dies of the first one taken.
+      const inUse = /AddrInUse: [^\n]*/.exec(stripAnsi(detail));
+      if (inUse) {
+        return new PortTakenError(`the kernel could not bind a port (${inUse[0]})`);
+      }
       const msg = e instanceof Error ? e.message : String(e);
       throw new Error(`could not start the Deno kernel: ${msg}${detail ? `\n${detail}` : ""}`);
     }
+    kernel.#starting = false;
     kernel.startupMs = Math.round(performance.now() - started);
     kernel.#heartbeatLoop();
     await kernel.#request(kernel.#shell, "execute_request", {
@@ -482,50 +549,102 @@ export class Kernel {
     return this.#orphans;
   }
 
+  /**
+   * Connects the five channels and waits until the kernel answers with this client's key on
+   * shell, control and iopub. The only request sent before that is kernel_info (it reads
+   * nothing and changes nothing), so a kernel on a port taken by another process never gets
+   * code. A channel whose first message is signed with another key, or whose peer closes the
+   * connection, belongs to another process: that rejects with {@linkcode PortTakenError}.
+   */
   async #connect(): Promise<void> {
-    const { ip } = this.#conn;
+    const { ip, key } = this.#conn;
     const deadline = Date.now() + this.#opts.startupTimeoutMs;
-    const key = this.#conn.key;
-    const options = {
-      timeoutMs: this.#opts.startupTimeoutMs,
-      signal: this.#stop.signal,
-      verify: (frames: Uint8Array[]) => verifySignature(key, frames),
+    this.#foreign.promise.catch(() => {});
+    const connect = (channel: string, type: ZmtpSocketType) => {
+      const port = this.#conn[`${channel}_port` as "shell_port"];
+      let trusted = false;
+      const verify = (frames: Uint8Array[]) => {
+        const ok = verifySignature(key, frames);
+        if (ok) trusted = true;
+        else if (!trusted && this.#starting) {
+          this.#foreign.reject(
+            new PortTakenError(
+              `its ${channel} port ${port} answered with a message signed with another key ` +
+                "(another kernel has that port)",
+            ),
+          );
+        }
+        return ok;
+      };
+      return ZmtpSocket.connect(ip, port, type, {
+        timeoutMs: this.#opts.startupTimeoutMs,
+        signal: this.#stop.signal,
+        verify: channel === "hb" ? undefined : verify,
+      });
     };
-    const hbOptions = { ...options, verify: undefined };
-    const connecting = Promise.all([
-      ZmtpSocket.connect(ip, this.#conn.iopub_port, "SUB", options),
-      ZmtpSocket.connect(ip, this.#conn.shell_port, "DEALER", options),
-      ZmtpSocket.connect(ip, this.#conn.control_port, "DEALER", options),
-      ZmtpSocket.connect(ip, this.#conn.stdin_port, "DEALER", options),
-      ZmtpSocket.connect(ip, this.#conn.hb_port, "REQ", hbOptions),
-    ]);
     const died = this.#diedError("while starting");
-    [this.#iopub, this.#shell, this.#control, this.#stdin, this.#hb] = await Promise.race([
-      connecting,
+    const foreign = this.#foreign.promise;
+    // Each socket is kept as soon as it connects, so that shutdown closes it whatever fails.
+    await Promise.race([
+      Promise.all([
+        connect("iopub", "SUB").then((s) => this.#iopub = s),
+        connect("shell", "DEALER").then((s) => this.#shell = s),
+        connect("control", "DEALER").then((s) => this.#control = s),
+        connect("stdin", "DEALER").then((s) => this.#stdin = s),
+        connect("hb", "REQ").then((s) => this.#hb = s),
+      ]),
       died,
+      foreign,
     ]);
-    this.#readLoop(this.#iopub, (m) => this.#onIopub(m));
-    this.#readLoop(this.#shell, (m) => this.#onReply(m));
-    this.#readLoop(this.#control, (m) => this.#onReply(m));
-    this.#readLoop(this.#stdin, (m) => this.#onStdin(m));
+    const shell = this.#shell!;
+    const control = this.#control!;
+    this.#readLoop(this.#iopub!, (m) => this.#onIopub(m));
+    this.#readLoop(shell, (m) => this.#onReply(m));
+    this.#readLoop(control, (m) => this.#onReply(m));
+    this.#readLoop(this.#stdin!, (m) => this.#onStdin(m));
     // The subscription travels separately from requests: repeat kernel_info until its status
     // messages show up on iopub, which proves iopub delivers.
-    while (true) {
+    const channels = () => ({
+      iopub: this.#iopub,
+      shell,
+      control,
+      stdin: this.#stdin,
+      hb: this.#hb,
+    });
+    const closed = () => Object.values(channels()).some((socket) => socket?.closed);
+    let info: Message | null = null;
+    while (!info && !closed()) {
       if (Date.now() > deadline) throw new Error("timed out waiting for the kernel");
       const msg = this.#message("kernel_info_request", {});
       const route = this.#route(msg.header.msg_id);
       const reply = this.#expectReply(msg.header.msg_id);
-      await this.#shell.send(encodeMessage(this.#conn.key, msg));
-      const ok = await Promise.race([
+      await shell.send(encodeMessage(key, msg)).catch(() => {});
+      info = await Promise.race([
         Promise.all([reply, route.idle.promise]).then(([r]) => r),
         delay(500, this.#stop.signal).then(() => null),
         died,
+        foreign,
       ]);
-      if (ok) {
-        this.info = ok.content;
-        return;
-      }
     }
+    // Control answers kernel_info too: proof that control is this kernel's as well.
+    const onControl = this.#message("kernel_info_request", {});
+    const controlReply = this.#expectReply(onControl.header.msg_id);
+    await control.send(encodeMessage(key, onControl)).catch(() => {});
+    const controlOk = closed() ? null : await Promise.race([
+      withTimeout(controlReply, Math.max(0, deadline - Date.now()), null),
+      died,
+      foreign,
+    ]);
+    // Having answered, the kernel holds all five ports (it binds them at start). A socket that
+    // connected before that reached another process, which has closed it since.
+    for (const [channel, socket] of Object.entries(channels())) {
+      if (!socket?.closed) continue;
+      await Promise.race([delay(500), died]); // a dying kernel closes them too: say so
+      const port = this.#conn[`${channel}_port` as "shell_port"];
+      throw new PortTakenError(`its ${channel} port ${port} was held by another process`);
+    }
+    if (!info || !controlOk) throw new Error("timed out waiting for the kernel's control channel");
+    this.info = info.content;
   }
 
   async #readLoop(socket: ZmtpSocket, handle: (m: Message) => void): Promise<void> {

@@ -32,7 +32,9 @@ import {
   refreshManifest,
   SweepFolderError,
   type SweepManifest,
+  withStatuses,
 } from "./manifest.ts";
+import { LOCK_FILE, lockSweep, type SweepLock, SweepLockedError } from "./lock.ts";
 import {
   ACTIVE_STATES,
   requireSlurm,
@@ -200,10 +202,32 @@ export function statusTable(m: SweepManifest, slurm: SlurmStates): string {
 }
 
 async function commandStatus(folder: string): Promise<number> {
-  const m = await readManifest(folder);
-  if (!m) throw new SweepFolderError(`${folder} is not a sweep folder (no sweep.json)`);
-  const fresh = await refreshManifest(folder, m);
+  if (!(await readManifest(folder))) {
+    throw new SweepFolderError(`${folder} is not a sweep folder (no sweep.json)`);
+  }
+  // sweep.json is rewritten only under the folder's lock: a sweep holding it (submitting a
+  // Slurm array, say) may be writing a newer manifest, which a rewrite from here would undo.
+  let lock: SweepLock | undefined;
+  let busy: SweepLockedError | undefined;
+  try {
+    lock = await lockSweep(folder, `deno task sweep status ${folder}`);
+  } catch (e) {
+    if (!(e instanceof SweepLockedError)) throw e;
+    busy = e;
+  }
+  let fresh: SweepManifest;
+  try {
+    const m = (await readManifest(folder))!; // again, now that no sweep can write it
+    fresh = lock ? await refreshManifest(folder, m) : await withStatuses(folder, m);
+  } finally {
+    await lock?.release(); // before asking Slurm: a sweep started meanwhile is not refused
+  }
   console.log(statusTable(fresh, await slurmStates(fresh)));
+  if (busy) {
+    const h = busy.holder;
+    const who = h ? `process ${h.pid} on ${h.host} (${h.command})` : "another process";
+    console.log(`(${join(folder, "sweep.json")} left as it is: ${who} holds the folder)`);
+  }
   return 0;
 }
 
@@ -243,13 +267,44 @@ async function runSummaryNotebook(folder: string): Promise<boolean> {
   return out.success;
 }
 
-async function commandSweep(a: SweepArgs): Promise<number> {
+async function commandSweep(a: SweepArgs, command: string): Promise<number> {
   if (a.slurm) await requireSlurm();
   const folder = a.folder!;
   const nb = await readNotebook(a.notebook!);
   const axes = a.grid.map(parseGridArg);
   const declares = notebookParameters(nb).some((d) => d.name === RUN_DIR_PARAMETER);
   const runs = checkSweep(nb, axes, a.params, declares ? [RUN_DIR_PARAMETER] : []);
+  await Deno.mkdir(folder, { recursive: true });
+  const lock = await lockSweep(folder, command);
+  if (lock.tookOver) {
+    const t = lock.tookOver;
+    console.log(
+      `took over ${join(folder, LOCK_FILE)}: process ${t.pid} on ${t.host} (${t.command}) is gone`,
+    );
+  }
+  // The local engine stops its runs on SIGINT/SIGTERM and returns; elsewhere a signal ends the
+  // process here, after releasing the folder.
+  const leave = (signal: Deno.Signal) => () => {
+    lock.release().finally(() => Deno.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  const signals = a.slurm
+    ? (["SIGINT", "SIGTERM"] as const).map((s) => [s, leave(s)] as const)
+    : [];
+  for (const [s, listener] of signals) Deno.addSignalListener(s, listener);
+  try {
+    return await sweepLocked(a, folder, axes, runs);
+  } finally {
+    for (const [s, listener] of signals) Deno.removeSignalListener(s, listener);
+    await lock.release();
+  }
+}
+
+async function sweepLocked(
+  a: SweepArgs,
+  folder: string,
+  axes: ReturnType<typeof parseGridArg>[],
+  runs: Record<string, unknown>[],
+): Promise<number> {
   let m = await openSweep(
     folder,
     planSweep({ notebook: a.notebook!, axes, fixed: a.params, runs }),
@@ -314,7 +369,7 @@ export async function main(args: string[]): Promise<number> {
     }
     if (a.command === "status") return await commandStatus(a.folder!);
     if (a.command === "task") return await commandTask(a.folder!, a.taskIndex!);
-    return await commandSweep(a);
+    return await commandSweep(a, ["deno task sweep", ...args].join(" "));
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`error: ${e.message}\n\n${USAGE}`);
@@ -322,7 +377,7 @@ export async function main(args: string[]): Promise<number> {
     }
     if (
       e instanceof ParameterError || e instanceof GridError || e instanceof SweepFolderError ||
-      e instanceof SlurmMissingError
+      e instanceof SlurmMissingError || e instanceof SweepLockedError
     ) {
       console.error(`error: ${e.message}`);
       return 2;

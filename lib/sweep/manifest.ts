@@ -219,6 +219,15 @@ export async function readManifest(folder: string): Promise<SweepManifest | unde
  * ```
  */
 export async function writeManifest(folder: string, m: SweepManifest): Promise<void> {
+  // Submission records are only ever added: keep those another writer added since `m` was read
+  // (writers hold the folder's lock, see lock.ts; this guards one that does not).
+  const disk = await readManifest(folder).catch(() => undefined);
+  if (disk?.notebook === m.notebook) {
+    for (const s of disk.slurm ?? []) {
+      if (!m.slurm?.some((t) => t.jobId === s.jobId)) (m.slurm ??= []).push(s);
+    }
+    m.slurm?.sort((x, y) => x.submitted.localeCompare(y.submitted));
+  }
   m.updated = new Date().toISOString();
   await writeFileAtomic(join(folder, MANIFEST), JSON.stringify(m, null, 1) + "\n");
 }

@@ -15,6 +15,7 @@
  */
 export * from "./grid.ts";
 export * from "./manifest.ts";
+export * from "./lock.ts";
 export * from "./execute.ts";
 export * from "./local.ts";
 export * from "./slurm.ts";
