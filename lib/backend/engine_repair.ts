@@ -61,11 +61,11 @@ import vm from "node:vm";
 /** tfjs-core 4.22's engine fields this module reads and restores (see tfjs-core's engine.ts). */
 interface EngineState {
   scopeStack: { id: number; name: string; track: tf.Tensor[] }[];
-  activeScope: { id: number; name: string; track: tf.Tensor[] } | null;
+  activeScope: { id: number; name: string; track: tf.Tensor[] } | null | undefined;
   nextScopeId: number;
   kernelDepth: number;
   gradientDepth: number;
-  activeTape: { saved?: tf.Tensor[] }[] | null;
+  activeTape: { saved?: tf.Tensor[] }[] | null | undefined;
   numDataMovesStack: number[];
   profiling: boolean;
 }
@@ -105,6 +105,8 @@ interface Call {
   keep?: () => Iterable<tf.Tensor>;
   /** Held strongly only by the call's own continuation (see the module doc). */
   token: WeakRef<object>;
+  /** The newest tensor id recorded. */
+  lastId: number;
   /** True while the call's synchronous part runs. */
   inSyncPart: boolean;
   /** Zero-delay timer that finds a call stopped in its synchronous part. */
@@ -118,6 +120,9 @@ interface Call {
     profiling: boolean;
   };
 }
+
+/** The watchdog's period. */
+const TICK_MS = 150;
 
 let current: Call | undefined;
 let created = 0; // tensors made while a call runs: the watchdog's sign of progress
@@ -143,13 +148,15 @@ function hook(): void {
     if (current) record(v);
     return v;
   };
+  // Disposed first, forgotten second: a Stop between the two leaves a disposed tensor in the
+  // record (skipped), never a live one out of it.
   e.disposeTensor = function (this: EngineInternals, t) {
-    if (current && !(t instanceof tf.Variable)) current.tensors.delete(t);
     disposeTensor.call(this, t);
+    if (current && !(t instanceof tf.Variable)) current.tensors.delete(t);
   };
   e.disposeVariable = function (this: EngineInternals, v) {
-    current?.tensors.delete(v);
     disposeVariable.call(this, v);
+    current?.tensors.delete(v);
   };
 }
 
@@ -158,6 +165,7 @@ function record(t: tf.Tensor): void {
   // belongs to the user's next cell, not to it.
   if (current!.token.deref() === undefined) return;
   current!.tensors.add(t);
+  if (t.id > current!.lastId) current!.lastId = t.id;
   created++;
 }
 
@@ -187,23 +195,30 @@ function isDead(call: Call): boolean {
 
 function startWatchdog(): void {
   if (watchdog !== undefined) return;
-  let seen = created, idleTicks = 0;
+  let seen = created, idleTicks = 0, last = performance.now();
   const timer = setInterval(() => {
     if (!current) {
       stopWatchdog();
       return;
     }
-    if (created !== seen) {
+    // Progress: new tensors, or a late tick (the thread was busy: file reads, decoding…). A
+    // stopped call's kernel is idle, and its ticks come on time.
+    const now = performance.now(), late = now - last > 2 * TICK_MS;
+    last = now;
+    if (created !== seen || late) {
       seen = created;
       idleTicks = 0;
       return;
     }
     idleTicks++;
-    // Ticks 1, 2, 4, 8, …: a call that waits long (a slow callback, a GPU) costs few collections.
-    if ((idleTicks & (idleTicks - 1)) !== 0) return;
+    // After 3, 6, 12, 24… idle ticks: a call that waits long (a slow callback, a GPU) costs a
+    // few collections only.
+    const n = idleTicks / 3;
+    if (!Number.isInteger(n) || (n & (n - 1)) !== 0) return;
     collectGarbage();
+    last = performance.now(); // the collection's own time is not activity
     if (isDead(current)) repairDead(current);
-  }, 200);
+  }, TICK_MS);
   // The watchdog must never keep a script alive.
   Deno.unrefTimer(timer);
   watchdog = timer;
@@ -218,7 +233,11 @@ function stopWatchdog(): void {
 function repairDead(call: Call): EngineRepair {
   if (current === call) current = undefined;
   if (call.syncCheck !== undefined) clearTimeout(call.syncCheck);
-  const restored = restoreEngine(call.baseline);
+  // A Stop between a tensor's creation and its recording leaves it only in its scope: the
+  // newest tensor there, right after the last one recorded (later ones are the user's).
+  const restored = restoreEngine(call.baseline, (t) => {
+    if (t.id <= call.lastId + 1) call.tensors.add(t);
+  });
   const keep = new Set(call.keep?.() ?? []);
   let reclaimed = 0;
   for (const t of call.tensors) {
@@ -232,19 +251,22 @@ function repairDead(call: Call): EngineRepair {
   return lastRepair;
 }
 
-/** Puts the engine's bookkeeping back to `base`; returns what differed. */
-function restoreEngine(base: Call["baseline"]): string[] {
+/**
+ * Puts the engine's bookkeeping back to `base`; returns what differed. The tensors tracked by the
+ * scopes it closes are passed to `orphan`.
+ */
+function restoreEngine(base: Call["baseline"], orphan?: (t: tf.Tensor) => void): string[] {
   const s = engine().state;
   const restored: string[] = [];
   let closed = 0;
   // Scopes opened during the stopped call are on top of the stack; their tensors are the
   // call's and are disposed with it.
   while (s.scopeStack.length > 0 && s.scopeStack[s.scopeStack.length - 1].id >= base.firstScopeId) {
-    s.scopeStack.pop();
+    for (const t of s.scopeStack.pop()!.track) orphan?.(t);
     closed++;
   }
   const top = s.scopeStack.length === 0 ? null : s.scopeStack[s.scopeStack.length - 1];
-  if (closed > 0 || s.activeScope !== top) {
+  if (closed > 0 || (s.activeScope ?? null) !== top) {
     restored.push(`scopes: ${closed} closed`);
     s.activeScope = top;
   }
@@ -256,10 +278,10 @@ function restoreEngine(base: Call["baseline"]): string[] {
     restored.push(`gradientDepth ${s.gradientDepth}→${base.gradientDepth}`);
     s.gradientDepth = base.gradientDepth;
   }
-  if (s.gradientDepth === 0 && s.activeTape !== null) {
+  if (s.gradientDepth === 0 && s.activeTape != null) {
     // The saved tensors are kept clones that only the backward pass would have freed.
     for (const node of s.activeTape) for (const t of node.saved ?? []) t.dispose();
-    restored.push(`tape: ${s.activeTape.length} nodes dropped`);
+    if (s.activeTape.length > 0) restored.push(`tape: ${s.activeTape.length} nodes dropped`);
     s.activeTape = null;
   }
   if (s.numDataMovesStack.length !== base.dataMoves) {
@@ -355,6 +377,7 @@ export function interruptSafe<T>(name: string, fn: () => T, options: InterruptSa
     tensors: new Set(),
     keep: options.keep,
     token: new WeakRef(token),
+    lastId: -1,
     inSyncPart: true,
     baseline: {
       firstScopeId: s.nextScopeId,
