@@ -36,7 +36,9 @@ if (!Number.isInteger(trials) || trials < 1 || !Number.isInteger(after) || after
 const NOTEBOOKS = fileURLToPath(new URL("../notebooks/", import.meta.url));
 const nb = JSON.parse(await Deno.readTextFile(NOTEBOOKS + "02_train.ipynb"));
 const code: string[] = nb.cells.filter((c: { cell_type: string }) => c.cell_type === "code")
-  .map((c: { source: string | string[] }) => Array.isArray(c.source) ? c.source.join("") : c.source);
+  .map((c: { source: string | string[] }) =>
+    Array.isArray(c.source) ? c.source.join("") : c.source
+  );
 const training = code.find((c) => c.includes("runExperiment(")) ?? "";
 if (!training) throw new Error("notebook 02 has no cell calling runExperiment");
 const setup = code.slice(0, code.indexOf(training));
@@ -57,6 +59,9 @@ async function run(kernel: Kernel, source: string): Promise<string> {
   return printed(r.messages);
 }
 
+/** A stopped cell that has not ended after this long counts as a hung kernel. */
+const HANG_MS = 60_000;
+
 interface Trial {
   trial: number;
   secondsToIdle: number;
@@ -67,20 +72,35 @@ interface Trial {
   tensorsAfterNextRun: number;
 }
 
-const kernel = await Kernel.start({ cwd: NOTEBOOKS });
-const results: Trial[] = [];
-try {
+/** A kernel with notebook 02's set-up cells run, and a small dataset for the next runs. */
+async function startKernel(): Promise<Kernel> {
+  const kernel = await Kernel.start({ cwd: NOTEBOOKS });
   for (const cell of setup) await run(kernel, cell);
+  await run(
+    kernel,
+    `import { lastEngineRepair, nativeKernels, wasmFlavour } from "../lib/mod.ts";`,
+  );
   await run(
     kernel,
     `const small = await loadDataset({ dataset: dataset as "auto", trainSize: 20, testSize: 10, seed: 1, log: false });`,
   );
-  const backend = await run(kernel, `console.log(tf.getBackend())`);
+  return kernel;
+}
+
+let kernel = await startKernel();
+const results: Trial[] = [];
+try {
+  const backend = await run(
+    kernel,
+    `const f = wasmFlavour(), n = nativeKernels();
+    console.log(tf.getBackend() === "wasm" ? "wasm, " + f.threadsCount + " threads" + (n.active ? ", " + n.library : "") : tf.getBackend());`,
+  );
   for (let trial = 1; trial <= trials; trial++) {
     const before = Number(await run(kernel, `console.log(tf.memory().numTensors)`));
     let updates = 0;
     const moved = Promise.withResolvers<void>();
-    const cell = kernel.execute(training, {
+    // In a block: the cell's `const`s can be declared again by the next trial.
+    const cell = kernel.execute(`{\n${training}\n}`, {
       timeoutMs: 600_000,
       onMessage: (m) => {
         const t = m.header.msg_type;
@@ -90,13 +110,36 @@ try {
       },
     });
     const first = await Promise.race([moved.promise.then(() => "moved"), cell.then(() => "ended")]);
-    if (first !== "moved") throw new Error("the training cell ended before the Stop");
+    if (first !== "moved") {
+      throw new Error(`the training cell ended before the Stop: ${failure((await cell).messages)}`);
+    }
     // A different moment within a step on each trial.
     await new Promise((r) => setTimeout(r, (trial * 137) % 1000));
     const t0 = performance.now();
-    await kernel.interrupt(120_000);
-    const reply = await cell;
+    await kernel.interrupt(1000);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const reply = await Promise.race([
+      cell,
+      new Promise<null>((resolve) => timer = setTimeout(() => resolve(null), HANG_MS)),
+    ]);
+    clearTimeout(timer);
     const secondsToIdle = (performance.now() - t0) / 1000;
+    if (reply === null) {
+      // The kernel is stuck: recorded, and the next trial gets a new kernel.
+      results.push({
+        trial,
+        secondsToIdle,
+        tensorsBefore: before,
+        tensorsAfter: NaN,
+        repair: null,
+        nextRun: `kernel hung (no end within ${HANG_MS / 1000} s)`,
+        tensorsAfterNextRun: NaN,
+      });
+      if (!args.values.json) console.log(`trial ${trial}: ${results.at(-1)!.nextRun}`);
+      await kernel.shutdown();
+      kernel = await startKernel();
+      continue;
+    }
     if (reply.status === "ok") throw new Error(`trial ${trial}: the training cell finished`);
     const after = Number(await run(kernel, `console.log(tf.memory().numTensors)`));
     const repair = JSON.parse(await run(kernel, `console.log(JSON.stringify(lastEngineRepair()))`));
@@ -139,7 +182,9 @@ try {
   const ok = results.filter((t) =>
     t.secondsToIdle <= 2 && t.tensorsAfter === t.tensorsBefore && t.nextRun === "ok"
   ).length;
-  const slowest = Math.max(...results.map((t) => t.secondsToIdle));
+  const slowest = Math.max(...results.map((t) =>
+    t.secondsToIdle
+  ));
   if (args.values.json) {
     console.log(JSON.stringify({ backend: backend.trim(), trials: results, ok, slowest }, null, 1));
   } else {
