@@ -2,7 +2,7 @@
  * Stop during notebook 02's training, measured: its cells run in a real Deno kernel through the
  * project's client (`lib/notebook/kernel.ts`), which interrupts by message (`interrupt_request`,
  * as a frontend does with a kernelspec whose `interrupt_mode` is `message`). Each trial starts
- * the training cell, waits until the progress bar has moved `--after` times (plus a delay that
+ * the training cell, waits until the progress bar has moved `--after` times (default once) (plus a delay that
  * differs per trial, so that the Stop lands in different parts of a step), interrupts, and
  * records: the seconds from the interrupt to the cell's end (reply and idle), `tf.memory()
  * .numTensors` before the cell and after it, the repair lib made (`lastEngineRepair()`), and
@@ -23,7 +23,7 @@ const args = parseArgs({
   args: Deno.args,
   options: {
     trials: { type: "string", default: "10" },
-    after: { type: "string", default: "2" },
+    after: { type: "string", default: "1" },
     json: { type: "boolean" },
   },
 });
@@ -99,19 +99,24 @@ try {
     const before = Number(await run(kernel, `console.log(tf.memory().numTensors)`));
     let updates = 0;
     const moved = Promise.withResolvers<void>();
-    // In a block: the cell's `const`s can be declared again by the next trial.
-    const cell = kernel.execute(`{\n${training}\n}`, {
+    const cell = kernel.execute(training, {
       timeoutMs: 600_000,
       onMessage: (m) => {
         const t = m.header.msg_type;
-        if ((t === "update_display_data" || t === "display_data") && ++updates >= after) {
+        // The progress bar: a display updated in place in a frontend, lines on stderr here.
+        const progress = t === "update_display_data" || t === "display_data" || t === "stream";
+        if (progress && ++updates >= after) {
           moved.resolve();
         }
       },
     });
     const first = await Promise.race([moved.promise.then(() => "moved"), cell.then(() => "ended")]);
     if (first !== "moved") {
-      throw new Error(`the training cell ended before the Stop: ${failure((await cell).messages)}`);
+      throw new Error(
+        `the training cell ended (${(await cell).status}) before the Stop: ${
+          failure((await cell).messages)
+        }`,
+      );
     }
     // A different moment within a step on each trial.
     await new Promise((r) => setTimeout(r, (trial * 137) % 1000));
@@ -141,7 +146,7 @@ try {
       continue;
     }
     if (reply.status === "ok") throw new Error(`trial ${trial}: the training cell finished`);
-    const after = Number(await run(kernel, `console.log(tf.memory().numTensors)`));
+    const tensorsAfter = Number(await run(kernel, `console.log(tf.memory().numTensors)`));
     const repair = JSON.parse(await run(kernel, `console.log(JSON.stringify(lastEngineRepair()))`));
     let nextRun = "ok";
     try {
@@ -164,7 +169,7 @@ try {
       trial,
       secondsToIdle,
       tensorsBefore: before,
-      tensorsAfter: after,
+      tensorsAfter,
       repair,
       nextRun,
       tensorsAfterNextRun,
@@ -172,7 +177,9 @@ try {
     results.push(t);
     if (!args.values.json) {
       console.log(
-        `trial ${trial}: idle after ${secondsToIdle.toFixed(2)} s; tensors ${before} → ${after}` +
+        `trial ${trial}: idle after ${
+          secondsToIdle.toFixed(2)
+        } s; tensors ${before} → ${tensorsAfter}` +
           ` (after next run ${tensorsAfterNextRun}); next run ${nextRun}; repair ${
             JSON.stringify(repair)
           }`,
