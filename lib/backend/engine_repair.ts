@@ -26,7 +26,8 @@
  * - runs a watchdog timer that, when the call has made no progress between two ticks, forces a
  *   garbage collection (at most a logarithmic number of times while it stays idle). That
  *   collection ends the stopped cell within a fraction of a second, and the repair below runs in
- *   the same tick, before the kernel reports the cell ended.
+ *   the same tick, before the kernel reports the cell ended. After a collection V8 makes by
+ *   itself, a `FinalizationRegistry` callback on the token runs the repair instead.
  *
  * The repair of a dead call restores the engine to its state at the call's start (scopes opened
  * since are closed, `kernelDepth`, `gradientDepth`, the tape, the data-move stack and profiling
@@ -39,9 +40,9 @@
  * Limits: the calls are meant to be awaited one at a time; a second call started while another
  * still runs is counted as part of the first. Tensors a user's callback (`onStep`, `onEpoch`)
  * created during the call and stored elsewhere are reclaimed with the call. State outside tfjs's
- * engine that a stopped call left behind is not tracked here; tfjs-layers' private name-scope
- * stack is one (a stopped `model.apply` leaves its layer's name as a prefix of later weight
- * names; see the README).
+ * engine that a stopped call left behind is not repaired here: the multi-threaded wasm build's
+ * thread pool, locked by a Stop inside one of its kernels, is one (see the README, "Stopping a
+ * cell").
  *
  * @example
  * ```ts
@@ -192,6 +193,12 @@ function collectGarbage(): boolean {
 function isDead(call: Call): boolean {
   return call.token.deref() === undefined;
 }
+
+// A collection V8 makes by itself (the one that lets the kernel end the stopped cell) is seen here,
+// as a task right after it: the repair then comes before the next cell, as after the watchdog's.
+const finalizer = new FinalizationRegistry<Call>((call) => {
+  if (current === call) repairDead(call);
+});
 
 function startWatchdog(): void {
   if (watchdog !== undefined) return;
@@ -388,6 +395,7 @@ export function interruptSafe<T>(name: string, fn: () => T, options: InterruptSa
     },
   };
   current = call;
+  finalizer.register(token, call, token);
   // Timers run only on an empty stack: finding the synchronous part still "running" there
   // means it was terminated.
   const syncCheck = setTimeout(() => {
@@ -397,6 +405,7 @@ export function interruptSafe<T>(name: string, fn: () => T, options: InterruptSa
   call.syncCheck = syncCheck;
   startWatchdog();
   const finish = () => {
+    finalizer.unregister(token);
     clearTimeout(call.syncCheck);
     if (current === call) current = undefined;
     call.tensors.clear();
