@@ -54,10 +54,13 @@ function failure(messages: Message[]): string {
 }
 
 async function run(kernel: Kernel, source: string): Promise<string> {
-  const r = await kernel.execute(source, { timeoutMs: 600_000 });
+  const r = await kernel.execute(source, { timeoutMs: CELL_MS });
   if (r.status !== "ok") throw new Error(`cell failed: ${failure(r.messages)}\n${source}`);
   return printed(r.messages);
 }
+
+/** A cell after a Stop that has not ended after this long counts as a hung kernel. */
+const CELL_MS = 180_000;
 
 /** A stopped cell that has not ended after this long counts as a hung kernel. */
 const HANG_MS = 60_000;
@@ -146,44 +149,64 @@ try {
       continue;
     }
     if (reply.status === "ok") throw new Error(`trial ${trial}: the training cell finished`);
-    const tensorsAfter = Number(await run(kernel, `console.log(tf.memory().numTensors)`));
-    const repair = JSON.parse(await run(kernel, `console.log(JSON.stringify(lastEngineRepair()))`));
-    let nextRun = "ok";
     try {
-      const losses = JSON.parse(
-        await run(
-          kernel,
-          `{ const r = await runExperiment({ dataset: small, seeds: [${trial}], augment: false,
-            hyper: { epochs: 1, batchSize: ${4 + trial}, lr: ${0.001 * trial}, momentum: 0.5 } });
-          console.log(JSON.stringify(r[0].results.arms.flatMap((a) => a.steps.map((s) => s[2])))); }`,
-        ),
-      ) as number[];
-      if (losses.length === 0 || !losses.every(Number.isFinite)) nextRun = `losses ${losses}`;
-    } catch (e) {
-      nextRun = (e as Error).message.split("\n")[0];
-    }
-    const tensorsAfterNextRun = Number(
-      await run(kernel, `console.log(tf.memory().numTensors)`),
-    );
-    const t: Trial = {
-      trial,
-      secondsToIdle,
-      tensorsBefore: before,
-      tensorsAfter,
-      repair,
-      nextRun,
-      tensorsAfterNextRun,
-    };
-    results.push(t);
-    if (!args.values.json) {
-      console.log(
-        `trial ${trial}: idle after ${
-          secondsToIdle.toFixed(2)
-        } s; tensors ${before} → ${tensorsAfter}` +
-          ` (after next run ${tensorsAfterNextRun}); next run ${nextRun}; repair ${
-            JSON.stringify(repair)
-          }`,
+      const tensorsAfter = Number(await run(kernel, `console.log(tf.memory().numTensors)`));
+      const repair = JSON.parse(
+        await run(kernel, `console.log(JSON.stringify(lastEngineRepair()))`),
       );
+      let nextRun = "ok";
+      try {
+        const losses = JSON.parse(
+          await run(
+            kernel,
+            `{ const r = await runExperiment({ dataset: small, seeds: [${trial}], augment: false,
+              hyper: { epochs: 1, batchSize: ${4 + trial}, lr: ${0.001 * trial}, momentum: 0.5 } });
+            console.log(JSON.stringify(r[0].results.arms.flatMap((a) => a.steps.map((s) => s[2])))); }`,
+          ),
+        ) as number[];
+        if (losses.length === 0 || !losses.every(Number.isFinite)) nextRun = `losses ${losses}`;
+      } catch (e) {
+        nextRun = (e as Error).message.split("\n")[0];
+      }
+      const tensorsAfterNextRun = Number(
+        await run(kernel, `console.log(tf.memory().numTensors)`),
+      );
+      const t: Trial = {
+        trial,
+        secondsToIdle,
+        tensorsBefore: before,
+        tensorsAfter,
+        repair,
+        nextRun,
+        tensorsAfterNextRun,
+      };
+      results.push(t);
+      if (!args.values.json) {
+        console.log(
+          `trial ${trial}: idle after ${
+            secondsToIdle.toFixed(2)
+          } s; tensors ${before} → ${tensorsAfter}` +
+            ` (after next run ${tensorsAfterNextRun}); next run ${nextRun}; repair ${
+              JSON.stringify(repair)
+            }`,
+        );
+      }
+    } catch (e) {
+      // A cell after the Stop did not end: the kernel is stuck (see the README).
+      results.push({
+        trial,
+        secondsToIdle,
+        tensorsBefore: before,
+        tensorsAfter: NaN,
+        repair: null,
+        nextRun: `kernel hung after the Stop (${(e as Error).message.split("\n")[0]})`,
+        tensorsAfterNextRun: NaN,
+      });
+      if (!args.values.json) console.log(`trial ${trial}: ${results.at(-1)!.nextRun}`);
+      kernel.kill("hung");
+      await kernel.shutdown();
+      kernel = await startKernel();
+      continue;
     }
   }
   const ok = results.filter((t) =>
