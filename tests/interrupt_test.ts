@@ -51,7 +51,12 @@ async function printed(kernel: Kernel, code: string): Promise<unknown> {
  * Runs `code`, waits for `marker` in its output, interrupts by message and returns the seconds
  * from the interrupt to the end of the cell (its execute_reply and idle).
  */
-async function stopWhen(kernel: Kernel, code: string, marker: string): Promise<number> {
+async function stopWhen(
+  kernel: Kernel,
+  code: string,
+  marker: string,
+  delayMs = 0,
+): Promise<number> {
   let output = "";
   const seen = Promise.withResolvers<void>();
   const run = kernel.execute(code, {
@@ -64,6 +69,7 @@ async function stopWhen(kernel: Kernel, code: string, marker: string): Promise<n
   const ended = run.then((r) => r);
   const first = await Promise.race([seen.promise.then(() => "seen"), ended.then(() => "ended")]);
   assertEquals(first, "seen", `the cell ended before printing ${marker}: ${output}`);
+  await new Promise((r) => setTimeout(r, delayMs));
   const t0 = performance.now();
   await kernel.interrupt(1000);
   // Without lib's repair the cell ended only when V8 happened to collect its promise: 36 s to
@@ -178,6 +184,37 @@ Deno.test("Stop during checkpointed training: the last checkpoint stays usable a
     assertEquals(resumed.epochs, Array.from({ length: 40 }, (_, i) => i + 1));
     assert(resumed.finite);
     assertEquals(Number(await value(kernel, `tf.memory().numTensors`)), before);
+  } finally {
+    await kernel.shutdown();
+  }
+});
+
+Deno.test("Stop during the shape sweep (synchronous): the engine and the tensor count are restored", async () => {
+  const kernel = await Kernel.start({ cwd: ROOT, env: STOP_SAFE_ENV });
+  try {
+    await value(
+      kernel,
+      `import { tf, useBackend, shapeSweep, lastEngineRepair } from "./lib/mod.ts";
+      await useBackend("wasm");
+      "ready"`,
+    );
+    const before = Number(await value(kernel, `tf.memory().numTensors`));
+    // A large input makes the sweep take many seconds of synchronous work; stopped after 1 s.
+    const seconds = await stopWhen(
+      kernel,
+      `console.log("sweeping"); shapeSweep({ n: 256 }).length`,
+      "sweeping",
+      1000,
+    );
+    assertLess(seconds, 15, `the stopped cell took ${seconds.toFixed(1)} s to end`);
+    assertEquals(Number(await value(kernel, `tf.memory().numTensors`)), before);
+    assertEquals(await value(kernel, `shapeSweep().length`), "360");
+    assertEquals(Number(await value(kernel, `tf.memory().numTensors`)), before);
+    const repair = await printed(
+      kernel,
+      `console.log(JSON.stringify(lastEngineRepair() ?? null))`,
+    ) as EngineRepair | null;
+    assertEquals(repair?.deadCalls, ["shapeSweep"]);
   } finally {
     await kernel.shutdown();
   }
