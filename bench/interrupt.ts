@@ -2,12 +2,14 @@
  * Stop during notebook 02's training, measured: its cells run in a real Deno kernel through the
  * project's client (`lib/notebook/kernel.ts`), which interrupts by message (`interrupt_request`,
  * as a frontend does with a kernelspec whose `interrupt_mode` is `message`). Each trial starts
- * the training cell, waits until the progress bar has moved `--after` times (default once) (plus a delay that
- * differs per trial, so that the Stop lands in different parts of a step), interrupts, and
+ * the training cell, waits until the progress bar has moved `--after` times (default once) and
+ * a delay that differs per trial (so that the Stop lands in different parts of a step),
+ * interrupts, and
  * records: the seconds from the interrupt to the cell's end (reply and idle), `tf.memory()
  * .numTensors` before the cell and after it, the repair lib made (`lastEngineRepair()`), and
  * whether a new training run with other hyperparameters (on a small subset, every arm) then
- * trains with finite losses. All trials share one kernel, as a person's session would.
+ * trains with finite losses. All trials share one kernel, as a person's session would; a kernel
+ * stuck after a Stop is recorded as such and replaced by a new one for the next trial.
  *
  * ```sh
  * deno run -A bench/interrupt.ts                 # 10 trials, notebook 02's default parameters
