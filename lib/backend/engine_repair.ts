@@ -41,7 +41,8 @@
  * still runs is counted as part of the first. Tensors a user's callback (`onStep`, `onEpoch`)
  * created during the call and stored elsewhere are reclaimed with the call. State outside tfjs's
  * engine that a stopped call left behind is not repaired here: the multi-threaded wasm build's
- * thread pool, locked by a Stop inside one of its kernels, is one (see the README, "Stopping a
+ * thread pool, locked by a Stop inside one of its kernels, and tfjs-layers' private name-scope
+ * stack (models built later get prefixed weight names) are two (see the README, "Stopping a
  * cell").
  *
  * @example
