@@ -40,6 +40,13 @@ export {
 } from "./webgpu/mod.ts";
 
 export { tf };
+export {
+  type EngineRepair,
+  interruptSafe,
+  type InterruptSafeOptions,
+  lastEngineRepair,
+  recoverEngine,
+} from "./engine_repair.ts";
 export { acceptDilations, conv2DGradWithDilation, dilateFilter } from "./conv_grad.ts";
 export {
   disableNativeKernels,

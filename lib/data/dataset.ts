@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import { interruptSafe } from "../backend/engine_repair.ts";
 import { Rng } from "./_rng.ts";
 import { type ChannelStats, channelStats } from "./batches.ts";
 import {
@@ -134,7 +135,12 @@ function subset(set: ImageSet, size: number | undefined, seed: number, split: st
  * data.name; // "synthetic shapes (built-in)"
  * ```
  */
-export async function loadDataset(options: LoadDatasetOptions = {}): Promise<Dataset> {
+export function loadDataset(options: LoadDatasetOptions = {}): Promise<Dataset> {
+  // A Stop while loading ends the cell at once and leaves no tensors (see engine_repair.ts).
+  return interruptSafe("loadDataset", () => load(options));
+}
+
+async function load(options: LoadDatasetOptions): Promise<Dataset> {
   const which = options.dataset ?? "auto";
   if (!(DATASET_NAMES as readonly string[]).includes(which)) {
     throw new RangeError(

@@ -13,6 +13,7 @@
  * @module
  */
 import { tf } from "../backend/tf.ts";
+import { interruptSafe } from "../backend/engine_repair.ts";
 import { Conv2d, ConvTranspose2d, torchWeights } from "./conv.ts";
 import { type Array4D, conv2dReference, convTranspose2dReference } from "./reference.ts";
 import { ConvArgumentError, convOutputSize, convTransposeOutputSize } from "./shapes.ts";
@@ -80,6 +81,11 @@ const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i)
  * ```
  */
 export function shapeSweep(options: SweepOptions = {}): SweepRow[] {
+  // A Stop during the sweep leaves a working engine and no tensors (see engine_repair.ts).
+  return interruptSafe("shapeSweep", () => sweep(options));
+}
+
+function sweep(options: SweepOptions): SweepRow[] {
   const {
     n = 5,
     kernelSizes = range(1, 5),

@@ -13,6 +13,7 @@
  * @module
  */
 import { join } from "node:path";
+import { interruptSafe } from "../backend/engine_repair.ts";
 import { batches, type Dataset } from "../data/mod.ts";
 import { copyConvWeightsToTransposed, DenseNet, transposedToConv } from "../nn/densenet.ts";
 import type { GradientCheckSpec } from "./gradient_check.ts";
@@ -102,7 +103,12 @@ export interface SeedRun {
  * const runs = await runExperiment({ dataset, seeds: [0, 1], hyper, control: false });
  * ```
  */
-export async function runExperiment(options: ExperimentOptions): Promise<SeedRun[]> {
+export function runExperiment(options: ExperimentOptions): Promise<SeedRun[]> {
+  // A Stop leaves a working engine; the networks made here are reclaimed (engine_repair.ts).
+  return interruptSafe("runExperiment", () => experiment(options));
+}
+
+async function experiment(options: ExperimentOptions): Promise<SeedRun[]> {
   const { dataset, seeds, augment = true, control = true, init = "default" } = options;
   const hyper = checkHyperparameters(options.hyper);
   if (!Array.isArray(seeds) || seeds.length === 0 || !seeds.every(Number.isInteger)) {

@@ -26,6 +26,7 @@
 import { tf } from "../backend/tf.ts";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { interruptSafe } from "../backend/engine_repair.ts";
 import { completeCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { accuracy, addConfusion, confusionMatrix, perClassAccuracy } from "./metrics.ts";
 import { SGD } from "./sgd.ts";
@@ -289,7 +290,27 @@ export async function evaluate(
  * const [conv, transposed] = await evaluateAll([convNet, transposedNet], data, 256);
  * ```
  */
-export async function evaluateAll(
+export function evaluateAll(
+  models: tf.LayersModel[],
+  data: TrainingData,
+  batchSize: number,
+): Promise<TestMetrics[]> {
+  // A Stop during evaluation leaves a working engine and no tensors (see engine_repair.ts).
+  return interruptSafe("evaluate", () => evaluateModels(models, data, batchSize), {
+    keep: () => models.flatMap(modelWeights),
+  });
+}
+
+/** The variables of a model's weights (none once it is disposed). */
+function modelWeights(model: tf.LayersModel): tf.Tensor[] {
+  try {
+    return model.weights.map((w) => w.read());
+  } catch {
+    return [];
+  }
+}
+
+async function evaluateModels(
   models: tf.LayersModel[],
   data: TrainingData,
   batchSize: number,
@@ -371,7 +392,15 @@ function sameConfig(a: unknown, b: unknown): boolean {
  * r.arms[0].epochs[0].testAccuracy;
  * ```
  */
-export async function train(options: TrainOptions): Promise<RunResults> {
+export function train(options: TrainOptions): Promise<RunResults> {
+  // A Stop during training leaves a working engine and no tensors, and the next run works
+  // (see engine_repair.ts); the caller's models keep their weights.
+  return interruptSafe("train", () => trainArms(options), {
+    keep: () => options.arms.flatMap((a) => modelWeights(a.model)),
+  });
+}
+
+async function trainArms(options: TrainOptions): Promise<RunResults> {
   const { arms, data, runDir, onStep, onEpoch } = options;
   const hyper = checkHyperparameters(options.hyper);
   if (arms.length === 0) throw new RangeError("train needs at least one arm");
