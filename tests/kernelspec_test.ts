@@ -116,6 +116,8 @@ Deno.test("kernel task: install, status, reinstall and uninstall in JUPYTER_DATA
       "{connection_file}",
     ]);
     assertEquals(spec.interrupt_mode, "message");
+    // One thread by default: a Stop inside a multi-threaded wasm kernel can lock its pool.
+    assertEquals(spec.env, { TCONV_THREADS: "1" });
     assertEquals(spec.language, "typescript");
     assertEquals(spec.display_name, "Deno");
     // Deno's own logos, as `deno jupyter --install` ships them.
@@ -129,6 +131,7 @@ Deno.test("kernel task: install, status, reinstall and uninstall in JUPYTER_DATA
     assertStringIncludes(status.stdout, join(dir, "kernel.json"));
     assertStringIncludes(status.stdout, `${Deno.execPath()} (${Deno.version.deno}`);
     assertStringIncludes(status.stdout, "interrupt mode: message");
+    assertMatch(status.stdout, /threads: +1\n/);
     assertNotMatch(status.stdout + status.stderr, /WARNING/);
 
     // A second install replaces the first in one rename and leaves nothing else behind.
@@ -266,6 +269,10 @@ Deno.test("kernel task: bad arguments are refused with a reason and exit code 2"
     [["install", "--prefix"], "--prefix needs a directory"],
     [["install", "--sys-prefix"], 'unknown argument "--sys-prefix"'],
     [["status", "--user"], "status takes no arguments"],
+    [["install", "--threads", "0"], '--threads needs "auto" or an integer from 1 to 8, got "0"'],
+    [["install", "--threads=many"], 'got "many"'],
+    [["install", "--threads"], 'got "undefined"'],
+    [["uninstall", "--threads", "2"], 'unknown argument "--threads"'],
   ];
   for (const [args, message] of cases) {
     const r = await kernelTask(args, env);
@@ -274,6 +281,22 @@ Deno.test("kernel task: bad arguments are refused with a reason and exit code 2"
     assertStringIncludes(r.stderr, "usage: deno task kernel");
   }
 });
+
+Deno.test("kernel task: --threads sets the kernel's TCONV_THREADS; auto leaves it to every core", () =>
+  inTempDir(async (tmp) => {
+    const env = { HOME: join(tmp, "home"), JUPYTER_DATA_DIR: join(tmp, "data") };
+    const dir = join(tmp, "data", "kernels", KERNEL_NAME);
+    const two = await kernelTask(["install", "--threads", "2"], env);
+    assertEquals(two.code, 0, two.stdout + two.stderr);
+    assertStringIncludes(two.stdout, "TCONV_THREADS=2");
+    assertEquals((await readSpec(dir)).env, { TCONV_THREADS: "2" });
+    const auto = await kernelTask(["install", "--threads=auto"], env);
+    assertEquals(auto.code, 0, auto.stdout + auto.stderr);
+    assertEquals((await readSpec(dir)).env, undefined);
+    const status = await kernelTask(["status"], env);
+    assertEquals(status.code, 0, status.stdout + status.stderr);
+    assertStringIncludes(status.stdout, "threads:        not set (every core;");
+  }));
 
 Deno.test("installKernelSpec: a failed install leaves the installed spec as it was", () =>
   inTempDir(async (tmp) => {

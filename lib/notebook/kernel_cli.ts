@@ -3,7 +3,7 @@
  * (see `kernelspec.ts`).
  *
  * ```sh
- * deno task kernel install [--user | --prefix PREFIX]
+ * deno task kernel install [--user | --prefix PREFIX] [--threads N|auto]
  * deno task kernel uninstall [--user | --prefix PREFIX]
  * deno task kernel status
  * ```
@@ -20,7 +20,9 @@
  */
 import { join } from "node:path";
 import {
+  checkThreads,
   installKernelSpec,
+  INTERACTIVE_THREADS,
   KERNEL_NAME,
   kernelSpecStatus,
   PINNED_DENO,
@@ -40,6 +42,9 @@ options (install, uninstall):
   --user            the user's Jupyter data directory (default; JUPYTER_DATA_DIR when set,
                     else ~/.local/share/jupyter on Linux, honouring XDG_DATA_HOME)
   --prefix PREFIX   PREFIX/share/jupyter (e.g. a virtual environment's or /usr/local)
+  --threads N|auto  install only: the kernel's TCONV_THREADS (default ${INTERACTIVE_THREADS}: a Stop
+                    inside a multi-threaded wasm kernel can leave its thread pool locked and
+                    hang the kernel; "auto" uses every core and takes that risk)
   -h, --help        this text
 
 exit codes: 0 done (status: installed and fine), 1 failed (status: missing or a warning),
@@ -51,6 +56,7 @@ interface Args {
   command: "install" | "uninstall" | "status" | "help";
   dataDir?: string;
   prefix?: string;
+  threads?: number | "auto";
 }
 
 function parse(argv: string[]): Args {
@@ -62,6 +68,7 @@ function parse(argv: string[]): Args {
   }
   let user = false;
   let prefix: string | undefined;
+  let threads: number | "auto" | undefined;
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     if (command === "status") throw new UsageError(`status takes no arguments, got "${arg}"`);
@@ -73,15 +80,27 @@ function parse(argv: string[]): Args {
         throw new UsageError("--prefix needs a directory, e.g. --prefix /usr/local");
       }
       prefix = value;
+    } else if (command === "install" && (arg === "--threads" || arg.startsWith("--threads="))) {
+      const value = arg === "--threads" ? rest[++i] : arg.slice("--threads=".length);
+      threads = value === "auto" ? "auto" : /^\d+$/.test(value ?? "") ? Number(value) : NaN;
+      try {
+        checkThreads(threads);
+      } catch {
+        throw new UsageError(`--threads needs "auto" or an integer from 1 to 8, got "${value}"`);
+      }
     } else {
-      throw new UsageError(`unknown argument "${arg}" for ${command}: expected --user or --prefix`);
+      throw new UsageError(
+        `unknown argument "${arg}" for ${command}: expected --user, --prefix${
+          command === "install" ? " or --threads" : ""
+        }`,
+      );
     }
   }
   if (user && prefix !== undefined) {
     throw new UsageError("--user and --prefix exclude each other: give one");
   }
   const dataDir = prefix !== undefined ? join(prefix, "share", "jupyter") : userDataDir();
-  return { command, dataDir, prefix };
+  return { command, dataDir, prefix, threads };
 }
 
 async function status(): Promise<number> {
@@ -104,6 +123,12 @@ async function status(): Promise<number> {
   console.log(`  found in:       ${found.dataDir.path} (${found.dataDir.source})`);
   console.log(`  Deno:           ${deno} (${version})`);
   console.log(`  interrupt mode: ${found.spec.interrupt_mode ?? "signal (not set)"}`);
+  const threads = found.spec.env?.TCONV_THREADS;
+  console.log(
+    `  threads:        ${
+      threads ?? "not set (every core; a Stop inside a wasm kernel can hang the kernel)"
+    }`,
+  );
   for (const other of s.shadowed) {
     console.log(`  also installed, hidden by the one above: ${other.dir}`);
   }
@@ -138,10 +163,12 @@ export async function main(argv: string[]): Promise<number> {
       case "status":
         return await status();
       case "install": {
-        const dir = await installKernelSpec({ dataDir: args.dataDir! });
+        const threads = args.threads ?? INTERACTIVE_THREADS;
+        const dir = await installKernelSpec({ dataDir: args.dataDir!, threads });
         console.log(
           `Installed the "${KERNEL_NAME}" kernelspec in ${dir}: ${Deno.execPath()} ` +
-            `(${Deno.version.deno}), "interrupt_mode": "message".`,
+            `(${Deno.version.deno}), "interrupt_mode": "message", ` +
+            (threads === "auto" ? "every core." : `TCONV_THREADS=${threads}.`),
         );
         const s = await kernelSpecStatus();
         if (s.found && s.found.dir !== dir) {

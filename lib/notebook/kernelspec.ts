@@ -115,10 +115,15 @@ export function jupyterDataPath(env: Env = processEnv(), os: string = Deno.build
  * // ["/usr/bin/deno", "jupyter", "--kernel", "--conn", "{connection_file}"]
  * ```
  */
-export function buildKernelSpec(denoPath: string, denoVersion: string): KernelSpec {
+export function buildKernelSpec(
+  denoPath: string,
+  denoVersion: string,
+  threads: number | "auto" = INTERACTIVE_THREADS,
+): KernelSpec {
   if (!isAbsolute(denoPath)) {
     throw new Error(`the kernel's Deno must be an absolute path, got "${denoPath}"`);
   }
+  checkThreads(threads);
   return {
     argv: [denoPath, "jupyter", "--kernel", "--conn", "{connection_file}"],
     display_name: "Deno",
@@ -126,11 +131,29 @@ export function buildKernelSpec(denoPath: string, denoVersion: string): KernelSp
     // Frontends then send interrupt_request instead of SIGINT, which the Deno kernel does not
     // survive (see the module documentation).
     interrupt_mode: "message",
+    // A Stop that lands inside a kernel of the multi-threaded wasm build leaves its thread pool
+    // locked, and the next parallel kernel hangs forever (measured: 2 of 3 Stops without oneDNN
+    // at 2 threads, 1 of 18 with oneDNN; 0 of 20 at 1 thread). Interactive kernels therefore
+    // compute on one thread unless the person installs with --threads.
+    ...(threads === "auto" ? {} : { env: { TCONV_THREADS: String(threads) } }),
     metadata: {
       deno_version: denoVersion,
       installed_by: "deno task kernel install",
     },
   };
+}
+
+/**
+ * Threads an interactive kernel computes on by default (`TCONV_THREADS` in the spec's `env`): one,
+ * because a Stop can leave the multi-threaded wasm build's thread pool locked.
+ */
+export const INTERACTIVE_THREADS = 1;
+
+/** Throws when `threads` is neither "auto" nor an integer from 1 to 8 (tfjs-wasm's pool size). */
+export function checkThreads(threads: number | "auto"): void {
+  if (threads !== "auto" && !(Number.isInteger(threads) && threads >= 1 && threads <= 8)) {
+    throw new RangeError(`threads must be "auto" or an integer from 1 to 8, got ${threads}`);
+  }
 }
 
 /** Options for {@linkcode installKernelSpec}. */
@@ -139,6 +162,11 @@ export interface InstallOptions {
   dataDir: string;
   /** The Deno the kernel runs (default: `Deno.execPath()`, the one running this). */
   denoPath?: string;
+  /**
+   * `TCONV_THREADS` of the kernel (default {@linkcode INTERACTIVE_THREADS}); "auto" leaves it to
+   * the environment (every core), at the risk of a Stop hanging the kernel.
+   */
+  threads?: number | "auto";
 }
 
 /**
@@ -224,7 +252,7 @@ export async function installKernelSpec(options: InstallOptions): Promise<string
   const denoPath = options.denoPath ?? Deno.execPath();
   const version = await denoVersion(denoPath);
   if (!version) throw new Error(`"${denoPath} --version" failed: that is not a working Deno`);
-  const spec = buildKernelSpec(denoPath, version);
+  const spec = buildKernelSpec(denoPath, version, options.threads);
   const kernels = join(options.dataDir, "kernels");
   const target = join(kernels, KERNEL_NAME);
   await Deno.mkdir(kernels, { recursive: true });
