@@ -22,6 +22,7 @@
  * @module
  */
 import { isAbsolute, join } from "node:path";
+import { exists } from "../util/fs.ts";
 
 /** Name of the kernelspec the notebooks ask for (`metadata.kernelspec.name`). */
 export const KERNEL_NAME = "deno";
@@ -421,16 +422,6 @@ function fixCommand(found: FoundSpec): string {
     return `deno task kernel install --prefix ${dataDir.path.slice(0, -share.length - 1)}`;
   }
   return `JUPYTER_DATA_DIR=${dataDir.path} deno task kernel install`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 function errorText(e: unknown): string {

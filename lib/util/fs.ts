@@ -13,7 +13,17 @@
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 
-async function exists(path: string): Promise<boolean> {
+/**
+ * Whether something (a file, folder or link, followed or not) is at `path`; other errors than
+ * "not found" (e.g. permission denied) are thrown.
+ *
+ * @example
+ * ```ts
+ * import { exists } from "./fs.ts";
+ * await exists("/tmp"); // true
+ * ```
+ */
+export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
     return true;
