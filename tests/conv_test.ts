@@ -14,8 +14,8 @@ import {
   ConvTranspose2d,
   loadTorchWeights,
   refusals,
-  shapeSweep,
-  sweepCounts,
+  shapeGrid,
+  shapeGridCounts,
   torchWeights,
 } from "../lib/nn/mod.ts";
 import { assertClose, nchw, nhwc } from "./_nn_helpers.ts";
@@ -104,8 +104,8 @@ Deno.test("Conv2d and ConvTranspose2d equal PyTorch 1.13 outputs for the same we
   }
 });
 
-Deno.test("shape sweep: formula = measured = definition for every valid combination", () => {
-  const rows = shapeSweep();
+Deno.test("shape grid: formula = measured = definition for every valid combination", () => {
+  const rows = shapeGrid();
   assertEquals(rows.length, 360);
   const mismatches = rows.filter((r) => r.status === "mismatch");
   assertEquals(mismatches, []);
@@ -115,9 +115,9 @@ Deno.test("shape sweep: formula = measured = definition for every valid combinat
   }
 });
 
-Deno.test("shape sweep: counts and refusals grouped by argument and rule agree with PyTorch's refusals", async () => {
-  const rows = shapeSweep();
-  assertEquals(sweepCounts(rows), [
+Deno.test("shape grid: counts and refusals grouped by argument and rule agree with PyTorch's refusals", async () => {
+  const rows = shapeGrid();
+  assertEquals(shapeGridCounts(rows), [
     { layer: "Conv2d", combinations: 90, equal: 81, refused: 9, mismatch: 0 },
     { layer: "ConvTranspose2d", combinations: 270, equal: 195, refused: 75, mismatch: 0 },
   ]);
@@ -143,7 +143,7 @@ Deno.test("shape sweep: counts and refusals grouped by argument and rule agree w
 });
 
 Deno.test("Conv2d: stride > 1 with dilation > 1 (refused by tf.conv2d) matches the definition", () => {
-  const rows = shapeSweep({
+  const rows = shapeGrid({
     kernelSizes: [3],
     strides: [2, 3],
     paddings: [2],

@@ -194,7 +194,7 @@ Deno.test("Stop during the shape sweep (synchronous): the engine and the tensor 
   try {
     await value(
       kernel,
-      `import { tf, useBackend, shapeSweep, lastEngineRepair } from "./lib/mod.ts";
+      `import { tf, useBackend, shapeGrid, lastEngineRepair } from "./lib/mod.ts";
       await useBackend("wasm");
       "ready"`,
     );
@@ -202,19 +202,19 @@ Deno.test("Stop during the shape sweep (synchronous): the engine and the tensor 
     // A large input makes the sweep take many seconds of synchronous work; stopped after 1 s.
     const seconds = await stopWhen(
       kernel,
-      `console.log("sweeping"); shapeSweep({ n: 256 }).length`,
+      `console.log("sweeping"); shapeGrid({ n: 256 }).length`,
       "sweeping",
       1000,
     );
     assertLess(seconds, 15, `the stopped cell took ${seconds.toFixed(1)} s to end`);
     assertEquals(Number(await value(kernel, `tf.memory().numTensors`)), before);
-    assertEquals(await value(kernel, `shapeSweep().length`), "360");
+    assertEquals(await value(kernel, `shapeGrid().length`), "360");
     assertEquals(Number(await value(kernel, `tf.memory().numTensors`)), before);
     const repair = await printed(
       kernel,
       `console.log(JSON.stringify(lastEngineRepair() ?? null))`,
     ) as EngineRepair | null;
-    assertEquals(repair?.deadCalls, ["shapeSweep"]);
+    assertEquals(repair?.deadCalls, ["shapeGrid"]);
   } finally {
     await kernel.shutdown();
   }

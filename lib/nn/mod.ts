@@ -17,7 +17,7 @@ export * from "./conv.ts";
 export * from "./conv_matrix.ts";
 export * from "./equivalence.ts";
 export * from "./reference.ts";
-export * from "./sweep.ts";
+export * from "./shape_grid.ts";
 export * from "./layers.ts";
 export * from "./densenet.ts";
 export * from "./torch_state.ts";

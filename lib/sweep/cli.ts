@@ -24,8 +24,9 @@ import { readNotebook, UsageError } from "../notebook/cli.ts";
 import { notebookParameters, ParameterError, splitParameterArg } from "../notebook/parameters.ts";
 import { checkSweep, GridError, parseGridArg } from "./grid.ts";
 import { executeRun, REPO_ROOT, RUN_DIR_PARAMETER } from "./execute.ts";
-import { describeRun, runLocal } from "./local.ts";
+import { runLocal } from "./local.ts";
 import {
+  describeRun,
   openSweep,
   planSweep,
   readManifest,

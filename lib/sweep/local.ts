@@ -14,7 +14,7 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { executeRun } from "./execute.ts";
-import { refreshManifest, type SweepManifest, type SweepRun } from "./manifest.ts";
+import { describeRun, refreshManifest, type SweepManifest, type SweepRun } from "./manifest.ts";
 
 /** tfjs-wasm starts at most 8 threads (see `lib/backend/_wasm_threads.ts`). */
 const MAX_THREADS = 8;
@@ -127,16 +127,4 @@ export async function runLocal(
   }
   await saving;
   return { manifest: await refreshManifest(folder, manifest), stoppedBy };
-}
-
-/**
- * The grid values of a run, `name=value …`, for progress lines and tables.
- *
- * @example
- * ```ts
- * describeRun(manifest, manifest.runs[0]); // 'init="default" seeds=[0]'
- * ```
- */
-export function describeRun(m: SweepManifest, run: SweepRun): string {
-  return m.grid.map((a) => `${a.name}=${JSON.stringify(run.parameters[a.name])}`).join(" ");
 }

@@ -328,3 +328,15 @@ export async function withStatuses(folder: string, m: SweepManifest): Promise<Sw
   }
   return m;
 }
+
+/**
+ * The grid values of a run, `name=value …`, for progress lines and tables.
+ *
+ * @example
+ * ```ts
+ * describeRun(manifest, manifest.runs[0]); // 'init="default" seeds=[0]'
+ * ```
+ */
+export function describeRun(m: SweepManifest, run: SweepRun): string {
+  return m.grid.map((a) => `${a.name}=${JSON.stringify(run.parameters[a.name])}`).join(" ");
+}

@@ -21,4 +21,3 @@ export * from "./local.ts";
 export * from "./slurm.ts";
 export { main, parseSweepArgs, statusTable, SUMMARY_NOTEBOOK, USAGE } from "./cli.ts";
 export * from "./results.ts";
-export * from "./summary.ts";

@@ -14,7 +14,9 @@
 import { join } from "node:path";
 import type { SeedRun } from "../train/experiment.ts";
 import type { RunResults } from "../train/trainer.ts";
+import type { SweepOverview } from "../viz/sweep_views.ts";
 import {
+  describeRun,
   notebookName,
   readManifest,
   runPaths,
@@ -124,4 +126,31 @@ export function seedRuns(sweep: LoadedSweep): SeedRun[] {
       s.results.arms.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
       return s;
     });
+}
+
+/**
+ * What the runs table of notebook 03 shows of a sweep: every run with its state, time, grid
+ * values, report and log, and how many results over how many seeds were read back.
+ *
+ * @example
+ * ```ts
+ * await showMarkdown(sweepRunsTable(sweepOverview(await loadSweep("sweeps/medium"))));
+ * ```
+ */
+export function sweepOverview(sweep: LoadedSweep): SweepOverview {
+  const m = sweep.manifest;
+  return {
+    notebook: m.notebook,
+    runs: m.runs.map((r) => ({
+      id: r.id,
+      state: r.state,
+      seconds: r.status?.seconds,
+      parameters: describeRun(m, r),
+      report: r.report,
+      log: r.log,
+      exitCode: r.status?.exitCode,
+    })),
+    results: sweep.results.length,
+    seeds: new Set(sweep.results.map((r) => r.seed)).size,
+  };
 }

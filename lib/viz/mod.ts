@@ -24,3 +24,4 @@ export * from "./samples.ts";
 export * from "./training_views.ts";
 export * from "./model_summary.ts";
 export * from "./backend_view.ts";
+export * from "./sweep_views.ts";

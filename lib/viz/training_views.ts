@@ -22,6 +22,7 @@ import { progressReporter } from "./progress.ts";
 import { LiveDisplay } from "./live.ts";
 import { type Figure, figureBundle, groupedBars, heatmaps, type Trace } from "./plotly.ts";
 import { markdownTable } from "./markdown.ts";
+import { pct, pp, ppInterval } from "./_percent.ts";
 
 const COLORS: Record<string, string> = {
   conv: "#1f77b4",
@@ -407,8 +408,6 @@ export function conclusion(runs: SeedRun[], options: ConclusionOptions = {}): st
   }
   const arms = armNames(runs);
   const acc = (arm: string) => finalEpochs(runs, arm).map((e) => e.testAccuracy);
-  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-  const pp = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(100 * v).toFixed(1)}`;
   const rows = arms.map((arm) => {
     const s = meanStd(acc(arm));
     return [
@@ -430,12 +429,12 @@ export function conclusion(runs: SeedRun[], options: ConclusionOptions = {}): st
   const chance = 1 / runs[0].results.classNames.length;
   const chanceLimit = chance + 2 * proportionStandardError(chance, n);
   const nearChance = [meanStd(conv).mean, meanStd(trans).mean].every((a) => a <= chanceLimit);
-  const interval = `95% interval ${pp(d.ci95[0])} to ${pp(d.ci95[1])} pp`;
+  const interval = `95% interval ${ppInterval(d.ci95)}`;
   const v = classifyDifference(d, margin);
   const tost = v.equivalence;
   const notEquivalent = tost
     ? `Equivalence within ±${(100 * tost.margin).toFixed(1)} pp is not shown either (90% ` +
-      `interval ${pp(tost.ci90[0])} to ${pp(tost.ci90[1])} pp).`
+      `interval ${ppInterval(tost.ci90)}).`
     : "No equivalence margin was set, so no equivalence test was made.";
   const verdict = nearChance
     ? `Neither network is measurably better than guessing (chance ${pct(chance)}; two standard ` +
@@ -457,7 +456,7 @@ export function conclusion(runs: SeedRun[], options: ConclusionOptions = {}): st
         "the variation between training runs: several seeds measure that.")
     : v.kind === "equivalent"
     ? `Equivalent within ±${(100 * tost!.margin).toFixed(1)} pp: the 90% interval ` +
-      `${pp(tost!.ci90[0])} to ${pp(tost!.ci90[1])} pp lies inside the margin (two one-sided ` +
+      `${ppInterval(tost!.ci90)} lies inside the margin (two one-sided ` +
       `tests at 5%).`
     : `Inconclusive: the ${interval} includes 0, so this run cannot tell the networks apart, ` +
       `and that is not evidence that they are equal. It could reliably detect only a difference ` +
@@ -478,7 +477,6 @@ export function conclusion(runs: SeedRun[], options: ConclusionOptions = {}): st
 
 /** What the control arm shows, following its numbers. */
 function controlSentence(gap: ControlGap[], control: number, conv: number): string {
-  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
   const worst = gap.reduce((w, g) => (g.maxRelDiff > w.maxRelDiff ? g : w));
   const what = `The control arm (transposed layers initialised from the conv network through the ` +
     `stride-1 equivalence)`;

@@ -2,7 +2,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import type { SeedRun } from "../lib/train/experiment.ts";
 import type { RunResults } from "../lib/train/trainer.ts";
 import { differenceEstimate } from "../lib/train/stats.ts";
-import { layerInitDesign, pairedDifferences, verdict } from "../lib/sweep/summary.ts";
+import { layerInitDesign, pairedDifferences, verdict } from "../lib/viz/sweep_views.ts";
 
 /** Seed runs whose arms end at the given final accuracies (one value per seed). */
 function seedRuns(finals: Record<string, number[]>, testSize = 1000): SeedRun[] {

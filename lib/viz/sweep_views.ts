@@ -1,7 +1,8 @@
 /**
  * Views of a sweep for notebook 03: the runs and their states, the final accuracy of every arm
  * with its per-seed points, paired differences across seeds with 95 % intervals and verdicts, and
- * the layer × initialisation design with its two main effects.
+ * the layer × initialisation design with its two main effects. `lib/sweep` reads the sweep
+ * (`loadSweep`, `seedRuns`, `sweepOverview`); this module only shows it.
  *
  * Every verdict follows the numbers, decided by lib/train/verdict.ts: "differs" when the 95 %
  * interval excludes 0, "equivalent" only when the 90 % interval lies inside ±margin (two
@@ -11,8 +12,8 @@
  *
  * @example
  * ```ts
- * import { loadSweep, seedRuns } from "./results.ts";
- * import { layerInitDesign } from "./summary.ts";
+ * import { layerInitDesign } from "./sweep_views.ts";
+ * import { loadSweep, seedRuns } from "../sweep/results.ts";
  * const runs = seedRuns(await loadSweep("sweeps/medium"));
  * console.log(layerInitDesign(runs, 0.01));
  * ```
@@ -22,14 +23,39 @@ import type { SeedRun } from "../train/experiment.ts";
 import { meanStd, proportionStandardError } from "../train/metrics.ts";
 import { type DifferenceEstimate, pairedDifference, twoByTwoEffects } from "../train/stats.ts";
 import { classifyDifference, type Verdict } from "../train/verdict.ts";
-import { markdownTable } from "../viz/markdown.ts";
-import type { Figure, Trace } from "../viz/plotly.ts";
-import { describeRun } from "./local.ts";
-import type { LoadedSweep } from "./results.ts";
+import { markdownTable } from "./markdown.ts";
+import type { Figure, Trace } from "./plotly.ts";
+import { pct, pp, ppInterval as interval } from "./_percent.ts";
 
-const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
-const pp = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(100 * v).toFixed(1)}`;
-const interval = ([lo, hi]: [number, number]) => `${pp(lo)} to ${pp(hi)} pp`;
+/** One run of a sweep as {@linkcode sweepRunsTable} shows it. */
+export interface SweepRunRow {
+  /** Folder name under `runs/`. */
+  id: string;
+  /** `pending`, `running`, `done` or `failed`. */
+  state: string;
+  /** Seconds of the last attempt, when it ended. */
+  seconds?: number;
+  /** Its grid values, `name=value …`. */
+  parameters: string;
+  /** Its HTML report, relative to the sweep folder. */
+  report: string;
+  /** Its log, relative to the sweep folder. */
+  log: string;
+  /** Exit code of the last attempt, when it ended. */
+  exitCode?: number;
+}
+
+/** What {@linkcode sweepRunsTable} shows of a sweep (made by `lib/sweep`'s `sweepOverview`). */
+export interface SweepOverview {
+  /** The swept notebook's path. */
+  notebook: string;
+  /** Every run, in grid order. */
+  runs: SweepRunRow[];
+  /** Training results read back (one per done run and seed). */
+  results: number;
+  /** Distinct seeds among them. */
+  seeds: number;
+}
 
 /**
  * The runs of the sweep as a markdown table: state, time, grid values, a link to each run's
@@ -37,27 +63,25 @@ const interval = ([lo, hi]: [number, number]) => `${pp(lo)} to ${pp(hi)} pp`;
  *
  * @example
  * ```ts
- * await showMarkdown(sweepRunsTable(await loadSweep("sweeps/medium")));
+ * await showMarkdown(sweepRunsTable(sweepOverview(await loadSweep("sweeps/medium"))));
  * ```
  */
-export function sweepRunsTable(sweep: LoadedSweep): string {
-  const m = sweep.manifest;
-  const count = (s: string) => m.runs.filter((r) => r.state === s).length;
-  const rows = m.runs.map((r) => [
+export function sweepRunsTable(o: SweepOverview): string {
+  const count = (s: string) => o.runs.filter((r) => r.state === s).length;
+  const rows = o.runs.map((r) => [
     r.id,
     r.state,
-    r.status?.seconds !== undefined ? `${r.status.seconds.toFixed(0)} s` : "",
-    describeRun(m, r),
+    r.seconds !== undefined ? `${r.seconds.toFixed(0)} s` : "",
+    r.parameters,
     r.state === "done" || r.state === "failed" ? `[report](${r.report})` : "",
-    r.state === "failed" ? `exit ${r.status?.exitCode}, log \`${r.log}\`` : "",
+    r.state === "failed" ? `exit ${r.exitCode}, log \`${r.log}\`` : "",
   ]);
-  const seeds = new Set(sweep.results.map((r) => r.seed)).size;
   return [
-    `**${m.runs.length} runs** of \`${m.notebook.replace(/^.*\//, "")}\` — ${
+    `**${o.runs.length} runs** of \`${o.notebook.replace(/^.*\//, "")}\` — ${
       count("done")
     } done, ` +
     `${count("failed")} failed, ${count("running")} running, ${count("pending")} pending; ` +
-    `${sweep.results.length} training results over ${seeds} seed${seeds === 1 ? "" : "s"}.`,
+    `${o.results} training results over ${o.seeds} seed${o.seeds === 1 ? "" : "s"}.`,
     "",
     markdownTable(["run", "state", "time", "parameters", "report", "note"], rows),
   ].join("\n");

@@ -1,13 +1,13 @@
 /**
- * Shape sweep: for every combination of kernel size, stride, padding, output padding and
+ * Shape grid: for every combination of kernel size, stride, padding, output padding and
  * dilation, the output size by formula, as measured on the tfjs layer, and by the loop-level
  * definition (`reference.ts`), plus the largest difference between the layer's values and the
  * definition's. Combinations PyTorch refuses are listed with the reason.
  *
  * @example
  * ```ts
- * import { shapeSweep } from "./sweep.ts";
- * const rows = shapeSweep({ kernelSizes: [3], strides: [1, 2], paddings: [1] });
+ * import { shapeGrid } from "./shape_grid.ts";
+ * const rows = shapeGrid({ kernelSizes: [3], strides: [1, 2], paddings: [1] });
  * rows.every((r) => r.status !== "mismatch"); // true
  * ```
  * @module
@@ -18,8 +18,8 @@ import { Conv2d, ConvTranspose2d, torchWeights } from "./conv.ts";
 import { type Array4D, conv2dReference, convTranspose2dReference } from "./reference.ts";
 import { ConvArgumentError, convOutputSize, convTransposeOutputSize } from "./shapes.ts";
 
-/** Which values to sweep; every list has PyTorch-valid defaults matching the notebook's sweep. */
-export interface SweepOptions {
+/** Which values to try; every list has PyTorch-valid defaults matching notebook 01's grid. */
+export interface ShapeGridOptions {
   /** Input height and width (default 5, the article's tensor). */
   n?: number;
   /** Default `[1, 2, 3, 4, 5]`. */
@@ -37,7 +37,7 @@ export interface SweepOptions {
 }
 
 /** One combination's result. */
-export interface SweepRow {
+export interface ShapeGridRow {
   /** The layer swept. */
   layer: "Conv2d" | "ConvTranspose2d";
   /** Kernel size. */
@@ -71,21 +71,21 @@ export interface SweepRow {
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
 /**
- * Runs the sweep for both layers on a `1×1×n×n` random input. Each combination builds a fresh
+ * Runs the grid for both layers on a `1×1×n×n` random input. Each combination builds a fresh
  * single-channel layer with random weights and disposes everything it creates.
  *
  * @example
  * ```ts
- * const rows = shapeSweep();
+ * const rows = shapeGrid();
  * rows.length; // 90 Conv2d + 270 ConvTranspose2d rows
  * ```
  */
-export function shapeSweep(options: SweepOptions = {}): SweepRow[] {
-  // A Stop during the sweep leaves a working engine and no tensors (see engine_repair.ts).
-  return interruptSafe("shapeSweep", () => sweep(options));
+export function shapeGrid(options: ShapeGridOptions = {}): ShapeGridRow[] {
+  // A Stop during the grid leaves a working engine and no tensors (see engine_repair.ts).
+  return interruptSafe("shapeGrid", () => gridRows(options));
 }
 
-function sweep(options: SweepOptions): SweepRow[] {
+function gridRows(options: ShapeGridOptions): ShapeGridRow[] {
   const {
     n = 5,
     kernelSizes = range(1, 5),
@@ -97,7 +97,7 @@ function sweep(options: SweepOptions): SweepRow[] {
   } = options;
   const x = tf.randomNormal([1, n, n, 1], 0, 1, "float32", seed) as tf.Tensor4D;
   const xNchw = tf.tidy(() => x.transpose([0, 3, 1, 2]).arraySync()) as Array4D;
-  const rows: SweepRow[] = [];
+  const rows: ShapeGridRow[] = [];
   try {
     for (const kernelSize of kernelSizes) {
       for (const stride of strides) {
@@ -119,11 +119,11 @@ function sweep(options: SweepOptions): SweepRow[] {
 }
 
 function measure(
-  layer: SweepRow["layer"],
-  g: Pick<SweepRow, "kernelSize" | "stride" | "padding" | "outputPadding" | "dilation">,
+  layer: ShapeGridRow["layer"],
+  g: Pick<ShapeGridRow, "kernelSize" | "stride" | "padding" | "outputPadding" | "dilation">,
   x: tf.Tensor4D,
   xNchw: Array4D,
-): SweepRow {
+): ShapeGridRow {
   const n = x.shape[1];
   let formula: number | null = null;
   try {
@@ -179,10 +179,10 @@ function measure(
   };
 }
 
-/** Counts of a sweep's outcomes for one layer. */
-export interface SweepCounts {
+/** Counts of a grid's outcomes for one layer. */
+export interface ShapeGridCounts {
   /** The layer. */
-  layer: SweepRow["layer"];
+  layer: ShapeGridRow["layer"];
   /** Combinations tried. */
   combinations: number;
   /** Formula, layer and definition agree. */
@@ -194,15 +194,15 @@ export interface SweepCounts {
 }
 
 /**
- * Per-layer counts of a sweep's outcomes, in the order the layers first appear.
+ * Per-layer counts of a grid's outcomes, in the order the layers first appear.
  *
  * @example
  * ```ts
- * sweepCounts(shapeSweep()); // [{ layer: "Conv2d", combinations: 90, equal: 81, refused: 9, mismatch: 0 }, …]
+ * shapeGridCounts(shapeGrid()); // [{ layer: "Conv2d", combinations: 90, equal: 81, refused: 9, mismatch: 0 }, …]
  * ```
  */
-export function sweepCounts(rows: SweepRow[]): SweepCounts[] {
-  const byLayer = new Map<SweepRow["layer"], SweepCounts>();
+export function shapeGridCounts(rows: ShapeGridRow[]): ShapeGridCounts[] {
+  const byLayer = new Map<ShapeGridRow["layer"], ShapeGridCounts>();
   for (const r of rows) {
     const c = byLayer.get(r.layer) ??
       { layer: r.layer, combinations: 0, equal: 0, refused: 0, mismatch: 0 };
@@ -216,7 +216,7 @@ export function sweepCounts(rows: SweepRow[]): SweepCounts[] {
 /** How many combinations of one layer were refused for one argument and rule. */
 export interface Refusal {
   /** The layer. */
-  layer: SweepRow["layer"];
+  layer: ShapeGridRow["layer"];
   /** The argument refused. */
   argument: string;
   /** The rule broken. */
@@ -230,11 +230,11 @@ export interface Refusal {
  *
  * @example
  * ```ts
- * refusals(shapeSweep())[0];
+ * refusals(shapeGrid())[0];
  * // { layer: "ConvTranspose2d", argument: "outputPadding", rule: "outputPadding must be smaller than either stride or dilation", count: 75 }
  * ```
  */
-export function refusals(rows: SweepRow[]): Refusal[] {
+export function refusals(rows: ShapeGridRow[]): Refusal[] {
   const groups = new Map<string, Refusal>();
   for (const r of rows) {
     if (r.status !== "refused") continue;
