@@ -5,6 +5,7 @@ import {
   convMatrix,
   ConvTranspose2d,
   convTransposeAsConv2d,
+  layerMatrixGaps,
   loadTorchWeights,
   matVec,
   transpose,
@@ -88,4 +89,35 @@ Deno.test("convTransposeAsConv2d refuses what has no equivalent", () => {
     RangeError,
     "outputPadding must be 0",
   );
+});
+
+Deno.test("layerMatrixGaps: Conv2d is C·vec(x) and ConvTranspose2d is Cᵀ·vec(y), leaving no tensors", () => {
+  const x = tf.randomNormal([1, 5, 5, 1], 0, 1, "float32", 3) as tf.Tensor4D;
+  const conv = new Conv2d({
+    inChannels: 1,
+    outChannels: 1,
+    kernelSize: 3,
+    padding: 1,
+    bias: false,
+    seed: 1,
+  });
+  conv.apply(x); // builds the weights, so that the count below sees only layerMatrixGaps' tensors
+  const before = tf.memory().numTensors;
+  const gaps = layerMatrixGaps(conv, x);
+  assertEquals(tf.memory().numTensors, before);
+  assertEquals(gaps.map((g) => [g.operation, g.from, g.to]), [
+    ["Conv2d(x) vs C·vec(x)", [5, 5], [5, 5]],
+    ["ConvTranspose2d(y) vs Cᵀ·vec(y)", [5, 5], [5, 5]],
+  ]);
+  for (const g of gaps) assertEquals(g.maxAbsDiff < 1e-5, true, `${g.operation}: ${g.maxAbsDiff}`);
+  assertThrows(
+    () =>
+      layerMatrixGaps(
+        new Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 3, stride: 2, bias: false }),
+        x,
+      ),
+    RangeError,
+    "stride-1",
+  );
+  tf.dispose(x);
 });

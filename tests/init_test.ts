@@ -25,7 +25,7 @@ Deno.test("init: the swapped scheme takes fan_in from the counterpart layer's we
   assertThrows(
     () => initShape([1, 1], "xavier" as "default"),
     RangeError,
-    'init must be "default" or "swapped", got "xavier"',
+    'init must be one of default, swapped, got "xavier"',
   );
   assertThrows(
     () => new Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 1, init: "other" as "default" }),

@@ -2,7 +2,13 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import type { SeedRun } from "../lib/train/experiment.ts";
 import type { RunResults } from "../lib/train/trainer.ts";
 import { differenceEstimate } from "../lib/train/stats.ts";
-import { layerInitDesign, pairedDifferences, verdict } from "../lib/viz/sweep_views.ts";
+import {
+  layerInitDesign,
+  pairedDifferences,
+  sweepRunsTable,
+  verdict,
+} from "../lib/viz/sweep_views.ts";
+import { readSweepSummary } from "../lib/sweep/results.ts";
 
 /** Seed runs whose arms end at the given final accuracies (one value per seed). */
 function seedRuns(finals: Record<string, number[]>, testSize = 1000): SeedRun[] {
@@ -109,4 +115,41 @@ Deno.test("layerInitDesign: an effect that is the same on every seed (se = 0) ge
     rows,
     "| transposed − conv | +12.5 pp | +12.5 to +12.5 pp | cannot estimate",
   );
+});
+
+Deno.test("sweep views: no sweep given says how to make one; the runs table counts states", async () => {
+  const none = await readSweepSummary("");
+  assertEquals(none.runs, []);
+  assertEquals(none.overview, undefined);
+  assertStringIncludes(none.missing, "No sweep given");
+  const table = sweepRunsTable({
+    notebook: "/repo/notebooks/02_train.ipynb",
+    runs: [
+      {
+        id: "run-000",
+        state: "done",
+        seconds: 12.4,
+        parameters: 'init="default"',
+        report: "r0.html",
+        log: "l0",
+      },
+      {
+        id: "run-001",
+        state: "failed",
+        seconds: 3,
+        parameters: 'init="swapped"',
+        report: "r1.html",
+        log: "l1",
+        exitCode: 1,
+      },
+    ],
+    results: 1,
+    seeds: 1,
+  });
+  assertStringIncludes(
+    table,
+    "**2 runs** of `02_train.ipynb` — 1 done, 1 failed, 0 running, 0 pending; 1 training results over 1 seed.",
+  );
+  assertStringIncludes(table, "exit 1, log `l1`");
+  assertStringIncludes(table, "| 12 s |");
 });

@@ -11,6 +11,7 @@
  * @module
  */
 import { interruptSafe } from "../backend/engine_repair.ts";
+import { parseChoice } from "../util/choice.ts";
 import { Rng } from "./_rng.ts";
 import { type ChannelStats, channelStats } from "./batches.ts";
 import {
@@ -62,8 +63,11 @@ export interface Dataset {
 
 /** Options of {@linkcode loadDataset}. */
 export interface LoadDatasetOptions {
-  /** "auto" (default): CIFAR-10 if installed and verified, else the built-in set. */
-  dataset?: DatasetName;
+  /**
+   * One of {@linkcode DATASET_NAMES}, as a notebook's raw parameter: "auto" (default) is CIFAR-10
+   * if installed and verified, else the built-in set. Any other string is refused by name.
+   */
+  dataset?: DatasetName | string;
   /** Data folder (default the project's `data/`). */
   dataDir?: string;
   /** Class-balanced training subset of this size (default: all). */
@@ -141,12 +145,7 @@ export function loadDataset(options: LoadDatasetOptions = {}): Promise<Dataset> 
 }
 
 async function load(options: LoadDatasetOptions): Promise<Dataset> {
-  const which = options.dataset ?? "auto";
-  if (!(DATASET_NAMES as readonly string[]).includes(which)) {
-    throw new RangeError(
-      `unknown dataset ${JSON.stringify(which)}; valid names: ${DATASET_NAMES.join(", ")}`,
-    );
-  }
+  const which = parseChoice("dataset", options.dataset ?? "auto", DATASET_NAMES);
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
   const seed = options.seed ?? 0;
   let id: Dataset["id"];

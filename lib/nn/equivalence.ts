@@ -15,7 +15,8 @@
  * @module
  */
 import { tf } from "../backend/tf.ts";
-import { Conv2d, ConvTranspose2d } from "./conv.ts";
+import { Conv2d, ConvTranspose2d, loadTorchWeights, torchWeights } from "./conv.ts";
+import { convMatrix, matVec, transpose } from "./conv_matrix.ts";
 
 /**
  * Flips a kernel in height and width and swaps its channel axes (`[kh, kw, a, b]` →
@@ -76,4 +77,83 @@ export function convTransposeAsConv2d(layer: ConvTranspose2d): Conv2d {
   conv.setWeights(bias ? [flipped, bias] : [flipped]);
   flipped.dispose();
   return conv;
+}
+
+/** How far a layer is from its convolution matrix (see {@linkcode layerMatrixGaps}). */
+export interface LayerMatrixGap {
+  /** What is compared, e.g. `Conv2d(x) vs C·vec(x)`. */
+  operation: string;
+  /** Input height and width. */
+  from: [number, number];
+  /** Output height and width. */
+  to: [number, number];
+  /** Largest absolute difference between the layer's outputs and the matrix product's. */
+  maxAbsDiff: number;
+}
+
+/**
+ * Checks the name "transposed convolution" on a single-channel, bias-free, stride-1 `conv` and
+ * input `x` (`[1, h, w, 1]`): `conv(x)` against `C·vec(x)` with `C` its convolution matrix, and the
+ * `ConvTranspose2d` with the same kernel and geometry, applied to `y = conv(x)`, against
+ * `Cᵀ·vec(y)`. Leaves no tensors behind.
+ *
+ * @example
+ * ```ts
+ * const conv = new Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 3, bias: false, seed: 0 });
+ * layerMatrixGaps(conv, tf.randomNormal([1, 5, 5, 1]) as tf.Tensor4D)[1].maxAbsDiff; // ~1e-7
+ * ```
+ */
+export function layerMatrixGaps(conv: Conv2d, x: tf.Tensor4D): LayerMatrixGap[] {
+  const g = conv.geometry;
+  const square = [g.kernelSize, g.padding, g.dilation].every(([a, b]) => a === b);
+  if (
+    g.inChannels !== 1 || g.outChannels !== 1 || g.bias || !square ||
+    g.stride.some((s) => s !== 1) || x.shape[0] !== 1 || x.shape[3] !== 1
+  ) {
+    throw new RangeError(
+      "layerMatrixGaps needs a bias-free, stride-1 Conv2d with one input and one output " +
+        "channel, the same geometry in height and width, and one single-channel image; got " +
+        `${g.inChannels}→${g.outChannels} channels, bias ${g.bias}, stride ` +
+        `[${g.stride.join(", ")}], input [${x.shape.join(", ")}]`,
+    );
+  }
+  const [h, w] = [x.shape[1], x.shape[2]];
+  const weights = torchWeights(conv);
+  const kernel = (weights.weight.arraySync() as number[][][][])[0][0];
+  tf.dispose(Object.values(weights));
+  const options = { padding: g.padding[0], dilation: g.dilation[0] };
+  const { matrix: c, outH, outW } = convMatrix(kernel, h, w, options);
+  const maxAbsDiff = (t: tf.Tensor, v: number[]) =>
+    Math.max(...Array.from(t.dataSync()).map((a, i) => Math.abs(a - v[i])));
+  const up = new ConvTranspose2d({
+    inChannels: 1,
+    outChannels: 1,
+    kernelSize: g.kernelSize,
+    padding: g.padding,
+    dilation: g.dilation,
+    bias: false,
+  });
+  const y = conv.apply(x) as tf.Tensor4D;
+  loadTorchWeights(up, { weight: [[kernel]] }); // the same kernel, in PyTorch layout [in, out, kh, kw]
+  const back = up.apply(y) as tf.Tensor4D;
+  try {
+    return [
+      {
+        operation: "Conv2d(x) vs C·vec(x)",
+        from: [h, w],
+        to: [outH, outW],
+        maxAbsDiff: maxAbsDiff(y, matVec(c, Array.from(x.dataSync()))),
+      },
+      {
+        operation: "ConvTranspose2d(y) vs Cᵀ·vec(y)",
+        from: [outH, outW],
+        to: [back.shape[1], back.shape[2]],
+        maxAbsDiff: maxAbsDiff(back, matVec(transpose(c), Array.from(y.dataSync()))),
+      },
+    ];
+  } finally {
+    tf.dispose([y, back]);
+    // Layer.dispose refuses a layer never called symbolically; its weights go directly.
+    up.weights.forEach((w) => w.dispose());
+  }
 }

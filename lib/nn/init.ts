@@ -18,6 +18,7 @@
  * @module
  */
 import { tf } from "../backend/tf.ts";
+import { parseChoice } from "../util/choice.ts";
 
 /**
  * fan_in of a weight tensor in PyTorch's layout, as `torch.nn.init._calculate_fan_in_and_fan_out`
@@ -81,13 +82,7 @@ export function initShape(
   torchWeightShape: readonly number[],
   scheme: InitScheme = "default",
 ): number[] {
-  if (!INIT_SCHEMES.includes(scheme)) {
-    throw new RangeError(
-      `init must be ${INIT_SCHEMES.map((s) => JSON.stringify(s)).join(" or ")}, got ${
-        JSON.stringify(scheme)
-      }`,
-    );
-  }
+  parseChoice("init", scheme, INIT_SCHEMES);
   const [a, b, ...rest] = torchWeightShape;
   return scheme === "default" ? [...torchWeightShape] : [b, a, ...rest];
 }

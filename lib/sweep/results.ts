@@ -14,7 +14,7 @@
 import { join } from "node:path";
 import type { SeedRun } from "../train/experiment.ts";
 import type { RunResults } from "../train/trainer.ts";
-import type { SweepOverview } from "../viz/sweep_views.ts";
+import type { SweepOverview, SweepSummary } from "../viz/sweep_views.ts";
 import {
   describeRun,
   notebookName,
@@ -152,5 +152,32 @@ export function sweepOverview(sweep: LoadedSweep): SweepOverview {
     })),
     results: sweep.results.length,
     seeds: new Set(sweep.results.map((r) => r.seed)).size,
+  };
+}
+
+/**
+ * The sweep in `folder` as notebook 03 shows it: its runs table, its done runs merged per seed,
+ * and what to say while there is nothing to compare. An empty `folder` (the notebook's default
+ * parameter) reads nothing and says how to make a sweep.
+ *
+ * @example
+ * ```ts
+ * const summary = await readSweepSummary("sweeps/medium");
+ * summary.runs.length; // seeds with every arm
+ * ```
+ */
+export async function readSweepSummary(folder: string): Promise<SweepSummary> {
+  if (!folder) {
+    return {
+      runs: [],
+      missing: "No sweep given: run one (command above), then " +
+        "`deno task run notebooks/03_sweep.ipynb -p sweep=<folder>`.",
+    };
+  }
+  const sweep = await loadSweep(folder);
+  return {
+    overview: sweepOverview(sweep),
+    runs: seedRuns(sweep),
+    missing: "No training results in this sweep yet (no done run wrote `results.json`).",
   };
 }

@@ -17,11 +17,12 @@ import { interruptSafe } from "../backend/engine_repair.ts";
 import { batches, type Dataset } from "../data/mod.ts";
 import { copyConvWeightsToTransposed, DenseNet, transposedToConv } from "../nn/densenet.ts";
 import type { GradientCheckSpec } from "./gradient_check.ts";
-import type { InitScheme } from "../nn/init.ts";
+import { INIT_SCHEMES, type InitScheme } from "../nn/init.ts";
+import { parseChoice } from "../util/choice.ts";
 import {
   type Arm,
   checkHyperparameters,
-  type Hyperparameters,
+  type HyperparameterInput,
   type RunResults,
   type StepProgress,
   train,
@@ -66,7 +67,7 @@ export interface ExperimentOptions {
   /** One run per seed (initialisation, data order and augmentation draws). */
   seeds: number[];
   /** Hyperparameters shared by every arm and seed. */
-  hyper: Hyperparameters;
+  hyper: HyperparameterInput;
   /** Random crop and flip (default true). */
   augment?: boolean;
   /** Train the control arm too (default true). */
@@ -74,9 +75,10 @@ export interface ExperimentOptions {
   /**
    * Initialisation of the conv and transposed networks' block and transition layers: "default"
    * (each its own layer type's, the article's setting) or "swapped" (each its counterpart's),
-   * recorded in the results' config. The control arm copies the conv network either way.
+   * recorded in the results' config. The control arm copies the conv network either way. A
+   * notebook's raw string parameter is accepted; anything else is refused by name.
    */
-  init?: InitScheme;
+  init?: InitScheme | string;
   /** Folder for results and checkpoints (one subfolder per seed); none when unset. */
   runDir?: string;
   /** Extra configuration recorded with the results (backend…). */
@@ -109,8 +111,9 @@ export function runExperiment(options: ExperimentOptions): Promise<SeedRun[]> {
 }
 
 async function experiment(options: ExperimentOptions): Promise<SeedRun[]> {
-  const { dataset, seeds, augment = true, control = true, init = "default" } = options;
+  const { dataset, seeds, augment = true, control = true } = options;
   const hyper = checkHyperparameters(options.hyper);
+  const init = parseChoice("init", options.init ?? "default", INIT_SCHEMES);
   if (!Array.isArray(seeds) || seeds.length === 0 || !seeds.every(Number.isInteger)) {
     throw new RangeError(
       `seeds must be a non-empty list of integers, got ${JSON.stringify(seeds)}`,

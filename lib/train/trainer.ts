@@ -26,6 +26,7 @@
 import { tf } from "../backend/tf.ts";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { parseChoice } from "../util/choice.ts";
 import { interruptSafe } from "../backend/engine_repair.ts";
 import { completeCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { accuracy, addConfusion, confusionMatrix, perClassAccuracy } from "./metrics.ts";
@@ -79,8 +80,23 @@ export interface Hyperparameters {
   /** L2 weight decay ≥ 0 (default 0). */
   weightDecay?: number;
   /** Learning-rate schedule over epochs: "constant" (default) or "cosine" (to 0 at the end). */
-  schedule?: "constant" | "cosine";
+  schedule?: Schedule;
 }
+
+/** The learning-rate schedules: constant, or cosine decay to 0 at the end. */
+export const SCHEDULES = ["constant", "cosine"] as const;
+
+/** A name from {@linkcode SCHEDULES}. */
+export type Schedule = typeof SCHEDULES[number];
+
+/**
+ * {@linkcode Hyperparameters} as a notebook passes them: the schedule may be its raw string
+ * parameter, checked by {@linkcode checkHyperparameters}.
+ */
+export type HyperparameterInput = Omit<Hyperparameters, "schedule"> & {
+  /** One of {@linkcode SCHEDULES}; any other string is refused by name. */
+  schedule?: Schedule | string;
+};
 
 /** One network to train. */
 export interface Arm {
@@ -200,7 +216,7 @@ export class DivergenceError extends Error {
  * checkHyperparameters({ epochs: 1, batchSize: 32, lr: 0.01 }); // momentum 0, weightDecay 0, "constant"
  * ```
  */
-export function checkHyperparameters(h: Hyperparameters): Required<Hyperparameters> {
+export function checkHyperparameters(h: HyperparameterInput): Required<Hyperparameters> {
   const int = (name: string, v: unknown) => {
     if (!Number.isInteger(v) || (v as number) < 1) {
       throw new RangeError(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
@@ -220,12 +236,7 @@ export function checkHyperparameters(h: Hyperparameters): Required<Hyperparamete
       `weightDecay must be a non-negative number, got ${JSON.stringify(weightDecay)}`,
     );
   }
-  const schedule = h.schedule ?? "constant";
-  if (schedule !== "constant" && schedule !== "cosine") {
-    throw new RangeError(
-      `schedule must be "constant" or "cosine", got ${JSON.stringify(schedule)}`,
-    );
-  }
+  const schedule = parseChoice("schedule", h.schedule ?? "constant", SCHEDULES);
   return { epochs: h.epochs, batchSize: h.batchSize, lr: h.lr, momentum, weightDecay, schedule };
 }
 

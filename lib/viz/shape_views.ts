@@ -18,6 +18,7 @@ import { convOutputSize, convTransposeOutputSize } from "../nn/shapes.ts";
 import { heatmaps, show } from "./plotly.ts";
 import { markdownTable, showMarkdown } from "./markdown.ts";
 import { torchFanIn, torchUniformBound } from "../nn/init.ts";
+import type { LayerMatrixGap } from "../nn/equivalence.ts";
 
 /** A single-channel layer of a shape experiment. */
 export interface LayerSpec {
@@ -185,5 +186,25 @@ export function initBoundsTable(specs: InitSpec[]): string {
         `${(bt / bc).toFixed(2)}×`,
       ];
     }),
+  );
+}
+
+/**
+ * The gaps between layers and their convolution matrix as a markdown table (see `lib/nn`'s
+ * `layerMatrixGaps`).
+ *
+ * @example
+ * ```ts
+ * await showMarkdown(layerMatrixTable(layerMatrixGaps(conv, x)));
+ * ```
+ */
+export function layerMatrixTable(gaps: LayerMatrixGap[]): string {
+  return markdownTable(
+    ["operation", "shape", "max |layer − matrix|"],
+    gaps.map((g) => [
+      g.operation,
+      `${g.from.join("×")} → ${g.to.join("×")}`,
+      g.maxAbsDiff.toExponential(2),
+    ]),
   );
 }

@@ -23,8 +23,8 @@ import type { SeedRun } from "../train/experiment.ts";
 import { meanStd, proportionStandardError } from "../train/metrics.ts";
 import { type DifferenceEstimate, pairedDifference, twoByTwoEffects } from "../train/stats.ts";
 import { classifyDifference, type Verdict } from "../train/verdict.ts";
-import { markdownTable } from "./markdown.ts";
-import type { Figure, Trace } from "./plotly.ts";
+import { markdownTable, showMarkdown } from "./markdown.ts";
+import { type Figure, show, type Trace } from "./plotly.ts";
 import { pct, pp, ppInterval as interval } from "./_percent.ts";
 
 /** One run of a sweep as {@linkcode sweepRunsTable} shows it. */
@@ -354,4 +354,47 @@ function designConclusion(
       (100 * Math.max(layer.detectable, init.detectable)).toFixed(1)
     } pp or more.` +
     (layerSame ? ` The layer effect is, however, equivalent to zero within ${within}.` : "");
+}
+
+/** A sweep as notebook 03 shows it (made by `lib/sweep`'s `readSweepSummary`). */
+export interface SweepSummary {
+  /** The runs table's content; unset when no sweep was given. */
+  overview?: SweepOverview;
+  /** The done runs' results merged per seed; empty when there are none. */
+  runs: SeedRun[];
+  /** Why there is nothing to compare, shown instead of every view while `runs` is empty. */
+  missing: string;
+}
+
+/**
+ * Shows the runs table of a sweep, or why there is none.
+ *
+ * @example
+ * ```ts
+ * await showSweepRuns(await readSweepSummary("sweeps/medium"));
+ * ```
+ */
+export async function showSweepRuns(summary: SweepSummary): Promise<void> {
+  await showMarkdown(summary.overview ? sweepRunsTable(summary.overview) : summary.missing);
+}
+
+/**
+ * Shows each view of the sweep's merged runs in turn (a figure, or markdown), or, when no run has
+ * results yet, says why once instead.
+ *
+ * @example
+ * ```ts
+ * await showSweep(summary, lossFigure, accuracyFigure);
+ * await showSweep(summary, (runs) => pairedDifferences(runs, 0.01));
+ * ```
+ */
+export async function showSweep(
+  summary: SweepSummary,
+  ...views: ((runs: SeedRun[]) => Figure | string)[]
+): Promise<void> {
+  if (summary.runs.length === 0) return await showMarkdown(summary.missing);
+  for (const view of views) {
+    const shown = view(summary.runs);
+    await (typeof shown === "string" ? showMarkdown(shown) : show(shown));
+  }
 }
