@@ -34,7 +34,6 @@ import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../util/atomic.ts";
-import { BACKEND_MIME, DATASET_MIME } from "../viz/markdown.ts";
 import { renderReport, type ReportHeader, writeReportAtomic } from "./html.ts";
 import { OutputLog } from "./_log_output.ts";
 import { printReportPdf } from "./pdf.ts";
@@ -43,10 +42,10 @@ import {
   cachedRun,
   describeFingerprint,
   fingerprint,
-  type RecordedBackend,
   type RunFingerprint,
   settleFingerprint,
 } from "./cache.ts";
+import { backendName, datasetDir, datasetName, recordedBackend } from "./facts.ts";
 import { receivedSignal } from "./kernel.ts";
 import type { Notebook } from "./nbformat.ts";
 import {
@@ -803,79 +802,3 @@ function parseNotebookArg(args: string[]): string {
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
-
-/**
- * The dataset a run used, for the report header: the last name a notebook published with
- * `DATASET_MIME` (what "auto" actually chose), else the `dataset` parameter, else "none".
- *
- * @example
- * ```ts
- * datasetName(nb, "auto"); // "synthetic shapes (built-in)" when the notebook said so
- * ```
- */
-export function datasetName(nb: Notebook, parameter: unknown): string {
-  const name = lastPublished(nb, DATASET_MIME)?.name;
-  if (typeof name === "string") return name;
-  return parameter === undefined || parameter === null ? "none" : String(parameter);
-}
-
-/**
- * The backend a run computed on, for the report header, as the notebook published it with
- * `BACKEND_MIME` (`selectAndShowBackend`): e.g. "wasm (2 threads)"; `undefined` when it did not.
- *
- * @example
- * ```ts
- * backendName(nb); // "wasm (2 threads)"
- * ```
- */
-export function backendName(nb: Notebook): string | undefined {
-  const b = lastPublished(nb, BACKEND_MIME);
-  if (typeof b?.backend !== "string") return undefined;
-  const threads = typeof b.threads === "number" ? b.threads : undefined;
-  const name = typeof b.adapter === "string" ? `${b.backend} on ${b.adapter}` : b.backend;
-  return threads === undefined ? name : `${name} (${threads} thread${threads === 1 ? "" : "s"})`;
-}
-
-/**
- * The backend a run published with `BACKEND_MIME`, for the report cache; `undefined` when it
- * published none.
- *
- * @example
- * ```ts
- * recordedBackend(nb); // { name: "wasm + oneDNN 2.6.3", threads: 2, native: "oneDNN 2.6.3" }
- * ```
- */
-export function recordedBackend(nb: Notebook): RecordedBackend | undefined {
-  const b = lastPublished(nb, BACKEND_MIME);
-  if (typeof b?.backend !== "string") return undefined;
-  return {
-    name: b.backend,
-    ...(typeof b.threads === "number" ? { threads: b.threads } : {}),
-    native: typeof b.native === "string" ? b.native : null,
-    ...(typeof b.adapter === "string" ? { adapter: b.adapter } : {}),
-  };
-}
-
-/**
- * The data folder a run read, as it published it with `DATASET_MIME` (`dataDir`, else the
- * dataset's own folder `source`), for the report cache; `undefined` when it published none.
- */
-function datasetDir(nb: Notebook): string | undefined {
-  const d = lastPublished(nb, DATASET_MIME);
-  const dir = d?.dataDir ?? d?.source;
-  return typeof dir === "string" ? dir : undefined;
-}
-
-/** The last JSON object a notebook's outputs carry under `mime`. */
-function lastPublished(nb: Notebook, mime: string): Record<string, unknown> | undefined {
-  let found: Record<string, unknown> | undefined;
-  for (const cell of nb.cells) {
-    if (cell.cell_type !== "code") continue;
-    for (const o of cell.outputs) {
-      if (o.output_type !== "display_data" && o.output_type !== "execute_result") continue;
-      const d = o.data[mime];
-      if (d !== null && typeof d === "object") found = d as Record<string, unknown>;
-    }
-  }
-  return found;
-}
