@@ -11,7 +11,8 @@ import {
   type RunFingerprint,
   settleFingerprint,
 } from "../lib/notebook/cache.ts";
-import { backendName, recordedBackend } from "../lib/notebook/cli.ts";
+import { backendName, recordedBackend } from "../lib/notebook/facts.ts";
+import { REPORT_FACTS_MIME } from "../lib/util/report_facts.ts";
 import { renderReport } from "../lib/notebook/html.ts";
 import type { Notebook } from "../lib/notebook/nbformat.ts";
 import { FIXTURES } from "./_notebook_helpers.ts";
@@ -231,10 +232,17 @@ Deno.test("cache: the backend is recorded from what the notebook published", () 
       outputs: [{ output_type: "display_data", metadata: {}, data }],
     }],
   });
-  const mime = "application/vnd.tconv.backend+json";
   const nb = published({
     "text/plain": "…",
-    [mime]: { backend: "webgpu", threads: 1, reason: "requested", native: null, adapter: "GPU X" },
+    [REPORT_FACTS_MIME]: {
+      backend: {
+        backend: "webgpu",
+        threads: 1,
+        reason: "requested",
+        native: null,
+        adapter: "GPU X",
+      },
+    },
   });
   assertEquals(recordedBackend(nb), {
     name: "webgpu",

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { fileURLToPath } from "node:url";
-import { parseCliArgs, runAndWrite, UsageError } from "../lib/notebook/cli.ts";
+import { parseCliArgs } from "../lib/notebook/cli.ts";
+import { runAndWrite, UsageError } from "../lib/notebook/execute.ts";
 import type { CodeCell, Notebook } from "../lib/notebook/nbformat.ts";
 import {
   assertValidNotebook,

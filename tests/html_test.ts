@@ -25,7 +25,7 @@ import {
   type Output,
 } from "../lib/notebook/nbformat.ts";
 import { figureBundle, groupedBars, heatmap, lineChart, table } from "../lib/viz/plotly.ts";
-import { plotlyJsForInlineScript } from "../lib/viz/plotly_bundle.ts";
+import { plotlyJsForInlineScript } from "../lib/util/plotly_bundle.ts";
 import { base64ToBytes } from "../lib/util/bytes.ts";
 
 const FIXTURE = new URL("./fixtures/report_sample.ipynb", import.meta.url);

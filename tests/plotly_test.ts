@@ -9,7 +9,7 @@ import {
   plotlyJsForInlineScript,
   table,
 } from "../lib/viz/mod.ts";
-import { knownTraceTypes } from "../lib/viz/plotly_partial.ts";
+import { knownTraceTypes } from "../lib/util/plotly_partial.ts";
 
 const PLOTLY_MARKER = "window.Plotly = Plotly";
 

@@ -4,7 +4,7 @@ import { jsonForScript } from "./_html_escape.ts";
 import { escapeHtml } from "../util/html.ts";
 import { bytesToBase64 } from "../util/bytes.ts";
 import { ansiToHtml, renderMarkdown } from "./_html_text.ts";
-import { PLOTLY_MIME } from "../viz/plotly.ts";
+import { PLOTLY_MIME } from "../util/plotly_bundle.ts";
 import { plotlyFigureScript } from "./_html_plotly.ts";
 
 /** MIME types the report can show, richest first; the first one present in a bundle is used. */

@@ -5,7 +5,7 @@
 // every figure has drawn (the PDF printer waits for it).
 import { gzipSync } from "node:zlib";
 import { bytesToBase64 } from "../util/bytes.ts";
-import { partialPlotlyJs } from "../viz/plotly_partial.ts";
+import { partialPlotlyJs } from "../util/plotly_partial.ts";
 
 const encoded = new Map<string, string>();
 

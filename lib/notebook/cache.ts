@@ -47,7 +47,7 @@ export interface RunEnvironment {
   env: Record<string, string>;
 }
 
-/** The backend a run computed on, as the notebook published it (`BACKEND_MIME`). */
+/** The backend a run computed on, as the notebook published it (its report facts). */
 export interface RecordedBackend {
   /** As shown, e.g. `"wasm + oneDNN 2.6.3"`, `"webgpu"`, `"cpu"`. */
   name: string;

@@ -19,6 +19,9 @@
  * `reports/`, skipping those whose report is up to date (`cache.ts`; `--force` re-runs), goes
  * on after a failure, prints a summary and exits 1 if any notebook failed.
  *
+ * The work is `runAndWrite` of `execute.ts`; this file only turns arguments into its options and
+ * its outcome into messages and an exit code.
+ *
  * Every option is one entry of the `OPTIONS` table, which builds both {@linkcode USAGE} and the
  * `node:util` `parseArgs` call.
  *
@@ -30,41 +33,13 @@
  * ```
  * @module
  */
-import { existsSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { writeFileAtomic } from "../util/atomic.ts";
-import { BACKEND_MIME, DATASET_MIME } from "../viz/markdown.ts";
-import { renderReport, type ReportHeader, writeReportAtomic } from "./html.ts";
-import { OutputLog } from "./_log_output.ts";
-import { printReportPdf } from "./pdf.ts";
-import { findChromium } from "../browser/mod.ts";
-import {
-  cachedRun,
-  describeFingerprint,
-  fingerprint,
-  type RecordedBackend,
-  type RunFingerprint,
-  settleFingerprint,
-} from "./cache.ts";
+import { runAndWrite, UsageError } from "./execute.ts";
 import { receivedSignal } from "./kernel.ts";
-import type { Notebook } from "./nbformat.ts";
-import {
-  parameterDefaults,
-  ParameterError,
-  parseParameterArgs,
-  readParameterFile,
-  splitParameterArg,
-} from "./parameters.ts";
-import {
-  type CellProgress,
-  type CellStatus,
-  describeLost,
-  NotebookSyntaxError,
-  runNotebook,
-  type RunOptions,
-  type RunResult,
-} from "./runner.ts";
+import { NotebookFileError } from "./nbformat.ts";
+import { ParameterError, splitParameterArg } from "./parameters.ts";
+import { describeLost, NotebookSyntaxError, type RunResult } from "./runner.ts";
 
 /** How an option is given and what it is for; USAGE and the parser are built from this table. */
 interface OptionSpec {
@@ -183,21 +158,6 @@ ${optionsHelp()}
 
 Exit codes: 0 ok, 1 a run failed (or lost kernel messages, see --allow-degraded), 2 a usage,
 parameter or syntax error (nothing ran), 130/143 interrupted by SIGINT/SIGTERM.`;
-
-/** A command-line mistake: printed with the usage hint, exit code 2. */
-export class UsageError extends Error {
-  /**
-   * @example
-   * ```ts
-   * import { UsageError } from "./cli.ts";
-   * throw new UsageError("missing notebook path");
-   * ```
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
 
 /** Parsed command line. */
 export interface CliArgs {
@@ -361,266 +321,6 @@ export function parseCliArgs(args: string[]): CliArgs {
   return parsed;
 }
 
-/**
- * Reads and checks a notebook file: it must exist, end in `.ipynb`, be JSON and nbformat 4.
- *
- * @example
- * ```ts
- * import { readNotebook } from "./cli.ts";
- * const nb = await readNotebook("notebooks/01_shapes.ipynb");
- * ```
- */
-export async function readNotebook(path: string): Promise<Notebook> {
-  if (!path.endsWith(".ipynb")) throw new UsageError(`${path} is not a notebook (.ipynb)`);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new UsageError(`notebook not found: ${path}`);
-    if (e instanceof Deno.errors.IsADirectory) throw new UsageError(`${path} is a directory`);
-    throw new UsageError(`cannot read ${path}: ${e instanceof Error ? e.message : e}`);
-  }
-  let nb: Notebook;
-  try {
-    nb = JSON.parse(text);
-  } catch (e) {
-    throw new UsageError(`${path} is not valid JSON: ${e instanceof Error ? e.message : e}`);
-  }
-  if (!nb || typeof nb !== "object" || nb.nbformat !== 4 || !Array.isArray(nb.cells)) {
-    throw new UsageError(`${path} is not an nbformat 4 notebook`);
-  }
-  return nb;
-}
-
-/** Options for {@linkcode runAndWrite}. */
-export interface RunAndWriteOptions {
-  out: string;
-  params?: string[];
-  /** Parameter files (JSON or YAML), read before `params`, which win. */
-  paramFiles?: string[];
-  timeoutSeconds?: number;
-  continueOnError?: boolean;
-  /** Print cell output as it arrives (`--log-output`). */
-  logOutput?: boolean;
-  /** Longest time between saves during a long cell (default 30 s). */
-  autosaveSeconds?: number;
-  /** Skip the run when the saved report is up to date (`report` without `--force`). */
-  useCache?: boolean;
-  /** Where progress lines go (default: stdout). */
-  log?: (line: string) => void;
-  /** Options for the kernel (e.g. another `deno`). */
-  kernel?: RunOptions["kernel"];
-  /** Leave code out of the HTML report. */
-  noInput?: boolean;
-  /** Also print the report to `<out>/<name>.pdf`. */
-  pdf?: boolean;
-}
-
-/** Result of {@linkcode runAndWrite}: the run (or the cache hit), and the two files. */
-export interface RunAndWriteResult {
-  /** The run; `null` when the saved report was up to date and nothing ran. */
-  result: RunResult | null;
-  /** When the results that were kept (cache hit) were computed. */
-  cachedFrom?: string;
-  ipynbPath: string;
-  htmlPath: string;
-  /** The PDF, when `pdf` was asked for. */
-  pdfPath?: string;
-}
-
-const MARKS: Record<CellStatus, string> = {
-  ok: "ok",
-  error: "ERROR",
-  timeout: "TIMEOUT",
-  died: "KERNEL DIED",
-  skipped: "skipped",
-  raised: "ok (raised, as tagged)",
-  interrupted: "INTERRUPTED",
-};
-
-/**
- * Prints one line per finished cell, `[3/12] cell 5 … 1.2s ok  <first line>`. On a terminal
- * (and without a custom `log` or the output log), a running cell shows as `[3/12] cell 5 …
- * running` until then.
- */
-function progressPrinter(
-  log: ((line: string) => void) | undefined,
-  outputLog: OutputLog | undefined,
-): (e: CellProgress) => void {
-  const tty = !log && !outputLog && Deno.stdout.isTerminal();
-  const write = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text));
-  const print = log ?? ((line: string) => console.log(line));
-  return (e) => {
-    const head = `[${e.position}/${e.total}] cell ${e.cellIndex + 1} …`;
-    if (e.phase === "start") {
-      if (tty) write(`${head} running  ${e.firstLine}`.slice(0, 100));
-      return;
-    }
-    outputLog?.flush(e.cellIndex);
-    if (tty) write("\r\x1b[2K");
-    print(`${head} ${e.seconds!.toFixed(1)}s ${MARKS[e.status!]}  ${e.firstLine}`);
-  };
-}
-
-/** The report header for a notebook run so far (`status` "running" while it goes on). */
-function reportHeader(
-  path: string,
-  nb: Notebook,
-  parameters: Record<string, unknown>,
-  run: {
-    date: string;
-    seconds: number;
-    status: ReportHeader["status"];
-    error?: string;
-    integrity?: string;
-    fp: RunFingerprint;
-  },
-): ReportHeader {
-  return {
-    notebook: path,
-    parameters,
-    dataset: datasetName(nb, parameters.dataset),
-    backend: backendName(nb),
-    date: run.date,
-    runSeconds: run.seconds,
-    status: run.status,
-    ...(run.error ? { error: run.error } : {}),
-    ...(run.integrity ? { integrity: run.integrity } : {}),
-    computedFrom: describeFingerprint(run.fp),
-  };
-}
-
-/**
- * Runs one notebook and writes `<out>/<name>.ipynb` and `<out>/<name>.html` atomically, also
- * for a failed run, and while it runs: before the first cell, after every cell and at most
- * every `autosaveSeconds` during a long cell (metadata and header say "running"), so that a
- * killed run leaves its finished cells. Throws {@linkcode UsageError}, `ParameterError` or
- * `NotebookSyntaxError` before running when the file, the parameters or a cell's syntax is
- * wrong. With `useCache`, returns without running when the saved report came from a
- * successful run of the same source, parameters, `lib/`, Deno version and `TCONV_*` variables,
- * on the backend this environment would resolve to, with its data folder unchanged (see
- * `cache.ts`); the backend and data folder the run published are recorded after it.
- *
- * @example
- * ```ts
- * import { runAndWrite } from "./cli.ts";
- * const { result, htmlPath } = await runAndWrite("notebooks/01_shapes.ipynb", { out: "reports" });
- * console.log(result?.status, htmlPath);
- * ```
- */
-export async function runAndWrite(
-  path: string,
-  options: RunAndWriteOptions,
-): Promise<RunAndWriteResult> {
-  const log = options.log ?? ((line: string) => console.log(line));
-  const nb = await readNotebook(path);
-  const fromFiles: Record<string, unknown> = {};
-  for (const file of options.paramFiles ?? []) {
-    Object.assign(fromFiles, await readParameterFile(file));
-  }
-  const parameters = parseParameterArgs(nb, options.params ?? [], fromFiles);
-  if (options.pdf && findChromium() === undefined) {
-    // Found out now rather than after a long run.
-    throw new UsageError("--pdf needs Chromium: apt-get install -y chromium, or set CHROMIUM_PATH");
-  }
-  const name = basename(path, ".ipynb");
-  const ipynbPath = join(options.out, `${name}.ipynb`);
-  const htmlPath = join(options.out, `${name}.html`);
-  const pdfPath = options.pdf ? join(options.out, `${name}.pdf`) : undefined;
-  const inEffect = { ...parameterDefaults(nb), ...parameters };
-  const reportOptions = {
-    ...(options.noInput ? { noInput: true } : {}),
-    ...(options.pdf ? { pdf: true } : {}),
-  };
-  const notebookDir = dirname(resolve(path));
-  let fp = await fingerprint({ notebookPath: path, parameters: inEffect, reportOptions });
-  if (options.useCache) {
-    const cached = await cachedRun(ipynbPath, htmlPath, fp, { notebookDir, parameters: inEffect });
-    // A report asked for as PDF is up to date only if its PDF is still there.
-    if (cached.hit && pdfPath && !existsSync(pdfPath)) {
-      log(`Running ${path}: ${pdfPath} is missing`);
-    } else if (cached.hit) {
-      log(
-        `Unchanged: ${path} (source, parameters, lib/, environment, backend and dataset as in ` +
-          `the run of ${cached.computedAt}); kept ${htmlPath} (--force re-runs)`,
-      );
-      return { result: null, cachedFrom: cached.computedAt, ipynbPath, htmlPath, pdfPath };
-    } else {
-      log(`Running ${path}: ${cached.reason}`);
-    }
-  }
-  const date = new Date().toISOString();
-  const shown = Object.entries(parameters).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-  log(`Running ${path}${shown.length ? ` with ${shown.join(" ")}` : ""}`);
-  const outputLog = options.logOutput
-    ? new OutputLog(
-      options.log
-        ? { out: options.log, err: options.log }
-        : { out: (l) => console.log(l), err: (l) => console.error(l) },
-    )
-    : undefined;
-  const started = performance.now();
-  const save = async (notebook: Notebook, header: ReportHeader) => {
-    const json = JSON.stringify(notebook, null, 1) + "\n"; // before any await: the notebook is live
-    const html = renderReport(notebook, header, { noInput: options.noInput });
-    await writeFileAtomic(ipynbPath, json);
-    await writeReportAtomic(htmlPath, html);
-  };
-  let warned = false;
-  const result = await runNotebook(nb, {
-    cwd: notebookDir,
-    kernel: options.kernel,
-    parameters,
-    continueOnError: options.continueOnError,
-    cellTimeoutMs: options.timeoutSeconds ? options.timeoutSeconds * 1000 : undefined,
-    onProgress: progressPrinter(options.log, outputLog),
-    onOutput: outputLog && ((e) => outputLog.message(e.cellIndex, e.message)),
-    checkpointIntervalMs: (options.autosaveSeconds ?? 30) * 1000,
-    onCheckpoint: (notebook) =>
-      save(
-        notebook,
-        reportHeader(path, notebook, inEffect, {
-          date,
-          seconds: (performance.now() - started) / 1000,
-          status: "running",
-          fp,
-        }),
-      ),
-    onCheckpointError: (e) => {
-      if (warned) return;
-      warned = true;
-      console.error(`warning: could not save ${ipynbPath} during the run: ${e}`);
-    },
-  });
-  // What only the run knows, from its own record: the backend it got, the data it read (listed
-  // now, so files it created are part of the record).
-  fp = await settleFingerprint(fp, {
-    notebookDir,
-    backend: recordedBackend(result.notebook),
-    datasetDir: datasetDir(result.notebook),
-  });
-  (result.notebook.metadata.deno_runner as Record<string, unknown>).fingerprint = fp;
-  const integrity = describeLost(result.lost);
-  await save(
-    result.notebook,
-    reportHeader(path, result.notebook, result.parameters, {
-      date,
-      seconds: result.seconds,
-      status: result.status,
-      error: result.error?.message,
-      integrity,
-      fp,
-    }),
-  );
-  if (!pdfPath) return { result, ipynbPath, htmlPath };
-  try {
-    await printReportPdf(htmlPath, pdfPath);
-  } catch (error) {
-    throw new Error(`${ipynbPath} and ${htmlPath} written, but not the PDF: ${error}`);
-  }
-  return { result, ipynbPath, htmlPath, pdfPath };
-}
-
 function exitCodeForSignal(): number | null {
   const signal = receivedSignal();
   return signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : null;
@@ -777,7 +477,7 @@ export async function main(args: string[]): Promise<number> {
     }
     return parsed.command === "run" ? await commandRun(parsed) : await commandReport(parsed);
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof NotebookFileError) {
       console.error(`error: ${e.message}\n\n${USAGE}`);
       return 2;
     }
@@ -803,79 +503,3 @@ function parseNotebookArg(args: string[]): string {
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
-
-/**
- * The dataset a run used, for the report header: the last name a notebook published with
- * `DATASET_MIME` (what "auto" actually chose), else the `dataset` parameter, else "none".
- *
- * @example
- * ```ts
- * datasetName(nb, "auto"); // "synthetic shapes (built-in)" when the notebook said so
- * ```
- */
-export function datasetName(nb: Notebook, parameter: unknown): string {
-  const name = lastPublished(nb, DATASET_MIME)?.name;
-  if (typeof name === "string") return name;
-  return parameter === undefined || parameter === null ? "none" : String(parameter);
-}
-
-/**
- * The backend a run computed on, for the report header, as the notebook published it with
- * `BACKEND_MIME` (`selectAndShowBackend`): e.g. "wasm (2 threads)"; `undefined` when it did not.
- *
- * @example
- * ```ts
- * backendName(nb); // "wasm (2 threads)"
- * ```
- */
-export function backendName(nb: Notebook): string | undefined {
-  const b = lastPublished(nb, BACKEND_MIME);
-  if (typeof b?.backend !== "string") return undefined;
-  const threads = typeof b.threads === "number" ? b.threads : undefined;
-  const name = typeof b.adapter === "string" ? `${b.backend} on ${b.adapter}` : b.backend;
-  return threads === undefined ? name : `${name} (${threads} thread${threads === 1 ? "" : "s"})`;
-}
-
-/**
- * The backend a run published with `BACKEND_MIME`, for the report cache; `undefined` when it
- * published none.
- *
- * @example
- * ```ts
- * recordedBackend(nb); // { name: "wasm + oneDNN 2.6.3", threads: 2, native: "oneDNN 2.6.3" }
- * ```
- */
-export function recordedBackend(nb: Notebook): RecordedBackend | undefined {
-  const b = lastPublished(nb, BACKEND_MIME);
-  if (typeof b?.backend !== "string") return undefined;
-  return {
-    name: b.backend,
-    ...(typeof b.threads === "number" ? { threads: b.threads } : {}),
-    native: typeof b.native === "string" ? b.native : null,
-    ...(typeof b.adapter === "string" ? { adapter: b.adapter } : {}),
-  };
-}
-
-/**
- * The data folder a run read, as it published it with `DATASET_MIME` (`dataDir`, else the
- * dataset's own folder `source`), for the report cache; `undefined` when it published none.
- */
-function datasetDir(nb: Notebook): string | undefined {
-  const d = lastPublished(nb, DATASET_MIME);
-  const dir = d?.dataDir ?? d?.source;
-  return typeof dir === "string" ? dir : undefined;
-}
-
-/** The last JSON object a notebook's outputs carry under `mime`. */
-function lastPublished(nb: Notebook, mime: string): Record<string, unknown> | undefined {
-  let found: Record<string, unknown> | undefined;
-  for (const cell of nb.cells) {
-    if (cell.cell_type !== "code") continue;
-    for (const o of cell.outputs) {
-      if (o.output_type !== "display_data" && o.output_type !== "execute_result") continue;
-      const d = o.data[mime];
-      if (d !== null && typeof d === "object") found = d as Record<string, unknown>;
-    }
-  }
-  return found;
-}

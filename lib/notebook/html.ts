@@ -13,7 +13,7 @@
  * JPEG, HTML, markdown, LaTeX (as source), JSON, plain text.
  *
  * plotly.js is embedded once, and only as much as the figures need: a partial bundle with the
- * trace types they use (see lib/viz/plotly_partial.ts), gzip-compressed and decoded in the page;
+ * trace types they use (see lib/util/plotly_partial.ts), gzip-compressed and decoded in the page;
  * once every figure has drawn, the page's `window.reportDrawn` promise resolves (with the number of
  * figures). {@linkcode printReportPdf} in ./pdf.ts prints a report to PDF after that.
  *

@@ -116,3 +116,54 @@ export function joinSource(source: MultilineString): string {
 export function newCellId(): string {
   return crypto.randomUUID().replaceAll("-", "").slice(0, 12);
 }
+
+/** A notebook file that cannot be read or is not an nbformat 4 notebook (nothing ran). */
+export class NotebookFileError extends Error {
+  /**
+   * @example
+   * ```ts
+   * import { NotebookFileError } from "./nbformat.ts";
+   * throw new NotebookFileError("notebook not found: a.ipynb");
+   * ```
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "NotebookFileError";
+  }
+}
+
+/**
+ * Reads and checks a notebook file: it must exist, end in `.ipynb`, be JSON and nbformat 4;
+ * throws {@linkcode NotebookFileError} saying which.
+ *
+ * @example
+ * ```ts
+ * import { readNotebook } from "./nbformat.ts";
+ * const nb = await readNotebook("notebooks/01_shapes.ipynb");
+ * ```
+ */
+export async function readNotebook(path: string): Promise<Notebook> {
+  if (!path.endsWith(".ipynb")) throw new NotebookFileError(`${path} is not a notebook (.ipynb)`);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new NotebookFileError(`notebook not found: ${path}`);
+    }
+    if (e instanceof Deno.errors.IsADirectory) {
+      throw new NotebookFileError(`${path} is a directory`);
+    }
+    throw new NotebookFileError(`cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  let nb: Notebook;
+  try {
+    nb = JSON.parse(text);
+  } catch (e) {
+    throw new NotebookFileError(`${path} is not valid JSON: ${e instanceof Error ? e.message : e}`);
+  }
+  if (!nb || typeof nb !== "object" || nb.nbformat !== 4 || !Array.isArray(nb.cells)) {
+    throw new NotebookFileError(`${path} is not an nbformat 4 notebook`);
+  }
+  return nb;
+}

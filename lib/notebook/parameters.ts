@@ -284,6 +284,26 @@ export function notebookParameters(nb: Notebook): ParameterDeclaration[] {
 }
 
 /**
+ * The parameters in effect for a run: the notebook's defaults with `overrides` applied, the one
+ * place where the two are combined (the runner's result, the report header and the report cache
+ * all use this).
+ *
+ * @example
+ * ```ts
+ * import { parametersInEffect } from "./parameters.ts";
+ * import type { Notebook } from "./nbformat.ts";
+ * const nb: Notebook = JSON.parse(await Deno.readTextFile("notebooks/01_shapes.ipynb"));
+ * parametersInEffect(nb, { seed: 3 }); // e.g. { seed: 3, backend: "auto", native: "auto" }
+ * ```
+ */
+export function parametersInEffect(
+  nb: Notebook,
+  overrides: Record<string, unknown>,
+): Record<string, unknown> {
+  return { ...parameterDefaults(nb), ...overrides };
+}
+
+/**
  * Default values of the notebook's parameters (literal ones), by name.
  *
  * @example

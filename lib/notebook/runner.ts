@@ -53,7 +53,7 @@ import {
 } from "./kernel.ts";
 import type { Cell, CodeCell, ErrorOutput, Notebook, Output } from "./nbformat.ts";
 import { joinSource, newCellId } from "./nbformat.ts";
-import { injectParameters, parameterDefaults } from "./parameters.ts";
+import { injectParameters, parametersInEffect } from "./parameters.ts";
 import { NotebookSyntaxError, notebookSyntaxErrors, syntaxErrors } from "./syntax.ts";
 
 export { NotebookSyntaxError } from "./syntax.ts";
@@ -300,7 +300,7 @@ export async function runNotebook(nb: Notebook, options: RunOptions = {}): Promi
   const started = performance.now();
   const startDate = new Date();
   const notebook = prepare(injectParameters(nb, options.parameters ?? {}));
-  const parameters = { ...parameterDefaults(nb), ...options.parameters };
+  const parameters = parametersInEffect(nb, options.parameters ?? {});
   const codeCells = notebook.cells
     .map((cell, index) => ({ cell, index }))
     .filter((c): c is { cell: CodeCell; index: number } =>

@@ -20,7 +20,8 @@
  */
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
-import { readNotebook, UsageError } from "../notebook/cli.ts";
+import { UsageError } from "../notebook/execute.ts";
+import { NotebookFileError, readNotebook } from "../notebook/nbformat.ts";
 import { notebookParameters, ParameterError, splitParameterArg } from "../notebook/parameters.ts";
 import { checkSweep, GridError, parseGridArg } from "./grid.ts";
 import { executeRun, REPO_ROOT, RUN_DIR_PARAMETER } from "./execute.ts";
@@ -372,7 +373,7 @@ export async function main(args: string[]): Promise<number> {
     if (a.command === "task") return await commandTask(a.folder!, a.taskIndex!);
     return await commandSweep(a, ["deno task sweep", ...args].join(" "));
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof NotebookFileError) {
       console.error(`error: ${e.message}\n\n${USAGE}`);
       return 2;
     }

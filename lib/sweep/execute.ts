@@ -14,7 +14,7 @@
  */
 import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
-import { readNotebook } from "../notebook/cli.ts";
+import { readNotebook } from "../notebook/nbformat.ts";
 import { notebookParameters } from "../notebook/parameters.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import {

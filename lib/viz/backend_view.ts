@@ -22,7 +22,8 @@ import {
   chooseBackend,
   probeWebGpu,
 } from "../backend/select.ts";
-import { BACKEND_MIME, showMarkdown } from "./markdown.ts";
+import { showMarkdown } from "./markdown.ts";
+import { REPORT_FACTS_MIME } from "../util/report_facts.ts";
 
 /** Options of {@linkcode selectAndShowBackend}. */
 export interface SelectAndShowOptions {
@@ -49,7 +50,7 @@ export interface ShownBackend extends BackendChoice {
 /**
  * Chooses a backend from a preference ("auto", "wasm", "cpu", "webgpu"; see `chooseBackend`),
  * initialises and selects it (a side effect on tfjs, for the whole process), displays one line
- * about it (also published as {@linkcode BACKEND_MIME} for the report header) and returns the
+ * about it (also published as report facts for the report header) and returns the
  * choice, with the threads the backend actually runs on. `options.native` chooses whether the
  * wasm backend's convolutions run on oneDNN (default: `TCONV_NATIVE`, else where it loads); when
  * they do not, the line says why and how to get them. `options.synchronousReads` keeps detection
@@ -80,7 +81,11 @@ export async function selectAndShowBackend(
   await showMarkdown(
     `tfjs ${tf.version.tfjs} on **${name}** (${threads} thread${threads === 1 ? "" : "s"}): ` +
       reason,
-    { [BACKEND_MIME]: { backend: name, threads, reason, native: library, adapter } },
+    {
+      [REPORT_FACTS_MIME]: {
+        backend: { backend: name, threads, reason, native: library, adapter },
+      },
+    },
   );
   return { ...wanted, threads, reason, name, native: library };
 }

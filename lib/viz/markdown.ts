@@ -40,22 +40,9 @@ export function markdownTable(columns: string[], rows: TableCell[][]): string {
 }
 
 /**
- * MIME type of the dataset a notebook used (`{ "name": "CIFAR-10", "source": ..., "dataDir": ...
- * }`), put beside a markdown output; the runner reads it for the report header, and lists the
- * data folder after the run for the report cache.
- */
-export const DATASET_MIME = "application/vnd.tconv.dataset+json";
-
-/**
- * MIME type under which `selectAndShowBackend` publishes the backend a notebook runs on (`{ backend,
- * threads, reason, native, adapter }`), so that the report header can name it and the report
- * cache can record it.
- */
-export const BACKEND_MIME = "application/vnd.tconv.backend+json";
-
-/**
  * Displays markdown in the current cell (text/markdown with the same text as text/plain), with
- * optional extra MIME entries (e.g. {@linkcode DATASET_MIME}). Outside Jupyter it prints the text.
+ * optional extra MIME entries (e.g. report facts, lib/util/report_facts.ts). Outside Jupyter it
+ * prints the text.
  *
  * @example
  * ```ts

@@ -15,7 +15,7 @@ export {
   plotlyJsPath,
   plotlyPackageDir,
   plotlyVersion,
-} from "./plotly_bundle.ts";
+} from "../util/plotly_bundle.ts";
 export * from "./markdown.ts";
 export * from "./shape_views.ts";
 export * from "./live.ts";

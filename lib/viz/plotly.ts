@@ -17,10 +17,9 @@
  * ```
  * @module
  */
-import { escapeScript, plotlyJsForInlineScript } from "./plotly_bundle.ts";
+import { escapeScript, PLOTLY_MIME, plotlyJsForInlineScript } from "../util/plotly_bundle.ts";
 
-/** MIME type of plotly figures in Jupyter. */
-export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
+export { PLOTLY_MIME };
 
 /** A plotly trace (`{type: "heatmap", z: …}`, `{type: "scatter", x, y}`, …). */
 export type Trace = Record<string, unknown>;

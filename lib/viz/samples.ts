@@ -17,7 +17,8 @@
 import { encode } from "fast-png";
 import type { Figure } from "./plotly.ts";
 import { show } from "./plotly.ts";
-import { DATASET_MIME, showMarkdown } from "./markdown.ts";
+import { showMarkdown } from "./markdown.ts";
+import { REPORT_FACTS_MIME } from "../util/report_facts.ts";
 import type { ImageSet } from "../data/cifar10.ts";
 import { bytesToBase64 } from "../util/bytes.ts";
 
@@ -256,7 +257,11 @@ export async function showDataset(
       `images${of}, classes: ${dataset.classNames.join(", ")}` +
       (dataset.notice ? `\n\n> ${dataset.notice}` : ""),
     // Where it was read from: the report cache lists that folder after the run.
-    { [DATASET_MIME]: { name: dataset.name, source: dataset.source, dataDir: dataset.dataDir } },
+    {
+      [REPORT_FACTS_MIME]: {
+        dataset: { name: dataset.name, source: dataset.source, dataDir: dataset.dataDir },
+      },
+    },
   );
   await showSamples(dataset, options);
 }

@@ -4,7 +4,8 @@
  *
  * Notebook outputs embed the package's full minified bundle ({@linkcode plotlyJsForInlineScript});
  * reports embed a partial bundle with only the trace types they draw (see
- * {@linkcode ./plotly_partial.ts}).
+ * {@linkcode ./plotly_partial.ts}). Both live here, below lib/viz (which draws figures) and
+ * lib/notebook (whose reports embed them), so that neither imports the other.
  *
  * @example
  * ```ts
@@ -16,6 +17,9 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+
+/** MIME type of plotly figures in Jupyter: what viz draws and the HTML report shows. */
+export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
 
 const PACKAGE = "plotly.js";
 const FILE = "dist/plotly.min.js";

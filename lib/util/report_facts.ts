@@ -1,0 +1,50 @@
+/**
+ * The one output type through which a notebook tells the runner about its run: "report facts",
+ * a JSON object beside an ordinary display output. The notebook engine (lib/notebook) reads it
+ * for the report header and the report cache and knows nothing else of the experiment; the views
+ * that choose a dataset or a backend (lib/viz) publish it. It lives here, below both.
+ *
+ * Each output carries some of the facts; the runner merges them in output order, a later fact
+ * replacing an earlier one of the same name.
+ *
+ * @example
+ * ```ts
+ * import { REPORT_FACTS_MIME, type ReportFacts } from "./report_facts.ts";
+ * const facts: ReportFacts = { dataset: { name: "CIFAR-10", dataDir: "../data" } };
+ * const bundle = { "text/plain": "CIFAR-10", [REPORT_FACTS_MIME]: facts };
+ * ```
+ * @module
+ */
+
+/** MIME type of the report facts a notebook publishes in a display output. */
+export const REPORT_FACTS_MIME = "application/vnd.tconv.report-facts+json";
+
+/** The dataset a run read: named in the report header, its folder listed for the report cache. */
+export interface DatasetFacts {
+  /** As shown, e.g. `"CIFAR-10"`. */
+  name: string;
+  /** Where it came from (a folder, or "built-in"). */
+  source?: string;
+  /** The folder the run read (absolute, or relative to the notebook's folder). */
+  dataDir?: string;
+}
+
+/** The backend a run computed on: named in the report header, recorded by the report cache. */
+export interface BackendFacts {
+  /** As shown, e.g. `"wasm + oneDNN 2.6.3"`. */
+  backend: string;
+  /** Threads it computes on. */
+  threads?: number;
+  /** Why this backend. */
+  reason?: string;
+  /** The native library running the convolutions, or null. */
+  native?: string | null;
+  /** The WebGPU adapter, for `webgpu`. */
+  adapter?: string;
+}
+
+/** What a notebook can tell the runner; every fact is optional. */
+export interface ReportFacts {
+  dataset?: DatasetFacts;
+  backend?: BackendFacts;
+}
