@@ -363,7 +363,7 @@ export function lastEngineRepair(): EngineRepair | undefined {
  *
  * @example
  * ```ts
- * const rows = interruptSafe("shapeSweep", () => sweepRows());
+ * const rows = interruptSafe("shapeGrid", () => gridRows());
  * const results = await interruptSafe("train", () => trainLoop(), { keep: () => userWeights });
  * ```
  */
