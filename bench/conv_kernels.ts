@@ -17,7 +17,7 @@ import {
   installWasmConvKernels,
   uninstallWasmConvKernels,
   wasmFlavour,
-} from "../lib/backend/wasm.ts";
+} from "../lib/backend/wasm/mod.ts";
 import { Conv2d, ConvTranspose2d } from "../lib/nn/conv.ts";
 import { DenseNet } from "../lib/nn/densenet.ts";
 import { convOutputSize } from "../lib/nn/shapes.ts";

@@ -27,7 +27,7 @@ import {
 import {
   conv2DBackpropFilterViaConv2D,
   conv2DBackpropInputViaConv2D,
-} from "../lib/backend/wasm.ts";
+} from "../lib/backend/wasm/mod.ts";
 import { crossEntropy } from "../lib/train/mod.ts";
 import { DenseNet, type Variant } from "../lib/nn/mod.ts";
 import {

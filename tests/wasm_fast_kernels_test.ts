@@ -1,4 +1,4 @@
-// The wasm backend's replacement kernels and gradients (lib/backend/_wasm_fast_kernels.ts) give
+// The wasm backend's replacement kernels and gradients (lib/backend/wasm/_fast_kernels.ts) give
 // the same values, bit for bit, as tfjs-wasm's kernels and tfjs's gradients they replace: each
 // case runs with the replacements uninstalled and installed, in the same process.
 import { assert, assertEquals } from "@std/assert";
@@ -8,7 +8,7 @@ import {
   installWasmFastKernels,
   uninstallWasmFastKernels,
   wasmFastKernelsInstalled,
-} from "../lib/backend/wasm.ts";
+} from "../lib/backend/wasm/mod.ts";
 
 await useBackend("wasm"); // this module only: each test module runs in its own isolate
 

@@ -1,4 +1,4 @@
-// The wasm backend and its convolution gradient kernels (lib/backend/wasm.ts), checked against
+// The wasm backend and its convolution gradient kernels (lib/backend/wasm/mod.ts), checked against
 // tfjs's plain-JavaScript cpu backend in the same process: the same inputs are run on both
 // backends, moved between them as arrays. The native (oneDNN) kernels are off in this file: it
 // tests the wasm path, which runs where oneDNN is missing (native_test.ts tests them).
@@ -12,7 +12,7 @@ import {
   uninstallWasmConvKernels,
   wasmConvKernelsInstalled,
   wasmFlavour,
-} from "../lib/backend/wasm.ts";
+} from "../lib/backend/wasm/mod.ts";
 import { dilateFilter } from "../lib/backend/mod.ts";
 import { Conv2d, ConvTranspose2d, loadTorchWeights } from "../lib/nn/conv.ts";
 import {

@@ -221,7 +221,7 @@ Deno.test("webgpu: BatchNorm2d (training and eval), LeakyReLU, average pooling a
 
 Deno.test("webgpu: the project's custom gradients run there; its wasm kernels are not installed there", async () => {
   await onWebGpu();
-  // Kernel replacements of lib/backend/wasm.ts are registered for "wasm" only.
+  // Kernel replacements of lib/backend/wasm/mod.ts are registered for "wasm" only.
   for (const name of [tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.Slice, tf.Sum]) {
     const wasm = tf.getKernel(name, "wasm"), webgpu = tf.getKernel(name, "webgpu");
     assert(webgpu !== undefined, `${name} has a webgpu kernel`);

@@ -15,19 +15,15 @@
  * @module
  */
 import { tf } from "./tf.ts";
-import {
-  conv2DBackpropFilterViaConv2D,
-  conv2DBackpropInputViaConv2D,
-} from "./_wasm_conv_kernels.ts";
 
 type Pair = [number, number];
 type Shape4 = [number, number, number, number];
 
-/** Backprop kernels that accept a `dilations` attribute (tfjs's own do not). */
-const TAKES_DILATIONS = new Set<tf.KernelFunc>([
-  conv2DBackpropInputViaConv2D,
-  conv2DBackpropFilterViaConv2D,
-]);
+/**
+ * Backprop kernels that accept a `dilations` attribute (tfjs's own do not); the wasm and native
+ * rooms declare theirs with {@linkcode acceptDilations} when they install them.
+ */
+const TAKES_DILATIONS = new Set<tf.KernelFunc>();
 
 /**
  * Declares that `kernelFunc`, a `Conv2DBackpropInput` or `Conv2DBackpropFilter` kernel, accepts a

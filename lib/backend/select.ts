@@ -33,8 +33,8 @@
  */
 import { tf } from "./tf.ts";
 import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
-import { wasmThreadsWanted } from "./_wasm_threads.ts";
-import { initialisedWasmBackend } from "./_wasm_kernel_scope.ts";
+import { wasmThreadsWanted } from "./wasm/mod.ts";
+import { initialisedWasmBackend } from "./kernel_swap.ts";
 // Imports no tfjs-webgpu code: the package itself is loaded by startWebGpu.
 import { SOFTWARE_ADAPTER, startWebGpu } from "./webgpu/mod.ts";
 
@@ -58,7 +58,7 @@ export interface BackendChoice {
   reason: string;
   /**
    * CPU threads the backend computes on: for `"wasm"`, every core by default (`TCONV_THREADS`
-   * overrides, see `./wasm.ts`); 1 for `"cpu"` (JavaScript) and for `"webgpu"` (the thread that
+   * overrides, see `./wasm/mod.ts`); 1 for `"cpu"` (JavaScript) and for `"webgpu"` (the thread that
    * drives the GPU).
    */
   threads: number;
@@ -160,7 +160,7 @@ function _navigatorGpu(): GpuLike | null {
  *
  * @example
  * ```ts
- * backendRegistered("wasm"); // true once ./wasm.ts is imported
+ * backendRegistered("wasm"); // true once ./wasm/mod.ts is imported
  * ```
  */
 export function backendRegistered(name: string): boolean {

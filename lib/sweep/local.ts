@@ -16,7 +16,7 @@ import { hostname } from "node:os";
 import { executeRun } from "./execute.ts";
 import { describeRun, refreshManifest, type SweepManifest, type SweepRun } from "./manifest.ts";
 
-/** tfjs-wasm starts at most 8 threads (see `lib/backend/_wasm_threads.ts`). */
+/** tfjs-wasm starts at most 8 threads (see `lib/backend/wasm/_threads.ts`). */
 const MAX_THREADS = 8;
 
 /**

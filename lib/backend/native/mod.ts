@@ -24,7 +24,7 @@
  * @module
  */
 import { tf } from "../tf.ts";
-import { initialisedWasmBackend, type KernelSwap, swapWasmKernels } from "../_wasm_kernel_scope.ts";
+import { initialisedWasmBackend, type KernelSwap, swapWasmKernels } from "../kernel_swap.ts";
 import { acceptDilations } from "../conv_grad.ts";
 import { type Dnnl, openDnnl, setOpenMpThreads } from "./_dnnl.ts";
 import {
@@ -63,6 +63,8 @@ const plansByLayout = new Map<FilterLayout, ConvPlans>();
 let swap: KernelSwap | undefined;
 let status: NativeStatus = { active: false, library: null, threads: 0, notice: "not started" };
 let started = false;
+/** What {@linkcode startNativeKernels} decided, and from where; undefined until it has. */
+let decision: { origin: string; active: boolean } | undefined;
 
 /**
  * The native kernels' state.
@@ -77,6 +79,27 @@ export function nativeKernels(): NativeStatus {
 }
 
 /**
+ * `text` as a native preference (trimmed, any case), or a `RangeError` naming `origin` (a
+ * parameter or variable name) and the valid values: where a notebook's `native` parameter and
+ * `TCONV_NATIVE` are both read.
+ *
+ * @example
+ * ```ts
+ * parseNativePreference(" Off "); // "off"
+ * parseNativePreference("maybe"); // RangeError: native must be one of auto, on, off, got "maybe"
+ * ```
+ */
+export function parseNativePreference(text: string, origin = "native"): NativePreference {
+  const normalised = text.trim().toLowerCase();
+  if (!(NATIVE_PREFERENCES as readonly string[]).includes(normalised)) {
+    throw new RangeError(
+      `${origin} must be one of ${NATIVE_PREFERENCES.join(", ")}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return normalised as NativePreference;
+}
+
+/**
  * `TCONV_NATIVE` as a preference (`auto` when unset or empty). Throws naming the variable and the
  * valid values for anything else.
  *
@@ -88,55 +111,57 @@ export function nativeKernels(): NativeStatus {
 export function nativePreference(): NativePreference {
   let text: string | undefined;
   try {
-    text = Deno.env.get(NATIVE_ENV_VAR)?.trim().toLowerCase();
+    text = Deno.env.get(NATIVE_ENV_VAR);
   } catch {
     text = undefined; // no --allow-env: as if unset
   }
-  if (!text) return "auto";
-  if (!(NATIVE_PREFERENCES as readonly string[]).includes(text)) {
-    throw new RangeError(
-      `${NATIVE_ENV_VAR} must be one of ${NATIVE_PREFERENCES.join(", ")}, got ${
-        JSON.stringify(text)
-      }`,
-    );
-  }
-  return text as NativePreference;
+  if (!text?.trim()) return "auto";
+  return parseNativePreference(text, NATIVE_ENV_VAR);
 }
 
 /**
  * Decides once per process, when the wasm backend first starts, whether the native kernels run
  * (see the module doc); later calls return the state. `"on"` or `"off"` wins; `"auto"` or none
  * defers to {@linkcode nativePreference} (`TCONV_NATIVE`), as `"auto"` backends defer to
- * `TCONV_BACKEND`.
+ * `TCONV_BACKEND`. A later `"on"` or `"off"` that the decision contradicts is an error rather
+ * than silently ignored: the kernels cannot change under a running process (restart it).
  *
  * @example
  * ```ts
  * await startWasm();
- * startNativeKernels(); // { active: true, library: "oneDNN 2.6.3", threads: 2 }
+ * startNativeKernels(2); // { active: true, library: "oneDNN 2.6.3", threads: 2 }
+ * startNativeKernels(2, "off"); // Error: … decided when the wasm backend started …
  * ```
  */
-export function startNativeKernels(
-  threads: number,
-  preference?: NativePreference,
-): NativeStatus {
-  if (preference !== undefined && !(NATIVE_PREFERENCES as readonly string[]).includes(preference)) {
-    throw new RangeError(
-      `native must be one of ${NATIVE_PREFERENCES.join(", ")}, got ${JSON.stringify(preference)}`,
-    );
+export function startNativeKernels(threads: number, preference?: string): NativeStatus {
+  const asked = preference === undefined ? undefined : parseNativePreference(preference);
+  if (started) {
+    if (decision !== undefined && (asked === "on" || asked === "off")) {
+      const active = decision.active;
+      if ((asked === "on") !== active) {
+        throw new Error(
+          `native = "${asked}", but this process decided when the wasm backend started ` +
+            `(${decision.origin}): the native kernels are ${active ? "on" : "off"}; restart ` +
+            "it (in Jupyter: restart the kernel) to change that",
+        );
+      }
+    }
+    return nativeKernels();
   }
-  if (started) return nativeKernels();
   // "auto" defers to the environment, as the backend preference does; an explicit "on" or "off"
   // (e.g. a notebook parameter) wins over it.
-  const explicit = preference === "on" || preference === "off";
-  const wanted = explicit ? preference : nativePreference();
+  const explicit = asked === "on" || asked === "off";
+  const wanted = explicit ? asked : nativePreference();
   // Where the choice came from, for the messages.
   const origin = explicit ? `native = "${wanted}"` : `${NATIVE_ENV_VAR}=${wanted}`;
   started = true;
   if (wanted === "off") {
     status = { active: false, library: null, threads: 0, notice: `native kernels off (${origin})` };
+    decision = { origin, active: false };
     return nativeKernels();
   }
   const result = enableNativeKernels(threads);
+  decision = { origin, active: result.active };
   if (!result.active && wanted === "on") throw new Error(`${origin}, but ${result.notice}`);
   return result;
 }

@@ -6,7 +6,7 @@
  * it uses for rank 5 and 6: the shader does not compile, WebGPU reports that only as an
  * asynchronous validation error, tfjs does not look, and every command recorded in the same
  * submission is dropped. Measured here: `tf.pad` of a rank-6 tensor returned all zeros, and so did
- * unrelated kernels batched with it. `dilateFilter` (lib/backend/_wasm_conv_grad.ts) pads a rank-6
+ * unrelated kernels batched with it. `dilateFilter` (lib/backend/conv_grad.ts) pads a rank-6
  * view of the filter, so every convolution with dilation > 1 on WebGPU (the strided `Conv2d`, every
  * `ConvTranspose2d`, and the `Conv2D` gradient) came out wrong.
  *

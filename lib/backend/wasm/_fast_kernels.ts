@@ -29,18 +29,13 @@
  *
  * @example
  * ```ts
- * import { installWasmFastKernels } from "./_wasm_fast_kernels.ts";
+ * import { installWasmFastKernels } from "./_fast_kernels.ts";
  * installWasmFastKernels(); // before or after tf.setBackend("wasm")
  * ```
  * @module
  */
-import { tf } from "./tf.ts";
-import {
-  KernelScope,
-  type KernelSwap,
-  swapWasmKernels,
-  type WasmHeap,
-} from "./_wasm_kernel_scope.ts";
+import { tf } from "../tf.ts";
+import { KernelScope, type KernelSwap, swapWasmKernels, type WasmHeap } from "../kernel_swap.ts";
 
 type Info = tf.TensorInfo;
 type Typed = Float32Array | Int32Array | Uint8Array;

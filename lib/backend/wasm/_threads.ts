@@ -7,7 +7,7 @@
  * initialisation only:
  *
  * - a `globalThis.Worker` that ignores Emscripten's assignment and starts this project's
- *   `_wasm_pthread_worker.mjs` (a real file, which loads the package's glue from disk) in place of
+ *   `_pthread_worker.mjs` (a real file, which loads the package's glue from disk) in place of
  *   the blob;
  * - `os.cpus()` reporting twice the wanted threads: tfjs caps its pool at half the logical cores
  *   (it assumes two hyper-threads per core), which would leave one thread on a 2-core machine.
@@ -18,12 +18,12 @@
  *
  * @example
  * ```ts
- * import { startThreadedWasm } from "./_wasm_threads.ts";
+ * import { startThreadedWasm } from "./_threads.ts";
  * await startThreadedWasm(2); // instead of tf.setBackend("wasm")
  * ```
  * @module
  */
-import { tf } from "./tf.ts";
+import { tf } from "../tf.ts";
 import { setThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { Worker as NodeWorker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
@@ -74,7 +74,7 @@ export async function startThreadedWasm(threads: number, packageFolder: string):
   const gluePath = fileURLToPath(
     new URL("../wasm-out/tfjs-backend-wasm-threaded-simd.js", packageFolder),
   );
-  const script = new URL("./_wasm_pthread_worker.mjs", import.meta.url);
+  const script = new URL("./_pthread_worker.mjs", import.meta.url);
   const started: NodeWorker[] = [];
   class PoolThread extends NodeWorker {
     constructor(_blobUrl: string) {

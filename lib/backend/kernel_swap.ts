@@ -1,19 +1,31 @@
 /**
- * Runs registered tfjs kernels of one backend directly on `TensorInfo`s, the way a kernel
- * implementation composes other kernels, and disposes every intermediate it made.
+ * Swapping tfjs kernels of the `"wasm"` backend for this project's, and composing kernels from
+ * other kernels. The wasm room (`./wasm/mod.ts`: convolution gradients, data-movement kernels)
+ * and the native room (`./native/mod.ts`: oneDNN convolutions) install their kernels with
+ * {@linkcode swapWasmKernels}, which keeps the kernels it replaced so that an install can fall
+ * back to them and be undone ({@linkcode KernelSwap}); {@linkcode initialisedWasmBackend} finds
+ * the running wasm backend without starting it.
  *
- * Calling kernel functions through the registry (rather than tf ops) keeps the engine out of the
- * way: nothing is recorded on the gradient tape and no `Tensor` objects are created, so a kernel
- * built from these calls leaves exactly one new data id behind, its output.
+ * {@linkcode KernelScope} runs registered kernels directly on `TensorInfo`s, the way a kernel
+ * implementation composes other kernels, and disposes every intermediate it made. Calling kernel
+ * functions through the registry (rather than tf ops) keeps the engine out of the way: nothing is
+ * recorded on the gradient tape and no `Tensor` objects are created, so a kernel built from these
+ * calls leaves exactly one new data id behind, its output.
  *
  * @example
  * ```ts
  * import { tf } from "./tf.ts";
- * import { KernelScope } from "./_wasm_kernel_scope.ts";
- * const kernelFunc: tf.KernelFunc = ({ inputs, backend }) => {
+ * import { KernelScope, swapWasmKernels } from "./kernel_swap.ts";
+ * const negate: tf.KernelFunc = ({ inputs, backend }) => {
  *   const scope = new KernelScope(backend, "wasm");
- *   return scope.finish(() => scope.transpose(inputs.x, [1, 0]));
+ *   return scope.finish(() =>
+ *     scope.compute(inputs.x.shape, [inputs.x], (out, [x]) => {
+ *       for (let i = 0; i < x.length; i++) out[i] = -x[i];
+ *     })
+ *   );
  * };
+ * const swap = swapWasmKernels([["Neg", negate]], []);
+ * swap.restore(); // tfjs-wasm's Neg again
  * ```
  * @module
  */

@@ -13,8 +13,8 @@
  *
  * @example
  * ```ts
- * import { tf } from "./tf.ts";
- * import { conv2DBackpropFilterViaConv2D } from "./_wasm_conv_kernels.ts";
+ * import { tf } from "../tf.ts";
+ * import { conv2DBackpropFilterViaConv2D } from "./_conv_kernels.ts";
  * tf.registerKernel({
  *   kernelName: "Conv2DBackpropFilter",
  *   backendName: "wasm",
@@ -23,8 +23,8 @@
  * ```
  * @module
  */
-import { tf } from "./tf.ts";
-import { KernelScope } from "./_wasm_kernel_scope.ts";
+import { tf } from "../tf.ts";
+import { KernelScope } from "../kernel_swap.ts";
 
 type Info = tf.TensorInfo;
 type Pad = tf.Conv2DAttrs["pad"];

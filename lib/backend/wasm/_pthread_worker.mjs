@@ -3,7 +3,7 @@
 // which node:worker_threads refuses (ERR_WORKER_PATH), and it would load the backend's glue code
 // from a Blob, which node:fs cannot read. This file speaks the same messages with the main
 // thread ("load", "run", "cancel", "processProxyingQueue") and loads the glue from the package's
-// file whose path comes in `workerData.gluePath`. Started by `_wasm_threads.ts`.
+// file whose path comes in `workerData.gluePath`. Started by `_threads.ts`.
 import { parentPort, workerData } from "node:worker_threads";
 import { createRequire } from "node:module";
 import fs from "node:fs";

@@ -5,9 +5,9 @@
  * and it has no `Conv2DBackpropFilter` at all, so a convolution cannot be trained on it.
  * {@linkcode installWasmConvKernels} registers both backprop kernels for the `"wasm"` backend,
  * built from XNNPACK `Conv2D` calls on rearranged operands (exact rewrites of the gradient sums,
- * see `_wasm_conv_kernels.ts`), and a `Conv2D` gradient that also handles dilation.
+ * see `_conv_kernels.ts`), and a `Conv2D` gradient that also handles dilation.
  * `tf.conv2dTranspose` (so the `ConvTranspose2d` layer's forward pass) is `Conv2DBackpropInput`
- * and gets the speed-up as well. {@linkcode installWasmFastKernels} (`_wasm_fast_kernels.ts`)
+ * and gets the speed-up as well. {@linkcode installWasmFastKernels} (`_fast_kernels.ts`)
  * replaces the tfjs-wasm kernels that dominated a DenseNet step after that (`Tile` from the
  * `tf.batchNorm` gradient, `SplitV`/`Slice`/`Concat`, `LeakyRelu` and its gradient, per-channel `Sum`
  * and `Mean`, `AvgPoolGrad`, `Identity`, transposed `BatchMatMul`) with ones computing the same
@@ -16,38 +16,35 @@
  * {@linkcode configureWasm} points tfjs-wasm at the `.wasm` binaries of its npm package, selects
  * the single-threaded build for plain `tf.setBackend("wasm")` and installs the kernels; importing
  * this module runs it. tfjs's default backend stays `"cpu"`: select wasm with `useBackend("wasm")`
- * from `./mod.ts`, which calls {@linkcode startWasm}: the multi-threaded SIMD build on every core
- * (`TCONV_THREADS` overrides; see `_wasm_threads.ts` for how it starts under Deno), or the
+ * from `../mod.ts`, which calls {@linkcode startWasm}: the multi-threaded SIMD build on every core
+ * (`TCONV_THREADS` overrides; see `_threads.ts` for how it starts under Deno), or the
  * single-threaded one for 1 thread. {@linkcode wasmFlavour} then reports which binary runs.
  *
  * @example
  * ```ts
- * import { tf } from "./tf.ts";
- * import { wasmFlavour } from "./wasm.ts";
+ * import { tf } from "../tf.ts";
+ * import { wasmFlavour } from "./mod.ts";
  * await tf.setBackend("wasm");
  * wasmFlavour().binary; // "tfjs-backend-wasm-simd.wasm"
  * ```
  * @module
  */
-import { tf } from "./tf.ts";
+import { tf } from "../tf.ts";
 import { getThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import {
-  conv2DBackpropFilterViaConv2D,
-  conv2DBackpropInputViaConv2D,
-} from "./_wasm_conv_kernels.ts";
-import { conv2DGradWithDilation } from "./conv_grad.ts";
-import { installWasmFastKernels } from "./_wasm_fast_kernels.ts";
-import { startThreadedWasm, wasmThreadsWanted } from "./_wasm_threads.ts";
-import { initialisedWasmBackend, type KernelSwap, swapWasmKernels } from "./_wasm_kernel_scope.ts";
+import { conv2DBackpropFilterViaConv2D, conv2DBackpropInputViaConv2D } from "./_conv_kernels.ts";
+import { acceptDilations, conv2DGradWithDilation } from "../conv_grad.ts";
+import { installWasmFastKernels } from "./_fast_kernels.ts";
+import { startThreadedWasm, wasmThreadsWanted } from "./_threads.ts";
+import { initialisedWasmBackend, type KernelSwap, swapWasmKernels } from "../kernel_swap.ts";
 
-export { MAX_WASM_THREADS, THREADS_ENV_VAR, wasmThreadsWanted } from "./_wasm_threads.ts";
+export { MAX_WASM_THREADS, THREADS_ENV_VAR, wasmThreadsWanted } from "./_threads.ts";
 
 export { conv2DBackpropFilterViaConv2D, conv2DBackpropInputViaConv2D };
 export {
   installWasmFastKernels,
   uninstallWasmFastKernels,
   wasmFastKernelsInstalled,
-} from "./_wasm_fast_kernels.ts";
+} from "./_fast_kernels.ts";
 
 /** The tfjs-wasm binary the backend runs, and the features it uses. */
 export interface WasmFlavour {
@@ -179,6 +176,8 @@ export function wasmFlavour(): WasmFlavour {
  * ```
  */
 export function installWasmConvKernels(): void {
+  acceptDilations(conv2DBackpropInputViaConv2D);
+  acceptDilations(conv2DBackpropFilterViaConv2D);
   swap ??= swapWasmKernels([
     [tf.Conv2DBackpropInput, conv2DBackpropInputViaConv2D],
     [tf.Conv2DBackpropFilter, conv2DBackpropFilterViaConv2D],
