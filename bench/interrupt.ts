@@ -194,7 +194,7 @@ try {
         );
       }
     } catch (e) {
-      // A cell after the Stop did not end: the kernel is stuck (see the README).
+      // A cell after the Stop did not end: the kernel is stuck (see docs/interactive.md).
       results.push({
         trial,
         secondsToIdle,

@@ -1,7 +1,7 @@
 /**
  * How close a DenseNet training step's gradients come to tfjs-cpu's (plain JavaScript, float32,
  * the reference) with the wasm backend's two convolution paths: the native (oneDNN) kernels and
- * the project's wasm kernels. Backs the exactness figures in the README's Backends section.
+ * the project's wasm kernels. Backs the exactness figures in docs/backends.md.
  *
  * ```sh
  * deno run -A bench/native_accuracy.ts                      # both variants, batch 3

@@ -11,7 +11,7 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 /**
  * Single-threaded wasm: a Stop that lands inside a kernel of the multi-threaded build leaves its
  * thread pool locked, and the kernel's next parallel operation waits forever (measured: 2 of 3
- * runs of the first test hung with 2 threads, 0 of 10 with 1; see README, "Stopping a cell").
+ * runs of the first test hung with 2 threads, 0 of 10 with 1; see docs/interactive.md, "Stopping a cell").
  * That is wasm state lib cannot repair; these tests cover what it does repair.
  */
 const STOP_SAFE_ENV = { TCONV_THREADS: "1" };

@@ -335,8 +335,8 @@ Deno.test("kernelspec: the installed argv starts a kernel that runs cells and su
     assertEquals(await childKernels(), []);
   }));
 
-// The limitation README's "Working interactively" describes: an interrupt that reaches a cell
-// after its first `await` never ends it. If this starts failing, Deno fixed it: update the README.
+// The limitation docs/interactive.md describes ("What Stop does"): an interrupt that reaches a cell
+// after its first `await` never ends it. If this starts failing, Deno fixed it: update that doc.
 Deno.test("kernelspec: (Deno 2.9 limitation) a cell interrupted after an await never ends", () =>
   inTempDir(async (tmp) => {
     const spec = await readSpec(await installKernelSpec({ dataDir: tmp }));
@@ -350,7 +350,7 @@ Deno.test("kernelspec: (Deno 2.9 limitation) a cell interrupted after an await n
         ExecuteTimeoutError,
       );
       // The pending timer holds the cell's promise, so not even garbage collection can free the
-      // kernel (README): it stays busy.
+      // kernel (docs/interactive.md): it stays busy.
       assertEquals(await kernel.interrupt(4000), false);
       await assertRejects(() => kernel.execute("1 + 1", { timeoutMs: 1000 }), ExecuteTimeoutError);
     } finally {

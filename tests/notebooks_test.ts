@@ -131,7 +131,7 @@ Deno.test("notebook 02 runs end to end with small parameters: curves, bars, matr
     assertStringIncludes(all, "| control |");
     // The control arm, at the notebook's own DenseNet size, computes the same function as the conv
     // arm: its first-step gradients and its loss gap over the first steps are within their
-    // tolerances, as the README and the notebook claim, and the conclusion does not report a
+    // tolerances, as docs/results.md and the notebook claim, and the conclusion does not report a
     // different function.
     const gap = all.match(
       /\| 0 \| \*\*([\d.e+-]+)\*\* \([\w/]+\): same gradients \| ([\d.e+-]+) \|/,

@@ -363,7 +363,7 @@ Deno.test("Conv2DBackpropInput on wasm refuses a dy of the wrong size", async ()
 });
 
 Deno.test("control arm on the wasm kernels: its loss equals the conv network's bit for bit at every step", async () => {
-  // Backs the README: without oneDNN the control arm's gap is exactly 0 over a whole run, not
+  // Backs docs/results.md: without oneDNN the control arm's gap is exactly 0 over a whole run, not
   // just within CONTROL_TOLERANCE (with oneDNN the filter gradients sum in another order).
   assertEquals(nativeKernels().active, false);
   await useBackend("wasm");

@@ -42,8 +42,8 @@
  * created during the call and stored elsewhere are reclaimed with the call. State outside tfjs's
  * engine that a stopped call left behind is not repaired here: the multi-threaded wasm build's
  * thread pool, locked by a Stop inside one of its kernels, and tfjs-layers' private name-scope
- * stack (models built later get prefixed weight names) are two (see the README, "Stopping a
- * cell").
+ * stack (models built later get prefixed weight names) are two (see docs/interactive.md,
+ * "Stopping a cell").
  *
  * @example
  * ```ts

@@ -10,7 +10,7 @@
  * Colour is a strong but imperfect cue, as in real photos: in 80 % of the images the object has
  * its class's hue (label × 36°, ±15°, random saturation and brightness), in the rest a random
  * colour, so shape and texture decide the remainder. Measured difficulty (softmax regression on
- * pixels, a tiny convnet, the seed DenseNet after a quick run): see the README's Data section.
+ * pixels, a tiny convnet, the seed DenseNet after a quick run): see data/README.md.
  *
  * | label | class     | main object                                                       |
  * | ----- | --------- | ----------------------------------------------------------------- |

@@ -250,8 +250,8 @@ function onSignal(signal: Deno.Signal) {
   if (signal === "SIGINT") {
     // Ctrl-C: stop the running cell the way a frontend's Stop does, so that the caller can save
     // the partial results with the cell marked and shut the kernel down cleanly. The Deno 2.9
-    // kernel cannot stop a cell that is waiting in an `await` (see README, "Working
-    // interactively"): such a kernel is killed after the grace period.
+    // kernel cannot stop a cell that is waiting in an `await` (see docs/interactive.md, "What
+    // Stop does"): such a kernel is killed after the grace period.
     for (const k of live) {
       k.interrupt(SIGINT_GRACE_MS).then((stopped) => {
         if (!stopped && k.alive) {
