@@ -175,9 +175,18 @@ export async function readSweepSummary(folder: string): Promise<SweepSummary> {
     };
   }
   const sweep = await loadSweep(folder);
+  const axes = sweep.manifest.grid.map((a) => a.name).filter((n) => !SEED_AXES.includes(n));
   return {
     overview: sweepOverview(sweep),
     runs: seedRuns(sweep),
+    axes,
+    results: sweep.results.map((r) => ({
+      id: r.run.id,
+      report: r.run.report,
+      values: Object.fromEntries(axes.map((a) => [a, r.run.parameters[a]])),
+      seed: r.seed,
+      results: r.results,
+    })),
     missing: "No training results in this sweep yet (no done run wrote `results.json`).",
   };
 }
