@@ -22,7 +22,6 @@
  */
 import type { RunResults } from "../train/trainer.ts";
 import { pairedDifference } from "../train/stats.ts";
-import { escapeScript } from "../util/plotly_bundle.ts";
 import { showMarkdown } from "./markdown.ts";
 import { inJupyter, type MimeBundle } from "./plotly.ts";
 import { type SweepRunResult, type SweepSummary, verdict } from "./sweep_views.ts";
@@ -270,8 +269,8 @@ export function sweepExplorerBundle(
     `<div id="${id}" class="sweep-explorer">`,
     `<style>${EXPLORER_CSS}</style>`,
     `<script type="application/json" class="sx-data">${
-      escapeScript(JSON.stringify(data))
-    }</script>`,
+      // `<` as \u003c: no `</script>` or `<!--` can end or confuse the element; still JSON.
+      JSON.stringify(data).replaceAll("<", "\\u003c")}</script>`,
     `<p class="sx-status">The explorer needs JavaScript and plotly.js on the page.</p>`,
     `</div>`,
     `<script>${EXPLORER_SCRIPT}(${JSON.stringify(id)});</script>`,
