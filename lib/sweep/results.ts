@@ -157,7 +157,8 @@ export function sweepOverview(sweep: LoadedSweep): SweepOverview {
 
 /**
  * The sweep in `folder` as notebook 03 shows it: its runs table, its done runs merged per seed,
- * and what to say while there is nothing to compare. An empty `folder` (the notebook's default
+ * the same results unmerged with each run's grid values (for the explorer), and what to say while
+ * there is nothing to compare. An empty `folder` (the notebook's default
  * parameter) reads nothing and says how to make a sweep.
  *
  * @example
