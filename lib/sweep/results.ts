@@ -157,7 +157,8 @@ export function sweepOverview(sweep: LoadedSweep): SweepOverview {
 
 /**
  * The sweep in `folder` as notebook 03 shows it: its runs table, its done runs merged per seed,
- * and what to say while there is nothing to compare. An empty `folder` (the notebook's default
+ * the same results unmerged with each run's grid values (for the explorer), and what to say while
+ * there is nothing to compare. An empty `folder` (the notebook's default
  * parameter) reads nothing and says how to make a sweep.
  *
  * @example
@@ -175,9 +176,18 @@ export async function readSweepSummary(folder: string): Promise<SweepSummary> {
     };
   }
   const sweep = await loadSweep(folder);
+  const axes = sweep.manifest.grid.map((a) => a.name).filter((n) => !SEED_AXES.includes(n));
   return {
     overview: sweepOverview(sweep),
     runs: seedRuns(sweep),
+    axes,
+    results: sweep.results.map((r) => ({
+      id: r.run.id,
+      report: r.run.report,
+      values: Object.fromEntries(axes.map((a) => [a, r.run.parameters[a]])),
+      seed: r.seed,
+      results: r.results,
+    })),
     missing: "No training results in this sweep yet (no done run wrote `results.json`).",
   };
 }

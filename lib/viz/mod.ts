@@ -25,3 +25,4 @@ export * from "./training_views.ts";
 export * from "./model_summary.ts";
 export * from "./backend_view.ts";
 export * from "./sweep_views.ts";
+export * from "./sweep_explorer.ts";

@@ -20,6 +20,7 @@
  * @module
  */
 import type { SeedRun } from "../train/experiment.ts";
+import type { RunResults } from "../train/trainer.ts";
 import { meanStd, proportionStandardError } from "../train/metrics.ts";
 import { type DifferenceEstimate, pairedDifference, twoByTwoEffects } from "../train/stats.ts";
 import { classifyDifference, type Verdict } from "../train/verdict.ts";
@@ -356,12 +357,30 @@ function designConclusion(
     (layerSame ? ` The layer effect is, however, equivalent to zero within ${within}.` : "");
 }
 
+/** One seed's results of one done run of a sweep, with the run's grid values. */
+export interface SweepRunResult {
+  /** The run's folder name under `runs/`. */
+  id: string;
+  /** Its HTML report, relative to the sweep folder. */
+  report: string;
+  /** Its values of the grid's condition axes (every grid axis but `seed`/`seeds`), typed. */
+  values: Record<string, unknown>;
+  /** The seed. */
+  seed: number;
+  /** What the run wrote to `results.json` for this seed. */
+  results: RunResults;
+}
+
 /** A sweep as notebook 03 shows it (made by `lib/sweep`'s `readSweepSummary`). */
 export interface SweepSummary {
   /** The runs table's content; unset when no sweep was given. */
   overview?: SweepOverview;
   /** The done runs' results merged per seed; empty when there are none. */
   runs: SeedRun[];
+  /** The grid's condition axes (every axis but `seed`/`seeds`), in grid order. */
+  axes?: string[];
+  /** Every done run's results, run by run and seed by seed, unmerged (what the explorer shows). */
+  results?: SweepRunResult[];
   /** Why there is nothing to compare, shown instead of every view while `runs` is empty. */
   missing: string;
 }
