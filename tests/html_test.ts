@@ -8,7 +8,6 @@ import {
 } from "@std/assert";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
 import { openPage } from "../lib/browser/mod.ts";
 import {
   cellRunSeconds,
@@ -26,21 +25,19 @@ import {
 } from "../lib/notebook/nbformat.ts";
 import { figureBundle, groupedBars, heatmap, lineChart, table } from "../lib/viz/plotly.ts";
 import { plotlyJsForInlineScript } from "../lib/util/plotly_bundle.ts";
-import { base64ToBytes } from "../lib/util/bytes.ts";
+import { compressedPlotlyBundles } from "../lib/util/plotly_embed.ts";
 
 const FIXTURE = new URL("./fixtures/report_sample.ipynb", import.meta.url);
 /** The banner at the top of every plotly.js bundle: appears once per copy of plotly.js. */
 const PLOTLY_BANNER = "plotly.js v";
-/** The element that carries the report's (compressed) plotly.js. */
-const PLOTLY_EMBED = `<script id="plotly-js" type="application/gzip;base64">`;
+/** The script that carries a (compressed) plotly.js: once per report. */
+const PLOTLY_EMBED = "window.plotlyReady = (async function";
 
 /** The plotly.js source a report embeds, decompressed; "" when it embeds none. */
 function embeddedPlotly(html: string): string {
-  const start = html.indexOf(PLOTLY_EMBED);
-  if (start < 0) return "";
-  const end = html.indexOf("</script>", start);
-  const base64 = html.slice(start + PLOTLY_EMBED.length, end);
-  return new TextDecoder().decode(gunzipSync(base64ToBytes(base64)));
+  const bundles = compressedPlotlyBundles(html);
+  assert(bundles.length <= 1, `${bundles.length} copies of plotly.js`);
+  return bundles[0] ?? "";
 }
 
 async function loadFixture(): Promise<Notebook> {
@@ -226,8 +223,9 @@ Deno.test("renderReport: the embedded trace types follow the figures", () => {
 });
 
 Deno.test("renderReport: bundles from lib/viz (plotly.js inside their text/html) embed it once", () => {
-  // Each bundle below carries plotly.js in its text/html representation, as the first figure of
-  // a kernel session does; the report must draw from the JSON and embed its own copy only.
+  // Each bundle below carries a compressed plotly.js in its text/html representation, as the
+  // first figure of a kernel session does; the report must draw from the JSON and embed its own
+  // copy only.
   const figures = [
     heatmap([[1, 2], [3, 4]], { title: "heat" }),
     lineChart([{ name: "loss", y: [3, 2, 1] }], { title: "line" }),
@@ -239,12 +237,12 @@ Deno.test("renderReport: bundles from lib/viz (plotly.js inside their text/html)
   }));
   for (const output of outputs) {
     if (output.output_type === "display_data") {
-      assertEquals(count(String(output.data["text/html"]), PLOTLY_BANNER), 1);
+      assertEquals(compressedPlotlyBundles(String(output.data["text/html"])).length, 1);
     }
   }
   const html = renderReport(tinyNotebook(outputs), HEADER);
-  assertEquals(count(html, PLOTLY_BANNER), 0, "the uncompressed bundle from text/html was used");
-  assertEquals(count(html, PLOTLY_EMBED), 1);
+  assertEquals(count(html, PLOTLY_BANNER), 0, "an uncompressed bundle was embedded");
+  assertEquals(count(html, PLOTLY_EMBED), 1, "the bundle from text/html was used");
   assertEquals(count(embeddedPlotly(html), PLOTLY_BANNER), 1);
   assertEquals(count(html, "Plotly.newPlot("), 2);
   assert(!html.includes("plotly-graph-div"), "the text/html representation was used");
@@ -255,7 +253,7 @@ Deno.test("renderReport: a report without plotly figures does not embed plotly.j
   const html = renderReport(nb, HEADER);
   assertEquals(count(html, PLOTLY_BANNER), 0);
   assert(!html.includes("Plotly.newPlot"));
-  assert(!html.includes(`id="plotly-js"`));
+  assert(!html.includes(PLOTLY_EMBED));
   assertStringIncludes(html, "window.reportDrawn = Promise.all(window.reportFigures || [])");
   assert(html.length < 100_000, `report without plotly is ${html.length} bytes`);
   // a bundle with only the plotly HTML alternative (no JSON) shows that HTML as is

@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openPage } from "../lib/browser/mod.ts";
 import type { CodeCell, Notebook, Output } from "../lib/notebook/nbformat.ts";
+import { compressedPlotlyBundles } from "../lib/util/plotly_embed.ts";
 import { assertValidNotebook, stripAnsi, text } from "./_notebook_helpers.ts";
+import { drawHtmlOutputs } from "./_plotly_page.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -31,7 +33,27 @@ async function runNotebookCli(name: string, params: string[], out: string) {
   const outputs = nb.cells.filter((c): c is CodeCell => c.cell_type === "code").flatMap((c) =>
     c.outputs
   );
-  return { nb, outputs, html: join(out, `${name}.html`) };
+  return { nb, outputs, html: join(out, `${name}.html`), ipynb: join(out, `${name}.ipynb`) };
+}
+
+/**
+ * The executed notebook stays small (plotly.js is embedded once, a compressed partial bundle) and
+ * its own figures' HTML, as the classic Notebook shows it, defines Plotly and draws every figure
+ * in Chromium, offline.
+ */
+async function assertNotebookFiguresDraw(ipynb: string, outputs: Output[], figures: number) {
+  const { size } = await Deno.stat(ipynb);
+  assert(size <= 1_500_000, `${ipynb} is ${size} bytes, more than 1.5 MB`);
+  const htmls = outputs.flatMap((o) =>
+    o.output_type === "display_data" || o.output_type === "execute_result"
+      ? [text(o.data["text/html"] ?? "")].filter(Boolean)
+      : []
+  );
+  const bundles = htmls.flatMap((h) => compressedPlotlyBundles(h));
+  assertEquals(bundles.length, 1, "copies of plotly.js in the executed notebook");
+  assertStringIncludes(bundles[0], "partial bundle: core + ");
+  const drawn = await drawHtmlOutputs(htmls);
+  assertEquals(drawn.figures, figures);
 }
 
 /** All text an output shows: markdown, plain text, streams, errors. */
@@ -62,7 +84,7 @@ async function assertReportDrawn(html: string, figures: number) {
 Deno.test("notebook 01 runs end to end: every article number, the sweep, no errors; report draws", async () => {
   const out = await Deno.makeTempDir({ prefix: "nb01_" });
   try {
-    const { outputs, html } = await runNotebookCli("01_shapes", [], out);
+    const { outputs, html, ipynb } = await runNotebookCli("01_shapes", [], out);
     assertEquals(outputs.filter((o) => o.output_type === "error"), []);
     const all = stripAnsi(outputs.map(shown).join("\n"));
     for (
@@ -107,6 +129,7 @@ Deno.test("notebook 01 runs end to end: every article number, the sweep, no erro
       ),
     );
     await assertReportDrawn(html, 7);
+    await assertNotebookFiguresDraw(ipynb, outputs, 7);
   } finally {
     await Deno.remove(out, { recursive: true });
   }
@@ -115,7 +138,7 @@ Deno.test("notebook 01 runs end to end: every article number, the sweep, no erro
 Deno.test("notebook 02 runs end to end with small parameters: curves, bars, matrices, conclusion", async () => {
   const out = await Deno.makeTempDir({ prefix: "nb02_" });
   try {
-    const { nb, outputs, html } = await runNotebookCli("02_train", [
+    const { nb, outputs, html, ipynb } = await runNotebookCli("02_train", [
       "dataset=synthetic",
       "trainSize=40",
       "testSize=20",
@@ -166,6 +189,7 @@ Deno.test("notebook 02 runs end to end with small parameters: curves, bars, matr
       '<dd class="report-dataset">synthetic shapes (built-in)</dd>',
     );
     await assertReportDrawn(html, titles.length);
+    await assertNotebookFiguresDraw(ipynb, outputs, titles.length);
   } finally {
     await Deno.remove(out, { recursive: true });
   }

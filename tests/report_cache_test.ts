@@ -66,7 +66,7 @@ Deno.test("report: TCONV_NATIVE=off after a default report re-runs a notebook th
       JSON.stringify(notebook(
         'const native = "auto";',
         `import { selectAndShowBackend } from "${LIB}viz/backend_view.ts";\n` +
-          'await selectAndShowBackend("wasm", { native: native as "auto" });',
+          'await selectAndShowBackend("wasm", { native });',
       )),
     );
     const args = ["--notebooks", `${tmp}/notebooks`, "--out", `${tmp}/reports`];

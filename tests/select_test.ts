@@ -1,5 +1,5 @@
 // Backend selection (lib/backend/select.ts) and useBackend("auto") (lib/backend/mod.ts).
-import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "@std/assert";
 import { tf } from "../lib/backend/tf.ts";
 import {
   type AdapterLike,
@@ -9,7 +9,14 @@ import {
   type GpuLike,
   probeWebGpu,
 } from "../lib/backend/select.ts";
-import { nativeKernels, useBackend, wasmThreadsWanted } from "../lib/backend/mod.ts";
+import {
+  NATIVE_ENV_VAR,
+  nativeKernels,
+  parseNativePreference,
+  selectBackend,
+  useBackend,
+  wasmThreadsWanted,
+} from "../lib/backend/mod.ts";
 import { selectAndShowBackend } from "../lib/viz/backend_view.ts";
 
 /** A stand-in for `navigator.gpu` answering with `adapter`. */
@@ -201,5 +208,65 @@ Deno.test("selectAndShowBackend selects wasm and shows what runs its convolution
     }): ${shown.reason}`,
   ]);
   assertMatch(shown.reason, /^requested/);
+  await tf.setBackend("cpu");
+});
+
+Deno.test("parseNativePreference: any case and spacing; anything else is refused, naming its origin", () => {
+  assertEquals(["auto", " Off ", "ON"].map((v) => parseNativePreference(v)), ["auto", "off", "on"]);
+  assertThrows(
+    () => parseNativePreference("yes"),
+    RangeError,
+    'native must be one of auto, on, off, got "yes"',
+  );
+  assertThrows(
+    () => parseNativePreference("1", NATIVE_ENV_VAR),
+    RangeError,
+    `${NATIVE_ENV_VAR} must be one of auto, on, off, got "1"`,
+  );
+});
+
+Deno.test("selectBackend: cpu is described as such; a bad native is refused before anything starts", async () => {
+  const cpu = await selectBackend("cpu", { native: "auto" });
+  assertEquals(tf.getBackend(), "cpu");
+  assertEquals([cpu.backend, cpu.name, cpu.native, cpu.threads, cpu.source], [
+    "cpu",
+    "cpu",
+    null,
+    1,
+    "argument",
+  ]);
+  assertEquals(cpu.reason, "requested");
+  // Checked whichever the backend, so that a typo fails on every machine.
+  await assertRejects(
+    () => selectBackend("wasm", { native: "of" }),
+    RangeError,
+    'native must be one of auto, on, off, got "of"',
+  );
+  assertEquals(tf.getBackend(), "cpu", "nothing started");
+  await assertRejects(
+    () => selectBackend("gpu"),
+    RangeError,
+    'backend must be one of auto, cpu, wasm, webgpu, got "gpu"',
+  );
+});
+
+Deno.test("selectBackend: a native preference the running wasm backend contradicts is a loud error", async () => {
+  const first = await selectBackend("wasm");
+  const active = first.native !== null;
+  // The same decision, said explicitly, and "auto" are fine.
+  assertEquals((await selectBackend("wasm", { native: active ? "on" : "off" })).name, first.name);
+  assertEquals((await selectBackend("wasm", { native: "auto" })).name, first.name);
+  await assertRejects(
+    () => selectBackend("wasm", { native: active ? "Off" : "on" }),
+    Error,
+    `native = "${active ? "off" : "on"}", but this process decided when the wasm backend ` +
+      `started (`,
+  );
+  await assertRejects(
+    () => selectBackend("auto", { native: active ? "off" : "on", synchronousReads: true }),
+    Error,
+    `the native kernels are ${active ? "on" : "off"}; restart it (in Jupyter: restart the kernel)`,
+  );
+  assertEquals(nativeKernels().active, active, "the kernels did not change");
   await tf.setBackend("cpu");
 });

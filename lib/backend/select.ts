@@ -37,18 +37,19 @@ import { wasmThreadsWanted } from "./wasm/mod.ts";
 import { initialisedWasmBackend } from "./kernel_swap.ts";
 // Imports no tfjs-webgpu code: the package itself is loaded by startWebGpu.
 import { SOFTWARE_ADAPTER, startWebGpu } from "./webgpu/mod.ts";
+import {
+  BACKEND_ENV_VAR,
+  backendWanted,
+  type ConcreteBackend,
+  type PreferenceSource,
+} from "../util/backend_rules.ts";
 
-/** The environment variable read when no explicit backend is given. */
-export const BACKEND_ENV_VAR = "TCONV_BACKEND";
-
-/** Every accepted backend preference; `"auto"` means "decide for me". */
-export const BACKEND_PREFERENCES = ["auto", "cpu", "wasm", "webgpu"] as const;
-
-/** A backend preference from {@linkcode BACKEND_PREFERENCES}. */
-export type BackendPreference = typeof BACKEND_PREFERENCES[number];
-
-/** A backend that can actually be selected. */
-export type ConcreteBackend = Exclude<BackendPreference, "auto">;
+export {
+  BACKEND_ENV_VAR,
+  BACKEND_PREFERENCES,
+  type BackendPreference,
+  type ConcreteBackend,
+} from "../util/backend_rules.ts";
 
 /** What {@linkcode chooseBackend} decided. */
 export interface BackendChoice {
@@ -63,7 +64,7 @@ export interface BackendChoice {
    */
   threads: number;
   /** Where the choice came from. */
-  source: "argument" | "environment" | "auto";
+  source: PreferenceSource;
 }
 
 /** What {@linkcode probeWebGpu} found. */
@@ -120,17 +121,6 @@ export interface ChooseOptions {
 
 function _message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** `name` as a preference, or a `RangeError` listing the valid ones. */
-function _parse(name: string, origin: string): BackendPreference {
-  const normalised = name.trim().toLowerCase();
-  if (!(BACKEND_PREFERENCES as readonly string[]).includes(normalised)) {
-    throw new RangeError(
-      `${origin} must be one of ${BACKEND_PREFERENCES.join(", ")}, got ${JSON.stringify(name)}`,
-    );
-  }
-  return normalised as BackendPreference;
 }
 
 function _envValue(): string | undefined {
@@ -273,7 +263,7 @@ export async function chooseBackend(
   const gpu = options.gpu === undefined ? _navigatorGpu() : options.gpu;
   const explicit = async (
     name: ConcreteBackend,
-    source: "argument" | "environment",
+    source: Exclude<PreferenceSource, "auto">,
   ): Promise<BackendChoice> => {
     let reason = source === "argument" ? "requested" : `${BACKEND_ENV_VAR}=${name}`;
     if (name === "webgpu") {
@@ -290,14 +280,9 @@ export async function chooseBackend(
     }
     return { backend: name, reason, threads: backendThreads(name), source };
   };
-  const wanted = preference === undefined || preference.trim() === ""
-    ? "auto"
-    : _parse(preference, "backend");
-  if (wanted !== "auto") return explicit(wanted, "argument");
-  const env = options.env ?? _envValue();
-  if (env !== undefined && env.trim() !== "") {
-    const fromEnv = _parse(env, BACKEND_ENV_VAR);
-    if (fromEnv !== "auto") return explicit(fromEnv, "environment");
+  const wanted = backendWanted(preference, () => options.env ?? _envValue());
+  if (wanted.source !== "auto") {
+    return explicit(wanted.preference as ConcreteBackend, wanted.source);
   }
   const probe = await probeWebGpu(gpu, options.timeoutMs);
   let skipped: string;

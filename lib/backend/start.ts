@@ -27,13 +27,9 @@ import {
   type ConcreteBackend,
   probeWebGpu,
 } from "./select.ts";
-import {
-  nativeKernels,
-  type NativePreference,
-  parseNativePreference,
-  startNativeKernels,
-} from "./native/mod.ts";
+import { nativeKernels, parseNativePreference, startNativeKernels } from "./native/mod.ts";
 import { startWebGpu } from "./webgpu/mod.ts";
+import { parsePreference } from "../util/backend_rules.ts";
 
 /**
  * Backends this project always has (`"webgpu"` also needs a WebGPU adapter, see `./select.ts`
@@ -49,9 +45,10 @@ export interface UseBackendOptions {
   /**
    * Whether the wasm backend's convolutions run natively (oneDNN): `"auto"` (where the library
    * loads and passes its self-check), `"on"` (required) or `"off"`. Default: `TCONV_NATIVE`, else
-   * `"auto"`. Decided the first time wasm starts in a process.
+   * `"auto"`. Decided the first time wasm starts in a process. Any case; anything else is
+   * refused, naming `native`.
    */
-  native?: NativePreference;
+  native?: string;
 }
 
 /**
@@ -74,11 +71,7 @@ export async function useBackend(
   name: BackendPreference = "cpu",
   options: UseBackendOptions = {},
 ): Promise<BackendName | "webgpu"> {
-  if (!(BACKEND_PREFERENCES as readonly string[]).includes(name)) {
-    throw new RangeError(
-      `backend must be one of ${BACKEND_PREFERENCES.join(", ")}, got ${JSON.stringify(name)}`,
-    );
-  }
+  parsePreference(name, BACKEND_PREFERENCES, "backend");
   const { backend } = await chooseBackend(name);
   await startBackend(backend, options);
   return backend;

@@ -34,7 +34,7 @@
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { join, relative, resolve } from "node:path";
-import { predictBackend } from "./_backend_prediction.ts";
+import { type BackendRecord, predictBackend } from "../util/backend_rules.ts";
 
 /** Prefix of the environment variables that count as part of a run's inputs. */
 export const ENV_PREFIX = "TCONV_";
@@ -48,13 +48,7 @@ export interface RunEnvironment {
 }
 
 /** The backend a run computed on, as the notebook published it (its report facts). */
-export interface RecordedBackend {
-  /** As shown, e.g. `"wasm + oneDNN 2.6.3"`, `"webgpu"`, `"cpu"`. */
-  name: string;
-  /** Threads it computed on. */
-  threads?: number;
-  /** The native library running the convolutions, e.g. `"oneDNN 2.6.3"`, or null. */
-  native?: string | null;
+export interface RecordedBackend extends BackendRecord {
   /** The WebGPU adapter, for `webgpu`. */
   adapter?: string;
 }

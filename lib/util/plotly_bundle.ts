@@ -2,10 +2,11 @@
  * plotly.js from the npm package pinned in deno.json (`plotly.js`), read from the project's
  * node_modules so that notebooks and reports embed it and work offline, with no CDN.
  *
- * Notebook outputs embed the package's full minified bundle ({@linkcode plotlyJsForInlineScript});
- * reports embed a partial bundle with only the trace types they draw (see
- * {@linkcode ./plotly_partial.ts}). Both live here, below lib/viz (which draws figures) and
- * lib/notebook (whose reports embed them), so that neither imports the other.
+ * Notebook outputs and reports embed partial bundles with only the trace types they draw (see
+ * {@linkcode ./plotly_partial.ts}); the package's full minified bundle
+ * ({@linkcode plotlyJsForInlineScript}) serves pages that need every trace type. All live here,
+ * below lib/viz (which draws figures) and lib/notebook (whose reports embed them), so that neither
+ * imports the other.
  *
  * @example
  * ```ts

@@ -1,18 +1,20 @@
 /**
  * Partial plotly.js bundles: plotly's core (which already draws `scatter`) plus only the trace
  * types a page needs, built from the pinned `plotly.js` npm package with esbuild the way plotly's
- * own partial bundles are built (`lib/core.js`, then `Plotly.register` of `lib/<type>.js`). A
- * report drawing heatmaps, scatter, bar and table traces embeds about 1.3 MB of minified
- * JavaScript instead of the full bundle's 4.8 MB.
+ * own partial bundles are built (`lib/core.js`, then `Plotly.register` of `lib/<type>.js`). The
+ * trace types this project draws (heatmap, scatter, bar, table, image) take about 1.3 MB of
+ * minified JavaScript instead of the full bundle's 4.8 MB. The HTML reports embed them, and so do
+ * notebook outputs (lib/viz/plotly.ts), so that an executed notebook stays small.
  *
  * Why built here: npm has plotly's ready-made partial bundles (basic, cartesian, …), but none
  * holds exactly what the project's figures use (`table` is only in the full and strict bundles),
  * and they are not published for every plotly version.
  *
  * Bundles are cached in memory and on disk (`node_modules/.cache/plotly-partial/`, keyed by the
- * plotly and esbuild versions and the trace types), so a type set is built once (a few seconds).
- * This module is not re-exported from `mod.ts`: notebook kernels, which import `mod.ts`, have no
- * use for esbuild.
+ * plotly version and the trace types), so a type set is built once (a few seconds). The build
+ * runs esbuild in a separate Deno process (`./_plotly_build.ts`): a notebook kernel, which
+ * imports this module through `lib/mod.ts`, never loads esbuild, and with the cache filled never
+ * starts that process either.
  *
  * @example
  * ```ts
@@ -21,12 +23,13 @@
  * ```
  * @module
  */
-import * as esbuild from "esbuild";
 import { existsSync } from "node:fs";
 import { dirname, join, sep as SEP } from "node:path";
+import { fileURLToPath } from "node:url";
 import { plotlyPackageDir, plotlyVersion } from "./plotly_bundle.ts";
 
 const memory = new Map<string, string>();
+const BUILDER = fileURLToPath(new URL("./_plotly_build.ts", import.meta.url));
 
 /**
  * The trace types among `types` that plotly.js knows (its package has `src/traces/<type>`),
@@ -56,6 +59,7 @@ export function knownTraceTypes(types: Iterable<string>): string[] {
  * A minified plotly.js bundle with the core and the trace types `types` (unknown names are left
  * out: plotly would not draw them with the full bundle either). Running it defines the global
  * `Plotly`, as the full bundle does. The text may contain `</script`: escape it before inlining.
+ * Synchronous; a type set not built before takes a few seconds (and `--allow-run`).
  *
  * @example
  * ```ts
@@ -66,7 +70,7 @@ export function knownTraceTypes(types: Iterable<string>): string[] {
  */
 export function partialPlotlyJs(types: Iterable<string>): string {
   const traces = knownTraceTypes(types);
-  const key = `plotly-${plotlyVersion()}-esbuild-${esbuild.version}-${traces.join("-")}.js`;
+  const key = `plotly-${plotlyVersion()}-${traces.join("-")}.js`;
   const hit = memory.get(key);
   if (hit !== undefined) return hit;
   const cacheFile = cachePath(key);
@@ -86,43 +90,43 @@ export function partialPlotlyJs(types: Iterable<string>): string {
   return js;
 }
 
+/** Runs ./_plotly_build.ts in its own Deno process, with this project's configuration. */
 function build(traces: string[]): string {
-  const pkg = plotlyPackageDir();
-  const modules = traces.map((type) => `require("./lib/${type}.js")`).join(", ");
-  let result: esbuild.BuildResult<{ write: false }>;
+  const config = findConfig(dirname(BUILDER));
+  const what = `a plotly.js bundle for ${traces.join(", ")}`;
+  let result: Deno.CommandOutput;
   try {
-    // Options follow plotly's own esbuild configuration (esbuild-config.js in the package).
-    result = esbuild.buildSync({
-      stdin: {
-        contents: `var Plotly = require("./lib/core.js");\nPlotly.register([${modules}]);\n` +
-          `module.exports = Plotly;\n`,
-        resolveDir: pkg,
-        sourcefile: `plotly-partial-${traces.join("-")}.js`,
-        loader: "js",
-      },
-      bundle: true,
-      minify: true,
-      format: "iife",
-      globalName: "Plotly",
-      platform: "browser",
-      target: "es2016",
-      write: false,
-      define: { global: "window", "define.amd": "false" },
-      alias: { stream: "stream-browserify" },
-      // Style sheets imported by map code plotly's core references; no trace here needs them.
-      loader: { ".css": "empty" },
-      logLevel: "silent",
-    });
+    result = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "-q", ...(config ? ["--config", config] : []), BUILDER, ...traces],
+      cwd: config ? dirname(config) : undefined,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).outputSync();
   } catch (error) {
     throw new Error(
-      `cannot build a plotly.js bundle for ${traces.join(", ")} with esbuild ${esbuild.version}` +
-        ` (run "deno install" in the project): ${error instanceof Error ? error.message : error}`,
+      `cannot build ${what}: starting "${Deno.execPath()} run ${BUILDER}" failed (it needs ` +
+        `--allow-run): ${error instanceof Error ? error.message : error}`,
     );
   }
-  const banner = `/* plotly.js v${plotlyVersion()} (MIT, Plotly, Inc.), partial bundle: core + ${
-    traces.join(", ")
-  } */\n`;
-  return banner + result.outputFiles[0].text;
+  if (!result.success) {
+    throw new Error(
+      `cannot build ${what} (run "deno install" in the project): ${
+        new TextDecoder().decode(result.stderr).trim() || `exit code ${result.code}`
+      }`,
+    );
+  }
+  return new TextDecoder().decode(result.stdout);
+}
+
+/** The deno.json (or deno.jsonc) in `dir` or the nearest folder above it. */
+function findConfig(dir: string): string | undefined {
+  for (;; dir = dirname(dir)) {
+    for (const name of ["deno.json", "deno.jsonc"]) {
+      if (existsSync(join(dir, name))) return join(dir, name);
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
 }
 
 /** `<node_modules>/.cache/plotly-partial/<key>` for the node_modules holding plotly. */

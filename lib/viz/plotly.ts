@@ -6,8 +6,11 @@
  * - `application/vnd.plotly.v1+json`: the figure itself (`{data, layout, config}`), which VS Code,
  *   JupyterLab with the plotly extension, and the HTML reports render interactively;
  * - `text/html`: a `<div>` and a script drawing it with plotly.js, for frontends without a plotly
- *   renderer; plotly.js (from the npm package, no CDN) is embedded in the first figure of each
- *   kernel session only, later figures reuse `window.Plotly`;
+ *   renderer (classic Notebook, nbconvert); plotly.js (from the npm package, no CDN) is embedded
+ *   in the first figure of each kernel session only, later figures reuse it. What is embedded is a
+ *   partial bundle of the trace types lib draws (heatmap, scatter, bar, table, image, plus any other
+ *   type a figure uses), gzip-compressed: about 0.5 MB instead of the full bundle's 4.8 MB, so an
+ *   executed notebook stays small (see lib/util/plotly_partial.ts and plotly_embed.ts);
  * - `text/plain`: a one-line description.
  *
  * @example
@@ -17,7 +20,9 @@
  * ```
  * @module
  */
-import { escapeScript, PLOTLY_MIME, plotlyJsForInlineScript } from "../util/plotly_bundle.ts";
+import { escapeScript, PLOTLY_MIME } from "../util/plotly_bundle.ts";
+import { compressedPlotlyScript } from "../util/plotly_embed.ts";
+import { knownTraceTypes, partialPlotlyJs } from "../util/plotly_partial.ts";
 
 export { PLOTLY_MIME };
 
@@ -37,14 +42,28 @@ export interface Figure {
 /** A Jupyter MIME bundle as `Deno.jupyter.display(bundle, { raw: true })` takes it. */
 export type MimeBundle = Record<string, unknown>;
 
-let plotlyEmbedded = false;
+// The trace types lib's figures use (heatmap, line and bar charts, tables, image grids): the
+// bundle a kernel session embeds holds them all, so that one copy serves every figure of the
+// notebooks.
+const KERNEL_TRACE_TYPES: readonly string[] = [
+  "bar",
+  "heatmap",
+  "image",
+  "scatter",
+  "table",
+];
+
+/** Trace types of the bundle embedded in this process so far (undefined: none yet). */
+let embeddedTypes: Set<string> | undefined;
 let figureCounter = 0;
 
 const DEFAULT_CONFIG = { responsive: true, displaylogo: false };
 
 /**
  * Turns a figure into a MIME bundle (see the module doc). The first call per process embeds
- * plotly.js in the `text/html` representation; pass `embedPlotly` to force either way.
+ * plotly.js in the `text/html` representation, and so does a later figure with a trace type the
+ * embedded bundle lacks (a larger bundle then replaces `window.Plotly`); pass `embedPlotly` to
+ * force either way.
  *
  * @example
  * ```ts
@@ -61,24 +80,34 @@ export function figureBundle(figure: Figure, options: { embedPlotly?: boolean } 
     layout: figure.layout ?? {},
     config: { ...DEFAULT_CONFIG, ...figure.config },
   };
-  const embed = options.embedPlotly ?? !plotlyEmbedded;
-  if (embed) plotlyEmbedded = true;
+  const types = knownTraceTypes(fig.data.map((t) => String(t.type ?? "scatter")));
+  const embed = options.embedPlotly ??
+    !(embeddedTypes && types.every((t) => embeddedTypes!.has(t)));
+  let plotly = "";
+  if (embed) {
+    const all = knownTraceTypes([...KERNEL_TRACE_TYPES, ...(embeddedTypes ?? []), ...types]);
+    plotly = compressedPlotlyScript(partialPlotlyJs(all));
+    embeddedTypes = new Set(all);
+  }
   const id = `plotly-${Date.now().toString(36)}-${(figureCounter++).toString(36)}`;
   const height = typeof fig.layout.height === "number" ? fig.layout.height : 420;
   const json = escapeScript(JSON.stringify(fig));
   const html = [
     `<div id="${id}" class="plotly-graph-div" style="width:100%;height:${height}px"></div>`,
-    embed ? `<script type="text/javascript">${plotlyJsForInlineScript()}</script>` : "",
+    plotly.trimEnd(),
     `<script type="text/javascript">(function () {`,
     `  var fig = ${json};`,
-    `  function draw() { window.Plotly.newPlot("${id}", fig.data, fig.layout, fig.config); }`,
-    `  if (window.Plotly) { draw(); return; }`,
-    // plotly.js arrives with an earlier output of this session; wait for it briefly.
-    `  var tries = 0, timer = setInterval(function () {`,
-    `    if (window.Plotly) { clearInterval(timer); draw(); }`,
-    `    else if (++tries > 100) { clearInterval(timer); document.getElementById("${id}").textContent =`,
-    `      "plotly.js is not loaded: re-run the notebook's first plotting cell"; }`,
-    `  }, 50);`,
+    `  function draw(Plotly) { Plotly.newPlot("${id}", fig.data, fig.layout, fig.config); }`,
+    `  function fail(why) { document.getElementById("${id}").textContent = "plotly.js: " + why; }`,
+    // plotly.js comes with this output or an earlier one of this session (window.plotlyReady, set
+    // by lib/util/plotly_embed.ts); wait for it briefly.
+    `  var tries = 0;`,
+    `  (function wait() {`,
+    `    if (window.plotlyReady) window.plotlyReady.then(draw, fail);`,
+    `    else if (window.Plotly) draw(window.Plotly);`,
+    `    else if (++tries > 100) fail("not loaded: re-run the notebook's first plotting cell");`,
+    `    else setTimeout(wait, 50);`,
+    `  })();`,
     `})();</script>`,
   ].filter(Boolean).join("\n");
   return { [PLOTLY_MIME]: fig, "text/html": html, "text/plain": describe(fig) };

@@ -28,15 +28,13 @@ import { setThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { Worker as NodeWorker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
+import { THREADS_ENV_VAR, wasmThreadCount } from "../../util/backend_rules.ts";
 
-/** Environment variable that sets the wasm backend's thread count (default: every core). */
-export const THREADS_ENV_VAR = "TCONV_THREADS";
-/** Emscripten starts at most this many threads for tfjs-wasm (its pool size). */
-export const MAX_WASM_THREADS = 8;
+export { MAX_WASM_THREADS, THREADS_ENV_VAR } from "../../util/backend_rules.ts";
 
 /**
  * Threads the wasm backend will use: `TCONV_THREADS` when set (an integer from 1 to 8), else the
- * number of logical cores, at most 8.
+ * number of logical cores, at most 8 (see `wasmThreadCount` in lib/util/backend_rules.ts).
  *
  * @example
  * ```ts
@@ -44,19 +42,7 @@ export const MAX_WASM_THREADS = 8;
  * ```
  */
 export function wasmThreadsWanted(): number {
-  const text = Deno.env.get(THREADS_ENV_VAR)?.trim();
-  if (text) {
-    const n = Number(text);
-    if (!/^\d+$/.test(text) || n < 1 || n > MAX_WASM_THREADS) {
-      throw new RangeError(
-        `${THREADS_ENV_VAR} must be an integer from 1 to ${MAX_WASM_THREADS}, got ${
-          JSON.stringify(text)
-        }`,
-      );
-    }
-    return n;
-  }
-  return Math.max(1, Math.min(MAX_WASM_THREADS, navigator.hardwareConcurrency || 1));
+  return wasmThreadCount(Deno.env.get(THREADS_ENV_VAR), navigator.hardwareConcurrency);
 }
 
 /**
