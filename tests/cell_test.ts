@@ -1,18 +1,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { executeCell } from "../lib/notebook/cell.ts";
 import { Kernel } from "../lib/notebook/kernel.ts";
-import type { CodeCell } from "../lib/notebook/nbformat.ts";
-import { childKernels, FIXTURES, summarize } from "./_notebook_helpers.ts";
-
-function codeCell(source: string, tags?: string[]): CodeCell {
-  return {
-    cell_type: "code",
-    source,
-    metadata: tags ? { tags } : {},
-    outputs: [],
-    execution_count: null,
-  };
-}
+import { childKernels, codeCell, FIXTURES, summarize } from "./_notebook_helpers.ts";
 
 Deno.test("cell: single cells run on a kept-alive kernel, updated in place, re-run, failing, skipped, timed out", async () => {
   const kernel = await Kernel.start({ cwd: FIXTURES });

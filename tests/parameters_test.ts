@@ -18,8 +18,10 @@ import { runNotebook } from "../lib/notebook/runner.ts";
 import {
   assertValidNotebook,
   childKernels,
+  codeCell,
   fixture,
   FIXTURES,
+  notebookOf,
   summarize,
 } from "./_notebook_helpers.ts";
 
@@ -89,23 +91,12 @@ export const exported = true;
 });
 
 Deno.test("parameters: a union of literals (annotation, as, satisfies) limits the values, naming them", () => {
-  const nb: Notebook = {
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {},
-    cells: [{
-      cell_type: "code",
-      metadata: { tags: ["parameters"] },
-      execution_count: null,
-      outputs: [],
-      source: [
-        'let mode: "fast" | "exact" = "fast";\n',
-        "const level = 1 as 1 | 2 | 3;\n",
-        "const seed = null satisfies number | null;\n",
-        'const name: string = "a";\n',
-      ],
-    }],
-  };
+  const nb = notebookOf(codeCell([
+    'let mode: "fast" | "exact" = "fast";\n',
+    "const level = 1 as 1 | 2 | 3;\n",
+    "const seed = null satisfies number | null;\n",
+    'const name: string = "a";\n',
+  ], ["parameters"]));
   assertEquals(parseParameterArgs(nb, ["mode=exact", "level=3", "name=anything"]), {
     mode: "exact",
     level: 3,
