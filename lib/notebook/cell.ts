@@ -1,7 +1,7 @@
 /**
- * Executes one code cell on a live {@linkcode Kernel}, as {@linkcode runNotebook} runs each cell
- * (nbclient's `execute_cell` beside its `execute`): for a client that keeps a kernel alive and
- * re-runs single cells, e.g. a live preview.
+ * Executes one code cell on a live {@linkcode Kernel}, as `runNotebook` (`runner.ts`) runs each
+ * cell (nbclient's `execute_cell` beside its `execute`): for a client that keeps a kernel alive
+ * and re-runs single cells, e.g. a live preview.
  *
  * The cell is updated in place, as a notebook frontend would: its outputs (streams merged,
  * displays updated, `clear_output` applied, a runaway stream capped), its execution count and
@@ -77,7 +77,9 @@ export interface CellExecution {
 /**
  * Executes `cell` on `kernel` and updates the cell in place (outputs, execution count, timing
  * metadata); see the module documentation. Output the kernel publishes after this returns
- * (late console output of unawaited work) is still appended to `cell.outputs`.
+ * (late console output of unawaited work) is still appended to `cell.outputs`. Each call keeps
+ * its own outputs: a display update sent by another cell's call does not reach them (within one
+ * `runNotebook` run it does). Calls on one kernel run one at a time, in call order.
  *
  * @example
  * ```ts
