@@ -6,7 +6,7 @@
  */
 import AjvDraft04 from "ajv-draft-04";
 import { fileURLToPath } from "node:url";
-import type { Notebook, Output } from "../lib/notebook/nbformat.ts";
+import type { CodeCell, Notebook, Output } from "../lib/notebook/nbformat.ts";
 
 /** Folder of the test fixtures. */
 export const FIXTURES: string = fileURLToPath(new URL("./fixtures/", import.meta.url));
@@ -14,6 +14,22 @@ export const FIXTURES: string = fileURLToPath(new URL("./fixtures/", import.meta
 /** Reads a fixture notebook. */
 export async function fixture(name: string): Promise<Notebook> {
   return JSON.parse(await Deno.readTextFile(FIXTURES + name));
+}
+
+/** A code cell with `source` and, optionally, tags. */
+export function codeCell(source: string | string[], tags?: string[]): CodeCell {
+  return {
+    cell_type: "code",
+    source,
+    metadata: tags ? { tags } : {},
+    outputs: [],
+    execution_count: null,
+  };
+}
+
+/** A notebook of these cells. */
+export function notebookOf(...cells: CodeCell[]): Notebook {
+  return { nbformat: 4, nbformat_minor: 5, metadata: {}, cells };
 }
 
 /** Removes ANSI escape sequences (the Deno kernel colours `text/plain` results). */

@@ -18,8 +18,10 @@ import { runNotebook } from "../lib/notebook/runner.ts";
 import {
   assertValidNotebook,
   childKernels,
+  codeCell,
   fixture,
   FIXTURES,
+  notebookOf,
   summarize,
 } from "./_notebook_helpers.ts";
 
@@ -58,6 +60,59 @@ const tpl = \`plain\`;
     tpl: ["const", "plain", "string"],
   });
   assertEquals(decls.find((d) => d.name === "computed")?.source, "Math.PI * 2");
+});
+
+Deno.test("parameters: read as TypeScript reads them: multi-line types and values, regex literals, destructuring", () => {
+  const decls = parseParameterDeclarations(`const mode:
+  | "fast"
+  | "exact" = "fast"; // a type over three lines
+const pattern = /[{(]/; // brackets in a regex do not hide what follows
+const total = epochs
+  * 2;
+const { a, b } = obj, c = 4;
+const wrapped = ("x" satisfies string), paren = (5);
+await using handle = open();
+export const exported = true;
+`);
+  const table = Object.fromEntries(
+    decls.map((d) => [d.name, d.literal ? d.value : `<${d.source}>`]),
+  );
+  assertEquals(table, {
+    mode: "fast",
+    pattern: "</[{(]/>",
+    total: "<epochs\n  * 2>",
+    c: 4,
+    wrapped: "x",
+    paren: 5,
+    exported: true,
+  });
+  assertEquals(decls.find((d) => d.name === "mode")?.choices, ["fast", "exact"]);
+  assertEquals(decls.find((d) => d.name === "wrapped")?.choices, undefined, "string is no union");
+});
+
+Deno.test("parameters: a union of literals (annotation, as, satisfies) limits the values, naming them", () => {
+  const nb = notebookOf(codeCell([
+    'let mode: "fast" | "exact" = "fast";\n',
+    "const level = 1 as 1 | 2 | 3;\n",
+    "const seed = null satisfies number | null;\n",
+    'const name: string = "a";\n',
+  ], ["parameters"]));
+  assertEquals(parseParameterArgs(nb, ["mode=exact", "level=3", "name=anything"]), {
+    mode: "exact",
+    level: 3,
+    name: "anything",
+  });
+  const bad = assertThrows(() => parseParameterArgs(nb, ["mode=slow"]), ParameterError);
+  assertStringIncludes(bad.message, 'parameter "mode" expects one of "fast" | "exact", got "slow"');
+  assertStringIncludes(bad.message, 'mode = "fast" (string, one of "fast" | "exact")');
+  const level = assertThrows(() => checkParameters(nb, { level: 4 }), ParameterError);
+  assertStringIncludes(level.message, 'parameter "level" expects one of 1 | 2 | 3, got 4');
+  assertStringIncludes(
+    assertThrows(() => checkParameters(nb, { level: "2" }), ParameterError).message,
+    'parameter "level" expects a number',
+  );
+  // a type that is not all literals (number | null) leaves the value free
+  assertEquals(checkParameters(nb, { seed: 7 }).length, 4);
 });
 
 Deno.test("parameters: -p values are JSON when they parse, else strings", () => {

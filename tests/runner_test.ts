@@ -7,9 +7,11 @@ import { NotebookSyntaxError, runNotebook, type RunResult } from "../lib/noteboo
 import {
   assertValidNotebook,
   childKernels,
+  codeCell,
   fixture,
   FIXTURES,
   forgingKernel,
+  notebookOf,
   pgrep,
   processRunning,
   summarize,
@@ -324,20 +326,6 @@ Deno.test("outputs: streams merge, displays update across cells, clear_output (w
     traceback: ["t1", "t2"],
   }]);
 });
-
-function codeCell(source: string, tags?: string[]): CodeCell {
-  return {
-    cell_type: "code",
-    source,
-    metadata: tags ? { tags } : {},
-    outputs: [],
-    execution_count: null,
-  };
-}
-
-function notebookOf(...cells: CodeCell[]): Notebook {
-  return { nbformat: 4, nbformat_minor: 5, metadata: {}, cells };
-}
 
 Deno.test("outputs: a stream grows line by line and is capped to its first and last lines", () => {
   const c = new OutputCollector({ streamLineLimit: 10 });

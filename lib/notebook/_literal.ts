@@ -1,140 +1,109 @@
 /**
- * A parser for the JSON-ish literals of TypeScript parameter declarations: numbers (with `_`
- * separators, hex, `-`/`+`, `Infinity`, `NaN`), strings in single, double or back quotes
- * (without `${}`), `true`/`false`/`null`/`undefined`, arrays and objects (quoted or bare keys,
- * trailing commas). Private helper of `parameters.ts`.
+ * The values of literal expressions in TypeScript syntax trees (the `typescript` package's
+ * parser, as in `syntax.ts`): numbers (with `_` separators, hex, a sign, `Infinity`, `NaN`),
+ * strings in any quotes (a template without `${}`), `true`/`false`/`null`/`undefined`, arrays and
+ * objects of those; `as T`, `satisfies T`, `<T>` and parentheses around a literal are looked
+ * through. Also the values a literal type union allows (`"a" | "b"`). Private helper of
+ * `parameters.ts`.
  *
  * @module
  */
+import ts from "typescript";
 
-/** Thrown when the text at a position is not such a literal. */
-export class LiteralSyntaxError extends Error {
-  constructor(message: string, readonly pos: number) {
-    super(message);
-    this.name = "LiteralSyntaxError";
+/** What {@linkcode literalValue} returns for an expression that is not such a literal. */
+export const NOT_LITERAL: unique symbol = Symbol("not a literal");
+
+/** The expression inside type assertions and parentheses (`("a" as const)` → `"a"`). */
+export function unwrap(node: ts.Expression): ts.Expression {
+  while (
+    ts.isParenthesizedExpression(node) || ts.isAsExpression(node) ||
+    ts.isSatisfiesExpression(node) || ts.isTypeAssertionExpression(node)
+  ) node = node.expression;
+  return node;
+}
+
+/** The types asserted around an expression, outermost first (`x as A satisfies B` → B, A). */
+export function assertedTypes(node: ts.Expression): ts.TypeNode[] {
+  const types: ts.TypeNode[] = [];
+  while (true) {
+    if (ts.isParenthesizedExpression(node)) node = node.expression;
+    else if (
+      ts.isAsExpression(node) || ts.isSatisfiesExpression(node) ||
+      ts.isTypeAssertionExpression(node)
+    ) {
+      types.push(node.type);
+      node = node.expression;
+    } else return types;
   }
 }
 
-/** Skips whitespace and comments from `pos`; returns the new position. */
-export function skipSpace(src: string, pos: number): number {
-  while (pos < src.length) {
-    const ch = src[pos];
-    if (/\s/.test(ch)) pos++;
-    else if (src.startsWith("//", pos)) {
-      const end = src.indexOf("\n", pos);
-      pos = end < 0 ? src.length : end + 1;
-    } else if (src.startsWith("/*", pos)) {
-      const end = src.indexOf("*/", pos + 2);
-      pos = end < 0 ? src.length : end + 2;
-    } else break;
+const NAMED: Record<string, unknown> = { undefined: undefined, Infinity: Infinity, NaN: NaN };
+
+/** The value of a literal expression, or {@linkcode NOT_LITERAL}. */
+export function literalValue(node: ts.Expression): unknown {
+  node = unwrap(node);
+  if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) return node.text;
+  if (ts.isNumericLiteral(node)) return Number(node.text); // the parser's text is decimal
+  if (node.kind === ts.SyntaxKind.TrueKeyword) return true;
+  if (node.kind === ts.SyntaxKind.FalseKeyword) return false;
+  if (node.kind === ts.SyntaxKind.NullKeyword) return null;
+  if (ts.isIdentifier(node)) {
+    return Object.hasOwn(NAMED, node.text) ? NAMED[node.text] : NOT_LITERAL;
   }
-  return pos;
+  if (ts.isPrefixUnaryExpression(node)) return signed(node);
+  if (ts.isArrayLiteralExpression(node)) return arrayValue(node);
+  if (ts.isObjectLiteralExpression(node)) return objectValue(node);
+  return NOT_LITERAL;
 }
 
-const ESCAPES: Record<string, string> = {
-  n: "\n",
-  t: "\t",
-  r: "\r",
-  b: "\b",
-  f: "\f",
-  v: "\v",
-  "0": "\0",
-};
-
-function parseString(src: string, pos: number): { value: string; end: number } {
-  const quote = src[pos];
-  let out = "";
-  let i = pos + 1;
-  while (i < src.length) {
-    const ch = src[i];
-    if (ch === quote) return { value: out, end: i + 1 };
-    if (quote === "`" && ch === "$" && src[i + 1] === "{") {
-      throw new LiteralSyntaxError("template strings with ${} are not literals", i);
-    }
-    if (ch === "\n" && quote !== "`") break;
-    if (ch === "\\") {
-      const next = src[i + 1];
-      if (next === "u") {
-        const braced = src[i + 2] === "{";
-        const hex = braced ? src.slice(i + 3, src.indexOf("}", i)) : src.slice(i + 2, i + 6);
-        out += String.fromCodePoint(parseInt(hex, 16));
-        i += braced ? hex.length + 4 : 6;
-      } else if (next === "x") {
-        out += String.fromCharCode(parseInt(src.slice(i + 2, i + 4), 16));
-        i += 4;
-      } else if (next === "\n") {
-        i += 2; // line continuation
-      } else {
-        out += ESCAPES[next] ?? next;
-        i += 2;
-      }
-      continue;
-    }
-    out += ch;
-    i++;
-  }
-  throw new LiteralSyntaxError("unterminated string", pos);
+function signed(node: ts.PrefixUnaryExpression): unknown {
+  const minus = node.operator === ts.SyntaxKind.MinusToken;
+  if (!minus && node.operator !== ts.SyntaxKind.PlusToken) return NOT_LITERAL;
+  const value = literalValue(node.operand);
+  if (typeof value !== "number") return NOT_LITERAL;
+  return minus ? -value : value;
 }
 
-const NUMBER =
-  /^[+-]?(?:0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|(?:\d[\d_]*)?\.?\d[\d_]*(?:[eE][+-]?\d+)?|Infinity|NaN)/;
-const IDENT = /^[A-Za-z_$][\w$]*/;
+function arrayValue(node: ts.ArrayLiteralExpression): unknown {
+  const out: unknown[] = [];
+  for (const element of node.elements) {
+    const value = literalValue(element); // a spread or a hole is not a literal
+    if (value === NOT_LITERAL) return NOT_LITERAL;
+    out.push(value);
+  }
+  return out;
+}
 
-/** Parses one literal starting at `pos` (after whitespace); returns its value and end. */
-export function parseLiteral(src: string, pos: number): { value: unknown; end: number } {
-  pos = skipSpace(src, pos);
-  const ch = src[pos];
-  if (ch === '"' || ch === "'" || ch === "`") return parseString(src, pos);
-  if (ch === "[") {
-    const arr: unknown[] = [];
-    let i = skipSpace(src, pos + 1);
-    while (src[i] !== "]") {
-      const item = parseLiteral(src, i);
-      arr.push(item.value);
-      i = skipSpace(src, item.end);
-      if (src[i] === ",") i = skipSpace(src, i + 1);
-      else if (src[i] !== "]") throw new LiteralSyntaxError("expected , or ] in array", i);
+function objectValue(node: ts.ObjectLiteralExpression): unknown {
+  const out: Record<string, unknown> = {};
+  for (const p of node.properties) {
+    // Shorthand, spread, methods and computed keys are code, not data.
+    if (!ts.isPropertyAssignment(p)) return NOT_LITERAL;
+    const key = p.name;
+    if (!ts.isIdentifier(key) && !ts.isStringLiteral(key) && !ts.isNumericLiteral(key)) {
+      return NOT_LITERAL;
     }
-    return { value: arr, end: i + 1 };
+    const value = literalValue(p.initializer);
+    if (value === NOT_LITERAL) return NOT_LITERAL;
+    out[key.text] = value;
   }
-  if (ch === "{") {
-    const obj: Record<string, unknown> = {};
-    let i = skipSpace(src, pos + 1);
-    while (src[i] !== "}") {
-      let key: string;
-      if (src[i] === '"' || src[i] === "'") {
-        const k = parseString(src, i);
-        key = k.value;
-        i = k.end;
-      } else {
-        const m = IDENT.exec(src.slice(i)) ?? /^\d+/.exec(src.slice(i));
-        if (!m) throw new LiteralSyntaxError("expected a property name", i);
-        key = m[0];
-        i += m[0].length;
-      }
-      i = skipSpace(src, i);
-      if (src[i] !== ":") throw new LiteralSyntaxError("expected : in object", i);
-      const item = parseLiteral(src, i + 1);
-      obj[key] = item.value;
-      i = skipSpace(src, item.end);
-      if (src[i] === ",") i = skipSpace(src, i + 1);
-      else if (src[i] !== "}") throw new LiteralSyntaxError("expected , or } in object", i);
-    }
-    return { value: obj, end: i + 1 };
+  return out;
+}
+
+/**
+ * The values a type of literals allows (`"a" | "b"`, `1 | 2 | null`, `true`), or undefined when
+ * the type is anything else (`string`, `number[]`, `"a" | string`, `const`).
+ */
+export function literalChoices(type: ts.TypeNode): unknown[] | undefined {
+  while (ts.isParenthesizedTypeNode(type)) type = type.type;
+  const members = ts.isUnionTypeNode(type) ? type.types : [type];
+  const values: unknown[] = [];
+  for (const member of members) {
+    let value: unknown = NOT_LITERAL;
+    if (member.kind === ts.SyntaxKind.UndefinedKeyword) value = undefined;
+    else if (ts.isLiteralTypeNode(member)) value = literalValue(member.literal as ts.Expression);
+    if (value === NOT_LITERAL) return undefined;
+    values.push(value);
   }
-  const rest = src.slice(pos);
-  const word = IDENT.exec(rest)?.[0];
-  if (word === "true" || word === "false") {
-    return { value: word === "true", end: pos + word.length };
-  }
-  if (word === "null") return { value: null, end: pos + 4 };
-  if (word === "undefined") return { value: undefined, end: pos + 9 };
-  const num = NUMBER.exec(rest);
-  if (num && num[0] !== "" && !/^[+-]$/.test(num[0])) {
-    const text = num[0].replaceAll("_", "");
-    const sign = text.startsWith("-") ? -1 : 1;
-    const body = text.replace(/^[+-]/, "");
-    return { value: sign * Number(body), end: pos + num[0].length };
-  }
-  throw new LiteralSyntaxError("not a literal", pos);
+  return values;
 }

@@ -9,9 +9,12 @@
  * `const x = 1` in one cell, `const x = 2; x` in a later one gives 2). So the parameters cell
  * stays untouched, `const` stays `const`, and cells after the injected one see the new values.
  *
- * Values are checked before anything runs: a name the parameters cell does not declare, or a
- * value of another type than the default (number, string, boolean, array, object), is refused
- * with a {@linkcode ParameterError} that lists the known parameters and their defaults.
+ * The cell is read with the TypeScript compiler's parser (`typescript`, as in `syntax.ts`); only
+ * its top-level declarations count. Values are checked before anything runs: a name the
+ * parameters cell does not declare, a value of another type than the default (number, string,
+ * boolean, array, object), or one outside a union of literals the declaration names
+ * (`let mode: "fast" | "exact" = "fast"`) is refused with a {@linkcode ParameterError} that lists
+ * the known parameters and their defaults.
  *
  * @example
  * ```ts
@@ -24,7 +27,8 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { parseLiteral, skipSpace } from "./_literal.ts";
+import ts from "typescript";
+import { assertedTypes, literalChoices, literalValue, NOT_LITERAL, unwrap } from "./_literal.ts";
 import { type Cell, type CodeCell, joinSource, newCellId, type Notebook } from "./nbformat.ts";
 
 /**
@@ -73,6 +77,11 @@ export interface ParameterDeclaration {
   source: string;
   /** Type of the default; "unknown" when the initializer is not a literal. */
   type: ParameterType;
+  /**
+   * The only values allowed, when the declaration's type is a union of literals: its annotation
+   * (`let mode: "fast" | "exact" = "fast"`) or, without one, an `as` or `satisfies` type.
+   */
+  choices?: unknown[];
 }
 
 /** A parameter problem found before the run (unknown name, wrong type, bad syntax, ...). */
@@ -127,62 +136,52 @@ export function typeOfValue(value: unknown): ParameterType {
   return "unknown";
 }
 
-/** Index just past the string literal opening at `i`; `i + 1` when it does not parse. */
-function pastLiteral(src: string, i: number): number {
-  try {
-    return parseLiteral(src, i).end;
-  } catch {
-    return i + 1;
-  }
-}
-
-/** Index just past a type annotation starting at `pos` (stops at a top-level `=`). */
-function skipType(src: string, pos: number): number {
-  let depth = 0;
-  let i = pos;
-  while (i < src.length) {
-    const ch = src[i];
-    if (ch === '"' || ch === "'" || ch === "`") {
-      i = pastLiteral(src, i);
-      continue;
-    }
-    if ("([{<".includes(ch)) depth++;
-    else if (")]}".includes(ch) || (ch === ">" && src[i - 1] !== "=")) depth--;
-    else if (ch === "=" && depth <= 0 && src[i + 1] !== ">" && src[i + 1] !== "=") return i;
-    else if ((ch === ";" || ch === "\n") && depth <= 0) return i;
-    i++;
-  }
-  return i;
-}
-
-/** End of a non-literal initializer: the next top-level `;`, `,` or line end. */
-function skipExpression(src: string, pos: number): number {
-  let depth = 0;
-  let i = pos;
-  while (i < src.length) {
-    const ch = src[i];
-    if (ch === '"' || ch === "'" || ch === "`") {
-      i = pastLiteral(src, i);
-      continue;
-    }
-    if (src.startsWith("//", i) || src.startsWith("/*", i)) {
-      i = skipSpace(src, i);
-      continue;
-    }
-    if ("([{".includes(ch)) depth++;
-    else if (")]}".includes(ch)) depth--;
-    else if ((ch === ";" || ch === "," || ch === "\n") && depth <= 0) return i;
-    i++;
-  }
-  return i;
-}
-
-const DECL = /^(const|let|var)\s+/;
 const IDENT = /^[A-Za-z_$][\w$]*/;
 
+/** The keyword of a declaration list; undefined for `using` and `await using`. */
+function keywordOf(list: ts.VariableDeclarationList): ParameterDeclaration["keyword"] | undefined {
+  const scoped = list.flags & ts.NodeFlags.BlockScoped;
+  if (scoped === 0) return "var";
+  if (scoped === ts.NodeFlags.Let) return "let";
+  return scoped === ts.NodeFlags.Const ? "const" : undefined;
+}
+
+/** The values a declaration's annotation (or, without one, its `as`/`satisfies`) allows. */
+function choicesOf(decl: ts.VariableDeclaration, init: ts.Expression): unknown[] | undefined {
+  for (const type of [...(decl.type ? [decl.type] : []), ...assertedTypes(init)]) {
+    const choices = literalChoices(type);
+    if (choices) return choices;
+  }
+  return undefined;
+}
+
+function declarationOf(
+  decl: ts.VariableDeclaration,
+  keyword: ParameterDeclaration["keyword"],
+): ParameterDeclaration | undefined {
+  // Destructuring, or no initializer (`let x: number;`): not a parameter.
+  if (!ts.isIdentifier(decl.name) || !decl.initializer) return undefined;
+  const init = decl.initializer;
+  const value = literalValue(init);
+  const literal = value !== NOT_LITERAL;
+  const choices = choicesOf(decl, init);
+  return {
+    name: decl.name.text,
+    keyword,
+    value: literal ? value : undefined,
+    literal,
+    source: (literal ? unwrap(init) : init).getText(),
+    type: literal ? typeOfValue(value) : "unknown",
+    ...(choices ? { choices } : {}),
+  };
+}
+
 /**
- * Reads the top-level `const|let|var name[: Type] = <literal>` declarations of a cell. A
- * declaration whose initializer is not a literal is returned with `literal: false`.
+ * Reads the top-level `const|let|var name[: Type] = <literal>` declarations of a cell, with the
+ * TypeScript compiler's parser (so comments, multi-line types and values, and strings holding
+ * brackets are read as TypeScript reads them). A declaration whose initializer is not a literal
+ * is returned with `literal: false`; declarations inside blocks and functions are not
+ * parameters.
  *
  * @example
  * ```ts
@@ -192,77 +191,16 @@ const IDENT = /^[A-Za-z_$][\w$]*/;
  * ```
  */
 export function parseParameterDeclarations(source: string): ParameterDeclaration[] {
+  const file = ts.createSourceFile("parameters.ts", source, ts.ScriptTarget.ESNext, true);
   const out: ParameterDeclaration[] = [];
-  let depth = 0;
-  let i = 0;
-  while (i < source.length) {
-    const next = skipSpace(source, i);
-    if (next !== i) {
-      i = next;
-      continue;
+  for (const statement of file.statements) {
+    if (!ts.isVariableStatement(statement)) continue;
+    const keyword = keywordOf(statement.declarationList);
+    if (!keyword) continue;
+    for (const decl of statement.declarationList.declarations) {
+      const found = declarationOf(decl, keyword);
+      if (found) out.push(found);
     }
-    const ch = source[i];
-    if (ch === '"' || ch === "'" || ch === "`") {
-      i = pastLiteral(source, i);
-      continue;
-    }
-    const boundary = i === 0 || !/[\w$.]/.test(source[i - 1]);
-    const decl = depth === 0 && boundary ? DECL.exec(source.slice(i)) : null;
-    if (decl) {
-      const keyword = decl[1] as ParameterDeclaration["keyword"];
-      i += decl[0].length;
-      // one or more declarators: a = 1, b = 2
-      while (true) {
-        i = skipSpace(source, i);
-        const name = IDENT.exec(source.slice(i))?.[0];
-        if (!name) break; // destructuring or odd syntax: not a parameter
-        i = skipSpace(source, i + name.length);
-        if (source[i] === ":") i = skipType(source, i + 1);
-        if (source[i] !== "=") break;
-        const start = skipSpace(source, i + 1);
-        let end: number;
-        try {
-          const lit = parseLiteral(source, start);
-          end = lit.end;
-          let after = skipSpace(source, end);
-          const as = /^(as|satisfies)\s/.exec(source.slice(after));
-          if (as) after = skipType(source, after + as[0].length);
-          const stop = source[after];
-          if (stop !== undefined && stop !== ";" && stop !== "," && !/\s/.test(stop)) {
-            throw new Error("not a plain literal");
-          }
-          out.push({
-            name,
-            keyword,
-            value: lit.value,
-            literal: true,
-            source: source.slice(start, end),
-            type: typeOfValue(lit.value),
-          });
-          i = after;
-        } catch {
-          end = skipExpression(source, start);
-          out.push({
-            name,
-            keyword,
-            value: undefined,
-            literal: false,
-            source: source.slice(start, end).trim(),
-            type: "unknown",
-          });
-          i = end;
-        }
-        if (source[i] === ",") {
-          i++;
-          continue;
-        }
-        break;
-      }
-      continue;
-    }
-    if ("([{".includes(ch)) depth++;
-    else if (")]}".includes(ch)) depth = Math.max(0, depth - 1);
-    i++;
   }
   return out;
 }
@@ -340,8 +278,16 @@ function literalSource(value: unknown): string {
 export function describeParameters(decls: ParameterDeclaration[]): string {
   if (decls.length === 0) return "  (the parameters cell declares none)";
   return decls
-    .map((d) => `  ${d.name} = ${d.literal ? literalSource(d.value) : d.source} (${d.type})`)
+    .map((d) => {
+      const value = d.literal ? literalSource(d.value) : d.source;
+      const choices = d.choices ? `, one of ${choicesText(d.choices)}` : "";
+      return `  ${d.name} = ${value} (${d.type}${choices})`;
+    })
     .join("\n");
+}
+
+function choicesText(choices: unknown[]): string {
+  return choices.map(literalSource).join(" | ");
 }
 
 function knownList(decls: ParameterDeclaration[]): string {
@@ -475,8 +421,8 @@ export function parseParameterArgs(
 
 /**
  * Checks override values against the parameters cell; throws {@linkcode ParameterError} for a
- * notebook without a parameters cell, an unknown name, or a value of another type than the
- * default's. Returns the declarations.
+ * notebook without a parameters cell, an unknown name, a value of another type than the
+ * default's, or one its declared union of literals does not allow. Returns the declarations.
  *
  * @example
  * ```ts
@@ -512,6 +458,13 @@ export function checkParameters(
         `parameter "${name}" expects a ${want} like its default ${literalSource(decl.value)}, got ${
           literalSource(values[name])
         } (${got}). ${knownList(decls)}`,
+      );
+    }
+    if (decl.choices && !decl.choices.includes(values[name])) {
+      throw new ParameterError(
+        `parameter "${name}" expects one of ${choicesText(decl.choices)}, got ${
+          literalSource(values[name])
+        }. ${knownList(decls)}`,
       );
     }
   }

@@ -42,26 +42,19 @@
  * ```
  * @module
  */
-import { OutputCollector } from "./_outputs.ts";
-import {
-  ExecuteTimeoutError,
-  Kernel,
-  KernelDiedError,
-  type KernelOptions,
-  type Message,
-  receivedSignal,
-} from "./kernel.ts";
-import type { Cell, CodeCell, ErrorOutput, Notebook, Output } from "./nbformat.ts";
+import type { CellStatus } from "./cell.ts";
+import { Checkpoints } from "./_checkpoint.ts";
+import { cellOutputs, hasTag, runCodeCell, SKIP_TAG, skippedNote } from "./_execute_cell.ts";
+import { Kernel, type KernelOptions, type Message, receivedSignal } from "./kernel.ts";
+import { LostMessageLedger } from "./_lost.ts";
+import type { CodeCell, Notebook } from "./nbformat.ts";
 import { joinSource, newCellId } from "./nbformat.ts";
+import { OutputCollector } from "./_outputs.ts";
 import { injectParameters, parametersInEffect } from "./parameters.ts";
-import { NotebookSyntaxError, notebookSyntaxErrors, syntaxErrors } from "./syntax.ts";
+import { NotebookSyntaxError, notebookSyntaxErrors } from "./syntax.ts";
 
 export { NotebookSyntaxError } from "./syntax.ts";
-
-/** Tag of a code cell that is not run (nbclient's name). */
-export const SKIP_TAG = "skip-execution";
-/** Tag of a code cell whose error does not stop or fail the run (nbclient's name). */
-export const RAISES_TAG = "raises-exception";
+export { type CellStatus, executeCell, RAISES_TAG, SKIP_TAG } from "./cell.ts";
 
 /** Options for {@linkcode runNotebook}. */
 export interface RunOptions {
@@ -97,19 +90,6 @@ export interface RunOptions {
   /** Options for the kernel (its `cwd` comes from {@linkcode RunOptions.cwd}). */
   kernel?: Omit<KernelOptions, "cwd">;
 }
-
-/**
- * How a cell ended: "raised" is an error in a cell tagged `raises-exception`, "interrupted" a
- * cell stopped because this process received SIGINT.
- */
-export type CellStatus =
-  | "ok"
-  | "error"
-  | "timeout"
-  | "died"
-  | "skipped"
-  | "raised"
-  | "interrupted";
 
 /** Progress of one code cell. */
 export interface CellProgress {
@@ -214,15 +194,6 @@ export function describeLost(lost: LostMessages[]): string {
   return `${total} kernel message${total === 1 ? "" : "s"} lost (${cells})`;
 }
 
-function errorOutput(ename: string, evalue: string): ErrorOutput {
-  return { output_type: "error", ename, evalue, traceback: [`${ename}: ${evalue}`] };
-}
-
-function hasTag(cell: Cell, tag: string): boolean {
-  const tags = cell.metadata?.tags;
-  return Array.isArray(tags) && tags.includes(tag);
-}
-
 /**
  * Readies the run's own copy of the notebook (`injectParameters` always returns a fresh one), in
  * place: ids on every cell (nbformat 4.5), code outputs cleared.
@@ -251,38 +222,80 @@ function describe(position: number, cellIndex: number): string {
   return `cell ${cellIndex + 1} (code cell ${position})`;
 }
 
-/** The kernel's bare answer to code it could not compile (it sends no message or position). */
-function isBareExecutionFailure(ename: string, evalue: string, outputs: Output[]): boolean {
-  return ename === "Error" && evalue === "Execution failed" &&
-    !outputs.some((o) => o.output_type === "error");
-}
+/** Statuses that stop the run (unless `continueOnError` and the kernel lives). */
+const FAILED: ReadonlySet<CellStatus> = new Set(["error", "timeout", "died"]);
 
-/** What the TypeScript parser says about a cell the kernel refused without a reason. */
-function parserNote(source: string): string {
-  const first = syntaxErrors(source)[0];
-  return first
-    ? ` (TypeScript parser: line ${first.line}, column ${first.column}: ${first.message})`
-    : " (the kernel gave no reason; the TypeScript parser finds no syntax error in this cell)";
-}
+/** One run's notebook and bookkeeping, shared by the steps of {@linkcode runNotebook}. */
+class NotebookRun {
+  readonly startDate: Date = new Date();
+  readonly options: RunOptions;
+  readonly notebook: Notebook;
+  readonly parameters: Record<string, unknown>;
+  /** The code cells that run (non-empty ones), with their index in the notebook. */
+  readonly codeCells: { cell: CodeCell; index: number }[];
+  readonly collector: OutputCollector;
+  readonly failures: RunFailure[] = [];
+  readonly lost: LostMessageLedger = new LostMessageLedger();
+  readonly checkpoints: Checkpoints;
+  /** Code cells executed so far (skipped ones not counted). */
+  executed = 0;
 
-/** Order of nbclient's timing keys in `metadata.execution`. */
-const TIMING_KEYS = [
-  "iopub.status.busy",
-  "iopub.execute_input",
-  "shell.execute_reply",
-  "iopub.status.idle",
-] as const;
+  constructor(nb: Notebook, options: RunOptions) {
+    this.options = options;
+    this.notebook = prepare(injectParameters(nb, options.parameters ?? {}));
+    this.parameters = parametersInEffect(nb, options.parameters ?? {});
+    this.codeCells = this.notebook.cells
+      .map((cell, index) => ({ cell, index }))
+      .filter((c): c is { cell: CodeCell; index: number } =>
+        c.cell.cell_type === "code" && joinSource(c.cell.source).trim() !== ""
+      );
+    if (options.checkSyntax ?? true) {
+      const willRun = (i: number) => !hasTag(this.notebook.cells[i], SKIP_TAG);
+      const problems = notebookSyntaxErrors(this.notebook, willRun);
+      if (problems.length > 0) throw new NotebookSyntaxError(problems);
+    }
+    this.collector = new OutputCollector({ streamLineLimit: options.streamLineLimit });
+    this.checkpoints = new Checkpoints({
+      save: options.onCheckpoint,
+      onError: options.onCheckpointError,
+      changes: () => this.collector.applied,
+      snapshot: (running) => this.#snapshot(running),
+    });
+  }
 
-function dateOf(m: Message): string {
-  const d = m.header?.date;
-  return typeof d === "string" && d !== "" ? d : new Date().toISOString();
+  /** Copies the outputs gathered so far into the notebook's cells. */
+  gatherOutputs(): void {
+    for (const { cell, index } of this.codeCells) cell.outputs = this.collector.outputs(index);
+  }
+
+  /** Writes the run's record (`metadata.deno_runner`) with `extra` facts. */
+  stamp(extra: Record<string, unknown>): void {
+    this.notebook.metadata.deno_runner = {
+      parameters: this.parameters,
+      start_time: this.startDate.toISOString(),
+      ...extra,
+    };
+  }
+
+  #snapshot(running: number | null): Notebook {
+    this.gatherOutputs();
+    this.stamp({
+      status: "running",
+      saved_at: new Date().toISOString(),
+      ...(running === null ? {} : { running_cell: running + 1 }),
+      cells_done: this.executed - (running === null ? 0 : 1),
+      cells_total: this.codeCells.length,
+    });
+    return this.notebook;
+  }
 }
 
 /**
  * Runs every code cell of `nb` in order on a new kernel and returns the executed notebook.
  * Parameter problems throw `ParameterError` and syntax errors {@linkcode NotebookSyntaxError}
  * before anything runs; every other failure is reported in the result (with the outputs
- * gathered so far), never thrown.
+ * gathered so far), never thrown. One cell at a time can also be run on a kernel of one's own
+ * with {@linkcode executeCell} (`cell.ts`).
  *
  * @example
  * ```ts
@@ -298,279 +311,133 @@ function dateOf(m: Message): string {
  */
 export async function runNotebook(nb: Notebook, options: RunOptions = {}): Promise<RunResult> {
   const started = performance.now();
-  const startDate = new Date();
-  const notebook = prepare(injectParameters(nb, options.parameters ?? {}));
-  const parameters = parametersInEffect(nb, options.parameters ?? {});
-  const codeCells = notebook.cells
-    .map((cell, index) => ({ cell, index }))
-    .filter((c): c is { cell: CodeCell; index: number } =>
-      c.cell.cell_type === "code" && joinSource(c.cell.source).trim() !== ""
-    );
-  if (options.checkSyntax ?? true) {
-    const problems = notebookSyntaxErrors(notebook, (i) => !hasTag(notebook.cells[i], SKIP_TAG));
-    if (problems.length > 0) throw new NotebookSyntaxError(problems);
-  }
-  const collector = new OutputCollector({ streamLineLimit: options.streamLineLimit });
-  const failures: RunFailure[] = [];
-  const lost: LostMessages[] = [];
-  let executed = 0;
+  const run = new NotebookRun(nb, options);
   let kernel: Kernel | undefined;
-  let kernelFacts: RunResult["kernel"];
-
-  const runnerMetadata = (extra: Record<string, unknown>) => {
-    notebook.metadata.deno_runner = {
-      parameters,
-      start_time: startDate.toISOString(),
-      ...extra,
-    };
-  };
-  const gatherOutputs = () => {
-    for (const { cell, index } of codeCells) cell.outputs = collector.outputs(index);
-  };
-
-  // Checkpoints: never two at once; during a cell only when something new arrived.
-  let saving: Promise<void> | null = null;
-  let savedAt = -1;
-  const checkpoint = async (running: number | null, force: boolean) => {
-    if (!options.onCheckpoint) return;
-    if (saving) {
-      if (!force) return;
-      await saving;
-    }
-    if (!force && collector.applied === savedAt) return;
-    savedAt = collector.applied;
-    gatherOutputs();
-    runnerMetadata({
-      status: "running",
-      saved_at: new Date().toISOString(),
-      ...(running === null ? {} : { running_cell: running + 1 }),
-      cells_done: executed - (running === null ? 0 : 1),
-      cells_total: codeCells.length,
-    });
-    const mine: Promise<void> = (async () => {
-      try {
-        await options.onCheckpoint!(notebook);
-      } catch (e) {
-        options.onCheckpointError?.(e);
-      }
-    })();
-    saving = mine;
-    await mine;
-    if (saving === mine) saving = null;
-  };
-
+  let facts: RunResult["kernel"];
   try {
-    try {
-      kernel = await Kernel.start({ ...options.kernel, cwd: options.cwd });
-    } catch (e) {
-      failures.push({
-        kind: "startup",
-        cellIndex: -1,
-        position: 0,
-        message: `the kernel did not start: ${e instanceof Error ? e.message : String(e)}`,
-      });
-    }
-    if (kernel) await checkpoint(null, true);
-    let lostSoFar = 0;
-    // Losses are charged to the cell that ran last (-1: before the first cell, at start-up).
-    let lastRun = { index: -1, position: 0 };
-    const countLost = () => {
-      const now = kernel!.lostMessages;
-      if (now > lostSoFar) {
-        const count = now - lostSoFar;
-        const entry = lost.find((l) => l.cellIndex === lastRun.index);
-        if (entry) entry.count += count;
-        else lost.push({ cellIndex: lastRun.index, position: lastRun.position, count });
-      }
-      lostSoFar = now;
-    };
-    if (kernel) countLost(); // at start-up
-    for (let n = 0; kernel && n < codeCells.length; n++) {
-      if (receivedSignal()) break; // stopped between two cells: run nothing more
-      const { cell, index } = codeCells[n];
-      const position = n + 1;
-      const source = joinSource(cell.source);
-      const progress = {
-        cellIndex: index,
-        position,
-        total: codeCells.length,
-        firstLine: source.trim().split("\n")[0].slice(0, 80),
-      };
-      options.onProgress?.({ phase: "start", ...progress });
-      if (hasTag(cell, SKIP_TAG)) {
-        collector.push(index, {
-          output_type: "stream",
-          name: "stderr",
-          text: [`Not run: this cell is tagged "${SKIP_TAG}".\n`],
-        });
-        options.onProgress?.({ phase: "end", ...progress, seconds: 0, status: "skipped" });
-        continue;
-      }
-      const t0 = performance.now();
-      const timing: Partial<Record<(typeof TIMING_KEYS)[number], string>> = {};
-      const onMessage = (m: Message) => {
-        const type = m.header.msg_type;
-        if (type === "status") {
-          const state = m.content.execution_state;
-          if (state === "busy") timing["iopub.status.busy"] ??= dateOf(m);
-          if (state === "idle") timing["iopub.status.idle"] ??= dateOf(m);
-          return;
-        }
-        if (type === "execute_input") {
-          timing["iopub.execute_input"] ??= dateOf(m);
-          const count = m.content.execution_count;
-          if (typeof count === "number") cell.execution_count = count;
-        }
-        collector.apply(index, m);
-        options.onOutput?.({ cellIndex: index, position, message: m });
-      };
-      let status: CellStatus = "ok";
-      executed++;
-      lastRun = { index, position };
-      /** Records a failure of this cell, with an error output unless the kernel sent one. */
-      const fail = (kind: RunFailure["kind"], message: string, output?: ErrorOutput) => {
-        if (output) collector.push(index, output);
-        failures.push({ kind, cellIndex: index, position, message: `${message}` });
-      };
-      const interval = options.onCheckpoint
-        ? setInterval(() => checkpoint(index, false), options.checkpointIntervalMs ?? 30_000)
-        : undefined;
-      try {
-        const result = await kernel.execute(source, {
-          timeoutMs: options.cellTimeoutMs,
-          onMessage,
-          keepMessages: false,
-        });
-        if (result.executionCount !== null) cell.execution_count = result.executionCount;
-        if (result.replyDate) timing["shell.execute_reply"] = result.replyDate;
-        if (result.status !== "ok" && receivedSignal() === "SIGINT") {
-          status = "interrupted";
-          fail(
-            "interrupted",
-            `${describe(position, index)} was interrupted (SIGINT)`,
-            errorOutput("Interrupted", "Interrupted by SIGINT (Ctrl-C); the run stopped here."),
-          );
-        } else if (result.status !== "ok") {
-          const ename = String(result.reply.ename ?? "Error");
-          let evalue = String(result.reply.evalue ?? result.status);
-          const outputs = collector.outputs(index);
-          const bare = isBareExecutionFailure(ename, evalue, outputs);
-          if (bare) evalue += parserNote(source);
-          const sent = outputs.some((o) => o.output_type === "error");
-          if (hasTag(cell, RAISES_TAG)) {
-            status = "raised";
-            if (!sent) collector.push(index, errorOutput(ename, evalue));
-          } else {
-            status = "error";
-            fail(
-              "error",
-              `${describe(position, index)} raised ${ename}: ${evalue}`,
-              sent ? undefined : errorOutput(ename, evalue), // kernel sent no error output
-            );
-          }
-        }
-      } catch (e) {
-        if (e instanceof ExecuteTimeoutError) {
-          status = "timeout";
-          const limit = (options.cellTimeoutMs ?? 0) / 1000;
-          const stopped = await kernel.interrupt(options.interruptGraceMs ?? 3000);
-          if (!stopped && kernel.alive) kernel.kill(`cell timed out after ${limit} s`);
-          const how = stopped ? "it was interrupted" : "the kernel was killed";
-          fail(
-            "timeout",
-            `${describe(position, index)} timed out after ${limit} s (${how})`,
-            errorOutput("TimeoutError", `Cell timed out after ${limit} s; ${how}.`),
-          );
-        } else if (e instanceof KernelDiedError && receivedSignal() === "SIGINT") {
-          status = "interrupted";
-          const why = e.exit.reason;
-          fail(
-            "interrupted",
-            `${describe(position, index)} was interrupted (SIGINT); the kernel was ${why}`,
-            errorOutput(
-              "Interrupted",
-              `Interrupted by SIGINT (Ctrl-C); the cell did not stop, so the kernel was ${why}.`,
-            ),
-          );
-        } else if (e instanceof KernelDiedError) {
-          status = "died";
-          const why = e.exit.reason;
-          fail(
-            "died",
-            `the kernel died while running ${describe(position, index)} (${why})`,
-            errorOutput("KernelDied", `The kernel died while running this cell (${why}).`),
-          );
-        } else {
-          // Not expected; still keep what was gathered and say where it happened.
-          status = "error";
-          const text = e instanceof Error ? e.message : String(e);
-          fail(
-            "error",
-            `${describe(position, index)} could not run: ${text}`,
-            errorOutput("RunnerError", text),
-          );
-        }
-      } finally {
-        clearInterval(interval);
-      }
-      cell.metadata.execution = Object.fromEntries(
-        TIMING_KEYS.filter((k) => timing[k] !== undefined).map((k) => [k, timing[k]]),
-      );
-      countLost();
-      options.onProgress?.({
-        phase: "end",
-        ...progress,
-        seconds: (performance.now() - t0) / 1000,
-        status,
-      });
-      const stop = status === "interrupted" ||
-        (status === "error" || status === "timeout" || status === "died") &&
-          (!options.continueOnError || !kernel.alive);
-      if (!stop && n < codeCells.length - 1) await checkpoint(null, true);
-      if (stop) break;
-    }
-    if (kernel?.alive) await kernel.drain();
-    if (kernel) countLost();
+    kernel = await startKernel(run);
+    if (kernel) await runCells(run, kernel);
   } finally {
-    if (kernel) {
-      kernelFacts = {
-        pid: kernel.pid,
-        connectionFile: kernel.connectionFile,
-        startupMs: kernel.startupMs,
-        reattributed: kernel.reattributed,
-        droppedMessages: kernel.lostMessages,
-        repairedMessages: kernel.streamRepairs.repaired,
-      };
-      const info = kernel.info.language_info;
-      if (info && typeof info === "object") {
-        notebook.metadata.language_info = info as { name: string };
-      }
-      await kernel.shutdown();
-    }
-    await saving;
-    gatherOutputs();
+    if (kernel) facts = await closeKernel(run.notebook, kernel);
+    await run.checkpoints.settled();
+    run.gatherOutputs();
   }
+  return finish(run, (performance.now() - started) / 1000, facts);
+}
 
-  const seconds = (performance.now() - started) / 1000;
-  const lostTotal = lost.reduce((a, l) => a + l.count, 0);
-  const status = failures.length ? "error" : lostTotal > 0 ? "degraded" : "ok";
+/** Starts the kernel; a kernel that does not start is the run's failure, not an exception. */
+async function startKernel(run: NotebookRun): Promise<Kernel | undefined> {
+  try {
+    return await Kernel.start({ ...run.options.kernel, cwd: run.options.cwd });
+  } catch (e) {
+    run.failures.push({
+      kind: "startup",
+      cellIndex: -1,
+      position: 0,
+      message: `the kernel did not start: ${e instanceof Error ? e.message : String(e)}`,
+    });
+    return undefined;
+  }
+}
+
+/** Runs the code cells in order until one stops the run, then waits for late output. */
+async function runCells(run: NotebookRun, kernel: Kernel): Promise<void> {
+  await run.checkpoints.take(null, true);
+  run.lost.count(kernel.lostMessages); // at start-up
+  const total = run.codeCells.length;
+  for (let n = 0; n < total; n++) {
+    if (receivedSignal()) break; // stopped between two cells: run nothing more
+    const status = await runCell(run, kernel, n);
+    const stop = status === "interrupted" ||
+      FAILED.has(status) && (!run.options.continueOnError || !kernel.alive);
+    if (stop) break;
+    if (status !== "skipped" && n < total - 1) await run.checkpoints.take(null, true);
+  }
+  if (kernel.alive) await kernel.drain();
+  run.lost.count(kernel.lostMessages);
+}
+
+/** Runs code cell `n` (0-based among those that run), with progress, checkpoints and losses. */
+async function runCell(run: NotebookRun, kernel: Kernel, n: number): Promise<CellStatus> {
+  const { cell, index } = run.codeCells[n];
+  const { options, collector } = run;
+  const position = n + 1;
+  const progress = {
+    cellIndex: index,
+    position,
+    total: run.codeCells.length,
+    firstLine: joinSource(cell.source).trim().split("\n")[0].slice(0, 80),
+  };
+  options.onProgress?.({ phase: "start", ...progress });
+  if (hasTag(cell, SKIP_TAG)) {
+    collector.push(index, skippedNote());
+    options.onProgress?.({ phase: "end", ...progress, seconds: 0, status: "skipped" });
+    return "skipped";
+  }
+  run.executed++;
+  run.lost.ran(index, position);
+  const stopTimer = run.checkpoints.during(index, options.checkpointIntervalMs ?? 30_000);
+  const onMessage = options.onOutput &&
+    ((message: Message) => options.onOutput!({ cellIndex: index, position, message }));
+  let done;
+  try {
+    done = await runCodeCell(kernel, cell, cellOutputs(collector, index), {
+      timeoutMs: options.cellTimeoutMs,
+      interruptGraceMs: options.interruptGraceMs,
+      label: describe(position, index),
+      onMessage,
+    });
+  } finally {
+    stopTimer();
+  }
+  if (done.failure !== undefined) {
+    const kind = done.status as RunFailure["kind"]; // a failed status names its kind
+    run.failures.push({ kind, cellIndex: index, position, message: done.failure });
+  }
+  run.lost.count(kernel.lostMessages);
+  options.onProgress?.({ phase: "end", ...progress, seconds: done.seconds, status: done.status });
+  return done.status;
+}
+
+/** Notes the kernel's facts and language, then shuts it down. */
+async function closeKernel(notebook: Notebook, kernel: Kernel): Promise<RunResult["kernel"]> {
+  const facts = {
+    pid: kernel.pid,
+    connectionFile: kernel.connectionFile,
+    startupMs: kernel.startupMs,
+    reattributed: kernel.reattributed,
+    droppedMessages: kernel.lostMessages,
+    repairedMessages: kernel.streamRepairs.repaired,
+  };
+  const info = kernel.info.language_info;
+  if (info && typeof info === "object") {
+    notebook.metadata.language_info = info as { name: string };
+  }
+  await kernel.shutdown();
+  return facts;
+}
+
+/** The run's status and record in the notebook's metadata, and its result. */
+function finish(run: NotebookRun, seconds: number, kernel: RunResult["kernel"]): RunResult {
+  const { notebook, failures, lost } = run;
+  const status = failures.length ? "error" : lost.total > 0 ? "degraded" : "ok";
   notebook.metadata.kernelspec ??= { name: "deno", display_name: "Deno", language: "typescript" };
-  runnerMetadata({
+  run.stamp({
     end_time: new Date().toISOString(),
     duration_seconds: Math.round(seconds * 1000) / 1000,
     status,
     ...(failures.length ? { error: failures[0].message } : {}),
-    ...(lostTotal > 0 ? { lost_messages: describeLost(lost) } : {}),
+    ...(lost.total > 0 ? { lost_messages: describeLost(lost.entries) } : {}),
   });
   return {
     notebook,
     status,
     error: failures[0],
     failures,
-    lost,
-    parameters,
+    lost: lost.entries,
+    parameters: run.parameters,
     seconds,
-    executedCells: executed,
-    kernel: kernelFacts,
+    executedCells: run.executed,
+    kernel,
   };
 }
