@@ -15,9 +15,10 @@
  * lost kernel messages ("degraded", unless `--allow-degraded`), 2 for a usage, parameter or
  * syntax error (nothing ran), 130/143 when interrupted by SIGINT/SIGTERM.
  *
- * `report` runs every `notebooks/*.ipynb` in sorted order with default parameters into
- * `reports/`, skipping those whose report is up to date (`cache.ts`; `--force` re-runs), goes
- * on after a failure, prints a summary and exits 1 if any notebook failed.
+ * `report` runs every `notebooks/*.ipynb` (and percent-format `*.ts`, see `percent.ts`) in
+ * sorted order with default parameters into `reports/`, skipping those whose report is up to
+ * date (`cache.ts`; `--force` re-runs), goes on after a failure, prints a summary and exits 1 if
+ * any notebook failed.
  *
  * The work is `runAndWrite` of `execute.ts`; this file only turns arguments into its options and
  * its outcome into messages and an exit code.
