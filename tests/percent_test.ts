@@ -164,6 +164,10 @@ Deno.test("percent: a notebook with no metadata has no header; older notebooks h
   assertEquals(percentToNotebook(text), old);
   assertEquals(notebookToPercent(notebook([])), "");
   assertEquals(percentToNotebook("").cells, []);
+  // A notebook with metadata and no cells is a header alone, still told to be a notebook.
+  const empty = notebook([], { kernelspec: { name: "deno", display_name: "Deno" } });
+  assert(isPercentText(notebookToPercent(empty)));
+  assertEquals(percentToNotebook(notebookToPercent(empty)), empty);
 });
 
 Deno.test("percent: hand-written forms read as jupytext reads them", () => {

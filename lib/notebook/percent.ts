@@ -85,8 +85,8 @@ const KEY = /^[A-Za-z_][\w.-]*$/;
 const DEFAULT_MINOR = 5;
 
 /**
- * Whether a text has at least one `// %%` cell marker line: how a `.ts` file is told to be a
- * notebook rather than a module.
+ * Whether a text has at least one `// %%` cell marker line, or starts with a `jupyter:` header:
+ * how a `.ts` file is told to be a notebook rather than a module.
  *
  * @example
  * ```ts
@@ -96,7 +96,9 @@ const DEFAULT_MINOR = 5;
  * ```
  */
 export function isPercentText(text: string): boolean {
-  return text.split("\n").some((line) => MARKER.test(line));
+  const lines = text.replace(/\r\n/g, "\n").split("\n");
+  return (lines[0] === HEADER_FENCE && lines[1] === "// jupyter:") ||
+    lines.some((line) => MARKER.test(line));
 }
 
 /**
