@@ -2,7 +2,7 @@
  * Command line for running notebooks and writing reports.
  *
  * ```sh
- * deno task run <notebook.ipynb> [-p name=value ...] [-f params.yaml] [--out DIR] [options]
+ * deno task run <notebook.ipynb|.ts> [-p name=value ...] [-f params.yaml] [--out DIR] [options]
  * deno task report [--notebooks DIR] [--out DIR] [--force] [options]
  * ```
  *
@@ -15,9 +15,10 @@
  * lost kernel messages ("degraded", unless `--allow-degraded`), 2 for a usage, parameter or
  * syntax error (nothing ran), 130/143 when interrupted by SIGINT/SIGTERM.
  *
- * `report` runs every `notebooks/*.ipynb` in sorted order with default parameters into
- * `reports/`, skipping those whose report is up to date (`cache.ts`; `--force` re-runs), goes
- * on after a failure, prints a summary and exits 1 if any notebook failed.
+ * `report` runs every `notebooks/*.ipynb` (and percent-format `*.ts`, see `percent.ts`) in
+ * sorted order with default parameters into `reports/`, skipping those whose report is up to
+ * date (`cache.ts`; `--force` re-runs), goes on after a failure, prints a summary and exits 1 if
+ * any notebook failed.
  *
  * The work is `runAndWrite` of `execute.ts`; this file only turns arguments into its options and
  * its outcome into messages and an exit code.
@@ -35,6 +36,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { listNotebooks } from "./convert.ts";
 import { runAndWrite, UsageError } from "./execute.ts";
 import { receivedSignal } from "./kernel.ts";
 import { NotebookFileError } from "./nbformat.ts";
@@ -150,7 +152,7 @@ function optionsHelp(): string {
  * ```
  */
 export const USAGE = `Usage:
-  deno task run <notebook.ipynb> [-p name=value ...] [-f params.yaml] [--out DIR] [options]
+  deno task run <notebook.ipynb|.ts> [-p name=value ...] [-f params.yaml] [--out DIR] [options]
   deno task report [--notebooks DIR] [--out DIR] [--force] [options]
 
 Options:
@@ -373,17 +375,15 @@ async function commandReport(args: CliArgs): Promise<number> {
   const dir = args.notebooksDir;
   let names: string[];
   try {
-    names = [];
-    for await (const e of Deno.readDir(dir)) {
-      if (e.isFile && e.name.endsWith(".ipynb")) names.push(e.name);
-    }
+    const found = await listNotebooks(dir); // *.ipynb, and *.ts in percent format
+    names = found.names;
+    for (const w of found.warnings) console.error(`warning: ${w}`);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) throw new UsageError(`folder not found: ${dir}`);
     throw e;
   }
-  names.sort();
   if (names.length === 0) {
-    console.error(`error: no notebooks (*.ipynb) in ${dir}`);
+    console.error(`error: no notebooks (*.ipynb, or percent-format *.ts) in ${dir}`);
     return 1;
   }
   const rows: { name: string; mark: string; ok: boolean; seconds: number; note: string }[] = [];

@@ -12,7 +12,7 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { findChromium } from "../browser/mod.ts";
 import { renderReport, type ReportHeader, writeReportAtomic } from "./html.ts";
@@ -26,7 +26,7 @@ import {
   settleFingerprint,
 } from "./cache.ts";
 import { backendName, datasetDir, datasetName, recordedBackend } from "./facts.ts";
-import { type Notebook, readNotebook } from "./nbformat.ts";
+import { type Notebook, notebookStem, readNotebook } from "./nbformat.ts";
 import { parametersInEffect, parseParameterArgs, readParameterFile } from "./parameters.ts";
 import {
   type CellProgress,
@@ -188,7 +188,7 @@ export async function runAndWrite(
     // Found out now rather than after a long run.
     throw new UsageError("--pdf needs Chromium: apt-get install -y chromium, or set CHROMIUM_PATH");
   }
-  const name = basename(path, ".ipynb");
+  const name = notebookStem(path);
   const ipynbPath = join(options.out, `${name}.ipynb`);
   const htmlPath = join(options.out, `${name}.html`);
   const pdfPath = options.pdf ? join(options.out, `${name}.pdf`) : undefined;

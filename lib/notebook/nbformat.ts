@@ -11,6 +11,12 @@
  * ```
  * @module
  */
+import {
+  isPercentText,
+  PERCENT_EXTENSION,
+  PercentFormatError,
+  percentToNotebook,
+} from "./percent.ts";
 
 /** A string, or a list of lines that are concatenated as they are (each keeps its "\n"). */
 export type MultilineString = string | string[];
@@ -133,8 +139,22 @@ export class NotebookFileError extends Error {
 }
 
 /**
- * Reads and checks a notebook file: it must exist, end in `.ipynb`, be JSON and nbformat 4;
- * throws {@linkcode NotebookFileError} saying which.
+ * A notebook file's name without its folder and its `.ipynb` or `.ts` extension: the name of
+ * the executed notebook and report written for it.
+ *
+ * @example
+ * ```ts
+ * notebookStem("notebooks/01_shapes.ts"); // "01_shapes"
+ * ```
+ */
+export function notebookStem(path: string): string {
+  return path.replace(/^.*[\\/]/, "").replace(/\.(ipynb|ts)$/, "");
+}
+
+/**
+ * Reads and checks a notebook file: it must exist, end in `.ipynb` (JSON, nbformat 4) or `.ts`
+ * (percent format, see `percent.ts`), and parse; throws {@linkcode NotebookFileError} saying
+ * which.
  *
  * @example
  * ```ts
@@ -143,7 +163,12 @@ export class NotebookFileError extends Error {
  * ```
  */
 export async function readNotebook(path: string): Promise<Notebook> {
-  if (!path.endsWith(".ipynb")) throw new NotebookFileError(`${path} is not a notebook (.ipynb)`);
+  const percent = path.endsWith(PERCENT_EXTENSION);
+  if (!path.endsWith(".ipynb") && !percent) {
+    throw new NotebookFileError(
+      `${path} is not a notebook (.ipynb) or a notebook in percent format (.ts)`,
+    );
+  }
   let text: string;
   try {
     text = await Deno.readTextFile(path);
@@ -155,6 +180,19 @@ export async function readNotebook(path: string): Promise<Notebook> {
       throw new NotebookFileError(`${path} is a directory`);
     }
     throw new NotebookFileError(`cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  if (percent) {
+    if (!isPercentText(text)) {
+      throw new NotebookFileError(
+        `${path} is not a percent-format notebook: no "// %%" cell marker line`,
+      );
+    }
+    try {
+      return percentToNotebook(text);
+    } catch (e) {
+      if (e instanceof PercentFormatError) throw new NotebookFileError(`${path}: ${e.message}`);
+      throw e;
+    }
   }
   let nb: Notebook;
   try {

@@ -3,7 +3,7 @@
  * job array.
  *
  * ```sh
- * deno task sweep <notebook.ipynb> --grid name=v1,v2 [--grid …] [-p name=value …] --out DIR
+ * deno task sweep <notebook.ipynb|.ts> --grid name=v1,v2 [--grid …] [-p name=value …] --out DIR
  *                 [--jobs N | --slurm [--slurm-args "…"] [--wait]] [--no-report]
  * deno task sweep status DIR
  * ```
@@ -56,7 +56,7 @@ import {
  * ```
  */
 export const USAGE = `Usage:
-  deno task sweep <notebook.ipynb> --grid name=v1,v2 [--grid …] [-p name=value …] --out DIR
+  deno task sweep <notebook.ipynb|.ts> --grid name=v1,v2 [--grid …] [-p name=value …] --out DIR
                   [--jobs N | --slurm [--slurm-args "…"] [--wait]] [--no-report]
   deno task sweep status DIR
 

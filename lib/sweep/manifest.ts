@@ -16,6 +16,7 @@
  */
 import { join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { notebookStem } from "../notebook/nbformat.ts";
 import type { GridAxis } from "./grid.ts";
 
 /** State of one run: not started, started and not ended, ended with exit code 0, ended otherwise. */
@@ -137,9 +138,9 @@ export function runPaths(folder: string, id: string, notebookName: string): {
   };
 }
 
-/** The notebook's file name without `.ipynb`. */
+/** The notebook's file name without `.ipynb` (or `.ts`, a percent-format notebook). */
 export function notebookName(path: string): string {
-  return path.replace(/^.*\//, "").replace(/\.ipynb$/, "");
+  return notebookStem(path);
 }
 
 /**
