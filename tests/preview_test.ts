@@ -1,0 +1,176 @@
+// The live preview (lib/notebook/preview.ts, preview_cli.ts): a real kernel, a real server, a real
+// Chromium page that must reload by itself after each edit of the notebook file.
+import { assert, assertEquals, assertGreater, assertMatch, assertRejects } from "@std/assert";
+import { join } from "node:path";
+import { openPage } from "../lib/browser/mod.ts";
+import type { Cell, Notebook } from "../lib/notebook/nbformat.ts";
+import { Preview } from "../lib/notebook/preview.ts";
+import { withTempDir } from "./_data_helpers.ts";
+import { childKernels, processRunning } from "./_notebook_helpers.ts";
+
+const code = (source: string, tags?: string[]): Cell => ({
+  cell_type: "code",
+  source,
+  metadata: tags ? { tags } : {},
+  outputs: [],
+  execution_count: null,
+});
+const markdown = (source: string): Cell => ({ cell_type: "markdown", source, metadata: {} });
+
+/** Cells 0–4: prose, parameters, a value, prose, a cell that uses the value. */
+function notebook(first: string, last: string): Notebook {
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {},
+    cells: [
+      markdown(`# Preview test\n\n${first}`),
+      code("const factor = 2;", ["parameters"]),
+      code("const base = 21 * factor;\n`base is ${base}`"),
+      markdown("Some prose between the cells."),
+      code(last),
+    ],
+  };
+}
+
+/** Writes the notebook the way editors save: a temp file renamed over the old one. */
+async function save(path: string, nb: Notebook): Promise<void> {
+  await Deno.writeTextFile(path + ".tmp", JSON.stringify(nb, null, 1));
+  await Deno.rename(path + ".tmp", path);
+}
+
+/** The page's prompts ("In [3]:"), in order. */
+const PROMPTS = `[...document.querySelectorAll(".prompt-in")].map((p) => p.textContent.trim())`;
+
+Deno.test({
+  name:
+    "preview: edits reload the open page; markdown without the kernel, code from the changed cell",
+  // The preview's event streams end with the server, after the browser has closed its side.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const path = join(dir, "live.ipynb");
+      const lib = join(dir, "lib");
+      await Deno.mkdir(lib);
+      await save(path, notebook("First version alpha.", "`value is ${base + 1}`"));
+      const lines: string[] = [];
+      const preview = await Preview.start(path, {
+        params: ["factor=3"],
+        libDir: lib,
+        debounceMs: 100,
+        log: (l) => lines.push(l),
+      });
+      let kernelPid: number | undefined;
+      try {
+        assertMatch(preview.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+        await preview.idle();
+        assertEquals(preview.stats.kernelStarts, 1);
+        assertEquals(preview.stats.cellsExecuted, 4); // parameters, injected, base, last
+        kernelPid = preview.stats.kernelPid;
+        assert(kernelPid !== undefined && processRunning(kernelPid), "no kernel running");
+        await using page = await openPage(preview.url, { timeoutMs: 20_000 });
+        const text = () => page.evaluate<string>("document.body.innerText");
+        assert((await text()).includes("value is 64"), await text()); // factor=3 injected
+        const prompts = await page.evaluate<string[]>(PROMPTS);
+        await page.waitFor("window.previewState && window.previewState.phase === 'idle'");
+
+        await t("(a) markdown edit: the page reloads, the kernel does not run", async () => {
+          await page.evaluate("window.notReloaded = true");
+          await save(path, notebook("Second version beta.", "`value is ${base + 1}`"));
+          await page.waitFor(
+            `!window.notReloaded && document.body.innerText.includes("Second version beta.")`,
+            20_000,
+          );
+          assert(!(await text()).includes("alpha"));
+          assertEquals(preview.stats.cellsExecuted, 4, "the kernel ran cells for a markdown edit");
+          assertEquals(preview.stats.last?.executed, 0);
+          assertEquals(await page.evaluate<string[]>(PROMPTS), prompts); // same execution counts
+        });
+
+        await t("(b) code edit: only the changed cell runs, in the same kernel", async () => {
+          await page.evaluate("window.notReloaded = true");
+          await save(path, notebook("Second version beta.", "`value is ${base * 100}`"));
+          await page.waitFor(
+            `!window.notReloaded && document.body.innerText.includes("value is 6300")`,
+            20_000,
+          );
+          // `base` came from a cell that did not run again: the kernel kept its state.
+          assertEquals(preview.stats.last, { ...preview.stats.last!, executed: 1, reused: 3 });
+          assertEquals(preview.stats.kernelStarts, 1);
+          assertEquals(preview.stats.kernelPid, kernelPid);
+          const now = await page.evaluate<string[]>(PROMPTS);
+          assertEquals(now.slice(0, 3), prompts.slice(0, 3));
+          assert(now[3] !== prompts[3], `the edited cell kept its execution count: ${now}`);
+        });
+
+        await t("(c) a failing cell shows its error; the server keeps serving", async () => {
+          await page.evaluate("window.notReloaded = true");
+          await save(path, notebook("Second version beta.", `throw new Error("boom " + base);`));
+          await page.waitFor(
+            `!window.notReloaded && document.querySelector(".outputs .output-error")`,
+            20_000,
+          );
+          const body = await text();
+          assert(body.includes("Error: boom 63"), body);
+          assert(!body.includes("value is 6300"), "the old output is still shown");
+          const served = await fetch(preview.url);
+          assertEquals(served.status, 200);
+          assert((await served.text()).includes("boom 63"));
+          // The preview goes on after the error: a fix is rendered again.
+          await page.evaluate("window.notReloaded = true");
+          await save(path, notebook("Second version beta.", "`fixed: ${base - 1}`"));
+          await page.waitFor(
+            `!window.notReloaded && document.body.innerText.includes("fixed: 62")`,
+            20_000,
+          );
+        });
+
+        await t("a syntax error keeps the page and shows the problem in the banner", async () => {
+          const rendersBefore = preview.stats.renders;
+          await page.evaluate("window.notReloaded = true");
+          await save(path, notebook("Second version beta.", "const = ;"));
+          await page.waitFor(
+            `!document.getElementById("preview-banner").hidden && ` +
+              `document.getElementById("preview-banner").textContent.includes("syntax error")`,
+            20_000,
+          );
+          assert(await page.evaluate<boolean>("window.notReloaded === true"), "the page reloaded");
+          assertEquals(preview.stats.renders, rendersBefore);
+        });
+
+        await t("a change in lib/ restarts the kernel and runs every cell", async () => {
+          await save(path, notebook("Second version beta.", "`fixed: ${base - 1}`"));
+          await page.evaluate("window.notReloaded = true");
+          await Deno.writeTextFile(join(lib, "helper.ts"), "export const x = 1;\n");
+          await page.waitFor(
+            `!window.notReloaded && window.previewVersion >= 6 && ` +
+              `document.body.innerText.includes("fixed: 62")`,
+            30_000,
+          );
+          await preview.idle();
+          assertEquals(preview.stats.kernelStarts, 2);
+          assertEquals(preview.stats.last?.executed, 4);
+          assert(!processRunning(kernelPid!), "the old kernel is still running");
+          kernelPid = preview.stats.kernelPid;
+        });
+        assertEquals(page.pageErrors, []);
+        assertGreater(lines.length, 3);
+      } finally {
+        await preview.stop();
+      }
+      // (d) nothing left behind.
+      assert(kernelPid !== undefined && !processRunning(kernelPid), "kernel still running");
+      assertEquals(await childKernels(), []);
+      await assertRejects(() => fetch(preview.url).then((r) => r.body?.cancel()));
+    }),
+});
+
+/** Runs one step and names it when it fails (Deno's t.step cannot nest inside withTempDir). */
+async function t(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    throw new Error(`${name}: ${e instanceof Error ? e.message : e}`, { cause: e });
+  }
+}
