@@ -45,9 +45,6 @@ const PROMPTS = `[...document.querySelectorAll(".prompt-in")].map((p) => p.textC
 Deno.test({
   name:
     "preview: edits reload the open page; markdown without the kernel, code from the changed cell",
-  // The preview's event streams end with the server, after the browser has closed its side.
-  sanitizeResources: false,
-  sanitizeOps: false,
   fn: () =>
     withTempDir(async (dir) => {
       const path = join(dir, "live.ipynb");
@@ -90,7 +87,15 @@ Deno.test({
 
         await t("(b) code edit: only the changed cell runs, in the same kernel", async () => {
           await page.evaluate("window.notReloaded = true");
-          await save(path, notebook("Second version beta.", "`value is ${base * 100}`"));
+          // The cell takes a second: long enough to see the banner say what runs.
+          const slow = "await new Promise((r) => setTimeout(r, 1000));\n`value is ${base * 100}`";
+          await save(path, notebook("Second version beta.", slow));
+          await page.waitFor(
+            `document.getElementById("preview-banner").textContent.includes("Running cell 6 ` +
+              `(code cell 4 of 4)")`,
+            20_000,
+          );
+          assert(await page.evaluate<boolean>("window.notReloaded === true"));
           await page.waitFor(
             `!window.notReloaded && document.body.innerText.includes("value is 6300")`,
             20_000,
@@ -107,6 +112,7 @@ Deno.test({
         await t("(c) a failing cell shows its error; the server keeps serving", async () => {
           await page.evaluate("window.notReloaded = true");
           await save(path, notebook("Second version beta.", `throw new Error("boom " + base);`));
+          // The banner says the run is on; the page then shows the error.
           await page.waitFor(
             `!window.notReloaded && document.querySelector(".outputs .output-error")`,
             20_000,
@@ -155,6 +161,8 @@ Deno.test({
           kernelPid = preview.stats.kernelPid;
         });
         assertEquals(page.pageErrors, []);
+        const elsewhere = page.requests.filter((r) => !r.url.startsWith(preview.url));
+        assertEquals(elsewhere, [], "the page asked for something besides the preview");
         assertGreater(lines.length, 3);
       } finally {
         await preview.stop();
@@ -174,3 +182,65 @@ async function t(name: string, fn: () => Promise<void>): Promise<void> {
     throw new Error(`${name}: ${e instanceof Error ? e.message : e}`, { cause: e });
   }
 }
+
+Deno.test({
+  name: "preview command: prints the address, serves the report, Ctrl-C leaves no kernel behind",
+  fn: () =>
+    withTempDir(async (dir) => {
+      const path = join(dir, "cli.ipynb");
+      await save(path, notebook("From the command line.", "`value is ${base + 1}`"));
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "lib/notebook/preview_cli.ts", path, "-p", "factor=5"],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const stderr = new Response(child.stderr).text();
+      const lines: string[] = [];
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let buffered = "";
+      /** Reads stdout until a line matches. */
+      const until = async (pattern: RegExp): Promise<RegExpMatchArray> => {
+        for (;;) {
+          for (const line of lines) {
+            const m = line.match(pattern);
+            if (m) return m;
+          }
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`no line ${pattern} in ${lines.join("\n")}\n${await stderr}`);
+          buffered += value;
+          const parts = buffered.split("\n");
+          buffered = parts.pop()!;
+          lines.push(...parts);
+        }
+      };
+      try {
+        const [, url] = await until(/at (http:\/\/127\.0\.0\.1:\d+\/) \(Ctrl-C stops\)/);
+        await until(/rendered .* 4 code cells run/);
+        const page = await (await fetch(url)).text();
+        assert(page.includes("value is 106"), "the report lacks the cell's output");
+        assert(page.includes(`new EventSource("/events")`), "no reload script in the page");
+        const kernels = await new Deno.Command("pgrep", {
+          args: ["-P", String(child.pid), "-f", "jupyter --kernel"],
+          stdout: "piped",
+        }).output();
+        const pids = new TextDecoder().decode(kernels.stdout).split("\n").filter(Boolean)
+          .map(Number);
+        assertEquals(pids.length, 1, `kernels of the preview: ${pids}`);
+        child.kill("SIGINT");
+        const status = await child.status;
+        assertEquals(status.code, 0, await stderr);
+        await until(/SIGINT: stopping/);
+        assert(!processRunning(pids[0]), `kernel ${pids[0]} is still running`);
+        await assertRejects(() => fetch(url).then((r) => r.body?.cancel()));
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // exited
+        }
+        await child.status;
+        await reader.cancel().catch(() => {});
+        await stderr;
+      }
+    }),
+});
