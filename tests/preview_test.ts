@@ -132,6 +132,27 @@ Deno.test({
           );
         });
 
+        await t("an edit during a long run stops it and renders the new version", async () => {
+          await page.evaluate("window.notReloaded = true");
+          const busy = "const end = Date.now() + 60_000;\nwhile (Date.now() < end) {}\n'never'";
+          await save(path, notebook("Second version beta.", busy));
+          await page.waitFor(
+            `document.getElementById("preview-banner").textContent.includes("Running cell 6 ")`,
+            20_000,
+          );
+          const started = performance.now();
+          await save(path, notebook("Second version beta.", "`quick ${base}`"));
+          await page.waitFor(
+            `!window.notReloaded && document.body.innerText.includes("quick 63")`,
+            30_000,
+          );
+          // Interrupted, not waited for (60 s), and the kernel kept: the busy cell was stoppable.
+          assertGreater(30_000, performance.now() - started);
+          assertEquals(preview.stats.kernelStarts, 1);
+          assertEquals(preview.stats.last?.executed, 1);
+          assert(lines.some((l) => l.startsWith("stopping the run")), lines.join("\n"));
+        });
+
         await t("a syntax error keeps the page and shows the problem in the banner", async () => {
           const rendersBefore = preview.stats.renders;
           await page.evaluate("window.notReloaded = true");
@@ -146,12 +167,19 @@ Deno.test({
         });
 
         await t("a change in lib/ restarts the kernel and runs every cell", async () => {
+          await page.evaluate("window.notReloaded = true");
           await save(path, notebook("Second version beta.", "`fixed: ${base - 1}`"));
+          await page.waitFor(
+            `!window.notReloaded && window.previewState?.phase === "idle" && ` +
+              `document.body.innerText.includes("fixed: 62")`,
+            20_000,
+          );
+          await preview.idle();
+          assertEquals(preview.stats.kernelStarts, 1);
           await page.evaluate("window.notReloaded = true");
           await Deno.writeTextFile(join(lib, "helper.ts"), "export const x = 1;\n");
           await page.waitFor(
-            `!window.notReloaded && window.previewVersion >= 6 && ` +
-              `document.body.innerText.includes("fixed: 62")`,
+            `!window.notReloaded && document.body.innerText.includes("fixed: 62")`,
             30_000,
           );
           await preview.idle();

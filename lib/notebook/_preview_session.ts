@@ -71,6 +71,8 @@ export interface SessionOutcome {
   reused: number;
   /** Whether a new kernel was started. */
   restarted: boolean;
+  /** Whether {@linkcode CellSession.cancel} stopped the run: the outputs are incomplete. */
+  cancelled: boolean;
   /** The failure that stopped the run (from the cache or this render), if any. */
   failure?: { cellIndex: number; message: string };
 }
@@ -86,6 +88,25 @@ function hasTag(cell: CodeCell, tag: string): boolean {
 
 function errorOutput(ename: string, evalue: string): ErrorOutput {
   return { output_type: "error", ename, evalue, traceback: [`${ename}: ${evalue}`] };
+}
+
+/** The code cells that run (non-empty ones) and their keys. */
+async function cellKeys(
+  nb: Notebook,
+): Promise<{ cells: { cell: CodeCell; index: number }[]; keys: string[] }> {
+  const cells = nb.cells
+    .map((cell, index) => ({ cell, index }))
+    .filter((c): c is { cell: CodeCell; index: number } =>
+      c.cell.cell_type === "code" && joinSource(c.cell.source).trim() !== ""
+    );
+  const keys: string[] = [];
+  let previous = "";
+  for (const { cell } of cells) {
+    const tags = [SKIP_TAG, RAISES_TAG].filter((t) => hasTag(cell, t)).join(",");
+    previous = await sha256(`${previous}\0${tags}\0${joinSource(cell.source)}`);
+    keys.push(previous);
+  }
+  return { cells, keys };
 }
 
 async function sha256(text: string): Promise<string> {
@@ -113,6 +134,9 @@ export class CellSession {
   readonly #cache = new Map<string, CellRecord>();
   #stale = false;
   #closed = false;
+  /** The render now running: its keys and the position of the cell running. */
+  #running?: { keys: string[]; at: number };
+  #cancelled = false;
   /** Kernels started so far. */
   kernelStarts = 0;
   /** Code cells executed so far, over all renders. */
@@ -142,23 +166,13 @@ export class CellSession {
     nb: Notebook,
     onProgress: (p: SessionProgress) => void,
   ): Promise<SessionOutcome> {
-    const cells = nb.cells
-      .map((cell, index) => ({ cell, index }))
-      .filter((c): c is { cell: CodeCell; index: number } =>
-        c.cell.cell_type === "code" && joinSource(c.cell.source).trim() !== ""
-      );
+    this.#cancelled = false;
+    const { cells, keys } = await cellKeys(nb);
     for (const cell of nb.cells) {
       if (cell.cell_type !== "code") continue;
       cell.outputs = [];
       cell.execution_count = null;
       delete cell.metadata.execution;
-    }
-    const keys: string[] = [];
-    let previous = "";
-    for (const { cell } of cells) {
-      const tags = [SKIP_TAG, RAISES_TAG].filter((t) => hasTag(cell, t)).join(",");
-      previous = await sha256(`${previous}\0${tags}\0${joinSource(cell.source)}`);
-      keys.push(previous);
     }
     // Everything cached up to the cell that stopped the run: nothing to execute.
     let cachedUpTo = 0;
@@ -193,8 +207,11 @@ export class CellSession {
     let executed = 0;
     if (start < keys.length && !failure) {
       this.#history = this.#history.slice(0, start);
+      this.#running = { keys, at: start };
+      this.#cancelled = false;
       for (let n = start; n < keys.length; n++) {
-        if (this.#closed) break;
+        if (this.#closed || this.#cancelled) break;
+        this.#running.at = n;
         const { cell, index } = cells[n];
         const source = joinSource(cell.source);
         onProgress({
@@ -206,6 +223,12 @@ export class CellSession {
         });
         const record = await this.#runCell(cell, n + 1, index);
         executed++;
+        if (this.#cancelled) {
+          // Stopped half-way: the kernel holds part of this cell's effects, so nothing may
+          // reuse it; the cells before it stay valid.
+          this.#history.push(`cancelled ${keys[n]}`);
+          break;
+        }
         this.#remember(keys[n], record);
         this.#history.push(keys[n]);
         this.#fill(cell, record);
@@ -215,13 +238,41 @@ export class CellSession {
         }
       }
     }
+    this.#running = undefined;
     this.cellsExecuted += executed;
     return {
       executed,
       reused: Math.min(start, keys.length),
       restarted,
+      cancelled: this.#cancelled,
       ...(failure ? { failure } : {}),
     };
+  }
+
+  /**
+   * Stops the render now running when `nb` (parameters injected) changed a code cell at or
+   * before the one running, or always when `nb` is not given: the running cell is interrupted
+   * (the kernel is killed when that does not stop it, as a cell waiting in an `await` cannot be
+   * stopped) and no later cell runs. Resolves whether it stopped anything.
+   */
+  async cancel(nb?: Notebook): Promise<boolean> {
+    const running = this.#running;
+    if (!running || this.#cancelled) return false;
+    if (nb) {
+      const { keys } = await cellKeys(nb);
+      let same = 0;
+      while (same < keys.length && keys[same] === running.keys[same]) same++;
+      if (same > running.at || this.#running !== running) return false; // only later cells
+    }
+    this.#cancelled = true;
+    const kernel = this.#kernel;
+    if (kernel?.alive) {
+      const stopped = await kernel.interrupt(2000);
+      if (!stopped && kernel.alive && this.#running === running) {
+        kernel.kill("killed: its cell did not stop after the notebook changed");
+      }
+    }
+    return true;
   }
 
   /** Shuts the kernel down for good: a render running now stops after its cell, none starts. */

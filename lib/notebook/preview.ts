@@ -384,7 +384,8 @@ export class Preview {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      this.#kick();
+      if (this.#loop) this.#cancelIfStale({ ...this.#pending });
+      else this.#kick();
     }, this.#options.debounceMs ?? 150);
   }
 
@@ -401,6 +402,28 @@ export class Preview {
         this.#loop = undefined;
       }
     })();
+  }
+
+  /**
+   * A change during a run: stops the run when the change makes what runs obsolete (a code cell
+   * at or before the running one, lib/, a restart); the loop then renders the change.
+   */
+  async #cancelIfStale(pending: Pending): Promise<void> {
+    let changed: Notebook | undefined;
+    if (!pending.lib && !pending.restart) {
+      try {
+        const nb = await readNotebook(this.#path);
+        const parameters = parseParameterArgs(nb, this.#options.params ?? [], this.#fromFiles);
+        changed = injectParameters(nb, parameters);
+        // A half-typed save does not stop a long cell: the loop reports it after the run.
+        if (notebookSyntaxErrors(changed).length > 0) return;
+      } catch {
+        return; // unreadable: the loop reports it after the run
+      }
+    }
+    if (await this.#session.cancel(changed)) {
+      this.#log("stopping the run: what it computes changed");
+    }
   }
 
   #hasPending(): boolean {
@@ -420,7 +443,8 @@ export class Preview {
     }
     // A save that changed nothing (or a second write of the same save) renders nothing.
     if (source === this.#lastSource && !pending.lib && !pending.restart) {
-      if (this.#state.problem) this.#setState({ phase: "idle" }); // back to what the page shows
+      // Back to what the page shows (after a problem, or a run stopped by a change undone).
+      if (this.#state.problem || this.#state.phase !== "idle") this.#setState({ phase: "idle" });
       return;
     }
     let prepared: Notebook;
@@ -454,6 +478,7 @@ export class Preview {
       return this.#problem(`the kernel could not run: ${e instanceof Error ? e.message : e}`);
     }
     if (this.#stopped) return;
+    if (outcome.cancelled) return; // a newer change is pending: the loop renders it
     this.#lastSource = source;
     const runSeconds = prepared.cells.reduce(
       (sum, cell) => sum + (cell.cell_type === "code" ? cellRunSeconds(cell) ?? 0 : 0),
