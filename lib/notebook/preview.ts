@@ -9,8 +9,9 @@
  * While cells run, a banner in the page says which; a failing cell shows its error in the report
  * and the preview goes on serving. A notebook that cannot be read or parsed (a half-saved file, a
  * syntax error) keeps the last report and shows the problem in the banner. File events are
- * debounced: editors write a file several times per save. A change that comes during a render is
- * rendered when that render is done.
+ * debounced: editors write a file several times per save. A change that comes during a run and
+ * makes it obsolete (a code cell at or before the running one, lib/) stops it (interrupt, else
+ * kill); other changes are rendered when the run is done.
  *
  * Served paths: `/` (the report), `/events` (the state stream), `POST /restart` (restart the
  * kernel and run every cell; the page's Restart button).
