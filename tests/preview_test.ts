@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { openPage } from "../lib/browser/mod.ts";
 import type { Cell, Notebook } from "../lib/notebook/nbformat.ts";
 import { Preview } from "../lib/notebook/preview.ts";
+import { main } from "../lib/notebook/preview_cli.ts";
 import { withTempDir } from "./_data_helpers.ts";
 import { childKernels, processRunning } from "./_notebook_helpers.ts";
 
@@ -271,4 +272,29 @@ Deno.test({
         await stderr;
       }
     }),
+});
+
+Deno.test("preview command: usage, notebook and parameter errors exit 2 before anything starts", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "p.ipynb");
+    await save(path, notebook("x", "1"));
+    const errors: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => errors.push(args.join(" "));
+    try {
+      assertEquals(await main([]), 2);
+      assertMatch(errors.at(-1)!, /missing the notebook/);
+      assertEquals(await main([path, "--port", "http"]), 2);
+      assertMatch(errors.at(-1)!, /--port expects a port number .* got "http"/);
+      assertEquals(await main([join(dir, "missing.ipynb")]), 2);
+      assertMatch(errors.at(-1)!, /notebook not found: .*missing\.ipynb/);
+      assertEquals(await main([path, "-p", "nope=1"]), 2);
+      assertMatch(errors.at(-1)!, /bad parameters: .*nope/);
+      assertEquals(await main([path, "-p", "factor=text"]), 2);
+      assertMatch(errors.at(-1)!, /factor/);
+    } finally {
+      console.error = original;
+    }
+    assertEquals(await childKernels(), []);
+  });
 });

@@ -131,6 +131,8 @@ export class Preview {
   #timer?: ReturnType<typeof setTimeout>;
   #loop?: Promise<void>;
   #lastSource?: string;
+  /** The page shows outputs from before a lib/ change or a restart. */
+  #invalidated = false;
   #stopped = false;
   #renders = 0;
   #last?: PreviewStats["last"];
@@ -385,7 +387,7 @@ export class Preview {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (this.#loop) this.#cancelIfStale({ ...this.#pending });
+      if (this.#loop) this.#cancelIfStale({ ...this.#pending }).catch(() => {});
       else this.#kick();
     }, this.#options.debounceMs ?? 150);
   }
@@ -433,7 +435,10 @@ export class Preview {
 
   async #render(pending: Pending): Promise<void> {
     const started = performance.now();
-    if (pending.lib || pending.restart) this.#session.invalidate();
+    if (pending.lib || pending.restart) {
+      this.#session.invalidate();
+      this.#invalidated = true;
+    }
     let nb: Notebook;
     let source: string;
     try {
@@ -443,7 +448,7 @@ export class Preview {
       return this.#problem(`${e instanceof Error ? e.message : e}`);
     }
     // A save that changed nothing (or a second write of the same save) renders nothing.
-    if (source === this.#lastSource && !pending.lib && !pending.restart) {
+    if (source === this.#lastSource && !this.#invalidated) {
       // Back to what the page shows (after a problem, or a run stopped by a change undone).
       if (this.#state.problem || this.#state.phase !== "idle") this.#setState({ phase: "idle" });
       return;
@@ -481,6 +486,7 @@ export class Preview {
     if (this.#stopped) return;
     if (outcome.cancelled) return; // a newer change is pending: the loop renders it
     this.#lastSource = source;
+    this.#invalidated = false;
     const runSeconds = prepared.cells.reduce(
       (sum, cell) => sum + (cell.cell_type === "code" ? cellRunSeconds(cell) ?? 0 : 0),
       0,
