@@ -298,3 +298,50 @@ Deno.test("preview command: usage, notebook and parameter errors exit 2 before a
     assertEquals(await childKernels(), []);
   });
 });
+
+/** Waits until the preview has published `renders` renders and is idle. */
+async function renders(preview: Preview, renders: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (preview.stats.renders < renders) {
+    if (Date.now() > deadline) {
+      throw new Error(`render ${renders} did not come: ${JSON.stringify(preview.stats)}`);
+    }
+    await new Promise((done) => setTimeout(done, 25));
+  }
+  await preview.idle();
+}
+
+Deno.test("preview: an edit undone comes from the cache; the kernel then runs what it lacks", () =>
+  withTempDir(async (dir) => {
+    const path = join(dir, "undo.ipynb");
+    /** The parameters cell, then two code cells. */
+    const version = (base: string, last: string): Notebook => {
+      const nb = notebook("Undo.", last);
+      nb.cells = [nb.cells[1], code(base), nb.cells[4]];
+      return nb;
+    };
+    const v1 = version("const base = 21 * factor;", "`value is ${base + 1}`");
+    await save(path, v1);
+    const preview = await Preview.start(path, { libDir: null, debounceMs: 50 });
+    try {
+      const page = async () => await (await fetch(preview.url)).text();
+      await renders(preview, 1);
+      assertEquals(preview.stats.last?.executed, 3);
+      await save(path, version("const base = 1000;", "`value is ${base + 1}`"));
+      await renders(preview, 2);
+      assertEquals([preview.stats.last?.executed, preview.stats.last?.reused], [2, 1]);
+      assert((await page()).includes("value is 1001"));
+      await save(path, v1); // undone: every cell is in the cache, nothing runs
+      await renders(preview, 3);
+      assertEquals([preview.stats.last?.executed, preview.stats.last?.reused], [0, 3]);
+      assert((await page()).includes("value is 43"));
+      // The kernel still holds base = 1000: an edit of the last cell must run base again first.
+      await save(path, version("const base = 21 * factor;", "`value is ${base + 2}`"));
+      await renders(preview, 4);
+      assertEquals([preview.stats.last?.executed, preview.stats.last?.reused], [2, 1]);
+      assert((await page()).includes("value is 44"), "the kernel's stale base was used");
+      assertEquals(preview.stats.kernelStarts, 1);
+    } finally {
+      await preview.stop();
+    }
+  }));
