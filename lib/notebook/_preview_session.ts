@@ -12,7 +12,8 @@
  *   the kernel's imports are stale).
  *
  * Like Jupyter's "run from here", the kernel keeps what the old versions of later cells
- * defined; a restart gives a clean state.
+ * defined; a restart gives a clean state. Each cell runs through `executeCell` (`cell.ts`), as
+ * `runNotebook` runs it: the same statuses, error outputs, time limit and tags.
  *
  * @module
  */
