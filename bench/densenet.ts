@@ -32,7 +32,7 @@
  * the default, honours `TCONV_BACKEND`; `--native auto`, the default, honours `TCONV_NATIVE`).
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine, UsageError } from "../lib/util/cli_args.ts";
 import { tf } from "../lib/backend/tf.ts";
 import {
   BACKEND_PREFERENCES,
@@ -98,8 +98,6 @@ interface Result {
   top_kernels?: { name: string; ms: number; calls: number }[];
 }
 
-class UsageError extends Error {}
-
 function _integer(name: string, text: string, min: number): number {
   const value = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
@@ -135,27 +133,22 @@ function _oneOf<T extends string>(name: string, value: string, valid: readonly T
 }
 
 function _parse(args: string[]): Options {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: _joinNegatives(args),
-      options: {
-        net: { type: "string", default: "both" },
-        batch: { type: "string", default: "64" },
-        steps: { type: "string", default: "5" },
-        warmup: { type: "string", default: "1" },
-        backend: { type: "string", default: "auto" },
-        data: { type: "string", default: "random" },
-        native: { type: "string", default: "auto" },
-        json: { type: "boolean", default: false },
-        profile: { type: "boolean", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
+  const { values } = parseCommandLine({
+    args: _joinNegatives(args),
+    options: {
+      net: { type: "string", default: "both" },
+      batch: { type: "string", default: "64" },
+      steps: { type: "string", default: "5" },
+      warmup: { type: "string", default: "1" },
+      backend: { type: "string", default: "auto" },
+      data: { type: "string", default: "random" },
+      native: { type: "string", default: "auto" },
+      json: { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   _oneOf("net", values.net, NETS);
   const backend = _oneOf("backend", values.backend.trim().toLowerCase(), BACKEND_PREFERENCES);
   _oneOf("data", values.data, DATA);

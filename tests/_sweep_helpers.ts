@@ -57,3 +57,35 @@ export async function executions(folder: string, id: string): Promise<string[]> 
   );
   return text.split("\n").filter(Boolean);
 }
+
+/** The real 2×2 sweep of notebook 02 the tests share: one folder and how its command ended. */
+export interface Notebook02Sweep {
+  /** The sweep folder (`sweep.json`, `runs/`, `03_sweep.ipynb`, `03_sweep.html`). */
+  out: string;
+  /** The sweep command's exit code and output. */
+  ran: Ran;
+}
+
+let notebook02Sweep: Promise<Notebook02Sweep> | undefined;
+
+/**
+ * Runs, once per test module, a real 2×2 sweep of notebook 02: init default/swapped × seeds [0]
+ * and [1], 16 synthetic images, 2 epochs of batches of 8, no control arm, 2 jobs. Every later call
+ * gets the same folder (it takes about a minute), which is removed when the test process unloads.
+ */
+export function sweepNotebook02(): Promise<Notebook02Sweep> {
+  notebook02Sweep ??= (async () => {
+    const tmp = await Deno.makeTempDir({ prefix: "sweep-02-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
+    const out = `${tmp}/s`;
+    const ran = await sweep([
+      "notebooks/02_train.ipynb",
+      ...["--grid", "init=default,swapped", "--grid", "seeds=[0],[1]"],
+      ...["dataset=synthetic", "trainSize=16", "testSize=16", "epochs=2", "batchSize=8"]
+        .flatMap((p) => ["-p", p]),
+      ...["-p", "control=false", "--out", out, "--jobs", "2"],
+    ]);
+    return { out, ran };
+  })();
+  return notebook02Sweep;
+}

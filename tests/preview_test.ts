@@ -4,6 +4,7 @@ import { assert, assertEquals, assertGreater, assertMatch, assertRejects } from 
 import { join } from "node:path";
 import { openPage } from "../lib/browser/mod.ts";
 import type { Cell, Notebook } from "../lib/notebook/nbformat.ts";
+import { notebookToPercent } from "../lib/notebook/percent.ts";
 import { Preview } from "../lib/notebook/preview.ts";
 import { main } from "../lib/notebook/preview_cli.ts";
 import { withTempDir } from "./_data_helpers.ts";
@@ -34,9 +35,13 @@ function notebook(first: string, last: string): Notebook {
   };
 }
 
-/** Writes the notebook the way editors save: a temp file renamed over the old one. */
+/**
+ * Writes the notebook the way editors save: a temp file renamed over the old one; a `.ts` path
+ * gets the percent form.
+ */
 async function save(path: string, nb: Notebook): Promise<void> {
-  await Deno.writeTextFile(path + ".tmp", JSON.stringify(nb, null, 1));
+  const text = path.endsWith(".ts") ? notebookToPercent(nb) : JSON.stringify(nb, null, 1);
+  await Deno.writeTextFile(path + ".tmp", text);
   await Deno.rename(path + ".tmp", path);
 }
 
@@ -311,6 +316,12 @@ async function renders(preview: Preview, renders: number): Promise<void> {
   await preview.idle();
 }
 
+/** Waits for render `n`, then checks how many code cells it executed and took from the cache. */
+async function rendered(preview: Preview, n: number, executed: number, reused: number) {
+  await renders(preview, n);
+  assertEquals([preview.stats.last?.executed, preview.stats.last?.reused], [executed, reused]);
+}
+
 Deno.test("preview: an edit undone comes from the cache; the kernel then runs what it lacks", () =>
   withTempDir(async (dir) => {
     const path = join(dir, "undo.ipynb");
@@ -325,23 +336,49 @@ Deno.test("preview: an edit undone comes from the cache; the kernel then runs wh
     const preview = await Preview.start(path, { libDir: null, debounceMs: 50 });
     try {
       const page = async () => await (await fetch(preview.url)).text();
-      await renders(preview, 1);
-      assertEquals(preview.stats.last?.executed, 3);
+      await rendered(preview, 1, 3, 0);
       await save(path, version("const base = 1000;", "`value is ${base + 1}`"));
-      await renders(preview, 2);
-      assertEquals([preview.stats.last?.executed, preview.stats.last?.reused], [2, 1]);
+      await rendered(preview, 2, 2, 1);
       assert((await page()).includes("value is 1001"));
       await save(path, v1); // undone: every cell is in the cache, nothing runs
-      await renders(preview, 3);
-      assertEquals([preview.stats.last?.executed, preview.stats.last?.reused], [0, 3]);
+      await rendered(preview, 3, 0, 3);
       assert((await page()).includes("value is 43"));
       // The kernel still holds base = 1000: an edit of the last cell must run base again first.
       await save(path, version("const base = 21 * factor;", "`value is ${base + 2}`"));
-      await renders(preview, 4);
-      assertEquals([preview.stats.last?.executed, preview.stats.last?.reused], [2, 1]);
+      await rendered(preview, 4, 2, 1);
       assert((await page()).includes("value is 44"), "the kernel's stale base was used");
       assertEquals(preview.stats.kernelStarts, 1);
     } finally {
       await preview.stop();
     }
+  }));
+
+Deno.test("preview: a percent-format .ts notebook is previewed, and its edits are served", () =>
+  withTempDir(async (dir) => {
+    const path = join(dir, "live.ts");
+    await save(path, notebook("Percent alpha.", "`value is ${base + 1}`"));
+    assert((await Deno.readTextFile(path)).includes("// %% [markdown]"), "not the percent form");
+    const preview = await Preview.start(path, { libDir: null, debounceMs: 50 });
+    try {
+      const page = async () => await (await fetch(preview.url)).text();
+      await rendered(preview, 1, 3, 0); // parameters, base, last
+      let body = await page();
+      assert(body.includes("Percent alpha.") && body.includes("value is 43"), body.slice(-2000));
+
+      // A markdown edit of the .ts file: rendered again without the kernel.
+      await save(path, notebook("Percent beta.", "`value is ${base + 1}`"));
+      await rendered(preview, 2, 0, 3);
+      body = await page();
+      assert(body.includes("Percent beta.") && !body.includes("Percent alpha."), "markdown edit");
+      assert(body.includes("value is 43"));
+
+      // A code edit of the .ts file: only the edited cell runs, in the same kernel.
+      await save(path, notebook("Percent beta.", "`value is ${base * 10}`"));
+      await rendered(preview, 3, 1, 2);
+      assert((await page()).includes("value is 420"), "the code edit is not in the page");
+      assertEquals(preview.stats.kernelStarts, 1);
+    } finally {
+      await preview.stop();
+    }
+    assertEquals(await childKernels(), []);
   }));

@@ -19,7 +19,7 @@
  * ```
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine, UsageError } from "../util/cli_args.ts";
 import { resolve } from "node:path";
 import { CIFAR10_MD5, CIFAR10_URL, downloadCifar10 } from "./download.ts";
 import { DEFAULT_DATA_DIR } from "./cifar10.ts";
@@ -44,7 +44,7 @@ const USAGE =
 export async function main(args: string[]): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
+    ({ values } = parseCommandLine({
       args,
       options: {
         url: { type: "string" },
@@ -58,7 +58,8 @@ export async function main(args: string[]): Promise<number> {
       allowPositionals: false,
     }));
   } catch (error) {
-    console.error(`${error instanceof Error ? error.message : error}\n\n${USAGE}`);
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${USAGE}`);
     return 2;
   }
   if (values.help) {

@@ -16,7 +16,7 @@ import {
   type Message,
   receivedSignal,
 } from "./kernel.ts";
-import { type Cell, type CodeCell, type ErrorOutput, joinSource, type Output } from "./nbformat.ts";
+import { type CodeCell, type ErrorOutput, hasTag, joinSource, type Output } from "./nbformat.ts";
 import type { OutputCollector } from "./_outputs.ts";
 import { syntaxErrors } from "./syntax.ts";
 
@@ -42,12 +42,6 @@ export function cellOutputs(collector: OutputCollector, index: number): CellOutp
     push: (o) => collector.push(index, o),
     list: () => collector.outputs(index),
   };
-}
-
-/** Whether a cell carries `tag` in its metadata. */
-export function hasTag(cell: Cell, tag: string): boolean {
-  const tags = cell.metadata?.tags;
-  return Array.isArray(tags) && tags.includes(tag);
 }
 
 /** The output that stands in a cell tagged `skip-execution`. */

@@ -12,31 +12,21 @@
  *   the kernel's imports are stale).
  *
  * Like Jupyter's "run from here", the kernel keeps what the old versions of later cells
- * defined; a restart gives a clean state.
+ * defined; a restart gives a clean state. Each cell runs through `executeCell` (`cell.ts`), as
+ * `runNotebook` runs it: the same statuses, error outputs, time limit and tags.
  *
  * @module
  */
-import { OutputCollector } from "./_outputs.ts";
-import { ExecuteTimeoutError, Kernel, KernelDiedError, type KernelOptions } from "./kernel.ts";
-import type { Message } from "./kernel.ts";
-import {
-  type CodeCell,
-  type ErrorOutput,
-  joinSource,
-  type Notebook,
-  type Output,
-} from "./nbformat.ts";
-import { RAISES_TAG, SKIP_TAG } from "./runner.ts";
-
-/** How one cell ended, as the runner names it. */
-export type PreviewCellStatus = "ok" | "error" | "timeout" | "died" | "skipped" | "raised";
+import { type CellStatus, executeCell, RAISES_TAG, SKIP_TAG } from "./cell.ts";
+import { Kernel, type KernelOptions } from "./kernel.ts";
+import { type CodeCell, hasTag, joinSource, type Notebook, type Output } from "./nbformat.ts";
 
 /** What the cache keeps of one executed code cell. */
 interface CellRecord {
   outputs: Output[];
   executionCount: number | null;
-  execution: Record<string, string>;
-  status: PreviewCellStatus;
+  execution: Record<string, unknown>;
+  status: CellStatus;
   /** One line naming the failure ("error", "timeout", "died"). */
   failure?: string;
 }
@@ -79,16 +69,6 @@ export interface SessionOutcome {
 
 /** Cache entries kept at most; entries the kernel's history uses are never dropped. */
 const CACHE_LIMIT = 2000;
-
-const TIMING = ["iopub.execute_input", "shell.execute_reply"] as const;
-
-function hasTag(cell: CodeCell, tag: string): boolean {
-  return Array.isArray(cell.metadata?.tags) && cell.metadata.tags.includes(tag);
-}
-
-function errorOutput(ename: string, evalue: string): ErrorOutput {
-  return { output_type: "error", ename, evalue, traceback: [`${ename}: ${evalue}`] };
-}
 
 /** The code cells that run (non-empty ones) and their keys. */
 async function cellKeys(
@@ -319,74 +299,26 @@ export class CellSession {
     }
   }
 
-  /** Runs one cell the way the runner does (same statuses and error outputs). */
+  /** Runs one cell with `executeCell`, as the runner does, and keeps a copy of what it made. */
   async #runCell(cell: CodeCell, position: number, index: number): Promise<CellRecord> {
-    const where = `cell ${index + 1} (code cell ${position})`;
-    const collector = new OutputCollector();
-    const execution: Record<string, string> = {};
-    let executionCount: number | null = null;
-    const done = (status: PreviewCellStatus, failure?: string): CellRecord => ({
-      outputs: structuredClone(collector.outputs(0)),
-      executionCount,
-      execution: Object.fromEntries(
-        TIMING.filter((k) => execution[k] !== undefined).map((k) => [k, execution[k]]),
-      ),
-      status,
-      ...(failure ? { failure } : {}),
-    });
-    if (hasTag(cell, SKIP_TAG)) {
-      collector.push(0, {
-        output_type: "stream",
-        name: "stderr",
-        text: [`Not run: this cell is tagged "${SKIP_TAG}".\n`],
-      });
-      return done("skipped");
-    }
+    const label = `cell ${index + 1} (code cell ${position})`;
     const kernel = this.#kernel;
-    if (!kernel) return done("died", `${where} did not run: the kernel was shut down`);
-    const onMessage = (m: Message) => {
-      if (m.header.msg_type === "execute_input") {
-        execution["iopub.execute_input"] ??= String(m.header.date ?? new Date().toISOString());
-        const count = m.content.execution_count;
-        if (typeof count === "number") executionCount = count;
-      }
-      collector.apply(0, m);
-    };
-    try {
-      const result = await kernel.execute(joinSource(cell.source), {
-        timeoutMs: this.#options.cellTimeoutMs,
-        onMessage,
-        keepMessages: false,
-      });
-      if (result.executionCount !== null) executionCount = result.executionCount;
-      if (result.replyDate) execution["shell.execute_reply"] = result.replyDate;
-      if (result.status === "ok") return done("ok");
-      const ename = String(result.reply.ename ?? "Error");
-      const evalue = String(result.reply.evalue ?? result.status);
-      const sent = collector.outputs(0).some((o) => o.output_type === "error");
-      if (!sent) collector.push(0, errorOutput(ename, evalue));
-      if (hasTag(cell, RAISES_TAG)) return done("raised");
-      return done("error", `${where} raised ${ename}: ${evalue}`);
-    } catch (e) {
-      if (e instanceof ExecuteTimeoutError) {
-        const limit = (this.#options.cellTimeoutMs ?? 0) / 1000;
-        const stopped = await kernel.interrupt(3000);
-        if (!stopped && kernel.alive) kernel.kill(`cell timed out after ${limit} s`);
-        const how = stopped ? "it was interrupted" : "the kernel was killed";
-        collector.push(0, errorOutput("TimeoutError", `Cell timed out after ${limit} s; ${how}.`));
-        return done("timeout", `${where} timed out after ${limit} s (${how})`);
-      }
-      if (e instanceof KernelDiedError) {
-        const why = e.exit.reason;
-        collector.push(
-          0,
-          errorOutput("KernelDied", `The kernel died while running this cell (${why}).`),
-        );
-        return done("died", `the kernel died while running ${where} (${why})`);
-      }
-      const text = e instanceof Error ? e.message : String(e);
-      collector.push(0, errorOutput("PreviewError", text));
-      return done("error", `${where} could not run: ${text}`);
+    if (!kernel) {
+      return {
+        outputs: [],
+        executionCount: null,
+        execution: {},
+        status: "died",
+        failure: `${label} did not run: the kernel was shut down`,
+      };
     }
+    const run = await executeCell(kernel, cell, { timeoutMs: this.#options.cellTimeoutMs, label });
+    return {
+      outputs: structuredClone(run.outputs),
+      executionCount: cell.execution_count,
+      execution: { ...cell.metadata.execution as Record<string, unknown> },
+      status: run.status,
+      ...(run.failure ? { failure: run.failure } : {}),
+    };
   }
 }

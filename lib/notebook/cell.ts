@@ -29,9 +29,9 @@
  * @module
  */
 import type { Kernel, Message } from "./kernel.ts";
-import type { CodeCell, Output } from "./nbformat.ts";
+import { type CodeCell, hasTag, type Output } from "./nbformat.ts";
 import { OutputCollector } from "./_outputs.ts";
-import { cellOutputs, hasTag, runCodeCell, SKIP_TAG, skippedNote } from "./_execute_cell.ts";
+import { cellOutputs, runCodeCell, SKIP_TAG, skippedNote } from "./_execute_cell.ts";
 
 export { RAISES_TAG, SKIP_TAG } from "./_execute_cell.ts";
 

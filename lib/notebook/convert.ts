@@ -12,6 +12,7 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { exists } from "../util/fs.ts";
 import { type Cell, joinSource, type Notebook, notebookStem, readNotebook } from "./nbformat.ts";
 import { isPercentText, notebookToPercent, PercentFormatError } from "./percent.ts";
 
@@ -90,7 +91,7 @@ export async function convertNotebook(
   } catch (e) {
     throw new ConvertError(e instanceof Error ? e.message : String(e));
   }
-  const existing = await fileExists(output);
+  const existing = await exists(output);
   if (existing && !options.force) {
     throw new ConvertError(`${output} exists (--force replaces it)`);
   }
@@ -113,16 +114,6 @@ export async function convertNotebook(
 
 function formOf(path: string): NotebookForm | undefined {
   return path.endsWith(".ipynb") ? "ipynb" : path.endsWith(".ts") ? "ts" : undefined;
-}
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 /** Copies outputs from the `.ipynb` at `path` into `nb`'s unchanged code cells; their number. */

@@ -14,7 +14,7 @@
  * ```
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../util/cli_args.ts";
 import { ConvertError, convertNotebook, type NotebookForm } from "./convert.ts";
 
 /**
@@ -62,21 +62,16 @@ export interface ConvertArgs {
  * ```
  */
 export function parseConvertArgs(args: string[]): ConvertArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        to: { type: "string" },
-        out: { type: "string", short: "o" },
-        force: { type: "boolean", short: "f" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new ConvertError(e instanceof Error ? e.message : String(e));
-  }
+  const parsed = parseCommandLine({
+    args,
+    allowPositionals: true,
+    options: {
+      to: { type: "string" },
+      out: { type: "string", short: "o" },
+      force: { type: "boolean", short: "f" },
+      help: { type: "boolean", short: "h" },
+    },
+  }, (message) => new ConvertError(message));
   const v = parsed.values;
   if (v.help) return { help: true, force: false };
   const [input, ...extra] = parsed.positionals;

@@ -14,6 +14,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { UsageError } from "../util/cli_args.ts";
 import { findChromium } from "../browser/mod.ts";
 import { renderReport, type ReportHeader, writeReportAtomic } from "./html.ts";
 import { OutputLog } from "./_log_output.ts";
@@ -37,23 +38,8 @@ import {
   type RunResult,
 } from "./runner.ts";
 
-/**
- * A mistake in how a run was asked for (e.g. `--pdf` without Chromium): the command line prints
- * it with the usage hint, exit code 2.
- */
-export class UsageError extends Error {
-  /**
-   * @example
-   * ```ts
-   * import { UsageError } from "./execute.ts";
-   * throw new UsageError("missing notebook path");
-   * ```
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+/** Thrown for a mistake in how a run was asked for (e.g. `--pdf` without Chromium). */
+export { UsageError };
 
 /** Options for {@linkcode runAndWrite}. */
 export interface RunAndWriteOptions {

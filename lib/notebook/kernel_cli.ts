@@ -19,6 +19,7 @@
  * @module
  */
 import { join } from "node:path";
+import { UsageError } from "../util/cli_args.ts";
 import {
   checkThreads,
   installKernelSpec,
@@ -49,8 +50,6 @@ options (install, uninstall):
 
 exit codes: 0 done (status: installed and fine), 1 failed (status: missing or a warning),
 2 usage error`;
-
-class UsageError extends Error {}
 
 interface Args {
   command: "install" | "uninstall" | "status" | "help";

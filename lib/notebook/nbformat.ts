@@ -112,6 +112,20 @@ export function joinSource(source: MultilineString): string {
 }
 
 /**
+ * Whether a cell carries `tag` in its `metadata.tags` (nbclient's and papermill's cell tags).
+ *
+ * @example
+ * ```ts
+ * import { hasTag } from "./nbformat.ts";
+ * hasTag({ cell_type: "markdown", source: "", metadata: { tags: ["parameters"] } }, "parameters"); // true
+ * ```
+ */
+export function hasTag(cell: Cell, tag: string): boolean {
+  const tags = cell.metadata?.tags;
+  return Array.isArray(tags) && tags.includes(tag);
+}
+
+/**
  * A fresh cell id (nbformat 4.5: 1–64 characters of letters, digits, `-` and `_`).
  *
  * @example

@@ -29,7 +29,7 @@
 import { parse as parseYaml } from "yaml";
 import ts from "typescript";
 import { assertedTypes, literalChoices, literalValue, NOT_LITERAL, unwrap } from "./_literal.ts";
-import { type Cell, type CodeCell, joinSource, newCellId, type Notebook } from "./nbformat.ts";
+import { type CodeCell, hasTag, joinSource, newCellId, type Notebook } from "./nbformat.ts";
 
 /**
  * Tag of the cell holding the defaults.
@@ -97,11 +97,6 @@ export class ParameterError extends Error {
     super(message);
     this.name = "ParameterError";
   }
-}
-
-function hasTag(cell: Cell, tag: string): boolean {
-  const tags = cell.metadata?.tags;
-  return Array.isArray(tags) && tags.includes(tag);
 }
 
 /**

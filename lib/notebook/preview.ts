@@ -34,14 +34,14 @@ import { CellSession } from "./_preview_session.ts";
 import { backendName, datasetName } from "./facts.ts";
 import { cellRunSeconds, renderReport } from "./html.ts";
 import type { KernelOptions } from "./kernel.ts";
-import { type Notebook, readNotebook } from "./nbformat.ts";
+import { hasTag, type Notebook, readNotebook } from "./nbformat.ts";
 import {
   injectParameters,
   parametersInEffect,
   parseParameterArgs,
   readParameterFile,
 } from "./parameters.ts";
-import { SKIP_TAG } from "./runner.ts";
+import { SKIP_TAG } from "./cell.ts";
 import { describeSyntaxProblem, notebookSyntaxErrors } from "./syntax.ts";
 
 /** Options for {@linkcode Preview.start}. */
@@ -462,10 +462,7 @@ export class Preview {
     } catch (e) {
       return this.#problem(`bad parameters: ${e instanceof Error ? e.message : e}`);
     }
-    const syntax = notebookSyntaxErrors(prepared, (i) => {
-      const tags = prepared.cells[i].metadata?.tags;
-      return !(Array.isArray(tags) && tags.includes(SKIP_TAG));
-    });
+    const syntax = notebookSyntaxErrors(prepared, (i) => !hasTag(prepared.cells[i], SKIP_TAG));
     if (syntax.length > 0) {
       return this.#problem(`syntax error: ${syntax.map(describeSyntaxProblem).join("; ")}`);
     }

@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine, UsageError } from "../util/cli_args.ts";
 import { NotebookFileError } from "./nbformat.ts";
 import { ParameterError, splitParameterArg } from "./parameters.ts";
 import { Preview } from "./preview.ts";
@@ -44,8 +44,6 @@ Options:
   --no-input             Leave code cells' source out of the report.
   -h, --help             Show this help.`;
 
-class UsageError extends Error {}
-
 /** Parsed command line of `deno task preview`. */
 interface PreviewArgs {
   notebook: string;
@@ -57,23 +55,18 @@ interface PreviewArgs {
 }
 
 function parse(args: string[]): PreviewArgs | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        port: { type: "string" },
-        param: { type: "string", short: "p", multiple: true },
-        "parameters-file": { type: "string", short: "f", multiple: true },
-        timeout: { type: "string" },
-        "no-input": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
+  const parsed = parseCommandLine({
+    args,
+    allowPositionals: true,
+    options: {
+      port: { type: "string" },
+      param: { type: "string", short: "p", multiple: true },
+      "parameters-file": { type: "string", short: "f", multiple: true },
+      timeout: { type: "string" },
+      "no-input": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
   const { values, positionals } = parsed;
   if (values.help) return "help";
   if (positionals.length !== 1) {

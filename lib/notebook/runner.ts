@@ -44,11 +44,11 @@
  */
 import type { CellStatus } from "./cell.ts";
 import { Checkpoints } from "./_checkpoint.ts";
-import { cellOutputs, hasTag, runCodeCell, SKIP_TAG, skippedNote } from "./_execute_cell.ts";
+import { cellOutputs, runCodeCell, SKIP_TAG, skippedNote } from "./_execute_cell.ts";
 import { Kernel, type KernelOptions, type Message, receivedSignal } from "./kernel.ts";
 import { LostMessageLedger } from "./_lost.ts";
 import type { CodeCell, Notebook } from "./nbformat.ts";
-import { joinSource, newCellId } from "./nbformat.ts";
+import { hasTag, joinSource, newCellId } from "./nbformat.ts";
 import { OutputCollector } from "./_outputs.ts";
 import { injectParameters, parametersInEffect } from "./parameters.ts";
 import { NotebookSyntaxError, notebookSyntaxErrors } from "./syntax.ts";

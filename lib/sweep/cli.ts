@@ -18,9 +18,8 @@
  * ```
  * @module
  */
-import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
-import { UsageError } from "../notebook/execute.ts";
+import { parseCommandLine, UsageError } from "../util/cli_args.ts";
 import { NotebookFileError, readNotebook } from "../notebook/nbformat.ts";
 import { notebookParameters, ParameterError, splitParameterArg } from "../notebook/parameters.ts";
 import { checkSweep, GridError, parseGridArg } from "./grid.ts";
@@ -112,27 +111,22 @@ function positiveInt(flag: string, text: string | undefined): number | undefined
  * ```
  */
 export function parseSweepArgs(args: string[]): SweepArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        grid: { type: "string", multiple: true },
-        param: { type: "string", short: "p", multiple: true },
-        out: { type: "string", short: "o" },
-        jobs: { type: "string", short: "j" },
-        slurm: { type: "boolean" },
-        "slurm-args": { type: "string" },
-        "cpus-per-task": { type: "string" },
-        wait: { type: "boolean" },
-        "no-report": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
+  const parsed = parseCommandLine({
+    args,
+    allowPositionals: true,
+    options: {
+      grid: { type: "string", multiple: true },
+      param: { type: "string", short: "p", multiple: true },
+      out: { type: "string", short: "o" },
+      jobs: { type: "string", short: "j" },
+      slurm: { type: "boolean" },
+      "slurm-args": { type: "string" },
+      "cpus-per-task": { type: "string" },
+      wait: { type: "boolean" },
+      "no-report": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
   const v = parsed.values;
   const base: SweepArgs = {
     command: "sweep",
