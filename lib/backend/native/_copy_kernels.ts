@@ -1,16 +1,17 @@
 /**
- * `Concat`, `SplitV` and `Slice` for tfjs's wasm backend as oneDNN reorders between strided views
- * of the wasm heap. A dense block's concatenations move 32-channel runs (128 bytes) per pixel:
- * the JavaScript kernels (`../wasm/_fast_kernels.ts`) copy them element by element, oneDNN copies
- * them with vector moves on its OpenMP threads, several times faster. Copies are exact: a reorder
- * from float32 to float32 without scales moves the bits.
+ * `Concat`, `SplitV` and `Slice` for tfjs's wasm backend as oneDNN copies between views of the
+ * wasm heap. A dense block's concatenations move 32-channel runs (128 bytes) per pixel: the
+ * JavaScript kernels (`../wasm/_fast_kernels.ts`) copy them element by element, oneDNN copies them
+ * with vector moves on its OpenMP threads, several times faster. Copies are exact: oneDNN's
+ * concatenation and its reorders from float32 to float32 without scales move the bits.
  *
- * Every copy is one reorder from a strided view to another, both of the same dimensions:
- * a concatenation along `axis` views the output as `[outer, block]` and copies each input
- * (`[outer, run]`, dense) into its columns; a split copies the other way; a slice views the input
- * with its own strides from the slice's first element. Dimensions are merged where both views
- * are contiguous across them, so that a channel-axis concatenation of NHWC tensors is a 2-D copy.
- * One reorder primitive is made per view geometry and kept (see {@linkcode CopyPlans}).
+ * A concatenation along `axis` views the output as `[outer, block]` and each input as a dense
+ * `[outer, run]` and runs oneDNN's concatenation primitive, which writes the output row by row. A
+ * split is one reorder per output from a strided view of the input (`[outer, run]` with row stride
+ * `block`); a slice is one reorder from the input viewed with its own strides from the slice's first
+ * element. Dimensions are merged where both views are contiguous across them, so that a channel
+ * split of NHWC tensors is a 2-D copy. Primitives are made once per geometry and kept (see
+ * {@linkcode CopyPlans}).
  *
  * What these kernels do not take (other dtypes, fewer than {@linkcode NATIVE_COPY_MIN_ELEMENTS}
  * elements, where the FFI call costs more than the copy) runs the kernel registered before.
@@ -43,7 +44,15 @@ const COPY_SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "i32", "buffer"],
     result: "i32",
   },
+  // (descriptor, destination, inputs, concatenated dimension, input descriptions, attr, engine)
+  dnnl_concat_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "i32", "i32", "buffer", "pointer", "pointer"],
+    result: "i32",
+  },
 } as const;
+
+/** `DNNL_ARG_MULTIPLE_SRC`: the first input of a concatenation (the others follow). */
+const ARG_MULTIPLE_SRC = 1024;
 
 /** The part of tfjs-wasm's `BackendWasm` these kernels use. */
 interface WasmBackend {
@@ -53,11 +62,11 @@ interface WasmBackend {
   disposeData(dataId: object): boolean;
 }
 
-/** One copy geometry's reorder, made once. */
+/** One copy geometry's reorder (one source) or concatenation (several), made once. */
 interface Plan {
   primitive: Ptr;
   args: ExecArgs;
-  src: Ptr;
+  srcs: Ptr[];
   dst: Ptr;
   owned: { kind: "primitive" | "pd" | "memory"; handle: Ptr }[];
 }
@@ -104,9 +113,23 @@ export class CopyPlans {
    * (heap addresses of the views' first elements).
    */
   copy(g: CopyGeometry, src: Ptr, dst: Ptr): void {
-    const plan = this.#get(g);
+    const plan = this.#get(`${g.dims}|${g.srcStrides}|${g.dstStrides}`, () => this.#make(g));
+    this.#run(plan, [src], dst);
+  }
+
+  /**
+   * Concatenates dense `[outer, runs[i]]` matrices at `srcs` along their second dimension into the
+   * dense `[outer, Σ runs]` matrix at `dst`, in one call: oneDNN writes the output row by row,
+   * where one reorder per input would sweep the whole output once per input.
+   */
+  concat(outer: number, runs: number[], srcs: Ptr[], dst: Ptr): void {
+    const plan = this.#get(`concat|${outer}|${runs}`, () => this.#makeConcat(outer, runs));
+    this.#run(plan, srcs, dst);
+  }
+
+  #run(plan: Plan, srcs: Ptr[], dst: Ptr): void {
     const d = this.dnnl;
-    d.setHandle(plan.src, src);
+    plan.srcs.forEach((mem, i) => d.setHandle(mem, srcs[i]));
     d.setHandle(plan.dst, dst);
     d.execute(plan.primitive, plan.args);
   }
@@ -117,11 +140,10 @@ export class CopyPlans {
     this.#plans.clear();
   }
 
-  #get(g: CopyGeometry): Plan {
-    const key = `${g.dims}|${g.srcStrides}|${g.dstStrides}`;
+  #get(key: string, make: () => Plan): Plan {
     let plan = this.#plans.get(key);
     if (plan === undefined) {
-      plan = this.#make(g);
+      plan = make();
       this.#plans.set(key, plan);
       if (this.#plans.size > this.limit) {
         const [oldest, old] = this.#plans.entries().next().value!;
@@ -167,7 +189,54 @@ export class CopyPlans {
       return {
         primitive: own("primitive", d.primitive(pd)),
         args: new ExecArgs([[DNNL.argSrc, src], [DNNL.argDst, dst]]),
-        src,
+        srcs: [src],
+        dst,
+        owned,
+      };
+    } catch (e) {
+      for (const { kind, handle } of owned.reverse()) d.destroy(kind, handle);
+      throw e;
+    }
+  }
+
+  #makeConcat(outer: number, runs: number[]): Plan {
+    const d = this.dnnl;
+    const owned: Plan["owned"] = [];
+    const own = <T extends Ptr>(k: "primitive" | "pd" | "memory", handle: T): T => {
+      owned.push({ kind: k, handle });
+      return handle;
+    };
+    try {
+      const block = runs.reduce((a, b) => a + b, 0);
+      // The inputs' descriptions, back to back: the C function takes an array of them.
+      const srcMds = new Uint8Array(MD_SIZE * runs.length);
+      runs.forEach((run, i) => srcMds.set(this.#strided([outer, run], [run, 1]), i * MD_SIZE));
+      const dstMd = this.#strided([outer, block], [block, 1]);
+      const out = new BigUint64Array(1);
+      d.check(
+        this.#lib.dnnl_concat_primitive_desc_create(
+          new Uint8Array(out.buffer),
+          dstMd,
+          runs.length,
+          1,
+          srcMds,
+          null,
+          d.engine,
+        ),
+        `concatenation description of [${outer}, ${runs.join(" + ")}]`,
+      );
+      const pd = own("pd", Deno.UnsafePointer.create(out[0])!);
+      const srcs = runs.map((_, i) =>
+        own("memory", d.memory(Deno.UnsafePointer.of(srcMds.subarray(i * MD_SIZE))!))
+      );
+      const dst = own("memory", d.memory(Deno.UnsafePointer.of(dstMd)!));
+      return {
+        primitive: own("primitive", d.primitive(pd)),
+        args: new ExecArgs([
+          ...srcs.map((mem, i): [number, Ptr] => [ARG_MULTIPLE_SRC + i, mem]),
+          [DNNL.argDst, dst],
+        ]),
+        srcs,
         dst,
         owned,
       };
@@ -266,16 +335,16 @@ export function nativeCopyKernels(
     tf.backend_util.assertParamsConsistent(list.map((t) => t.shape), axis);
     const shape = tf.backend_util.computeOutShape(list.map((t) => t.shape), axis);
     if (sizeFromShape(shape) < NATIVE_COPY_MIN_ELEMENTS) return fallback(tf.Concat)(config);
-    const outer = sizeFromShape(shape.slice(0, axis)), block = sizeFromShape(shape.slice(axis));
+    const outer = sizeFromShape(shape.slice(0, axis));
     const out = backend.makeOutput(shape, "float32");
     return guarded(backend, tf.Concat, [out], list.map((t) => t.shape), () => {
-      let at = 0;
-      for (const input of present) {
-        const run = sizeFromShape(input.shape.slice(axis));
-        const g = mergeDims({ dims: [outer, run], srcStrides: [run, 1], dstStrides: [block, 1] });
-        plans.copy(g, address(backend, input), address(backend, out, at));
-        at += run;
-      }
+      const runs = present.map((input) => sizeFromShape(input.shape.slice(axis)));
+      plans.concat(
+        outer,
+        runs,
+        present.map((input) => address(backend, input)),
+        address(backend, out),
+      );
       return out;
     });
   };
