@@ -5,8 +5,8 @@
  * has 128-bit SIMD (see `_conv_kernels.ts`). Every other kernel stays tfjs-wasm's.
  *
  * The data-movement kernels `Concat`, `SplitV` and `Slice` (a dense block's concatenations and
- * their gradients) run as oneDNN reorders between strided views of the heap, on the same threads
- * (see `_copy_kernels.ts`); small copies stay JavaScript's. They are exact, and self-checked
+ * their gradients) run on oneDNN too (its concatenation primitive, and reorders between strided
+ * views of the heap; see `_copy_kernels.ts`); small copies stay JavaScript's. They are exact, and self-checked
  * bit for bit at start-up with the convolutions.
  *
  * `useBackend("wasm")` (../mod.ts) calls {@linkcode startNativeKernels} once: unless
@@ -38,7 +38,7 @@ import {
   type FilterLayout,
   nativeConvKernels,
 } from "./_conv_kernels.ts";
-// Data movement (Concat, SplitV, Slice) as oneDNN reorders: a separate swap, installed after the
+// Data movement (Concat, SplitV, Slice) on oneDNN: a separate swap, installed after the
 // convolutions' and undone with them.
 import { CopyPlans, copySelfCheck, nativeCopyKernels } from "./_copy_kernels.ts";
 
