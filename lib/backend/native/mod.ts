@@ -6,8 +6,8 @@
  *
  * The data-movement kernels `Concat`, `SplitV` and `Slice` (a dense block's concatenations and
  * their gradients) run on oneDNN too (its concatenation primitive, and reorders between strided
- * views of the heap; see `_copy_kernels.ts`); small copies stay JavaScript's. They are exact, and self-checked
- * bit for bit at start-up with the convolutions.
+ * views of the heap; see `_copy_kernels.ts`); small copies stay JavaScript's. They are exact,
+ * and self-checked bit for bit at start-up with the convolutions.
  *
  * `useBackend("wasm")` (../mod.ts) calls {@linkcode startNativeKernels} once: unless
  * **`TCONV_NATIVE=off`**, it loads the library, sizes OpenMP's pool (oneDNN's threads) to the wasm
