@@ -37,7 +37,7 @@ if (!nativeKernels().active) {
   throw new Error(`native kernels not active: ${nativeKernels().notice}`);
 }
 
-/** The step's concatenations: per block (side 32, 16, 8), of 2, 3, 4 and 5 pieces of 32 channels. */
+/** The step's concatenations: per block (side 32, 16, 8), of 2, 3, 4, 5 pieces of 32 channels. */
 const CONCATS = [32, 16, 8].flatMap((side) => [2, 3, 4, 5].map((pieces) => ({ side, pieces })));
 
 /** Wall and CPU milliseconds of every concatenation and of splitting each back. */

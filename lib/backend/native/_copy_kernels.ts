@@ -7,11 +7,11 @@
  *
  * A concatenation along `axis` views the output as `[outer, block]` and each input as a dense
  * `[outer, run]` and runs oneDNN's concatenation primitive, which writes the output row by row. A
- * split is one reorder per output from a strided view of the input (`[outer, run]` with row stride
- * `block`); a slice is one reorder from the input viewed with its own strides from the slice's first
- * element. Dimensions are merged where both views are contiguous across them, so that a channel
- * split of NHWC tensors is a 2-D copy. Primitives are made once per geometry and kept (see
- * {@linkcode CopyPlans}).
+ * split is one reorder per output from a strided view of the input (`[outer, run]` with row
+ * stride `block`); a slice is one reorder from the input viewed with its own strides from the
+ * slice's first element. Dimensions are merged where both views are contiguous across them, so
+ * that a channel split of NHWC tensors is a 2-D copy. Primitives are made once per geometry and
+ * kept (see {@linkcode CopyPlans}).
  *
  * What these kernels do not take (other dtypes, fewer than {@linkcode NATIVE_COPY_MIN_ELEMENTS}
  * elements, where the FFI call costs more than the copy) runs the kernel registered before.
@@ -260,7 +260,8 @@ function dimsOf(values: number[]): BigInt64Array<ArrayBuffer> {
  *
  * @example
  * ```ts
- * mergeDims({ dims: [2, 4, 4, 32], srcStrides: [512, 128, 32, 1], dstStrides: [2560, 640, 160, 1] });
+ * const dstStrides = [2560, 640, 160, 1];
+ * mergeDims({ dims: [2, 4, 4, 32], srcStrides: [512, 128, 32, 1], dstStrides });
  * // { dims: [32, 32], srcStrides: [32, 1], dstStrides: [160, 1] }
  * ```
  */
