@@ -171,3 +171,16 @@ Deno.test("bench/native_accuracy.ts: both paths' gradients against tfjs-cpu, one
     assert(error < 1e-2, `float32 rounding, not a wrong kernel: ${line}`);
   }
 });
+
+Deno.test("bench/native_copy.ts: the step's concatenations and splits, native and JavaScript, with the ratio", async () => {
+  const { code, stdout, stderr } = await script("native_copy.ts", "--batch", "2", "--rounds", "1");
+  assertEquals(code, 0, stderr);
+  assertMatch(stdout, /^batch 2, \d+ threads, best of 1 rounds, load \d+\.\d/);
+  for (const kernel of ["concat", "split"]) {
+    const row = stdout.split("\n").find((l) => l.startsWith(kernel));
+    assert(row !== undefined, stdout);
+    const numbers = row.match(/[\d.]+/g)!.map(Number);
+    assertEquals(numbers.length, 5, row); // wall (cpu) native, wall (cpu) js, ratio
+    assert(numbers.every((n) => n >= 0 && Number.isFinite(n)), row);
+  }
+});

@@ -4,6 +4,11 @@
  * tensors in tfjs-wasm's heap, through Deno's FFI, with its AVX-512/AVX2 kernels where tfjs-wasm
  * has 128-bit SIMD (see `_conv_kernels.ts`). Every other kernel stays tfjs-wasm's.
  *
+ * The data-movement kernels `Concat`, `SplitV` and `Slice` (a dense block's concatenations and
+ * their gradients) run on oneDNN too (its concatenation primitive, and reorders between strided
+ * views of the heap; see `_copy_kernels.ts`); small copies stay JavaScript's. They are exact,
+ * and self-checked bit for bit at start-up with the convolutions.
+ *
  * `useBackend("wasm")` (../mod.ts) calls {@linkcode startNativeKernels} once: unless
  * **`TCONV_NATIVE=off`**, it loads the library, sizes OpenMP's pool (oneDNN's threads) to the wasm
  * backend's threads, installs the kernels and runs a start-up self-check (small convolutions
@@ -33,6 +38,9 @@ import {
   type FilterLayout,
   nativeConvKernels,
 } from "./_conv_kernels.ts";
+// Data movement (Concat, SplitV, Slice) on oneDNN: a separate swap, installed after the
+// convolutions' and undone with them.
+import { CopyPlans, copySelfCheck, nativeCopyKernels } from "./_copy_kernels.ts";
 
 export { type FilterFlip, type FilterLayout, flipFilter } from "./_conv_kernels.ts";
 
@@ -61,6 +69,8 @@ let dnnl: Dnnl | undefined;
 /** Plans by filter layout, so that switching layouts back and forth keeps each one's primitives. */
 const plansByLayout = new Map<FilterLayout, ConvPlans>();
 let swap: KernelSwap | undefined;
+let copyPlans: CopyPlans | undefined;
+let copySwap: KernelSwap | undefined;
 let status: NativeStatus = { active: false, library: null, threads: 0, notice: "not started" };
 let started = false;
 /** What {@linkcode startNativeKernels} decided, and from where; undefined until it has. */
@@ -221,9 +231,24 @@ export function enableNativeKernels(
   for (const [name, func] of kernels) {
     if (name !== tf.Conv2D) acceptDilations(func);
   }
+  // The copy kernels (Concat, SplitV, Slice), falling back to the kernels they replace.
+  try {
+    copyPlans ??= new CopyPlans(dnnl);
+    const copyKernels = nativeCopyKernels(copyPlans, (name) => {
+      const config = copySwap?.replaced(name);
+      if (config === undefined) throw new Error(`no wasm kernel to fall back to for ${name}`);
+      return config.kernelFunc;
+    });
+    copySwap = swapWasmKernels(copyKernels, []);
+  } catch (e) {
+    disableNativeKernels();
+    status = { active: false, library: null, threads: 0, notice: noticeOf(e) };
+    return nativeKernels();
+  }
   const library = `oneDNN ${dnnl.version}`;
   try {
     selfCheck(backend, swap);
+    copySelfCheck(backend, copySwap);
   } catch (e) {
     disableNativeKernels();
     status = {
@@ -250,6 +275,8 @@ export function enableNativeKernels(
  */
 export function disableNativeKernels(): void {
   started = true;
+  copySwap?.restore();
+  copySwap = undefined;
   swap?.restore();
   swap = undefined;
   status = { active: false, library: null, threads: 0, notice: "native kernels switched off" };
