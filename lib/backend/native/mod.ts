@@ -36,6 +36,24 @@ import {
 
 export { type FilterFlip, type FilterLayout, flipFilter } from "./_conv_kernels.ts";
 
+// --- Native kernels beyond the convolutions (batch normalization…), installed with them. ---
+import { nativeBatchNormKernels } from "./_batch_norm.ts";
+/** The batch normalization kernels' install while the native kernels are on. */
+let normSwap: KernelSwap | undefined;
+/** Installs the kernels beyond the convolutions; one that cannot be made is left out. */
+function installOtherKernels(d: Dnnl): void {
+  try {
+    normSwap ??= swapWasmKernels(nativeBatchNormKernels(d), []);
+  } catch {
+    normSwap = undefined; // the tfjs path of BatchNorm2d runs
+  }
+}
+function uninstallOtherKernels(): void {
+  normSwap?.restore();
+  normSwap = undefined;
+}
+// --- end of the kernels beyond the convolutions ---
+
 /** Environment variable choosing the native kernels: `auto` (default), `on` or `off`. */
 export const NATIVE_ENV_VAR = "TCONV_NATIVE";
 
@@ -222,6 +240,7 @@ export function enableNativeKernels(
     if (name !== tf.Conv2D) acceptDilations(func);
   }
   const library = `oneDNN ${dnnl.version}`;
+  installOtherKernels(dnnl);
   try {
     selfCheck(backend, swap);
   } catch (e) {
@@ -252,6 +271,7 @@ export function disableNativeKernels(): void {
   started = true;
   swap?.restore();
   swap = undefined;
+  uninstallOtherKernels();
   status = { active: false, library: null, threads: 0, notice: "native kernels switched off" };
 }
 
