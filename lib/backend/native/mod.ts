@@ -38,8 +38,10 @@ export { type FilterFlip, type FilterLayout, flipFilter } from "./_conv_kernels.
 
 // --- Native kernels beyond the convolutions (batch normalization…), installed with them. ---
 import { nativeBatchNormKernels } from "./_batch_norm.ts";
-/** The batch normalization kernels' install while the native kernels are on. */
+import { leakyReluGradNative, nativeEltwiseKernels } from "./_eltwise.ts";
+/** The batch normalization and LeakyReLU kernels' installs while the native kernels are on. */
 let normSwap: KernelSwap | undefined;
+let eltwiseSwap: KernelSwap | undefined;
 /** Installs the kernels beyond the convolutions; one that cannot be made is left out. */
 function installOtherKernels(d: Dnnl): void {
   try {
@@ -47,8 +49,23 @@ function installOtherKernels(d: Dnnl): void {
   } catch {
     normSwap = undefined; // the tfjs path of BatchNorm2d runs
   }
+  try {
+    const fallback = (name: string) => {
+      const config = eltwiseSwap?.replaced(name);
+      if (config === undefined) throw new Error(`no wasm kernel to fall back to for ${name}`);
+      return config.kernelFunc;
+    };
+    eltwiseSwap ??= swapWasmKernels(nativeEltwiseKernels(d, fallback), [
+      [tf.LeakyRelu, leakyReluGradNative],
+    ]);
+  } catch {
+    eltwiseSwap = undefined; // the wasm kernels run
+  }
 }
 function uninstallOtherKernels(): void {
+  // In the reverse order of installation, so that each swap restores what it replaced.
+  eltwiseSwap?.restore();
+  eltwiseSwap = undefined;
   normSwap?.restore();
   normSwap = undefined;
 }

@@ -1,0 +1,225 @@
+/**
+ * LeakyReLU and its gradient by oneDNN's eltwise primitive (`relu` with a negative slope), on the
+ * tensors where they lie in tfjs-wasm's heap: `y = x > 0 ? x : α·x` and `dx = x > 0 ? dy : α·dy`,
+ * one vectorised, multi-threaded pass each, where the wasm kernels (`../wasm/_fast_kernels.ts`)
+ * take two (`x · Step(x, α)`, `dy · Step(x, α)`). Each product is the float32 product the wasm
+ * kernels compute, so the values are the same bits.
+ *
+ * The tensor is viewed as one long vector (`[1, size, 1, 1]`), so any shape runs; primitives are
+ * kept per size. Other dtypes run the kernel that was registered before.
+ *
+ * @example
+ * ```ts
+ * import { leakyReluGradNative, nativeEltwiseKernels } from "./_eltwise.ts";
+ * swapWasmKernels(nativeEltwiseKernels(dnnl, fallback), [[tf.LeakyRelu, leakyReluGradNative]]);
+ * ```
+ * @module
+ */
+import { tf } from "../tf.ts";
+import { DNNL, type Dnnl, ExecArgs } from "./_dnnl.ts";
+
+type Ptr = Deno.PointerObject;
+type Info = tf.TensorInfo;
+
+/** The gradient kernel's name: inputs `dy` and `x`, attribute `alpha`, output `dx`. */
+export const LEAKY_RELU_GRAD_KERNEL = "TconvLeakyReluGrad";
+
+/** `sizeof(dnnl_eltwise_desc_t)` in oneDNN 2.x is 1,408 bytes; with room to spare. */
+const DESC_SIZE = 4096;
+/** oneDNN 2.x values (dnnl_types.h) that only these kernels use. */
+const ELT = { relu: 0x1f, backwardData: 160 } as const;
+
+const SYMBOLS = {
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_eltwise_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+} as const;
+
+/** The part of tfjs-wasm's `BackendWasm` these kernels use. */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+  getMemoryOffset(dataId: object): number;
+  disposeData(dataId: object): boolean;
+}
+
+interface Plan {
+  primitive: Ptr;
+  args: ExecArgs;
+  memories: Ptr[];
+}
+
+/** Eltwise primitives by direction, size and slope, made on first use and kept. */
+class EltwisePlans {
+  readonly #dnnl: Dnnl;
+  readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+  readonly #plans = new Map<string, Plan>();
+  readonly #hints = new Map<string, Ptr>();
+
+  constructor(dnnl: Dnnl) {
+    this.#dnnl = dnnl;
+    this.#lib = Deno.dlopen(dnnl.path, SYMBOLS).symbols;
+  }
+
+  #forwardPd(size: number, alpha: number): Ptr {
+    const key = `${size}|${alpha}`;
+    let pd = this.#hints.get(key);
+    if (pd === undefined) {
+      const desc = new Uint8Array(DESC_SIZE);
+      const data = this.#data(size);
+      this.#dnnl.check(
+        this.#lib.dnnl_eltwise_forward_desc_init(
+          desc,
+          DNNL.forwardTraining,
+          ELT.relu,
+          data,
+          alpha,
+          0,
+        ),
+        "eltwise forward description",
+      );
+      this.#hints.set(key, pd = this.#dnnl.primitiveDesc(desc));
+    }
+    return pd;
+  }
+
+  #data(size: number): Uint8Array<ArrayBuffer> {
+    return this.#dnnl.memoryDesc([1, size, 1, 1], DNNL.tagNhwc);
+  }
+
+  /** The plan of `direction` for `size` elements and slope `alpha`. */
+  get(direction: "forward" | "backward", size: number, alpha: number): Plan {
+    const key = `${direction}|${size}|${alpha}`;
+    let plan = this.#plans.get(key);
+    if (plan !== undefined) return plan;
+    const d = this.#dnnl;
+    const forward = this.#forwardPd(size, alpha);
+    let pd = forward;
+    let args: number[] = [DNNL.argSrc, DNNL.argDst];
+    if (direction === "backward") {
+      const desc = new Uint8Array(DESC_SIZE);
+      const data = this.#data(size);
+      d.check(
+        this.#lib.dnnl_eltwise_backward_desc_init(desc, ELT.relu, data, data, alpha, 0),
+        "eltwise backward description",
+      );
+      pd = d.primitiveDesc(desc, forward);
+      args = [DNNL.argSrc, DNNL.argDiffDst, DNNL.argDiffSrc];
+    }
+    const md = Deno.UnsafePointer.of(this.#data(size))!;
+    const memories = args.map(() => d.memory(md));
+    plan = {
+      primitive: d.primitive(pd),
+      args: new ExecArgs(args.map((arg, i) => [arg, memories[i]])),
+      memories,
+    };
+    this.#plans.set(key, plan);
+    return plan;
+  }
+
+  run(plan: Plan, buffers: Ptr[]): void {
+    plan.memories.forEach((mem, i) => this.#dnnl.setHandle(mem, buffers[i]));
+    this.#dnnl.execute(plan.primitive, plan.args);
+  }
+}
+
+/** Heap address of a wasm tensor (taken after any allocation, which may move the heap). */
+function address(backend: WasmBackend, info: Info): Ptr {
+  const base = Deno.UnsafePointer.of(backend.wasm.HEAPU8);
+  return Deno.UnsafePointer.offset(base!, backend.getMemoryOffset(info.dataId))!;
+}
+
+/**
+ * The `LeakyRelu` kernel and {@linkcode LEAKY_RELU_GRAD_KERNEL} over oneDNN `dnnl`; `fallback`
+ * gives the kernel that `LeakyRelu` replaced, for what oneDNN does not take.
+ *
+ * @example
+ * ```ts
+ * const kernels = nativeEltwiseKernels(dnnl, (name) => swap.replaced(name)!.kernelFunc);
+ * ```
+ */
+export function nativeEltwiseKernels(
+  dnnl: Dnnl,
+  fallback: (name: string) => tf.KernelFunc,
+): [string, tf.KernelFunc][] {
+  const plans = new EltwisePlans(dnnl);
+  const run = (
+    name: string,
+    backend: WasmBackend,
+    direction: "forward" | "backward",
+    inputs: Info[],
+    alpha: number,
+  ): Info => {
+    const x = inputs[0];
+    const size = x.shape.reduce((a, b) => a * b, 1);
+    const out = backend.makeOutput(x.shape, "float32");
+    try {
+      const plan = plans.get(direction, size, alpha);
+      plans.run(plan, [...inputs, out].map((t) => address(backend, t)));
+      return out;
+    } catch (e) {
+      backend.disposeData(out.dataId);
+      const why = e instanceof Error ? e.message : String(e);
+      throw new Error(`${name} on oneDNN failed for x [${x.shape.join(", ")}]: ${why}`, {
+        cause: e,
+      });
+    }
+  };
+  return [
+    [tf.LeakyRelu, (config) => {
+      const { x } = config.inputs as { x: Info };
+      const size = x.shape.reduce((a, b) => a * b, 1);
+      if (x.dtype !== "float32" || size === 0) return fallback(tf.LeakyRelu)(config);
+      const { alpha } = config.attrs as unknown as tf.LeakyReluAttrs;
+      return run(tf.LeakyRelu, config.backend as unknown as WasmBackend, "forward", [x], alpha);
+    }],
+    [LEAKY_RELU_GRAD_KERNEL, (config) => {
+      const { dy, x } = config.inputs as { dy: Info; x: Info };
+      if (dy.shape.join() !== x.shape.join() || dy.dtype !== "float32") {
+        throw new TypeError(
+          `${LEAKY_RELU_GRAD_KERNEL}: dy must be float32 of x's shape [${x.shape.join(", ")}], ` +
+            `got ${dy.dtype} [${dy.shape.join(", ")}]`,
+        );
+      }
+      const { alpha } = config.attrs as unknown as tf.LeakyReluAttrs;
+      const backend = config.backend as unknown as WasmBackend;
+      return run(LEAKY_RELU_GRAD_KERNEL, backend, "backward", [x, dy], alpha);
+    }],
+  ];
+}
+
+/**
+ * The `LeakyRelu` gradient by {@linkcode LEAKY_RELU_GRAD_KERNEL} on the wasm backend for float32
+ * non-empty tensors; elsewhere the gradient it replaces.
+ *
+ * @example
+ * ```ts
+ * tf.registerGradient(leakyReluGradNative(tf.getGradient(tf.LeakyRelu)!));
+ * ```
+ */
+export function leakyReluGradNative(original: tf.GradConfig): tf.GradConfig {
+  return {
+    kernelName: tf.LeakyRelu,
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const d = dy as tf.Tensor;
+      if (
+        tf.getBackend() !== "wasm" || x.dtype !== "float32" || x.size === 0 ||
+        tf.getKernel(LEAKY_RELU_GRAD_KERNEL, "wasm") === undefined
+      ) {
+        return original.gradFunc(dy, saved, attrs);
+      }
+      const { alpha } = attrs as unknown as tf.LeakyReluAttrs;
+      return {
+        x: () =>
+          tf.engine().runKernel(LEAKY_RELU_GRAD_KERNEL, { dy: d, x }, { alpha }) as tf.Tensor,
+      };
+    },
+  };
+}
