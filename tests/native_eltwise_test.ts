@@ -85,3 +85,90 @@ Deno.test("native LeakyReLU: a profiled step runs one kernel each way; int32 fal
     await useBackend("cpu");
   }
 });
+
+/** a + b for each case, as raw bits. */
+function adds(cases: [number[], number[]][]): Uint32Array[] {
+  const out: Uint32Array[] = [];
+  tf.tidy(() => {
+    cases.forEach(([sa, sb], i) => {
+      const size = (s: number[]) => s.reduce((p, q) => p * q, 1);
+      const a = tf.tensor(values(size(sa), 10 + i), sa),
+        b = tf.tensor(values(size(sb), 20 + i), sb);
+      out.push(new Uint32Array((tf.add(a, b).dataSync() as Float32Array).slice().buffer));
+    });
+  });
+  return out;
+}
+
+Deno.test("native Add: same shapes and a bias over the last axis are the wasm kernels' bits; other broadcasts fall back", async () => {
+  await useBackend("wasm");
+  try {
+    const cases: [number[], number[]][] = [
+      [[64, 16, 16, 32], [64, 16, 16, 32]], // gradient accumulation
+      [[64, 16, 16, 32], [32]], // a convolution's bias
+      [[5, 7], [1, 7]], // a dense layer's
+      [[3, 1], [1, 4]], // falls back: a broadcast oneDNN is not asked for
+      [[2, 3], []], // and a scalar
+    ];
+    const native = adds(cases);
+    disableNativeKernels();
+    let wasm: Uint32Array[];
+    try {
+      wasm = adds(cases);
+    } finally {
+      enableNativeKernels(wasmFlavour().threadsCount);
+    }
+    cases.forEach(([sa, sb], i) => {
+      assertEquals(native[i].length, wasm[i].length, `[${sa}] + [${sb}]`);
+      const at = native[i].findIndex((v, j) => v !== wasm[i][j]);
+      assert(at < 0, `[${sa}] + [${sb}]: element ${at} differs`);
+    });
+    const ints = tf.add(
+      tf.tensor([1, 2], undefined, "int32"),
+      tf.tensor([3, 4], undefined, "int32"),
+    );
+    assertEquals([...ints.dataSync()], [4, 6]);
+    ints.dispose();
+  } finally {
+    await useBackend("cpu");
+  }
+});
+
+/** The average-pooling gradient of `dy` for `input`'s shape, as values. */
+function poolGrad(shape: number[], k: number, stride: number): Float32Array {
+  return tf.tidy(() => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const x = tf.tensor4d(values(n, 5), shape as [number, number, number, number]);
+    const f = (v: tf.Tensor) => tf.avgPool(v as tf.Tensor4D, k, stride, "valid");
+    const y = f(x);
+    const dy = tf.tensor(values(y.size, 6), y.shape);
+    return tf.grad(f)(x, dy).dataSync() as Float32Array;
+  });
+}
+
+Deno.test("native AvgPoolGrad: 2×2 tiling windows give the wasm kernel's values; overlapping ones fall back", async () => {
+  await useBackend("wasm");
+  try {
+    const cases: [number[], number, number][] = [
+      [[64, 16, 16, 128], 2, 2], // transition 2's
+      [[3, 6, 4, 5], 2, 2],
+      [[2, 5, 5, 3], 3, 1], // falls back
+    ];
+    const native = cases.map(([s, k, st]) => poolGrad(s, k, st));
+    disableNativeKernels();
+    let wasm: Float32Array[];
+    try {
+      wasm = cases.map(([s, k, st]) => poolGrad(s, k, st));
+    } finally {
+      enableNativeKernels(wasmFlavour().threadsCount);
+    }
+    cases.forEach(([shape], i) => {
+      assertEquals(native[i].length, wasm[i].length);
+      // Equal as numbers (±0 may differ in sign: oneDNN accumulates onto +0).
+      const at = native[i].findIndex((v, j) => v !== wasm[i][j]);
+      assert(at < 0, `[${shape}]: element ${at}: ${native[i][at]} vs ${wasm[i][at]}`);
+    });
+  } finally {
+    await useBackend("cpu");
+  }
+});

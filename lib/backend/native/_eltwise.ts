@@ -1,12 +1,14 @@
 /**
- * LeakyReLU and its gradient by oneDNN's eltwise primitive (`relu` with a negative slope), on the
- * tensors where they lie in tfjs-wasm's heap: `y = x > 0 ? x : α·x` and `dx = x > 0 ? dy : α·dy`,
- * one vectorised, multi-threaded pass each, where the wasm kernels (`../wasm/_fast_kernels.ts`)
- * take two (`x · Step(x, α)`, `dy · Step(x, α)`). Each product is the float32 product the wasm
- * kernels compute, so the values are the same bits.
+ * LeakyReLU and its gradient by oneDNN's eltwise primitive (`relu` with a negative slope), and
+ * `Add` of equal shapes or of a bias over the last axis by its binary primitive, on the tensors
+ * where they lie in tfjs-wasm's heap: `y = x > 0 ? x : α·x` and `dx = x > 0 ? dy : α·dy`, one
+ * vectorised, multi-threaded pass each, where the wasm kernels (`../wasm/_fast_kernels.ts`) take
+ * two (`x · Step(x, α)`, `dy · Step(x, α)`). Each product and sum is the float32 operation the
+ * wasm kernels compute, so the values are the same bits.
  *
  * The tensor is viewed as one long vector (`[1, size, 1, 1]`), so any shape runs; primitives are
- * kept per size. Other dtypes run the kernel that was registered before.
+ * kept per size. Other dtypes (and other broadcasts, for `Add`) run the kernel that was
+ * registered before.
  *
  * @example
  * ```ts
@@ -27,7 +29,7 @@ export const LEAKY_RELU_GRAD_KERNEL = "TconvLeakyReluGrad";
 /** `sizeof(dnnl_eltwise_desc_t)` in oneDNN 2.x is 1,408 bytes; with room to spare. */
 const DESC_SIZE = 4096;
 /** oneDNN 2.x values (dnnl_types.h) that only these kernels use. */
-const ELT = { relu: 0x1f, backwardData: 160 } as const;
+const ELT = { relu: 0x1f, binaryAdd: 0x1fff0, argSrc1: 2 } as const;
 
 const SYMBOLS = {
   dnnl_eltwise_forward_desc_init: {
@@ -36,6 +38,10 @@ const SYMBOLS = {
   },
   dnnl_eltwise_backward_desc_init: {
     parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_binary_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
     result: "i32",
   },
 } as const;
@@ -122,6 +128,31 @@ class EltwisePlans {
     return plan;
   }
 
+  /**
+   * The plan of `a + b` where `a` has `rows · channels` elements and `b` either as many
+   * (`broadcast` false) or `channels`, added to every row.
+   */
+  add(rows: number, channels: number, broadcast: boolean): Plan {
+    const key = `add|${rows}|${channels}|${broadcast}`;
+    let plan = this.#plans.get(key);
+    if (plan !== undefined) return plan;
+    const d = this.#dnnl;
+    const a = d.memoryDesc([rows, channels, 1, 1], DNNL.tagNhwc);
+    const b = broadcast ? d.memoryDesc([1, channels, 1, 1], DNNL.tagNhwc) : a;
+    const desc = new Uint8Array(DESC_SIZE);
+    d.check(this.#lib.dnnl_binary_desc_init(desc, ELT.binaryAdd, a, b, a), "binary description");
+    const pd = d.primitiveDesc(desc);
+    const args = [DNNL.argSrc, ELT.argSrc1, DNNL.argDst];
+    const memories = [a, b, a].map((md) => d.memory(Deno.UnsafePointer.of(md)!));
+    plan = {
+      primitive: d.primitive(pd),
+      args: new ExecArgs(args.map((arg, i) => [arg, memories[i]])),
+      memories,
+    };
+    this.#plans.set(key, plan);
+    return plan;
+  }
+
   run(plan: Plan, buffers: Ptr[]): void {
     plan.memories.forEach((mem, i) => this.#dnnl.setHandle(mem, buffers[i]));
     this.#dnnl.execute(plan.primitive, plan.args);
@@ -177,6 +208,32 @@ export function nativeEltwiseKernels(
       if (x.dtype !== "float32" || size === 0) return fallback(tf.LeakyRelu)(config);
       const { alpha } = config.attrs as unknown as tf.LeakyReluAttrs;
       return run(tf.LeakyRelu, config.backend as unknown as WasmBackend, "forward", [x], alpha);
+    }],
+    [tf.Add, (config) => {
+      const { a, b } = config.inputs as { a: Info; b: Info };
+      const backend = config.backend as unknown as WasmBackend;
+      const size = a.shape.reduce((p, q) => p * q, 1);
+      const channels = b.shape.reduce((p, q) => p * q, 1);
+      const same = a.shape.join() === b.shape.join();
+      // A bias: b is [C] (or [1, …, 1, C]) against a's last dimension.
+      const bias = !same && a.shape.length > 1 && b.shape.length <= a.shape.length &&
+        channels === a.shape[a.shape.length - 1] && b.shape[b.shape.length - 1] === channels;
+      if (a.dtype !== "float32" || b.dtype !== "float32" || size === 0 || !(same || bias)) {
+        return fallback(tf.Add)(config);
+      }
+      const out = backend.makeOutput(a.shape, "float32");
+      try {
+        const plan = same ? plans.add(1, size, false) : plans.add(size / channels, channels, true);
+        plans.run(plan, [a, b, out].map((t) => address(backend, t)));
+        return out;
+      } catch (e) {
+        backend.disposeData(out.dataId);
+        const why = e instanceof Error ? e.message : String(e);
+        throw new Error(
+          `Add on oneDNN failed for a [${a.shape.join(", ")}], b [${b.shape.join(", ")}]: ${why}`,
+          { cause: e },
+        );
+      }
     }],
     [LEAKY_RELU_GRAD_KERNEL, (config) => {
       const { dy, x } = config.inputs as { dy: Info; x: Info };

@@ -39,7 +39,8 @@ export { type FilterFlip, type FilterLayout, flipFilter } from "./_conv_kernels.
 // --- Native kernels beyond the convolutions (batch normalization…), installed with them. ---
 import { nativeBatchNormKernels } from "./_batch_norm.ts";
 import { leakyReluGradNative, nativeEltwiseKernels } from "./_eltwise.ts";
-/** The batch normalization and LeakyReLU kernels' installs while the native kernels are on. */
+import { nativePoolingKernels } from "./_pooling.ts";
+/** The batch normalization and elementwise kernels' installs while the native kernels are on. */
 let normSwap: KernelSwap | undefined;
 let eltwiseSwap: KernelSwap | undefined;
 /** Installs the kernels beyond the convolutions; one that cannot be made is left out. */
@@ -55,9 +56,10 @@ function installOtherKernels(d: Dnnl): void {
       if (config === undefined) throw new Error(`no wasm kernel to fall back to for ${name}`);
       return config.kernelFunc;
     };
-    eltwiseSwap ??= swapWasmKernels(nativeEltwiseKernels(d, fallback), [
-      [tf.LeakyRelu, leakyReluGradNative],
-    ]);
+    eltwiseSwap ??= swapWasmKernels(
+      [...nativeEltwiseKernels(d, fallback), ...nativePoolingKernels(d, fallback)],
+      [[tf.LeakyRelu, leakyReluGradNative]],
+    );
   } catch {
     eltwiseSwap = undefined; // the wasm kernels run
   }
