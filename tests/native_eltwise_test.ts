@@ -172,3 +172,52 @@ Deno.test("native AvgPoolGrad: 2×2 tiling windows give the wasm kernel's values
     await useBackend("cpu");
   }
 });
+
+/** Sums over the leading axes for each case. */
+function sums(cases: [number[], number[], boolean][]): Float32Array[] {
+  const out: Float32Array[] = [];
+  tf.tidy(() => {
+    cases.forEach(([shape, axes, keep], i) => {
+      const x = tf.tensor(values(shape.reduce((a, b) => a * b, 1), 30 + i), shape);
+      out.push(tf.sum(x, axes, keep).dataSync() as Float32Array);
+    });
+  });
+  return out;
+}
+
+Deno.test("native Sum over leading axes: the wasm kernel's sums to float32 rounding, the same bits run to run", async () => {
+  await useBackend("wasm");
+  try {
+    const cases: [number[], number[], boolean][] = [
+      [[64, 32, 32, 32], [0, 1, 2], false], // a bias gradient
+      [[64, 8, 8, 32], [0, 1, 2], true],
+      [[5, 7], [0], false],
+      [[4, 6], [1], false], // falls back: not a leading axis
+    ];
+    const native = sums(cases), again = sums(cases);
+    disableNativeKernels();
+    let wasm: Float32Array[];
+    try {
+      wasm = sums(cases);
+    } finally {
+      enableNativeKernels(wasmFlavour().threadsCount);
+    }
+    cases.forEach(([shape, axes], i) => {
+      assertEquals(new Uint32Array(native[i].buffer), new Uint32Array(again[i].buffer));
+      assertEquals(native[i].length, wasm[i].length);
+      // Rounding scales with Σ|x| per output: values() has magnitudes up to 10^5 over
+      // 65,536 rows.
+      const rows = shape.slice(0, axes.length).reduce((a, b) => a * b, 1);
+      const tolerance = 1e-6 * rows * 7e5;
+      native[i].forEach((v, j) =>
+        assert(
+          Math.abs(v - wasm[i][j]) <= tolerance,
+          `[${shape}] over ${axes}: element ${j}: ${v} vs ${wasm[i][j]}`,
+        )
+      );
+    });
+    assert(native[0].some((v, j) => v !== 0 && Math.abs(v - wasm[0][j]) < Math.abs(v) * 1e-3));
+  } finally {
+    await useBackend("cpu");
+  }
+});

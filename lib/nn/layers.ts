@@ -123,14 +123,17 @@ export class BatchNorm2d extends tf.layers.Layer {
     const n = x.size / this.numFeatures;
     // On wasm with the native kernels, oneDNN's batch normalization (./../backend/native/).
     const normalise = native ? nativeBatchNormTraining : batchNormTraining;
-    return normalise(x, gamma, beta, this.eps, (mean, variance) => {
-      // Running averages are state, not part of the loss; batchNormTraining calls this outside
-      // the gradient tape.
-      const m = this.momentum;
-      const unbiased = n > 1 ? variance.mul(n / (n - 1)) : variance;
-      this.runningMean!.write(this.runningMean!.read().mul(1 - m).add(mean.mul(m)));
-      this.runningVar!.write(this.runningVar!.read().mul(1 - m).add(unbiased.mul(m)));
-    });
+    // A named scope, so that tf.profile lists the forward pass as "BatchNorm2d" (its time
+    // includes the kernels inside it, which are listed too) rather than "unnamed scope".
+    return tf.tidy("BatchNorm2d", () =>
+      normalise(x, gamma, beta, this.eps, (mean, variance) => {
+        // Running averages are state, not part of the loss; batchNormTraining calls this outside
+        // the gradient tape.
+        const m = this.momentum;
+        const unbiased = n > 1 ? variance.mul(n / (n - 1)) : variance;
+        this.runningMean!.write(this.runningMean!.read().mul(1 - m).add(mean.mul(m)));
+        this.runningVar!.write(this.runningVar!.read().mul(1 - m).add(unbiased.mul(m)));
+      }));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -40,6 +40,7 @@ export { type FilterFlip, type FilterLayout, flipFilter } from "./_conv_kernels.
 import { nativeBatchNormKernels } from "./_batch_norm.ts";
 import { leakyReluGradNative, nativeEltwiseKernels } from "./_eltwise.ts";
 import { nativePoolingKernels } from "./_pooling.ts";
+import { nativeReduceKernels } from "./_reduce.ts";
 /** The batch normalization and elementwise kernels' installs while the native kernels are on. */
 let normSwap: KernelSwap | undefined;
 let eltwiseSwap: KernelSwap | undefined;
@@ -57,7 +58,11 @@ function installOtherKernels(d: Dnnl): void {
       return config.kernelFunc;
     };
     eltwiseSwap ??= swapWasmKernels(
-      [...nativeEltwiseKernels(d, fallback), ...nativePoolingKernels(d, fallback)],
+      [
+        ...nativeEltwiseKernels(d, fallback),
+        ...nativePoolingKernels(d, fallback),
+        ...nativeReduceKernels(d, fallback),
+      ],
       [[tf.LeakyRelu, leakyReluGradNative]],
     );
   } catch {
