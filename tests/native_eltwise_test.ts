@@ -29,8 +29,9 @@ function leaky(shape: number[], alpha: number): Uint32Array[] {
   tf.tidy(() => {
     const n = shape.reduce((a, b) => a * b, 1);
     const x = tf.tensor(values(n, 3), shape), dy = tf.tensor(values(n, 4), shape);
-    const y = tf.leakyRelu(x, alpha);
-    const dx = tf.grad((v: tf.Tensor) => tf.leakyRelu(v, alpha))(x, dy);
+    const f = (v: tf.Tensor) => alpha === 0 ? tf.relu(v) : tf.leakyRelu(v, alpha);
+    const y = f(x);
+    const dx = tf.grad(f)(x, dy);
     for (const t of [y, dx]) {
       out.push(new Uint32Array((t.dataSync() as Float32Array).slice().buffer));
     }
@@ -38,7 +39,7 @@ function leaky(shape: number[], alpha: number): Uint32Array[] {
   return out;
 }
 
-Deno.test("native LeakyReLU: forward and gradient are the wasm kernels' bits", async () => {
+Deno.test("native LeakyReLU and Relu: forward and gradient are the wasm kernels' bits", async () => {
   await useBackend("wasm");
   try {
     assert(nativeKernels().active, `native kernels: ${nativeKernels().notice}`);
@@ -46,6 +47,8 @@ Deno.test("native LeakyReLU: forward and gradient are the wasm kernels' bits", a
       [[7], 0.01],
       [[3, 5, 4, 2], 0.2],
       [[16, 32, 32, 32], 0.01], // a dense block's, in pieces over both threads
+      [[3, 5, 4, 2], 0], // Relu
+      [[16, 32, 32, 64], 0], // the first convolution's Relu
     ];
     for (const [shape, alpha] of cases) {
       const native = leaky(shape, alpha);
@@ -217,6 +220,23 @@ Deno.test("native Sum over leading axes: the wasm kernel's sums to float32 round
       );
     });
     assert(native[0].some((v, j) => v !== 0 && Math.abs(v - wasm[0][j]) < Math.abs(v) * 1e-3));
+  } finally {
+    await useBackend("cpu");
+  }
+});
+
+Deno.test("native Cast to a tensor's own dtype shares its data; each can be disposed alone", async () => {
+  await useBackend("wasm");
+  try {
+    const before = tf.memory().numTensors;
+    const x = tf.tensor([1.5, -2]);
+    const y = tf.cast(x, "float32");
+    x.dispose();
+    assertEquals([...y.dataSync()], [1.5, -2]);
+    const z = tf.cast(y, "int32");
+    assertEquals([...z.dataSync()], [1, -2]);
+    tf.dispose([y, z]);
+    assertEquals(tf.memory().numTensors, before);
   } finally {
     await useBackend("cpu");
   }

@@ -235,6 +235,22 @@ export function nativeEltwiseKernels(
         );
       }
     }],
+    [tf.Relu, (config) => {
+      // oneDNN's relu with slope 0 is max(x, 0), as tfjs-wasm's (+0 for negative x).
+      const { x } = config.inputs as { x: Info };
+      const size = x.shape.reduce((a, b) => a * b, 1);
+      if (x.dtype !== "float32" || size === 0) return fallback(tf.Relu)(config);
+      return run(tf.Relu, config.backend as unknown as WasmBackend, "forward", [x], 0);
+    }],
+    [tf.Cast, (config) => {
+      // A cast to the dtype a tensor has (tf.avgPool casts its result so) shares its data, as
+      // Identity does here, instead of copying it.
+      const { x } = config.inputs as { x: Info };
+      const { dtype } = config.attrs as unknown as tf.CastAttrs;
+      if (dtype !== x.dtype || x.dtype !== "float32") return fallback(tf.Cast)(config);
+      (config.backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+    }],
     [LEAKY_RELU_GRAD_KERNEL, (config) => {
       const { dy, x } = config.inputs as { dy: Info; x: Info };
       if (dy.shape.join() !== x.shape.join() || dy.dtype !== "float32") {
@@ -248,6 +264,25 @@ export function nativeEltwiseKernels(
       return run(LEAKY_RELU_GRAD_KERNEL, backend, "backward", [x, dy], alpha);
     }],
   ];
+}
+
+/**
+ * The `Relu` gradient, `dy` where `x > 0` and `0 · dy` elsewhere (tfjs's `dy · Step(x)`), by
+ * {@linkcode LEAKY_RELU_GRAD_KERNEL} with slope 0 on the wasm backend for float32 non-empty
+ * tensors; elsewhere the gradient it replaces. Where `x` is NaN it gives `0 · dy`, not NaN.
+ *
+ * @example
+ * ```ts
+ * tf.registerGradient(reluGradNative(tf.getGradient(tf.Relu)!));
+ * ```
+ */
+export function reluGradNative(original: tf.GradConfig): tf.GradConfig {
+  const leaky = leakyReluGradNative(original);
+  return {
+    kernelName: tf.Relu,
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved, attrs) => leaky.gradFunc(dy, saved, { ...attrs, alpha: 0 }),
+  };
 }
 
 /**

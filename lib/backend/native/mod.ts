@@ -38,7 +38,7 @@ export { type FilterFlip, type FilterLayout, flipFilter } from "./_conv_kernels.
 
 // --- Native kernels beyond the convolutions (batch normalization…), installed with them. ---
 import { nativeBatchNormKernels } from "./_batch_norm.ts";
-import { leakyReluGradNative, nativeEltwiseKernels } from "./_eltwise.ts";
+import { leakyReluGradNative, nativeEltwiseKernels, reluGradNative } from "./_eltwise.ts";
 import { nativePoolingKernels } from "./_pooling.ts";
 import { nativeReduceKernels } from "./_reduce.ts";
 /** The batch normalization and elementwise kernels' installs while the native kernels are on. */
@@ -63,7 +63,7 @@ function installOtherKernels(d: Dnnl): void {
         ...nativePoolingKernels(d, fallback),
         ...nativeReduceKernels(d, fallback),
       ],
-      [[tf.LeakyRelu, leakyReluGradNative]],
+      [[tf.LeakyRelu, leakyReluGradNative], [tf.Relu, reluGradNative]],
     );
   } catch {
     eltwiseSwap = undefined; // the wasm kernels run
