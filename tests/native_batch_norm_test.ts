@@ -10,7 +10,8 @@ import {
   wasmFlavour,
 } from "../lib/backend/mod.ts";
 import { nativeBatchNormActive } from "../lib/backend/native/batch_norm.ts";
-import { BatchNorm2d } from "../lib/nn/mod.ts";
+import { BatchNorm2d, DenseNet } from "../lib/nn/mod.ts";
+import { crossEntropy } from "../lib/train/mod.ts";
 
 /** Deterministic values: an offset and scale per channel, so that the statistics matter. */
 function input(shape: number[], seed: number): tf.Tensor4D {
@@ -158,6 +159,41 @@ Deno.test("native BatchNorm2d: a training step profiles as the two native kernel
     assert(!names.includes("Mean") && !names.includes("Sum"), names.join());
     tf.dispose(x);
     bn.dispose();
+  } finally {
+    await useBackend("cpu");
+  }
+});
+
+Deno.test("a DenseNet training step on the native kernels gives the same bits run to run", async () => {
+  await useBackend("wasm");
+  try {
+    assert(nativeKernels().active, `native kernels: ${nativeKernels().notice}`);
+    const step = (): Uint32Array[] => {
+      const model = DenseNet({ variant: "conv", seed: 5 });
+      const out: Uint32Array[] = [];
+      try {
+        tf.tidy(() => {
+          const x = tf.randomNormal([4, 32, 32, 3], 0, 1, "float32", 6);
+          const y = tf.tensor1d([1, 7, 3, 0], "int32");
+          const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+          const { value, grads } = tf.variableGrads(
+            () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor, y),
+            vars,
+          );
+          // The loss, every gradient, and every weight with the running statistics.
+          const all = [value, ...vars.map((v) => grads[v.name]), ...model.getWeights()];
+          for (const t of all) {
+            out.push(new Uint32Array((t.dataSync() as Float32Array).slice().buffer));
+          }
+        });
+        return out;
+      } finally {
+        model.dispose();
+      }
+    };
+    const a = step(), b = step();
+    assertEquals(a.length, b.length);
+    a.forEach((t, i) => assertEquals(t, b[i], `tensor ${i} (loss, gradients, weights and stats)`));
   } finally {
     await useBackend("cpu");
   }
