@@ -241,3 +241,48 @@ Deno.test("native Cast to a tensor's own dtype shares its data; each can be disp
     await useBackend("cpu");
   }
 });
+
+Deno.test("native BatchMatMul: products with either operand transposed, batched, match the wasm kernel's", async () => {
+  await useBackend("wasm");
+  try {
+    const cases: [number[], number[], boolean, boolean][] = [
+      [[64, 1024], [1024, 512], false, false], // a dense layer
+      [[64, 1024], [64, 512], true, false], // its weight gradient, xᵀ · dy
+      [[64, 512], [1024, 512], false, true], // its input gradient, dy · wᵀ
+      [[3, 4, 5], [3, 5, 2], false, false], // batched
+      [[2, 3, 4], [1, 4, 2], false, false], // a batch broadcast: falls back
+    ];
+    const run = () => {
+      const out: Float32Array[] = [];
+      tf.tidy(() => {
+        cases.forEach(([sa, sb, ta, tb], i) => {
+          const size = (s: number[]) => s.reduce((p, q) => p * q, 1);
+          const a = tf.tensor(values(size(sa), 40 + i).map((v) => Math.tanh(v)), sa);
+          const b = tf.tensor(values(size(sb), 50 + i).map((v) => Math.tanh(v)), sb);
+          out.push(tf.matMul(a, b, ta, tb).dataSync() as Float32Array);
+        });
+      });
+      return out;
+    };
+    const native = run(), again = run();
+    disableNativeKernels();
+    let wasm: Float32Array[];
+    try {
+      wasm = run();
+    } finally {
+      enableNativeKernels(wasmFlavour().threadsCount);
+    }
+    cases.forEach(([sa, sb, ta, tb], i) => {
+      const what = `[${sa}]${ta ? "ᵀ" : ""} · [${sb}]${tb ? "ᵀ" : ""}`;
+      assertEquals(new Uint32Array(native[i].buffer), new Uint32Array(again[i].buffer), what);
+      assertEquals(native[i].length, wasm[i].length, what);
+      // |a|, |b| ≤ 1: each output is a sum of k products of at most 1.
+      const k = ta ? sa[sa.length - 2] : sa[sa.length - 1];
+      native[i].forEach((v, j) =>
+        assert(Math.abs(v - wasm[i][j]) <= 1e-6 * k, `${what}: element ${j}: ${v} vs ${wasm[i][j]}`)
+      );
+    });
+  } finally {
+    await useBackend("cpu");
+  }
+});

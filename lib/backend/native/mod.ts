@@ -40,7 +40,7 @@ export { type FilterFlip, type FilterLayout, flipFilter } from "./_conv_kernels.
 import { nativeBatchNormKernels } from "./_batch_norm.ts";
 import { leakyReluGradNative, nativeEltwiseKernels, reluGradNative } from "./_eltwise.ts";
 import { nativePoolingKernels } from "./_pooling.ts";
-import { nativeReduceKernels } from "./_reduce.ts";
+import { nativeGemmKernels } from "./_gemm.ts";
 /** The batch normalization and elementwise kernels' installs while the native kernels are on. */
 let normSwap: KernelSwap | undefined;
 let eltwiseSwap: KernelSwap | undefined;
@@ -61,7 +61,7 @@ function installOtherKernels(d: Dnnl): void {
       [
         ...nativeEltwiseKernels(d, fallback),
         ...nativePoolingKernels(d, fallback),
-        ...nativeReduceKernels(d, fallback),
+        ...nativeGemmKernels(d, fallback),
       ],
       [[tf.LeakyRelu, leakyReluGradNative], [tf.Relu, reluGradNative]],
     );
