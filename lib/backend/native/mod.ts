@@ -2,7 +2,10 @@
  * Native convolution kernels for the wasm backend: oneDNN (Debian/Ubuntu: `libdnnl2`) computes
  * `Conv2D`, `Conv2DBackpropInput` (also `tf.conv2dTranspose`) and `Conv2DBackpropFilter` on the
  * tensors in tfjs-wasm's heap, through Deno's FFI, with its AVX-512/AVX2 kernels where tfjs-wasm
- * has 128-bit SIMD (see `_conv_kernels.ts`). Every other kernel stays tfjs-wasm's.
+ * has 128-bit SIMD (see `_conv_kernels.ts`). With them come oneDNN's batch normalization
+ * (`batch_norm.ts`, for `BatchNorm2d`), `LeakyRelu`, `Relu` and their gradients, `Add`,
+ * `AvgPoolGrad`, `Sum` and `BatchMatMul` (`_eltwise.ts`, `_pooling.ts`, `_gemm.ts`); every other
+ * kernel stays tfjs-wasm's.
  *
  * `useBackend("wasm")` (../mod.ts) calls {@linkcode startNativeKernels} once: unless
  * **`TCONV_NATIVE=off`**, it loads the library, sizes OpenMP's pool (oneDNN's threads) to the wasm
