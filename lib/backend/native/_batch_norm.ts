@@ -196,6 +196,11 @@ function address(backend: WasmBackend, info: Info): Ptr {
  */
 export function nativeBatchNormKernels(dnnl: Dnnl): [string, tf.KernelFunc][] {
   const plans = new BatchNormPlans(dnnl);
+  // Made now on a small shape, so that a library without these primitives (or flags) throws here,
+  // where the install leaves the kernels out, rather than in the middle of a training step.
+  for (const kind of ["training", "inference", "backward"] as const) {
+    plans.get(kind, [1, 2, 2, 3], 1e-5);
+  }
   const kernel = (
     name: string,
     kind: Kind,

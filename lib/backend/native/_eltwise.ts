@@ -179,6 +179,10 @@ export function nativeEltwiseKernels(
   fallback: (name: string) => tf.KernelFunc,
 ): [string, tf.KernelFunc][] {
   const plans = new EltwisePlans(dnnl);
+  // Made now, so that a library without these primitives throws at install, not in a step.
+  plans.get("forward", 8, 0.01);
+  plans.get("backward", 8, 0.01);
+  plans.add(2, 4, true);
   const run = (
     name: string,
     backend: WasmBackend,
