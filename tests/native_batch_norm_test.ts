@@ -9,7 +9,7 @@ import {
   useBackend,
   wasmFlavour,
 } from "../lib/backend/mod.ts";
-import { nativeBatchNormActive } from "../lib/backend/native/batch_norm.ts";
+import { nativeBatchNormActive, runningAverages } from "../lib/backend/native/batch_norm.ts";
 import { BatchNorm2d, DenseNet } from "../lib/nn/mod.ts";
 import { crossEntropy } from "../lib/train/mod.ts";
 
@@ -194,6 +194,31 @@ Deno.test("a DenseNet training step on the native kernels gives the same bits ru
     const a = step(), b = step();
     assertEquals(a.length, b.length);
     a.forEach((t, i) => assertEquals(t, b[i], `tensor ${i} (loss, gradients, weights and stats)`));
+  } finally {
+    await useBackend("cpu");
+  }
+});
+
+Deno.test("running averages in one kernel: the tensor path's bits (momentum 0.1 and 0.3, n = 1 and more)", async () => {
+  await useBackend("wasm");
+  try {
+    for (const [momentum, count] of [[0.1, 65536], [0.3, 7], [0.1, 1]]) {
+      tf.tidy(() => {
+        const vec = (seed: number, offset: number) =>
+          tf.tensor1d(Array.from(input([1, 1, 1, 37], seed).dataSync()).map((v) => v + offset));
+        const [rm, rv, mean] = [vec(1, 0), vec(2, 3), vec(3, 0)];
+        const variance = tf.abs(vec(4, 0.5));
+        const [a, b] = runningAverages(rm, rv, mean, variance, momentum, count);
+        const unbiased = count > 1 ? variance.mul(count / (count - 1)) : variance;
+        const wantMean = rm.mul(1 - momentum).add(mean.mul(momentum));
+        const wantVar = rv.mul(1 - momentum).add(unbiased.mul(momentum));
+        const bits = (t: tf.Tensor) =>
+          new Uint32Array((t.dataSync() as Float32Array).slice().buffer);
+        assertEquals(bits(a), bits(wantMean), `running mean, momentum ${momentum}, n ${count}`);
+        assertEquals(bits(b), bits(wantVar), `running variance, momentum ${momentum}, n ${count}`);
+        assert(bits(b).some((v, i) => v !== bits(rv)[i]), "the variance moved");
+      });
+    }
   } finally {
     await useBackend("cpu");
   }

@@ -27,6 +27,11 @@ export const BATCH_NORM_TRAINING_KERNEL = "TconvBatchNormTraining";
 export const BATCH_NORM_INFERENCE_KERNEL = "TconvBatchNormInference";
 /** Kernel: inputs `x`, `mean`, `variance`, `scale`, `dy`; attr `eps`; outputs dx, dscale, doffset. */
 export const BATCH_NORM_GRAD_KERNEL = "TconvBatchNormGrad";
+/**
+ * Kernel (JavaScript, wasm backend): inputs `runningMean`, `runningVar`, `mean`, `variance`;
+ * attrs `momentum`, `count`; outputs the new running mean and variance.
+ */
+export const RUNNING_AVERAGES_KERNEL = "TconvBatchNormRunningAverages";
 
 /**
  * Whether the native batch normalisation runs for `x`: a float32 NHWC tensor on the wasm backend
@@ -108,6 +113,61 @@ export function nativeBatchNormInference(
     { eps },
   ) as tf.Tensor;
 }
+
+/**
+ * PyTorch's running averages after a training batch, in one pass over the `[C]` vectors where the
+ * tensor path takes seven kernels: `(1 − m)·running + m·mean` and `(1 − m)·running + m·unbiased`
+ * with `unbiased = n/(n − 1)·variance` (the biased variance when `count` is 1), each operation
+ * rounded to float32 in the tensor path's order (`running·(1 − m) + mean·m`, scalars rounded to
+ * float32), so the two give the same bits. Returns new tensors.
+ *
+ * @example
+ * ```ts
+ * const [mean2, var2] = runningAverages(runningMean, runningVar, mean, variance, 0.1, 64 * 32 * 32);
+ * ```
+ */
+export function runningAverages(
+  runningMean: tf.Tensor,
+  runningVar: tf.Tensor,
+  mean: tf.Tensor,
+  variance: tf.Tensor,
+  momentum: number,
+  count: number,
+): [tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(
+    RUNNING_AVERAGES_KERNEL,
+    { runningMean, runningVar, mean, variance },
+    { momentum, count },
+  ) as [tf.Tensor, tf.Tensor];
+}
+
+/** The part of tfjs-wasm's `BackendWasm` the running-averages kernel uses. */
+interface WasmHeap {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
+}
+
+tf.registerKernel({
+  kernelName: RUNNING_AVERAGES_KERNEL,
+  backendName: "wasm",
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const { runningMean, runningVar, mean, variance } = inputs as Record<string, tf.TensorInfo>;
+    const { momentum, count } = attrs as unknown as { momentum: number; count: number };
+    const heap = backend as unknown as WasmHeap;
+    const outs = [heap.makeOutput(mean.shape, "float32"), heap.makeOutput(mean.shape, "float32")];
+    // Views after the allocations, which may grow (and so detach) the heap.
+    const [rm, rv, mu, v, newMean, newVar] = [runningMean, runningVar, mean, variance, ...outs]
+      .map((t) => heap.typedArrayFromHeap(t) as Float32Array);
+    const f = Math.fround;
+    const keep = f(1 - momentum), m = f(momentum), unbias = f(count / (count - 1));
+    for (let c = 0; c < mu.length; c++) {
+      newMean[c] = f(f(rm[c] * keep) + f(mu[c] * m));
+      const unbiased = count > 1 ? f(v[c] * unbias) : v[c];
+      newVar[c] = f(f(rv[c] * keep) + f(unbiased * m));
+    }
+    return outs;
+  },
+});
 
 tf.registerGradient({
   kernelName: BATCH_NORM_INFERENCE_KERNEL,
