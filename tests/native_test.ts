@@ -164,18 +164,21 @@ Deno.test("a failing native call names the kernel and the shapes, and frees its 
 });
 
 /**
- * Asserts that two training steps agree to float32 tolerance: the loss to 1e-6 relative, each
+ * Asserts that two training steps agree to float32 tolerance: the loss to 1e-5 relative, each
  * gradient to ‖a − b‖ ≤ 1e-2·‖b‖ + 1e-5·G·√n (G the largest gradient element of the step). The
  * wasm kernels themselves are that far from tfjs-cpu (bench/native_accuracy.ts, batch 3: relative
  * errors up to 2.8e-3 per gradient, the native kernels' up to 1.6e-3); the
- * √n term covers the conv biases that precede a BatchNorm, whose exact gradient is zero. A wrong
- * kernel is off by O(1).
+ * √n term covers the conv biases that precede a BatchNorm, whose exact gradient is zero. The loss
+ * was held to 1e-6 while only the convolutions differed; the native path also normalises with
+ * oneDNN's batch normalization, which rounds differently from the tfjs ops (and is the closer of
+ * the two to PyTorch's float64 reference: 4.0e-6 against 9.6e-6 relative on densenet_test.ts's
+ * conv logits), so 1e-5. A wrong kernel is off by O(1).
  */
 function assertCloseSteps(actual: Result, expected: Result, label: string): void {
   assertEquals(actual.length, expected.length, label);
   const [loss, ...grads] = expected;
   const dLoss = Math.abs(actual[0].values[0] - loss.values[0]);
-  assert(dLoss <= 1e-6 * Math.abs(loss.values[0]), `${label}: loss differs by ${dLoss}`);
+  assert(dLoss <= 1e-5 * Math.abs(loss.values[0]), `${label}: loss differs by ${dLoss}`);
   const g = Math.max(...grads.map((t) => t.values.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
   grads.forEach((e, i) => {
     const a = actual[i + 1].values;

@@ -1,9 +1,9 @@
 /**
  * Backend set-up for tfjs: the plain-JavaScript `"cpu"` backend, or the WebAssembly `"wasm"`
  * backend (XNNPACK with SIMD, on every core; `TCONV_THREADS` sets the count) with this project's
- * fast convolution gradients and data-movement kernels (`./wasm/mod.ts`) and its convolutions
- * run by oneDNN where the library is installed (`./native/mod.ts`; `TCONV_NATIVE=off` turns that
- * off); or tfjs's `"webgpu"` backend, loaded on demand and guarded (`./webgpu/mod.ts`). The
+ * fast convolution gradients and data-movement kernels (`./wasm/mod.ts`) and its convolutions,
+ * batch normalization and activations run by oneDNN where the library is installed
+ * (`./native/mod.ts`; `TCONV_NATIVE=off` turns that off); or tfjs's `"webgpu"` backend, loaded on demand and guarded (`./webgpu/mod.ts`). The
  * three rooms swap tfjs kernels through `./kernel_swap.ts`. `"auto"` picks a backend (see
  * `./select.ts`: an explicit name wins, then the `TCONV_BACKEND` environment variable, then
  * detection), and `./start.ts` starts it.

@@ -13,6 +13,12 @@
  * @module
  */
 import { tf } from "../backend/tf.ts";
+import {
+  nativeBatchNormActive,
+  nativeBatchNormInference,
+  nativeBatchNormTraining,
+  runningAverages,
+} from "../backend/native/batch_norm.ts";
 import { checkInt } from "./shapes.ts";
 import { torchUniform, torchUniformBound } from "./init.ts";
 
@@ -33,7 +39,9 @@ export interface BatchNorm2dArgs {
  * with the batch mean and biased variance over batch, height and width, and updates the running
  * averages as PyTorch does: `running = (1 − momentum)·running + momentum·batch`, with the
  * unbiased variance `n/(n−1)·var`. Otherwise it normalises with the running averages. Training
- * mode has a closed-form gradient for x, weight and bias (see `batchNormTraining`).
+ * mode has a closed-form gradient for x, weight and bias (see `batchNormTraining`). On the wasm
+ * backend with the native kernels, both modes and the gradient are oneDNN's batch normalization,
+ * one call each (`../backend/native/batch_norm.ts`); the running averages are updated the same way.
  *
  * @example
  * ```ts
@@ -99,6 +107,11 @@ export class BatchNorm2d extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     const gamma = this.gamma!.read(), beta = this.beta!.read();
+    const native = nativeBatchNormActive(x);
+    if (!kwargs?.training && native) {
+      const [mean, variance] = [this.runningMean!.read(), this.runningVar!.read()];
+      return nativeBatchNormInference(x, gamma, beta, mean, variance, this.eps);
+    }
     if (!kwargs?.training) {
       // x·scale + shift with per-channel scale and shift: two passes, where tfjs-wasm's
       // FusedBatchNorm kernel measured 5–15× slower than one broadcast multiply.
@@ -109,14 +122,27 @@ export class BatchNorm2d extends tf.layers.Layer {
       });
     }
     const n = x.size / this.numFeatures;
-    return batchNormTraining(x, gamma, beta, this.eps, (mean, variance) => {
-      // Running averages are state, not part of the loss; batchNormTraining calls this outside
-      // the gradient tape.
-      const m = this.momentum;
-      const unbiased = n > 1 ? variance.mul(n / (n - 1)) : variance;
-      this.runningMean!.write(this.runningMean!.read().mul(1 - m).add(mean.mul(m)));
-      this.runningVar!.write(this.runningVar!.read().mul(1 - m).add(unbiased.mul(m)));
-    });
+    // On wasm with the native kernels, oneDNN's batch normalization (./../backend/native/).
+    const normalise = native ? nativeBatchNormTraining : batchNormTraining;
+    // A named scope, so that tf.profile lists the forward pass as "BatchNorm2d" (its time
+    // includes the kernels inside it, which are listed too) rather than "unnamed scope".
+    return tf.tidy("BatchNorm2d", () =>
+      normalise(x, gamma, beta, this.eps, (mean, variance) => {
+        // Running averages are state, not part of the loss; batchNormTraining calls this outside
+        // the gradient tape.
+        const m = this.momentum;
+        if (native) {
+          // The same values in one kernel instead of seven (../backend/native/batch_norm.ts).
+          const [rm, rv] = [this.runningMean!.read(), this.runningVar!.read()];
+          const [newMean, newVar] = runningAverages(rm, rv, mean, variance, m, n);
+          this.runningMean!.write(newMean);
+          this.runningVar!.write(newVar);
+          return;
+        }
+        const unbiased = n > 1 ? variance.mul(n / (n - 1)) : variance;
+        this.runningMean!.write(this.runningMean!.read().mul(1 - m).add(mean.mul(m)));
+        this.runningVar!.write(this.runningVar!.read().mul(1 - m).add(unbiased.mul(m)));
+      }));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -8,7 +8,9 @@
  * ```
  *
  * The momentum buffers are plain tensors the optimizer owns; {@linkcode SGD.state} and
- * {@linkcode SGD.loadState} move them in and out of checkpoints.
+ * {@linkcode SGD.loadState} move them in and out of checkpoints. On the wasm backend with the
+ * native kernels active, each parameter is updated in one pass over the heap with the same bits
+ * as the tensor path (`_fused_sgd.ts`); otherwise by tfjs ops.
  *
  * @example
  * ```ts
@@ -20,6 +22,7 @@
  * @module
  */
 import { tf } from "../backend/tf.ts";
+import { fusedSgdActive, fusedSgdStep } from "./_fused_sgd.ts";
 
 /** Hyperparameters of {@linkcode SGD}. */
 export interface SGDOptions {
@@ -74,8 +77,15 @@ export class SGD {
    */
   step(grads: Record<string, tf.Tensor>): void {
     for (const v of this.#vars) {
+      if (!grads[v.name]) throw new Error(`no gradient for variable "${v.name}"`);
+    }
+    // On wasm with the native kernels: one pass per parameter, the same bits (see _fused_sgd.ts).
+    if (fusedSgdActive()) {
+      this.#fusedStep(grads);
+      return;
+    }
+    for (const v of this.#vars) {
       const grad = grads[v.name];
-      if (!grad) throw new Error(`no gradient for variable "${v.name}"`);
       const next = tf.tidy(() => {
         const w: tf.Tensor = v;
         const g = this.weightDecay > 0 ? grad.add(w.mul(this.weightDecay)) : grad;
@@ -89,6 +99,21 @@ export class SGD {
         }
         return w.sub(direction.mul(this.lr));
       });
+      v.assign(next);
+      next.dispose();
+    }
+    this.steps++;
+  }
+
+  #fusedStep(grads: Record<string, tf.Tensor>): void {
+    const attrs = { lr: this.lr, momentum: this.momentum, weightDecay: this.weightDecay };
+    for (const v of this.#vars) {
+      const prev = this.momentum > 0 ? this.#buffers.get(v.name) : undefined;
+      const [next, buf] = fusedSgdStep(v, grads[v.name], prev, attrs);
+      if (buf !== undefined) {
+        prev?.dispose();
+        this.#buffers.set(v.name, tf.keep(buf));
+      }
       v.assign(next);
       next.dispose();
     }

@@ -2,7 +2,10 @@
  * Native convolution kernels for the wasm backend: oneDNN (Debian/Ubuntu: `libdnnl2`) computes
  * `Conv2D`, `Conv2DBackpropInput` (also `tf.conv2dTranspose`) and `Conv2DBackpropFilter` on the
  * tensors in tfjs-wasm's heap, through Deno's FFI, with its AVX-512/AVX2 kernels where tfjs-wasm
- * has 128-bit SIMD (see `_conv_kernels.ts`). Every other kernel stays tfjs-wasm's.
+ * has 128-bit SIMD (see `_conv_kernels.ts`). With them come oneDNN's batch normalization
+ * (`batch_norm.ts`, for `BatchNorm2d`), `LeakyRelu`, `Relu` and their gradients, `Add`,
+ * `AvgPoolGrad`, `Sum` and `BatchMatMul` (`_eltwise.ts`, `_pooling.ts`, `_gemm.ts`); every other
+ * kernel stays tfjs-wasm's.
  *
  * The data-movement kernels `Concat`, `SplitV` and `Slice` (a dense block's concatenations and
  * their gradients) run on oneDNN too (its concatenation primitive, and reorders between strided
@@ -43,6 +46,48 @@ import {
 import { CopyPlans, copySelfCheck, nativeCopyKernels } from "./_copy_kernels.ts";
 
 export { type FilterFlip, type FilterLayout, flipFilter } from "./_conv_kernels.ts";
+
+// --- Native kernels beyond the convolutions (batch normalization…), installed with them. ---
+import { nativeBatchNormKernels } from "./_batch_norm.ts";
+import { leakyReluGradNative, nativeEltwiseKernels, reluGradNative } from "./_eltwise.ts";
+import { nativePoolingKernels } from "./_pooling.ts";
+import { nativeGemmKernels } from "./_gemm.ts";
+/** The batch normalization and elementwise kernels' installs while the native kernels are on. */
+let normSwap: KernelSwap | undefined;
+let eltwiseSwap: KernelSwap | undefined;
+/** Installs the kernels beyond the convolutions; one that cannot be made is left out. */
+function installOtherKernels(d: Dnnl): void {
+  try {
+    normSwap ??= swapWasmKernels(nativeBatchNormKernels(d), []);
+  } catch {
+    normSwap = undefined; // the tfjs path of BatchNorm2d runs
+  }
+  try {
+    const fallback = (name: string) => {
+      const config = eltwiseSwap?.replaced(name);
+      if (config === undefined) throw new Error(`no wasm kernel to fall back to for ${name}`);
+      return config.kernelFunc;
+    };
+    eltwiseSwap ??= swapWasmKernels(
+      [
+        ...nativeEltwiseKernels(d, fallback),
+        ...nativePoolingKernels(d, fallback),
+        ...nativeGemmKernels(d, fallback),
+      ],
+      [[tf.LeakyRelu, leakyReluGradNative], [tf.Relu, reluGradNative]],
+    );
+  } catch {
+    eltwiseSwap = undefined; // the wasm kernels run
+  }
+}
+function uninstallOtherKernels(): void {
+  // In the reverse order of installation, so that each swap restores what it replaced.
+  eltwiseSwap?.restore();
+  eltwiseSwap = undefined;
+  normSwap?.restore();
+  normSwap = undefined;
+}
+// --- end of the kernels beyond the convolutions ---
 
 /** Environment variable choosing the native kernels: `auto` (default), `on` or `off`. */
 export const NATIVE_ENV_VAR = "TCONV_NATIVE";
@@ -246,6 +291,7 @@ export function enableNativeKernels(
     return nativeKernels();
   }
   const library = `oneDNN ${dnnl.version}`;
+  installOtherKernels(dnnl);
   try {
     selfCheck(backend, swap);
     copySelfCheck(backend, copySwap);
@@ -279,6 +325,7 @@ export function disableNativeKernels(): void {
   copySwap = undefined;
   swap?.restore();
   swap = undefined;
+  uninstallOtherKernels();
   status = { active: false, library: null, threads: 0, notice: "native kernels switched off" };
 }
 

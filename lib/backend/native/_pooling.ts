@@ -1,0 +1,153 @@
+/**
+ * `AvgPoolGrad` of average pools whose windows tile the input (the transition layers' 2×2, stride
+ * 2, no padding) by oneDNN's pooling backward primitive, on the tensors where they lie in
+ * tfjs-wasm's heap: each input pixel gets its window's `dy / (kh·kw)`, multi-threaded, where the
+ * wasm kernel (`../wasm/_fast_kernels.ts`) loops in JavaScript. For windows of a power-of-two
+ * area, `dy / area` is `dy · (1/area)` exactly, the wasm kernel's value. The forward pass stays
+ * tfjs-wasm's (XNNPACK sums a window in another order than oneDNN). Other pools, dtypes and NCHW
+ * run the kernel that was registered before.
+ *
+ * @example
+ * ```ts
+ * import { nativePoolingKernels } from "./_pooling.ts";
+ * swapWasmKernels(nativePoolingKernels(dnnl, fallback), []);
+ * ```
+ * @module
+ */
+import { tf } from "../tf.ts";
+import { DNNL, type Dnnl, ExecArgs } from "./_dnnl.ts";
+
+type Ptr = Deno.PointerObject;
+type Info = tf.TensorInfo;
+
+/** `sizeof(dnnl_pooling_desc_t)` in oneDNN 2.x is under 3,300 bytes; with room to spare. */
+const DESC_SIZE = 8192;
+/** oneDNN 2.x's `dnnl_pooling_avg_include_padding` (no padding here, so either average). */
+const AVG = 0x2ff;
+const DIMS = ["buffer", "buffer", "buffer", "buffer"] as const;
+
+const SYMBOLS = {
+  dnnl_pooling_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "buffer", ...DIMS],
+    result: "i32",
+  },
+  dnnl_pooling_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", ...DIMS],
+    result: "i32",
+  },
+} as const;
+
+/** The part of tfjs-wasm's `BackendWasm` these kernels use. */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+  getMemoryOffset(dataId: object): number;
+  disposeData(dataId: object): boolean;
+}
+
+interface Plan {
+  primitive: Ptr;
+  args: ExecArgs;
+  memories: Ptr[];
+}
+
+function dims(values: number[]): BigInt64Array<ArrayBuffer> {
+  const out = new BigInt64Array(12); // dnnl_dims_t
+  values.forEach((v, i) => out[i] = BigInt(v));
+  return out;
+}
+
+/**
+ * The `AvgPoolGrad` kernel over oneDNN `dnnl`; `fallback` gives the kernel it replaced.
+ *
+ * @example
+ * ```ts
+ * const kernels = nativePoolingKernels(dnnl, (name) => swap.replaced(name)!.kernelFunc);
+ * ```
+ */
+export function nativePoolingKernels(
+  dnnl: Dnnl,
+  fallback: (name: string) => tf.KernelFunc,
+): [string, tf.KernelFunc][] {
+  const lib = Deno.dlopen(dnnl.path, SYMBOLS).symbols;
+  const plans = new Map<string, Plan>();
+  const plan = ([n, h, w, c]: number[], kh: number, kw: number): Plan => {
+    const key = [n, h, w, c, kh, kw].join();
+    let p = plans.get(key);
+    if (p !== undefined) return p;
+    const src = dnnl.memoryDesc([n, c, h, w], DNNL.tagNhwc);
+    const dst = dnnl.memoryDesc([n, c, h / kh, w / kw], DNNL.tagNhwc);
+    const geometry = [dims([kh, kw]), dims([kh, kw]), dims([0, 0]), dims([0, 0])] as const;
+    const forwardDesc = new Uint8Array(DESC_SIZE), backwardDesc = new Uint8Array(DESC_SIZE);
+    dnnl.check(
+      lib.dnnl_pooling_forward_desc_init(
+        forwardDesc,
+        DNNL.forwardTraining,
+        AVG,
+        src,
+        dst,
+        ...geometry,
+      ),
+      "pooling forward description",
+    );
+    dnnl.check(
+      lib.dnnl_pooling_backward_desc_init(backwardDesc, AVG, src, dst, ...geometry),
+      "pooling backward description",
+    );
+    const hint = dnnl.primitiveDesc(forwardDesc);
+    const pd = dnnl.primitiveDesc(backwardDesc, hint);
+    const memories = [dst, src].map((md) => dnnl.memory(Deno.UnsafePointer.of(md)!));
+    p = {
+      primitive: dnnl.primitive(pd),
+      args: new ExecArgs([[DNNL.argDiffDst, memories[0]], [DNNL.argDiffSrc, memories[1]]]),
+      memories,
+    };
+    dnnl.destroy("pd", pd);
+    dnnl.destroy("pd", hint);
+    plans.set(key, p);
+    return p;
+  };
+  plan([1, 2, 2, 1], 2, 2); // made now, so that a missing primitive throws at install
+  return [[tf.AvgPoolGrad, (config) => {
+    const { dy, input } = config.inputs as { dy: Info; input: Info };
+    const attrs = config.attrs as unknown as tf.AvgPoolGradAttrs;
+    if (dy.dtype !== "float32" || input.shape.length !== 4) {
+      return fallback(tf.AvgPoolGrad)(config);
+    }
+    const info = tf.backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number],
+      attrs.filterSize,
+      attrs.strides,
+      1,
+      attrs.pad,
+    );
+    const { filterHeight: kh, filterWidth: kw } = info;
+    const p = info.padInfo;
+    const area = kh * kw;
+    const tiles = info.strideHeight === kh && info.strideWidth === kw &&
+      p.top + p.left + p.bottom + p.right === 0 && info.inHeight === info.outHeight * kh &&
+      info.inWidth === info.outWidth * kw && info.outHeight > 0 && info.outWidth > 0;
+    if (!tiles || (area & (area - 1)) !== 0 || dy.shape.join() !== info.outShape.join()) {
+      return fallback(tf.AvgPoolGrad)(config);
+    }
+    const backend = config.backend as unknown as WasmBackend;
+    const out = backend.makeOutput(input.shape, "float32");
+    try {
+      const pl = plan(input.shape, kh, kw);
+      const base = Deno.UnsafePointer.of(backend.wasm.HEAPU8)!;
+      const at = (t: Info) => Deno.UnsafePointer.offset(base, backend.getMemoryOffset(t.dataId))!;
+      dnnl.setHandle(pl.memories[0], at(dy));
+      dnnl.setHandle(pl.memories[1], at(out));
+      dnnl.execute(pl.primitive, pl.args);
+      return out;
+    } catch (e) {
+      backend.disposeData(out.dataId);
+      const why = e instanceof Error ? e.message : String(e);
+      throw new Error(
+        `AvgPoolGrad on oneDNN failed for input [${input.shape.join(", ")}], ` +
+          `${kh}×${kw} windows: ${why}`,
+        { cause: e },
+      );
+    }
+  }]];
+}
