@@ -19,6 +19,7 @@ import type { SweepRunResult, SweepSummary } from "../lib/viz/sweep_views.ts";
 import { figureBundle, lineChart, type MimeBundle } from "../lib/viz/plotly.ts";
 import { compressedPlotlyBundles } from "../lib/util/plotly_embed.ts";
 import { openPage, type Page } from "../lib/browser/mod.ts";
+import { showInFrontend } from "./_plotly_page.ts";
 import { renderReport } from "../lib/notebook/html.ts";
 import type { Notebook, Output } from "../lib/notebook/nbformat.ts";
 import { ROOT } from "./_sweep_helpers.ts";
@@ -194,39 +195,6 @@ Deno.test({
     }
   },
 });
-
-/**
- * A blank page (no plotly.js) that shows `bundles`' text/html one after another as JupyterLab
- * and VS Code do: each inserted with innerHTML into its own output element, then, when
- * `trusted`, every script element replaced by a copy so that it runs (untrusted: none runs).
- */
-async function showInFrontend(bundles: MimeBundle[], trusted = true): Promise<Page> {
-  const dir = await Deno.makeTempDir({ prefix: "explorer_page_" });
-  const path = `${dir}/blank.html`;
-  await Deno.writeTextFile(
-    path,
-    `<!DOCTYPE html><html><head><meta charset="utf-8"></head><body></body></html>`,
-  );
-  const page = await openPage(path);
-  await Deno.remove(dir, { recursive: true });
-  const htmls = bundles.map((b) => String(b["text/html"]));
-  await page.evaluate(`(() => {
-    for (const html of ${JSON.stringify(htmls)}) {
-      const output = document.createElement("div");
-      output.className = "output";
-      output.innerHTML = html;
-      document.body.appendChild(output);
-      if (!${trusted}) continue;
-      for (const old of output.querySelectorAll("script")) {
-        const script = document.createElement("script");
-        for (const a of old.attributes) script.setAttribute(a.name, a.value);
-        script.textContent = old.textContent;
-        old.replaceWith(script);
-      }
-    }
-  })()`);
-  return page;
-}
 
 /** Clicks the checkbox of `value` in control `control`. */
 const CLICK = (control: string, value: string) =>
