@@ -1,13 +1,14 @@
 /**
  * The `text/html` of notebook outputs in a real headless Chromium, one after another in one page
  * as the classic Notebook shows them (each output's HTML inserted in order, its scripts run): the
- * check that the plotly.js the outputs embed defines `Plotly` and draws every figure, offline.
+ * check that the plotly.js the outputs embed defines `Plotly` and draws every figure, offline;
+ * and {@linkcode showInFrontend}, outputs inserted as JupyterLab and VS Code insert them.
  *
  * @module
  */
 import { assertEquals } from "@std/assert";
 import { join } from "node:path";
-import { openPage } from "../lib/browser/mod.ts";
+import { openPage, type Page } from "../lib/browser/mod.ts";
 
 /** What the page showed. */
 export interface DrawnOutputs {
@@ -48,4 +49,42 @@ export async function drawHtmlOutputs(htmls: string[]): Promise<DrawnOutputs> {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * A blank page (no plotly.js) that shows `bundles`' text/html one after another as JupyterLab
+ * and VS Code do: each inserted with innerHTML into its own output element, then, when
+ * `trusted`, every script element replaced by a copy so that it runs (untrusted: none runs).
+ * The caller closes the page.
+ */
+export async function showInFrontend(
+  bundles: Record<string, unknown>[],
+  trusted = true,
+): Promise<Page> {
+  const dir = await Deno.makeTempDir({ prefix: "explorer_page_" });
+  const path = `${dir}/blank.html`;
+  await Deno.writeTextFile(
+    path,
+    `<!DOCTYPE html><html><head><meta charset="utf-8"></head><body></body></html>`,
+  );
+  const page = await openPage(path);
+  await Deno.remove(dir, { recursive: true });
+  // nbformat may hold a text as a list of lines.
+  const htmls = bundles.map((b) => [b["text/html"]].flat().join(""));
+  await page.evaluate(`(() => {
+    for (const html of ${JSON.stringify(htmls)}) {
+      const output = document.createElement("div");
+      output.className = "output";
+      output.innerHTML = html;
+      document.body.appendChild(output);
+      if (!${trusted}) continue;
+      for (const old of output.querySelectorAll("script")) {
+        const script = document.createElement("script");
+        for (const a of old.attributes) script.setAttribute(a.name, a.value);
+        script.textContent = old.textContent;
+        old.replaceWith(script);
+      }
+    }
+  })()`);
+  return page;
 }

@@ -10,6 +10,16 @@ import { pairedDifference } from "../lib/train/stats.ts";
 import { explorerData } from "../lib/viz/sweep_explorer.ts";
 import { readSweepSummary } from "../lib/sweep/results.ts";
 import { manifest, sweepNotebook02 } from "./_sweep_helpers.ts";
+import { compressedPlotlyBundles } from "../lib/util/plotly_embed.ts";
+import { showInFrontend } from "./_plotly_page.ts";
+
+/** Trace names of the plotly chart `selector` inside the explorer. */
+const NAMES = (selector: string) =>
+  `Array.from(document.querySelector(".sweep-explorer ${selector}").data, (t) => t.name)`;
+/** Clicks the checkbox of `value` in control `control`. */
+const CLICK = (control: string, value: string) =>
+  `document.querySelector('.sweep-explorer input[data-control="${control}"][value="${value}"]')` +
+  `.click()`;
 
 Deno.test({
   name: "sweep of notebook 02 over init × seeds: init reaches the networks; notebook 03 sums it up",
@@ -63,16 +73,32 @@ Deno.test({
     );
     assertEquals(figures.length, 3); // loss, accuracy, final accuracy
     assert((await Deno.stat(`${out}/03_sweep.html`)).size > 0);
+
+    // The executed notebook holds plotly.js twice, compressed: in the first figure's text/html
+    // (classic Notebook) and in the output before the explorer (frontends that draw figures with
+    // a plotly.js of their own); it stays small.
+    const ipynbBytes = (await Deno.stat(`${out}/03_sweep.ipynb`)).size;
+    console.log(`executed 03_sweep.ipynb of the 2×2 sweep: ${ipynbBytes} bytes`);
+    assert(ipynbBytes <= 1_500_000, `03_sweep.ipynb is ${ipynbBytes} bytes, more than 1.5 MB`);
+    const htmls = outputs.map((o) =>
+      o.output_type === "display_data" ? text(o.data["text/html"] ?? "") : ""
+    );
+    assertEquals(htmls.flatMap((h) => compressedPlotlyBundles(h)).length, 2);
+    // The explorer's outputs alone, in a page with no plotly.js (JupyterLab, VS Code), draw.
+    const at = htmls.findIndex((h) => h.includes('class="sweep-explorer"'));
+    const shown = [outputs[at - 1], outputs[at]].map((o) =>
+      o.output_type === "display_data" ? o.data : {}
+    );
+    await using page = await showInFrontend(shown);
+    await page.waitFor(`document.querySelector(".sweep-explorer .sx-curves svg.main-svg")`, 30_000);
+    assertEquals((await page.evaluate<string[]>(NAMES(".sx-curves"))).length, 8);
+    await page.evaluate(CLICK("init", "swapped"));
+    await page.waitFor(`${NAMES(".sx-curves")}.length === 4`);
+    assertEquals(page.pageErrors, []);
+    assertEquals(page.consoleErrors, []);
+    assertEquals(page.requests.map((x) => x.url), [page.url], "requests beyond the page");
   },
 });
-
-/** Trace names of the plotly chart `selector` inside the explorer. */
-const NAMES = (selector: string) =>
-  `Array.from(document.querySelector(".sweep-explorer ${selector}").data, (t) => t.name)`;
-/** Clicks the checkbox of `value` in control `control`. */
-const CLICK = (control: string, value: string) =>
-  `document.querySelector('.sweep-explorer input[data-control="${control}"][value="${value}"]')` +
-  `.click()`;
 
 Deno.test({
   name: "explorer in a real 2×2 sweep's report: controls change the plotted runs, compare shows " +
@@ -89,6 +115,8 @@ Deno.test({
     ]);
     const report = `${out}/03_sweep.html`;
     console.log(`2×2 sweep report: ${(await Deno.stat(report)).size} bytes`);
+    // One plotly.js, the report's own: the explorer's loader output is shown as its empty image.
+    assertEquals(compressedPlotlyBundles(await Deno.readTextFile(report)).length, 1);
 
     await using page = await openPage(report);
     await page.waitFor(`document.querySelector(".sweep-explorer .sx-curves")?.data`, 30_000);
@@ -168,6 +196,8 @@ Deno.test({
 
     assertEquals(page.pageErrors, []);
     assertEquals(page.consoleErrors, []);
-    assertEquals(page.requests.map((x) => x.url), [page.url], "requests beyond the page");
+    // Inline data: URLs are part of the page (the loader output's empty image, shown here).
+    const requests = page.requests.filter((x) => x.url !== page.url && !x.url.startsWith("data:"));
+    assertEquals(requests, [], "requests beyond the page");
   },
 });

@@ -1,10 +1,27 @@
 // The sweep explorer: the data it embeds (unit) and the report's size for 20 runs of notebook 02.
 // A real 2×2 sweep's report driven in Chromium is in sweep_densenet_test.ts (it shares that sweep).
-import { assert, assertAlmostEquals, assertEquals, assertMatch } from "@std/assert";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "@std/assert";
 import type { RunResults } from "../lib/train/trainer.ts";
 import { pairedDifference } from "../lib/train/stats.ts";
-import { type ExplorerData, explorerData, sweepExplorerBundle } from "../lib/viz/sweep_explorer.ts";
+import {
+  type ExplorerData,
+  explorerData,
+  sweepExplorerBundle,
+  sweepExplorerOutputs,
+} from "../lib/viz/sweep_explorer.ts";
 import type { SweepRunResult, SweepSummary } from "../lib/viz/sweep_views.ts";
+import { figureBundle, lineChart, type MimeBundle } from "../lib/viz/plotly.ts";
+import { compressedPlotlyBundles } from "../lib/util/plotly_embed.ts";
+import { openPage, type Page } from "../lib/browser/mod.ts";
+import { showInFrontend } from "./_plotly_page.ts";
+import { renderReport } from "../lib/notebook/html.ts";
+import type { Notebook, Output } from "../lib/notebook/nbformat.ts";
 import { ROOT } from "./_sweep_helpers.ts";
 
 /** One seed's results with `epochs` epochs of `steps` steps per arm; accuracies from `acc`. */
@@ -175,6 +192,154 @@ Deno.test({
       assert(data.runs.every((r) => r.epochs.testAccuracy.length === 2));
     } finally {
       await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+/** Clicks the checkbox of `value` in control `control`. */
+const CLICK = (control: string, value: string) =>
+  `document.querySelector('.sweep-explorer input[data-control="${control}"][value="${value}"]')` +
+  `.click()`;
+/** plotly.js bundles decoded and run in the page (each as a script element in the head). */
+const RUN_BUNDLES = `[...document.head.querySelectorAll("script")]
+  .filter((s) => s.textContent.startsWith("/* plotly.js v")).length`;
+/** Trace names of the explorer's chart `selector`. */
+const TRACES = (selector: string) =>
+  `Array.from(document.querySelector(".sweep-explorer ${selector}").data, (t) => t.name)`;
+/** True once the explorer's four charts are drawn. */
+const DRAWN = `[".sx-curves", ".sx-finals", ".sx-pair-curves", ".sx-pair-finals"].every((s) =>
+  document.querySelector(".sweep-explorer " + s)?.querySelector("svg.main-svg"))`;
+
+function assertQuiet(page: Page) {
+  assertEquals(page.pageErrors, []);
+  assertEquals(page.consoleErrors, []);
+  assertEquals(page.requests.map((r) => r.url), [page.url], "requests beyond the page");
+}
+
+Deno.test({
+  name: "explorer outputs in a notebook page with no plotly.js (JupyterLab, VS Code) draw, and " +
+    "the controls change the plotted runs, offline",
+  sanitizeResources: false,
+  fn: async () => {
+    const summary = syntheticSummary();
+    const outputs = sweepExplorerOutputs(summary, { margin: 0.01 });
+    assertEquals(outputs.length, 2);
+    // plotly.js comes once, compressed, with the first output; the explorer carries none.
+    const [js, ...more] = compressedPlotlyBundles(String(outputs[0]["text/html"]));
+    assertEquals(more, []);
+    assertStringIncludes(js, "partial bundle: core + ");
+    assertEquals(compressedPlotlyBundles(String(outputs[1]["text/html"])), []);
+
+    await using page = await showInFrontend(outputs);
+    assertEquals(await page.evaluate("typeof window.Plotly"), "undefined");
+    await page.waitFor(DRAWN, 30_000);
+    assertEquals(await page.evaluate(RUN_BUNDLES), 1);
+    const data = explorerData(summary);
+    const all = await page.evaluate<string[]>(TRACES(".sx-curves"));
+    assertEquals(all.length, data.runs.length);
+    // Untick lr=0.1 and seed 0: the runs of the other lrs on seeds 1 and 2 remain.
+    await page.evaluate(CLICK("lr", "0.1"));
+    await page.evaluate(CLICK("seed", "0"));
+    const expected = data.runs.filter((r) =>
+      !data.settings[r.setting].label.includes("lr=0.1") && r.seed !== 0
+    ).length;
+    await page.waitFor(`${TRACES(".sx-curves")}.length === ${expected}`);
+    const names = await page.evaluate<string[]>(TRACES(".sx-curves"));
+    assert(names.every((n) => !n.includes("lr=0.1") && !n.endsWith("seed 0")), names.join(", "));
+    assertEquals(
+      await page.evaluate(`document.querySelectorAll(".sweep-explorer .sx-table tr").length`),
+      expected + 1,
+    );
+    // The compare view draws the pair chosen, with its paired difference.
+    const b = data.settings.findIndex((s) => s.label === "transposed · init=swapped · lr=0.1");
+    await page.evaluate(`(() => { const s = document.querySelector(".sweep-explorer .sx-b");
+      s.value = "${b}"; s.dispatchEvent(new Event("change")); })()`);
+    await page.waitFor(`${TRACES(".sx-pair-curves")}.some((n) => n.startsWith("B · transposed"))`);
+    assertMatch(
+      await page.evaluate<string>(`document.querySelector(".sx-difference").textContent`),
+      /^B − A = [+−][\d.]+ pp, 95% interval .* over 3 seeds \(0, 1, 2\)/,
+    );
+    assertQuiet(page);
+  },
+});
+
+Deno.test({
+  name: "explorer outputs after a figure's (classic Notebook) reuse its plotly.js: one copy runs",
+  sanitizeResources: false,
+  fn: async () => {
+    const figure = figureBundle(lineChart([{ name: "loss", y: [3, 2, 1] }]), { embedPlotly: true });
+    await using page = await showInFrontend([figure, ...sweepExplorerOutputs(syntheticSummary())]);
+    await page.waitFor(DRAWN, 30_000);
+    await page.waitFor(`document.querySelector(".plotly-graph-div svg.main-svg")`);
+    // Only the figure's bundle ran.
+    assertEquals(await page.evaluate(RUN_BUNDLES), 1);
+    assertQuiet(page);
+  },
+});
+
+Deno.test({
+  name: "explorer outputs where scripts do not run (untrusted notebook) say what to do",
+  sanitizeResources: false,
+  fn: async () => {
+    await using page = await showInFrontend(sweepExplorerOutputs(syntheticSummary()), false);
+    const status = await page.evaluate<string>(
+      `document.querySelector(".sweep-explorer .sx-status").textContent`,
+    );
+    assertStringIncludes(status, "trust the notebook");
+    assertStringIncludes(status, "03_sweep.html");
+    assertEquals(await page.evaluate(`document.querySelectorAll("svg.main-svg").length`), 0);
+  },
+});
+
+Deno.test({
+  name: "explorer outputs in a report: one plotly.js (the report's), the explorer draws",
+  sanitizeResources: false,
+  fn: async () => {
+    const display = (data: MimeBundle): Output => ({
+      output_type: "display_data",
+      metadata: {},
+      data,
+    });
+    // As an executed notebook 03 holds them: the first figure embeds plotly.js in its text/html,
+    // then the explorer's two outputs, the first with another copy in its text/html.
+    const figure = figureBundle(lineChart([{ name: "loss", y: [3, 2, 1] }]), { embedPlotly: true });
+    const outputs = [figure, ...sweepExplorerOutputs(syntheticSummary())].map(display);
+    const nb: Notebook = {
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: {},
+      cells: [{
+        cell_type: "code",
+        id: "c1",
+        source: "await showSweepExplorer(summary);",
+        metadata: {},
+        execution_count: 1,
+        outputs,
+      }],
+    };
+    const html = renderReport(nb, {
+      notebook: "03_sweep.ipynb",
+      parameters: {},
+      dataset: "test set",
+      date: "2026-01-01T00:00:00Z",
+      runSeconds: 1,
+      status: "ok",
+    });
+    assertEquals(compressedPlotlyBundles(html).length, 1, "copies of plotly.js in the report");
+    const dir = await Deno.makeTempDir({ prefix: "explorer_report_" });
+    try {
+      await Deno.writeTextFile(`${dir}/03_sweep.html`, html);
+      await using page = await openPage(`${dir}/03_sweep.html`);
+      await page.waitFor(DRAWN, 30_000);
+      assertEquals(await page.evaluate(RUN_BUNDLES), 1);
+      assertEquals(page.pageErrors, []);
+      assertEquals(page.consoleErrors, []);
+      const requests = page.requests.filter((r) =>
+        r.url !== page.url && !r.url.startsWith("data:")
+      );
+      assertEquals(requests, [], "requests beyond the page");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

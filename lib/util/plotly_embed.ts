@@ -33,6 +33,20 @@ const DECODER = `async function (base64) {
   return window.Plotly;
 }`;
 
+// With `ifAbsent`: a page that already has plotly.js keeps it (a second copy would replace the
+// global Plotly under figures drawn with the first).
+const IF_ABSENT = "window.plotlyReady || (window.Plotly ? Promise.resolve(window.Plotly) : ";
+
+/** Options of {@linkcode compressedPlotlyScript}. */
+export interface CompressedPlotlyOptions {
+  /**
+   * Decode and run the bundle only where the page has neither `window.plotlyReady` nor
+   * `window.Plotly` yet; otherwise `window.plotlyReady` becomes (or stays) a promise of the
+   * page's plotly.js. Default false: the bundle always runs.
+   */
+  ifAbsent?: boolean;
+}
+
 /**
  * The `<script>` element that carries `js` (a plotly.js bundle) gzip-compressed and runs it,
  * setting `window.plotlyReady` to a promise of `window.Plotly` (rejected where the browser cannot
@@ -42,20 +56,22 @@ const DECODER = `async function (base64) {
  * ```ts
  * const script = compressedPlotlyScript("window.Plotly = {};");
  * script.startsWith("<script>window.plotlyReady = "); // true
+ * compressedPlotlyScript("window.Plotly = {};", { ifAbsent: true }); // runs only without Plotly
  * ```
  */
-export function compressedPlotlyScript(js: string): string {
+export function compressedPlotlyScript(js: string, options: CompressedPlotlyOptions = {}): string {
   let base64 = encoded.get(js);
   if (base64 === undefined) {
     base64 = bytesToBase64(gzipSync(new TextEncoder().encode(js), { level: 9 }));
     encoded.set(js, base64);
   }
-  return `<script>window.plotlyReady = (${DECODER})(\n"${base64}");</script>\n`;
+  const [open, close] = options.ifAbsent ? [IF_ABSENT, ")"] : ["", ""];
+  return `<script>window.plotlyReady = ${open}(${DECODER})(\n"${base64}")${close};</script>\n`;
 }
 
 /**
- * The plotly.js bundles that `html` embeds with {@linkcode compressedPlotlyScript}, decoded, in
- * page order (for checks: which bundle, how many copies).
+ * The plotly.js bundles that `html` embeds with {@linkcode compressedPlotlyScript} (either
+ * form), decoded, in page order (for checks: which bundle, how many copies).
  *
  * @example
  * ```ts
@@ -64,7 +80,9 @@ export function compressedPlotlyScript(js: string): string {
  */
 export function compressedPlotlyBundles(html: string): string[] {
   return [
-    ...html.matchAll(/window\.plotlyReady = \(async function[^]*?\}\)\(\n"([A-Za-z0-9+/=]*)"\);/g),
+    ...html.matchAll(
+      /window\.plotlyReady = (?:window\.plotlyReady \|\| \(window\.Plotly \? Promise\.resolve\(window\.Plotly\) : )?\(async function[^]*?\}\)\(\n"([A-Za-z0-9+/=]*)"\)\)?;/g,
+    ),
   ]
     .map((m) => new TextDecoder().decode(gunzipSync(base64ToBytes(m[1]))));
 }

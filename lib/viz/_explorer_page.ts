@@ -1,5 +1,6 @@
 // The page side of lib/viz/sweep_explorer.ts (private to it): styles, and a script that reads the
-// embedded JSON, builds the controls and draws with the page's global Plotly. Plain ES2017, no
+// embedded JSON, builds the controls and draws with the page's plotly.js (`window.plotlyReady`, a
+// promise of it, as lib/util/plotly_embed.ts sets, or a global `Plotly`). Plain ES2017, no
 // imports: it runs inside reports and notebook frontends as is. Statistics are never computed
 // here; the compare view looks up the pairs sweep_explorer.ts embedded.
 
@@ -41,6 +42,7 @@ export const EXPLORER_SCRIPT = `(function (id) {
     ["testLoss", "test loss", "cross-entropy"],
     ["steps", "training loss (every step)", "cross-entropy"]];
   var CONFIG = { responsive: true, displaylogo: false };
+  var Plotly; // the page's, once loaded
   var finished;
   var drawn = new Promise(function (resolve) { finished = resolve; });
   if (Array.isArray(window.reportFigures)) window.reportFigures.push(drawn);
@@ -174,7 +176,7 @@ export const EXPLORER_SCRIPT = `(function (id) {
   }
 
   function update() {
-    if (!window.Plotly) return Promise.resolve();
+    if (!Plotly) return Promise.resolve();
     var runs = R.filter(selected);
     var m = METRICS.filter(function (x) { return x[0] === metric.value; })[0];
     shownLine.textContent = runs.length + " of " + R.length +
@@ -192,15 +194,15 @@ export const EXPLORER_SCRIPT = `(function (id) {
     });
     drawTable(runs);
     return Promise.all([
-      window.Plotly.react(curves, traces, layout(m[1], "epoch", m[2], 440, {
+      Plotly.react(curves, traces, layout(m[1], "epoch", m[2], 440, {
         xaxis: { title: { text: "epoch" }, dtick: m[0] === "steps" ? undefined : 1 } }), CONFIG),
-      window.Plotly.react(finals, points, layout("Final test accuracy of the runs shown", "",
+      Plotly.react(finals, points, layout("Final test accuracy of the runs shown", "",
         "accuracy", 340, { showlegend: false, xaxis: { automargin: true } }), CONFIG),
     ]);
   }
 
   function drawCompare() {
-    if (!window.Plotly) return Promise.resolve();
+    if (!Plotly) return Promise.resolve();
     var a = Number(pickA.value), b = Number(pickB.value);
     var pair = data.pairs.filter(function (p) { return p.a === a && p.b === b; })[0];
     if (a === b) difference.textContent = "Pick two different settings.";
@@ -234,25 +236,35 @@ export const EXPLORER_SCRIPT = `(function (id) {
         line: { color: "#888" }, marker: { size: 8 } };
     });
     return Promise.all([
-      window.Plotly.react(pairCurves, traces, layout("Test accuracy, A solid, B dashed", "epoch",
+      Plotly.react(pairCurves, traces, layout("Test accuracy, A solid, B dashed", "epoch",
         "accuracy", 420, { xaxis: { title: { text: "epoch" }, dtick: 1 },
           legend: { orientation: "h", y: -0.25 } }), CONFIG),
-      window.Plotly.react(pairFinals, slopes, layout("Final test accuracy, seed by seed", "",
+      Plotly.react(pairFinals, slopes, layout("Final test accuracy, seed by seed", "",
         "accuracy", 420, { showlegend: false, xaxis: { automargin: true } }), CONFIG),
     ]);
   }
 
+  function fail(why) {
+    status.textContent = why + ", so the explorer cannot draw: open the sweep's HTML report " +
+      "(03_sweep.html).";
+    finished(0);
+  }
+  // The page's plotly.js: the report's, a figure's or the output before this one's; it may come
+  // after this script has run.
   var tries = 0;
   (function start() {
-    if (!window.Plotly) {
+    var ready = window.plotlyReady || (window.Plotly && Promise.resolve(window.Plotly));
+    if (!ready) {
       if (++tries <= 400) return void setTimeout(start, 50);
-      status.textContent = "plotly.js is not on this page, so the explorer cannot draw: open " +
-        "the sweep's HTML report (03_sweep.html), or show a figure first.";
-      return finished(0);
+      return fail("plotly.js is not on this page");
     }
-    Promise.all([update(), drawCompare()]).then(function () { finished(4); }, function (e) {
-      finished(0);
-      throw e;
-    });
+    ready.then(function (loaded) {
+      Plotly = loaded;
+      return Promise.all([update(), drawCompare()]).then(function () { finished(4); },
+        function (e) {
+          finished(0);
+          throw e;
+        });
+    }, function (e) { fail("plotly.js did not load (" + e + ")"); });
   })();
 })`;

@@ -42,10 +42,18 @@ export interface Figure {
 /** A Jupyter MIME bundle as `Deno.jupyter.display(bundle, { raw: true })` takes it. */
 export type MimeBundle = Record<string, unknown>;
 
-// The trace types lib's figures use (heatmap, line and bar charts, tables, image grids): the
-// bundle a kernel session embeds holds them all, so that one copy serves every figure of the
-// notebooks.
-const KERNEL_TRACE_TYPES: readonly string[] = [
+/**
+ * The trace types lib's figures use (heatmap, line and bar charts, tables, image grids): the
+ * bundle a kernel session embeds holds them all, so that one copy serves every figure of the
+ * notebooks (and the sweep explorer's charts).
+ *
+ * @example
+ * ```ts
+ * import { partialPlotlyJs } from "../util/plotly_partial.ts";
+ * const js = partialPlotlyJs(KERNEL_TRACE_TYPES); // the bundle a kernel's first figure embeds
+ * ```
+ */
+export const KERNEL_TRACE_TYPES: readonly string[] = [
   "bar",
   "heatmap",
   "image",

@@ -8,9 +8,13 @@
  * `pairedDifference` and the sweep's verdicts ({@linkcode verdict}), for every ordered pair of
  * settings, and embedded: the page only looks them up, so there is one implementation.
  *
- * The page script draws with the page's global `Plotly`: in a report the one the report embeds
- * for its figures, in a notebook frontend the one the notebook's first figure brought (notebook 03
- * shows figures before the explorer). It waits for it, and says so when there is none.
+ * The page script draws with the page's plotly.js (`window.plotlyReady` or `window.Plotly`): in a
+ * report the one the report embeds once for its figures. In a notebook,
+ * {@linkcode showSweepExplorer} shows an output before the explorer that brings the kernel's
+ * compressed partial plotly.js where the page has none (VS Code and JupyterLab with plotly's
+ * extension draw figures with a plotly.js of their own); the report shows that output as an empty
+ * image, so it still holds one copy. Where scripts do not run (an untrusted notebook), the
+ * explorer says so.
  *
  * @example
  * ```ts
@@ -27,6 +31,7 @@ import { inJupyter, type MimeBundle } from "./plotly.ts";
 import { type SweepRunResult, type SweepSummary, verdict } from "./sweep_views.ts";
 import { pp, ppInterval } from "./_percent.ts";
 import { EXPLORER_CSS, EXPLORER_SCRIPT } from "./_explorer_page.ts";
+import { plotlyLoaderBundle } from "./_plotly_loader.ts";
 
 /** One control of the explorer: a name and the values it can pick, in order. */
 export interface ExplorerControl {
@@ -271,7 +276,9 @@ export function sweepExplorerBundle(
     `<script type="application/json" class="sx-data">${
       // `<` as \u003c: no `</script>` or `<!--` can end or confuse the element; still JSON.
       JSON.stringify(data).replaceAll("<", "\\u003c")}</script>`,
-    `<p class="sx-status">The explorer needs JavaScript and plotly.js on the page.</p>`,
+    `<p class="sx-status">The explorer draws with JavaScript, which does not run here: trust ` +
+    `the notebook (Jupyter runs scripts in trusted notebooks' outputs only), or open the ` +
+    `sweep's HTML report (03_sweep.html).</p>`,
     `</div>`,
     `<script>${EXPLORER_SCRIPT}(${JSON.stringify(id)});</script>`,
   ].join("\n");
@@ -284,8 +291,27 @@ export function sweepExplorerBundle(
 }
 
 /**
- * Shows the explorer in the current notebook cell, or the reason there is nothing to explore
- * (`summary.missing`). Outside Jupyter it prints the text/plain line.
+ * The outputs {@linkcode showSweepExplorer} shows, in order: plotly.js for a notebook page that has
+ * none (its `text/html`; a report shows its `image/svg+xml`, an empty image, and keeps its own
+ * single plotly.js), then the explorer ({@linkcode sweepExplorerBundle}).
+ *
+ * @example
+ * ```ts
+ * const [plotly, explorer] = sweepExplorerOutputs(summary, { margin: 0.01 });
+ * for (const bundle of [plotly, explorer]) await Deno.jupyter.display(bundle, { raw: true });
+ * ```
+ */
+export function sweepExplorerOutputs(
+  summary: SweepSummary,
+  options: ExplorerOptions = {},
+): MimeBundle[] {
+  return [plotlyLoaderBundle(), sweepExplorerBundle(summary, options)];
+}
+
+/**
+ * Shows the explorer in the current notebook cell ({@linkcode sweepExplorerOutputs}), or the
+ * reason there is nothing to explore (`summary.missing`). Outside Jupyter it prints the
+ * explorer's text/plain line.
  *
  * @example
  * ```ts
@@ -297,7 +323,8 @@ export async function showSweepExplorer(
   options: ExplorerOptions = {},
 ): Promise<void> {
   if (!summary.results?.length) return await showMarkdown(summary.missing);
-  const bundle = sweepExplorerBundle(summary, options);
-  if (inJupyter()) await Deno.jupyter.display(bundle, { raw: true });
-  else console.log(bundle["text/plain"]);
+  if (!inJupyter()) return console.log(sweepExplorerBundle(summary, options)["text/plain"]);
+  for (const bundle of sweepExplorerOutputs(summary, options)) {
+    await Deno.jupyter.display(bundle, { raw: true });
+  }
 }
