@@ -291,55 +291,67 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "explorer outputs in a report: one plotly.js (the report's), the explorer draws",
-  sanitizeResources: false,
-  fn: async () => {
-    const display = (data: MimeBundle): Output => ({
-      output_type: "display_data",
-      metadata: {},
-      data,
-    });
-    // As an executed notebook 03 holds them: the first figure embeds plotly.js in its text/html,
-    // then the explorer's two outputs, the first with another copy in its text/html.
-    const figure = figureBundle(lineChart([{ name: "loss", y: [3, 2, 1] }]), { embedPlotly: true });
-    const outputs = [figure, ...sweepExplorerOutputs(syntheticSummary())].map(display);
-    const nb: Notebook = {
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: {},
-      cells: [{
-        cell_type: "code",
-        id: "c1",
-        source: "await showSweepExplorer(summary);",
+for (const withFigure of [true, false]) {
+  Deno.test({
+    name: `explorer outputs in a report${
+      withFigure ? "" : " without any figure (a sweep whose seeds all lack an arm)"
+    }: one plotly.js (the report's), the loader left out, the explorer draws`,
+    sanitizeResources: false,
+    fn: async () => {
+      const display = (data: MimeBundle): Output => ({
+        output_type: "display_data",
         metadata: {},
-        execution_count: 1,
-        outputs,
-      }],
-    };
-    const html = renderReport(nb, {
-      notebook: "03_sweep.ipynb",
-      parameters: {},
-      dataset: "test set",
-      date: "2026-01-01T00:00:00Z",
-      runSeconds: 1,
-      status: "ok",
-    });
-    assertEquals(compressedPlotlyBundles(html).length, 1, "copies of plotly.js in the report");
-    const dir = await Deno.makeTempDir({ prefix: "explorer_report_" });
-    try {
-      await Deno.writeTextFile(`${dir}/03_sweep.html`, html);
-      await using page = await openPage(`${dir}/03_sweep.html`);
-      await page.waitFor(DRAWN, 30_000);
-      assertEquals(await page.evaluate(RUN_BUNDLES), 1);
-      assertEquals(page.pageErrors, []);
-      assertEquals(page.consoleErrors, []);
-      const requests = page.requests.filter((r) =>
-        r.url !== page.url && !r.url.startsWith("data:")
+        data,
+      });
+      // As an executed notebook 03 holds them: the first figure embeds plotly.js in its text/html,
+      // then the explorer's two outputs, the first with another copy in its text/html.
+      const figure = figureBundle(lineChart([{ name: "loss", y: [3, 2, 1] }]), {
+        embedPlotly: true,
+      });
+      const explorer = sweepExplorerOutputs(syntheticSummary());
+      const outputs = (withFigure ? [figure, ...explorer] : explorer).map(display);
+      const nb: Notebook = {
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: {},
+        cells: [{
+          cell_type: "code",
+          id: "c1",
+          source: "await showSweepExplorer(summary);",
+          metadata: {},
+          execution_count: 1,
+          outputs,
+        }],
+      };
+      const html = renderReport(nb, {
+        notebook: "03_sweep.ipynb",
+        parameters: {},
+        dataset: "test set",
+        date: "2026-01-01T00:00:00Z",
+        runSeconds: 1,
+        status: "ok",
+      });
+      assertEquals(compressedPlotlyBundles(html).length, 1, "copies of plotly.js in the report");
+      assertEquals(
+        html.match(/class="output /g)?.length,
+        withFigure ? 2 : 1,
+        "the loader is left out",
       );
-      assertEquals(requests, [], "requests beyond the page");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
-});
+      const dir = await Deno.makeTempDir({ prefix: "explorer_report_" });
+      try {
+        await Deno.writeTextFile(`${dir}/03_sweep.html`, html);
+        await using page = await openPage(`${dir}/03_sweep.html`);
+        await page.waitFor(DRAWN, 30_000);
+        assertEquals(await page.evaluate(RUN_BUNDLES), 1);
+        assertEquals(page.pageErrors, []);
+        assertEquals(page.consoleErrors, []);
+        const requests = page.requests.filter((r) =>
+          r.url !== page.url && !r.url.startsWith("data:")
+        );
+        assertEquals(requests, [], "requests beyond the page");
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}

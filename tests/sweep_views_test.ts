@@ -9,6 +9,8 @@ import {
   verdict,
 } from "../lib/viz/sweep_views.ts";
 import { readSweepSummary } from "../lib/sweep/results.ts";
+import { readManifest } from "../lib/sweep/manifest.ts";
+import { writeSyntheticSweep } from "../bench/sweep_explorer_size.ts";
 
 /** Seed runs whose arms end at the given final accuracies (one value per seed). */
 function seedRuns(finals: Record<string, number[]>, testSize = 1000): SeedRun[] {
@@ -152,4 +154,27 @@ Deno.test("sweep views: no sweep given says how to make one; the runs table coun
   );
   assertStringIncludes(table, "exit 1, log `l1`");
   assertStringIncludes(table, "| 12 s |");
+});
+
+Deno.test("sweep views: done runs but no seed with every setting is said as such, not 'no results'", async () => {
+  const folder = await Deno.makeTempDir({ prefix: "sweep-views-partial-" });
+  try {
+    // init × seeds 0–1; the runs default/seed 1 and swapped/seed 0 lose their results.
+    await writeSyntheticSweep(folder, "default", 4);
+    const m = await readManifest(folder);
+    assert(m !== undefined);
+    for (const run of [m.runs[1], m.runs[2]]) {
+      await Deno.remove(`${folder}/runs/${run.id}/results`, { recursive: true });
+    }
+    const summary = await readSweepSummary(folder);
+    assertEquals(summary.runs, []);
+    assertEquals(summary.results?.length, 2);
+    assertStringIncludes(summary.missing, "No seed has a done run of every setting yet");
+    assertStringIncludes(summary.missing, "2 done runs");
+    await Deno.remove(`${folder}/runs/${m.runs[0].id}/results`, { recursive: true });
+    await Deno.remove(`${folder}/runs/${m.runs[3].id}/results`, { recursive: true });
+    assertStringIncludes((await readSweepSummary(folder)).missing, "No training results");
+  } finally {
+    await Deno.remove(folder, { recursive: true });
+  }
 });

@@ -5,6 +5,7 @@ import { escapeHtml } from "../util/html.ts";
 import { bytesToBase64 } from "../util/bytes.ts";
 import { ansiToHtml, renderMarkdown } from "./_html_text.ts";
 import { PLOTLY_MIME } from "../util/plotly_bundle.ts";
+import { REPORT_OUTPUT_MIME, type ReportOutputHints } from "../util/report_facts.ts";
 import { plotlyFigureScript } from "./_html_plotly.ts";
 
 /** MIME types the report can show, richest first; the first one present in a bundle is used. */
@@ -26,6 +27,13 @@ export class RenderContext {
   plotlyFigures = 0;
   /** Trace types the figures use (plotly's default, `scatter`, for traces without a type). */
   readonly traceTypes = new Set<string>();
+  /** Outputs that draw with the page's plotly.js from their own scripts (report output hints). */
+  plotlyScripts = 0;
+
+  /** Whether the report needs plotly.js: a figure, or an output that draws with it. */
+  get needsPlotly(): boolean {
+    return this.plotlyFigures > 0 || this.plotlyScripts > 0;
+  }
 
   /** Counts one more plotly figure and returns its element id, unique within the report. */
   nextPlotlyId(): string {
@@ -93,6 +101,12 @@ function renderRich(
   metadata: Record<string, unknown>,
   ctx: RenderContext,
 ): string {
+  const hints = (bundle ?? {})[REPORT_OUTPUT_MIME] as ReportOutputHints | undefined;
+  if (hints?.omit === true) return "";
+  if (Array.isArray(hints?.plotly)) {
+    ctx.plotlyScripts++;
+    for (const type of hints.plotly) if (typeof type === "string") ctx.traceTypes.add(type);
+  }
   const mime = pickMimeType(bundle ?? {});
   if (mime === undefined) {
     const types = Object.keys(bundle ?? {}).join(", ") || "none";

@@ -112,7 +112,7 @@ export function renderReport(
   const toc = new TableOfContents();
   const language = codeLanguage(nb);
   const cells = nb.cells.map((cell) => renderCell(cell, language, ctx, toc, options)).join("\n");
-  const plotly = ctx.plotlyFigures > 0 ? plotlyEmbed(ctx.traceTypes) : "";
+  const plotly = ctx.needsPlotly ? plotlyEmbed(ctx.traceTypes) : "";
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

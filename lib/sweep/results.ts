@@ -188,6 +188,12 @@ export async function readSweepSummary(folder: string): Promise<SweepSummary> {
       seed: r.seed,
       results: r.results,
     })),
-    missing: "No training results in this sweep yet (no done run wrote `results.json`).",
+    missing: sweep.results.length === 0
+      ? "No training results in this sweep yet (no done run wrote `results.json`)."
+      : `No seed has a done run of every setting yet (${sweep.results.length} done ` +
+        `run${
+          sweep.results.length === 1 ? "" : "s"
+        } wrote \`results.json\`), so there is nothing to compare pairwise; the ` +
+        "explorer at the end shows the runs there are.",
   };
 }

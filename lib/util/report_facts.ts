@@ -48,3 +48,28 @@ export interface ReportFacts {
   dataset?: DatasetFacts;
   backend?: BackendFacts;
 }
+
+/**
+ * MIME type of the per-output hints a notebook gives the HTML report (beside an ordinary display
+ * output, like {@linkcode REPORT_FACTS_MIME}); Jupyter frontends ignore it. See
+ * {@linkcode ReportOutputHints}.
+ */
+export const REPORT_OUTPUT_MIME = "application/vnd.tconv.report-output+json";
+
+/**
+ * How the HTML report treats one output. `omit`: leave it out of the report (an output only a
+ * live Jupyter page needs, such as a script loader). `plotly`: the output draws with the page's
+ * plotly.js from its own script, so the report embeds plotly.js with these trace types even when
+ * no plotly figure comes with it.
+ *
+ * @example
+ * ```ts
+ * import { REPORT_OUTPUT_MIME, type ReportOutputHints } from "./report_facts.ts";
+ * const hints: ReportOutputHints = { plotly: ["scatter"] };
+ * const bundle = { "text/html": "<div id=chart></div><script>…</script>", [REPORT_OUTPUT_MIME]: hints };
+ * ```
+ */
+export interface ReportOutputHints {
+  omit?: boolean;
+  plotly?: string[];
+}

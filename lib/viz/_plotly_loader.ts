@@ -4,15 +4,13 @@
 // figures' text/html that carries the kernel's copy; this output brings one.
 //
 // It is an output of its own, shown before the one that draws, because the report must not take
-// it: lib/notebook's report prefers image/svg+xml to text/html and embeds its single plotly.js
-// in the page head, while Jupyter frontends (classic Notebook, JupyterLab, VS Code, nbconvert)
-// prefer text/html to image/svg+xml. So a frontend runs the script, and the report shows an
-// empty 0×0 image.
+// it: the report embeds its single plotly.js in the page head, so this output carries the report
+// output hint `omit` (lib/util/report_facts.ts), which the report honours and Jupyter frontends
+// ignore.
 import { compressedPlotlyScript } from "../util/plotly_embed.ts";
+import { REPORT_OUTPUT_MIME, type ReportOutputHints } from "../util/report_facts.ts";
 import { partialPlotlyJs } from "../util/plotly_partial.ts";
 import { KERNEL_TRACE_TYPES, type MimeBundle } from "./plotly.ts";
-
-const EMPTY_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="0" height="0"></svg>`;
 
 /**
  * A MIME bundle whose `text/html` sets `window.plotlyReady` (a promise of `window.Plotly`) where
@@ -23,7 +21,7 @@ export function plotlyLoaderBundle(): MimeBundle {
   const script = compressedPlotlyScript(partialPlotlyJs(KERNEL_TRACE_TYPES), { ifAbsent: true });
   return {
     "text/html": script.trimEnd(),
-    "image/svg+xml": EMPTY_SVG,
+    [REPORT_OUTPUT_MIME]: { omit: true } satisfies ReportOutputHints,
     "text/plain": "<plotly.js for the next output, where the page has none>",
   };
 }

@@ -32,6 +32,7 @@ import { type SweepRunResult, type SweepSummary, verdict } from "./sweep_views.t
 import { pp, ppInterval } from "./_percent.ts";
 import { EXPLORER_CSS, EXPLORER_SCRIPT } from "./_explorer_page.ts";
 import { plotlyLoaderBundle } from "./_plotly_loader.ts";
+import { REPORT_OUTPUT_MIME, type ReportOutputHints } from "../util/report_facts.ts";
 
 /** One control of the explorer: a name and the values it can pick, in order. */
 export interface ExplorerControl {
@@ -284,6 +285,8 @@ export function sweepExplorerBundle(
   ].join("\n");
   return {
     "text/html": html,
+    // The report embeds plotly.js for it even when no figure comes before it.
+    [REPORT_OUTPUT_MIME]: { plotly: ["scatter"] } satisfies ReportOutputHints,
     "text/plain": `<sweep explorer: ${data.title}; ${data.settings.length} settings, ${
       data.controls.map((c) => `${c.name} (${c.values.length})`).join(", ")
     }>`,
@@ -292,8 +295,8 @@ export function sweepExplorerBundle(
 
 /**
  * The outputs {@linkcode showSweepExplorer} shows, in order: plotly.js for a notebook page that has
- * none (its `text/html`; a report shows its `image/svg+xml`, an empty image, and keeps its own
- * single plotly.js), then the explorer ({@linkcode sweepExplorerBundle}).
+ * none (left out of the report, which embeds its own single plotly.js), then the explorer
+ * ({@linkcode sweepExplorerBundle}).
  *
  * @example
  * ```ts
