@@ -42,7 +42,7 @@ export interface CellSessionOptions {
   /** Time limit per cell in milliseconds (default: none). */
   cellTimeoutMs?: number;
   /**
-   * Size of the cached outputs kept at most, as JSON characters (default 128 Mi): a plotly
+   * Size of the cached outputs kept at most, as JSON characters (default 128,000,000): a plotly
    * figure embeds its 0.5 MB bundle, so a count alone does not bound the memory.
    */
   cacheLimit?: number;
@@ -79,7 +79,7 @@ export interface SessionOutcome {
  * {@linkcode CellSessionOptions.cacheLimit}); entries the kernel's history uses are never dropped.
  */
 const CACHE_ENTRIES = 2000;
-const CACHE_SIZE = 128 * 1024 * 1024;
+const CACHE_SIZE = 128_000_000;
 
 /** The code cells that run (non-empty ones) and their keys. */
 async function cellKeys(
