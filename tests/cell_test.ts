@@ -83,3 +83,25 @@ Deno.test("cell: output published after the call returns still lands in the cell
     await kernel.shutdown();
   }
 });
+
+Deno.test("cell: a long-lived kernel releases the routes of finished cells, so their outputs can go", async () => {
+  const kernel = await Kernel.start({ cwd: FIXTURES });
+  try {
+    const routed: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const cell = codeCell(
+        `await Deno.jupyter.display({ "text/plain": "${i}".repeat(100_000) }, { raw: true });\n` +
+          `setTimeout(() => console.log("late ${i}"), 20);`,
+      );
+      const run = await executeCell(kernel, cell);
+      assertEquals(run.status, "ok");
+      // Late output of the cell still lands in it (before the next cell runs).
+      assertEquals(cell.outputs.map(summarize).at(-1), ["stream", "stdout", `late ${i}\n`]);
+      routed.push(kernel.routedRequests);
+    }
+    // The last execution and its flush probe: not one route per execution ever made.
+    assert(Math.max(...routed) <= 3, `routes kept: ${routed.join(" ")}`);
+  } finally {
+    await kernel.shutdown();
+  }
+});

@@ -6,6 +6,7 @@ import { openPage } from "../lib/browser/mod.ts";
 import type { Cell, Notebook } from "../lib/notebook/nbformat.ts";
 import { notebookToPercent } from "../lib/notebook/percent.ts";
 import { Preview } from "../lib/notebook/preview.ts";
+import { CellSession } from "../lib/notebook/_preview_session.ts";
 import { main } from "../lib/notebook/preview_cli.ts";
 import { withTempDir } from "./_data_helpers.ts";
 import { childKernels, processRunning } from "./_notebook_helpers.ts";
@@ -382,3 +383,108 @@ Deno.test("preview: a percent-format .ts notebook is previewed, and its edits ar
     }
     assertEquals(await childKernels(), []);
   }));
+
+/**
+ * A cell whose console output ("late-line", a string its source does not hold: the page shows
+ * the source) comes after it returned: it prints when the kernel runs the
+ * client's second flush probe (a silent execution that broadcasts a marker, see kernel.ts; the
+ * first ends the cell's own execution), i.e. only when the client drains the kernel, as
+ * `runNotebook` does after its last cell. A timer cannot make this deterministic: whether it
+ * fires before or after the cell's quiet period is luck.
+ */
+const LATE_CELL = `{
+  let probes = 0;
+  const broadcast = Deno.jupyter.broadcast;
+  Deno.jupyter.broadcast = (...args: Parameters<typeof broadcast>) => {
+    if (args[0] === "deno_notebook_runner_flush" && ++probes === 2) console.log(["late", "line"].join("-"));
+    return broadcast(...args);
+  };
+}
+["on", "time"].join("-")`;
+
+Deno.test("preview: output that comes after the last cell returned reaches the page and the cache", () =>
+  withTempDir(async (dir) => {
+    const path = join(dir, "late.ipynb");
+    const nb = notebook("Late alpha.", LATE_CELL);
+    await save(path, nb);
+    const preview = await Preview.start(path, { libDir: null, debounceMs: 50 });
+    try {
+      const page = async () => await (await fetch(preview.url)).text();
+      await rendered(preview, 1, 3, 0);
+      let body = await page();
+      assert(body.includes("on-time"), body.slice(-2000));
+      assert(body.includes("late-line"), "the late output is not in the page");
+      // A markdown edit renders from the cache, which must hold the late output as well.
+      await save(path, notebook("Late beta.", LATE_CELL));
+      await rendered(preview, 2, 0, 3);
+      body = await page();
+      assert(body.includes("Late beta.") && body.includes("on-time"), body.slice(-2000));
+      assert(body.includes("late-line"), "the cache lacks the late output");
+    } finally {
+      await preview.stop();
+    }
+  }));
+
+Deno.test("preview: refresh() renders as a save does; a restart is asked for explicitly", () =>
+  withTempDir(async (dir) => {
+    const path = join(dir, "refresh.ipynb");
+    await save(path, notebook("Refresh.", "`value is ${base + 1}`"));
+    const preview = await Preview.start(path, { libDir: null, debounceMs: 50 });
+    try {
+      await rendered(preview, 1, 3, 0);
+      const pid = preview.stats.kernelPid;
+      preview.refresh(); // nothing changed: nothing to render, the kernel stays
+      await new Promise((done) => setTimeout(done, 200));
+      await preview.idle();
+      assertEquals([preview.stats.renders, preview.stats.kernelStarts], [1, 1]);
+      assertEquals(preview.stats.kernelPid, pid);
+      await save(path, notebook("Refresh.", "`value is ${base + 2}`"));
+      preview.refresh(); // as the save's own event: one render of the changed cell
+      await rendered(preview, 2, 1, 2);
+      assertEquals(preview.stats.kernelStarts, 1);
+      preview.refresh({ restart: true });
+      await rendered(preview, 3, 3, 0);
+      assertEquals(preview.stats.kernelStarts, 2);
+      assert(preview.stats.last?.restarted, "the restart did not restart the kernel");
+      // The page's Restart button does the same.
+      const answer = await fetch(new URL("restart", preview.url), { method: "POST" });
+      assertEquals(await answer.text(), "restarting\n");
+      await rendered(preview, 4, 3, 0);
+      assertEquals(preview.stats.kernelStarts, 3);
+    } finally {
+      await preview.stop();
+    }
+    assertEquals(await childKernels(), []);
+  }));
+
+Deno.test("preview session: the output cache is bounded by size, the oldest entries go first", async () => {
+  const session = new CellSession({ cwd: Deno.cwd(), cacheLimit: 300_000 });
+  /** One code cell that displays 100,000 characters of `fill`. */
+  const version = (fill: string): Notebook => ({
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {},
+    cells: [
+      code(
+        `await Deno.jupyter.display({ "text/plain": "${fill}".repeat(100_000) }, { raw: true });`,
+      ),
+    ],
+  });
+  try {
+    const sizes: number[] = [];
+    for (const fill of "abcdef") {
+      const outcome = await session.render(version(fill), () => {});
+      assertEquals(outcome.executed, 1);
+      sizes.push(session.cacheSize);
+    }
+    assert(sizes[0] > 100_000, `a 100,000-character output cached as ${sizes[0]}`);
+    assert(Math.max(...sizes) <= 300_000, `cache sizes: ${sizes.join(" ")}`);
+    // The newest versions are still cached, the oldest were dropped and run again.
+    assertEquals((await session.render(version("f"), () => {})).executed, 0);
+    assertEquals((await session.render(version("e"), () => {})).executed, 0);
+    assertEquals((await session.render(version("a"), () => {})).executed, 1);
+  } finally {
+    await session.close();
+  }
+  assertEquals(await childKernels(), []);
+});

@@ -29,6 +29,8 @@ interface CellRecord {
   status: CellStatus;
   /** One line naming the failure ("error", "timeout", "died"). */
   failure?: string;
+  /** Size of `outputs` as JSON (UTF-16 code units), for the cache's limit. */
+  size: number;
 }
 
 /** Options of a {@linkcode CellSession}. */
@@ -39,6 +41,11 @@ export interface CellSessionOptions {
   kernel?: Omit<KernelOptions, "cwd">;
   /** Time limit per cell in milliseconds (default: none). */
   cellTimeoutMs?: number;
+  /**
+   * Size of the cached outputs kept at most, as JSON characters (default 128,000,000): a plotly
+   * figure embeds its 0.5 MB bundle, so a count alone does not bound the memory.
+   */
+  cacheLimit?: number;
 }
 
 /** Progress of a render, for the page's banner. */
@@ -67,8 +74,12 @@ export interface SessionOutcome {
   failure?: { cellIndex: number; message: string };
 }
 
-/** Cache entries kept at most; entries the kernel's history uses are never dropped. */
-const CACHE_LIMIT = 2000;
+/**
+ * Cache entries kept at most, and their size by default (see
+ * {@linkcode CellSessionOptions.cacheLimit}); entries the kernel's history uses are never dropped.
+ */
+const CACHE_ENTRIES = 2000;
+const CACHE_SIZE = 128_000_000;
 
 /** The code cells that run (non-empty ones) and their keys. */
 async function cellKeys(
@@ -87,6 +98,10 @@ async function cellKeys(
     keys.push(previous);
   }
   return { cells, keys };
+}
+
+function sizeOf(outputs: Output[]): number {
+  return JSON.stringify(outputs).length;
 }
 
 async function sha256(text: string): Promise<string> {
@@ -112,6 +127,7 @@ export class CellSession {
   /** Keys of the code cells the kernel ran, in notebook order. */
   #history: string[] = [];
   readonly #cache = new Map<string, CellRecord>();
+  #cacheSize = 0;
   #stale = false;
   #closed = false;
   /** The render now running: its keys and the position of the cell running. */
@@ -131,10 +147,16 @@ export class CellSession {
     return this.#kernel?.alive ? this.#kernel.pid : undefined;
   }
 
+  /** Size of the cached outputs as JSON (UTF-16 code units); for tests and logs. */
+  get cacheSize(): number {
+    return this.#cacheSize;
+  }
+
   /** Forgets every cached output and restarts the kernel at the next render. */
   invalidate(): void {
     this.#stale = true;
     this.#cache.clear();
+    this.#cacheSize = 0;
     this.#history = [];
   }
 
@@ -185,6 +207,8 @@ export class CellSession {
       if (record.failure) failure = { cellIndex: cells[n].index, message: record.failure };
     }
     let executed = 0;
+    /** Cells run in this render: their records take late output after the drain. */
+    const ran: { cell: CodeCell; key: string; record: CellRecord }[] = [];
     if (start < keys.length && !failure) {
       this.#history = this.#history.slice(0, start);
       this.#running = { keys, at: start };
@@ -211,13 +235,14 @@ export class CellSession {
         }
         this.#remember(keys[n], record);
         this.#history.push(keys[n]);
-        this.#fill(cell, record);
+        ran.push({ cell, key: keys[n], record });
         if (record.failure) {
           failure = { cellIndex: index, message: record.failure };
           break;
         }
       }
     }
+    await this.#drain(ran);
     this.#running = undefined;
     this.cellsExecuted += executed;
     return {
@@ -282,6 +307,31 @@ export class CellSession {
     this.kernelStarts++;
   }
 
+  /**
+   * Waits for late output of the cells run (the Deno kernel publishes console output
+   * asynchronously), as `runNotebook` does after its last cell, then caches and shows what the
+   * cells hold now. A stopped run is not drained: the next render replaces it.
+   */
+  async #drain(ran: { cell: CodeCell; key: string; record: CellRecord }[]): Promise<void> {
+    const kernel = this.#kernel;
+    if (ran.length > 0 && kernel?.alive && !this.#cancelled && !this.#closed) {
+      await kernel.drain();
+    }
+    for (const { cell, key, record } of ran) {
+      if (!this.#cancelled) {
+        // executeCell keeps appending late output to the cell's own list until the drain ends.
+        const outputs = structuredClone(cell.outputs);
+        if (this.#cache.get(key) === record) {
+          this.#cacheSize += sizeOf(outputs) - record.size;
+          record.size = sizeOf(outputs);
+        }
+        record.outputs = outputs;
+      }
+      this.#fill(cell, record);
+    }
+    this.#trim();
+  }
+
   #fill(cell: CodeCell, record: CellRecord): void {
     cell.outputs = structuredClone(record.outputs);
     cell.execution_count = record.executionCount;
@@ -289,13 +339,28 @@ export class CellSession {
   }
 
   #remember(key: string, record: CellRecord): void {
-    this.#cache.delete(key); // re-inserted last: the oldest entries go first
+    this.#forget(key); // re-inserted last: the oldest entries go first
     this.#cache.set(key, record);
-    if (this.#cache.size <= CACHE_LIMIT) return;
+    this.#cacheSize += record.size;
+    this.#trim();
+  }
+
+  #forget(key: string): void {
+    const old = this.#cache.get(key);
+    if (!old) return;
+    this.#cache.delete(key);
+    this.#cacheSize -= old.size;
+  }
+
+  /** Drops the oldest entries the kernel's history does not use, down to the limits. */
+  #trim(): void {
+    const limit = this.#options.cacheLimit ?? CACHE_SIZE;
+    const over = () => this.#cache.size > CACHE_ENTRIES || this.#cacheSize > limit;
+    if (!over()) return;
     const keep = new Set(this.#history);
-    for (const old of this.#cache.keys()) {
-      if (this.#cache.size <= CACHE_LIMIT) break;
-      if (!keep.has(old)) this.#cache.delete(old);
+    for (const old of [...this.#cache.keys()]) {
+      if (!over()) break;
+      if (!keep.has(old)) this.#forget(old);
     }
   }
 
@@ -310,11 +375,14 @@ export class CellSession {
         execution: {},
         status: "died",
         failure: `${label} did not run: the kernel was shut down`,
+        size: 0,
       };
     }
     const run = await executeCell(kernel, cell, { timeoutMs: this.#options.cellTimeoutMs, label });
+    const outputs = structuredClone(run.outputs);
     return {
-      outputs: structuredClone(run.outputs),
+      outputs,
+      size: sizeOf(outputs),
       executionCount: cell.execution_count,
       execution: { ...cell.metadata.execution as Record<string, unknown> },
       status: run.status,

@@ -77,8 +77,10 @@ export interface CellExecution {
 /**
  * Executes `cell` on `kernel` and updates the cell in place (outputs, execution count, timing
  * metadata); see the module documentation. Output the kernel publishes after this returns
- * (late console output of unawaited work) is still appended to `cell.outputs`. Each call keeps
- * its own outputs: a display update sent by another cell's call does not reach them (within one
+ * (late console output of unawaited work) is still appended to `cell.outputs`, until a later
+ * execution on the kernel has finished (the kernel then releases the cell, so that a long-lived
+ * kernel does not keep every call's outputs; `kernel.drain()` waits for late output). Each call
+ * keeps its own outputs: a display update sent by another cell's call does not reach them (within one
  * `runNotebook` run it does). Calls on one kernel run one at a time, in call order.
  *
  * @example

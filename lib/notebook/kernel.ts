@@ -9,7 +9,10 @@
  * execution that broadcasts a marker), and iopub then stayed quiet for that request for a
  * short period. Messages that still arrive later are attached to their request: the
  * {@linkcode ExecuteResult.messages} list keeps growing and `onMessage` keeps being called
- * until the kernel is shut down.
+ * until a later execution on the kernel has finished. Then the request's route is released, so
+ * that a long-lived kernel does not keep every execution's outputs alive (the Deno kernel tags
+ * output with the request current when it is published, so output published from then on
+ * belongs to the later request anyway).
  *
  * Start without races: the kernel binds the ports the client chose, so another process can take
  * one in between (another client checking a port, another kernel). The client notices (the
@@ -195,6 +198,10 @@ interface Route {
   /** For flush probes: resolves when the probe's marker arrives. */
   marker?: Deferred<void>;
   token?: string;
+  /** Order of creation, to release the routes of requests older than a finished one. */
+  seq: number;
+  /** Whether its idle status arrived: a request still running keeps its route. */
+  idleSeen: boolean;
 }
 
 const FLUSH_MARKER = "deno_notebook_runner_flush";
@@ -358,6 +365,7 @@ export class Kernel {
   #iopub?: ZmtpSocket;
   #hb?: ZmtpSocket;
   #routes = new Map<string, Route>();
+  #routeSeq = 0;
   #replies = new Map<string, Deferred<Message>>();
   #orphans: Message[] = [];
   #exit: KernelExit | null = null;
@@ -645,6 +653,7 @@ export class Kernel {
     }
     if (!info || !controlOk) throw new Error("timed out waiting for the kernel's control channel");
     this.info = info.content;
+    this.#routes.clear(); // the kernel_info requests' stragglers need no route
   }
 
   async #readLoop(socket: ZmtpSocket, handle: (m: Message) => void): Promise<void> {
@@ -678,9 +687,40 @@ export class Kernel {
       onMessage,
       lastAt: performance.now(),
       idle: deferred(),
+      seq: this.#routeSeq++,
+      idleSeen: false,
     };
+    route.idle.promise.then(() => route.idleSeen = true);
     this.#routes.set(msgId, route);
     return route;
+  }
+
+  /**
+   * Releases the routes of requests made before `newest` that went idle (and `newest`'s own
+   * older flush probes), except `keep`: once a later request has finished, no output of theirs
+   * can still be in flight. What they collected stays with whoever holds their results.
+   */
+  #release(newest: Route, keep: Route): void {
+    for (const [id, route] of this.#routes) {
+      if (route === newest || route === keep || route.seq >= newest.seq) continue;
+      if (route.idleSeen || route.owner === keep) this.#routes.delete(id);
+    }
+  }
+
+  /**
+   * Requests whose iopub messages are still routed to them. It stays small on a long-lived
+   * kernel (the last execution, its flush probe, any still running); exposed for tests.
+   *
+   * @example
+   * ```ts
+   * import { Kernel } from "./kernel.ts";
+   * await using kernel = await Kernel.start();
+   * for (let i = 0; i < 10; i++) await kernel.execute(`${i}`);
+   * console.log(kernel.routedRequests); // 2: the last execution and its flush probe
+   * ```
+   */
+  get routedRequests(): number {
+    return this.#routes.size;
   }
 
   #expectReply(msgId: string): Promise<Message> {
@@ -737,7 +777,9 @@ export class Kernel {
 
   #onReply(message: Message): void {
     const parent = message.parent_header?.msg_id;
-    if (parent) this.#replies.get(parent)?.resolve(message);
+    if (!parent) return;
+    this.#replies.get(parent)?.resolve(message);
+    this.#replies.delete(parent); // answered: a long-lived kernel keeps no replies
   }
 
   #onStdin(message: Message): void {
@@ -868,9 +910,11 @@ export class Kernel {
 
   /**
    * Waits until output of `route` can no longer be in flight: a flush probe round trip through
-   * the kernel's output queue, then a quiet period on iopub.
+   * the kernel's output queue, then a quiet period on iopub. Then releases the routes of older
+   * requests (see {@linkcode Kernel.routedRequests}).
    */
   async #settle(route: Route): Promise<void> {
+    let probe: Route | undefined;
     if (this.alive) {
       const token = crypto.randomUUID();
       const msg = this.#message("execute_request", {
@@ -881,7 +925,7 @@ export class Kernel {
         allow_stdin: false,
         stop_on_error: false,
       });
-      const probe = this.#route(msg.header.msg_id);
+      probe = this.#route(msg.header.msg_id);
       probe.owner = route;
       probe.token = token;
       probe.marker = deferred();
@@ -902,11 +946,13 @@ export class Kernel {
       if (since >= quiet) break;
       await delay(quiet - since);
     }
+    if (probe) this.#release(probe, route);
   }
 
   /**
    * Final drain: waits until output of the last execution can no longer be in flight. Call it
-   * after the last cell; messages keep being routed until {@linkcode Kernel.shutdown}.
+   * after the last cell; its messages keep being routed until a later execution has finished
+   * (or {@linkcode Kernel.shutdown}).
    *
    * @example
    * ```ts
@@ -1004,6 +1050,7 @@ export class Kernel {
     this.#stop.abort();
     for (const s of [this.#shell, this.#control, this.#stdin, this.#iopub, this.#hb]) s?.close();
     for (const d of this.#replies.values()) d.resolve(null as unknown as Message);
+    this.#routes.clear();
     await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
     live.delete(this);
     uninstallCleanup();

@@ -227,19 +227,24 @@ export class Preview {
   }
 
   /**
-   * Asks for a render as a file event would (`lib: true`: as a change in lib/, restarting the
-   * kernel). Debounced like file events.
+   * Asks for a render as a save of the notebook would: the notebook is read again and what
+   * changed is rendered (nothing, when nothing changed). `lib: true` renders as a change in lib/
+   * would, `restart: true` as the page's Restart button: both clear the cache, restart the
+   * kernel and run every cell. Debounced like file events.
    *
    * @example
    * ```ts
    * import { Preview } from "./preview.ts";
    * await using preview = await Preview.start("notebooks/01_shapes.ipynb");
-   * preview.refresh({ lib: true });
+   * preview.refresh(); // as a save
+   * preview.refresh({ restart: true }); // a clean kernel, every cell run again
    * await preview.idle();
    * ```
    */
-  refresh(what: { lib?: boolean } = {}): void {
-    this.#schedule(what.lib ? "lib" : "restart");
+  refresh(what: { lib?: boolean; restart?: boolean } = {}): void {
+    if (what.lib) this.#schedule("lib");
+    if (what.restart) this.#schedule("restart");
+    if (!what.lib && !what.restart) this.#schedule("notebook");
   }
 
   /**
@@ -307,7 +312,7 @@ export class Preview {
     }
     if (path === "/events" && request.method === "GET") return this.#events();
     if (path === "/restart" && request.method === "POST") {
-      this.refresh();
+      this.refresh({ restart: true });
       return new Response("restarting\n");
     }
     return new Response(`not found: ${path} (the preview serves / and /events)\n`, {
