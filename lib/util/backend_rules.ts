@@ -299,7 +299,9 @@ export function predictBackend(
       oldNative !== undefined
     ? ruleOrNone(() => nativeThreadCount(now[NATIVE_THREADS_ENV_VAR], cpus))
     : undefined;
-  const pool = nativeNow !== undefined && nativeNow !== oldNative
+  // Named apart only where the pools differ in size: else "2 → 4 threads" says it for both.
+  const together = oldNative === oldThreads && nativeNow === threads;
+  const pool = nativeNow !== undefined && nativeNow !== oldNative && !together
     ? `; ${recorded.native} ${oldNative} → ${nativeNow} thread${nativeNow === 1 ? "" : "s"}`
     : "";
   if (name === recorded.name && (threads === undefined || threads === oldThreads)) {
