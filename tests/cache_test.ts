@@ -12,7 +12,7 @@ import {
   settleFingerprint,
 } from "../lib/notebook/cache.ts";
 import { backendName, recordedBackend } from "../lib/notebook/facts.ts";
-import { REPORT_FACTS_MIME } from "../lib/util/report_facts.ts";
+import { REPORT_FACTS_MIME, threadsShown } from "../lib/util/report_facts.ts";
 import { renderReport } from "../lib/notebook/html.ts";
 import type { Notebook } from "../lib/notebook/nbformat.ts";
 import { FIXTURES } from "./_notebook_helpers.ts";
@@ -296,6 +296,10 @@ Deno.test("cache: the backend is recorded from what the notebook published", () 
     },
   });
   assertEquals(backendName(native), "wasm + oneDNN 2.6.3 (1 thread; oneDNN 2 threads)");
+  // one count where both pools have it, or where no native library runs
+  assertEquals(threadsShown(2, 2, "oneDNN 2.6.3"), "2 threads");
+  assertEquals(threadsShown(2, 1, "oneDNN 2.6.3"), "2 threads; oneDNN 1 thread");
+  assertEquals(threadsShown(1, 4, null), "1 thread");
   assertEquals(recordedBackend(native), {
     name: "wasm + oneDNN 2.6.3",
     threads: 1,
