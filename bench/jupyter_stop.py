@@ -14,6 +14,8 @@ The project never needs Python; this script needs Debian's python3-jupyter-clien
     /usr/bin/python3 bench/jupyter_stop.py                # 10 trials
     /usr/bin/python3 bench/jupyter_stop.py --trials 3 --json
     /usr/bin/python3 bench/jupyter_stop.py --threads 2    # the kernelspec's TCONV_THREADS
+    TCONV_NATIVE_THREADS=1 /usr/bin/python3 bench/jupyter_stop.py  # oneDNN on one thread (the
+                                                    # kernel inherits this environment)
 """
 
 import argparse

@@ -4,7 +4,10 @@
  *
  * The spec this module writes runs the Deno that installs it (its absolute path) and asks
  * frontends to interrupt by message (`"interrupt_mode": "message"`): with the default, signal
- * mode, Jupyter stops a cell with SIGINT, which hangs or kills the Deno 2.9 kernel.
+ * mode, Jupyter stops a cell with SIGINT, which hangs or kills the Deno 2.9 kernel. It runs the
+ * wasm kernels on one thread (`TCONV_THREADS=1`: a Stop inside a multi-threaded one can lock its
+ * pool) and leaves oneDNN's pool (`TCONV_NATIVE_THREADS`) at every core: a Stop cannot land
+ * inside an FFI call.
  *
  * Directories follow jupyter_core: `JUPYTER_PATH` entries, then the user data directory
  * (`JUPYTER_DATA_DIR`, else `$XDG_DATA_HOME/jupyter` or `~/.local/share/jupyter` on Linux,
