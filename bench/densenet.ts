@@ -22,11 +22,12 @@
  * (`VmHWM` of `/proc/self/status`, or the largest sampled `Deno.memoryUsage().rss` where that
  * file is missing) is its own: tfjs-wasm's heap grows but never shrinks.
  *
- * `--json` prints, per network, `{"net", "backend", "native", "threads", "batch", "steps",
+ * `--json` prints, per network, `{"net", "backend", "native", "threads", "native_threads",
+ * "batch", "steps",
  * "warmup", "ms_per_img", "img_per_s", "step_ms", "forward_ms_per_img", "forward_img_per_s",
  * "peak_rss_mb", "data", "reason", "adapter"}`: `"native"` is the library running the wasm
  * backend's convolutions (`"oneDNN 2.6.3"`) or null, `"threads"` what the running backend
- * reports, `"adapter"` the WebGPU adapter's description on webgpu, else null; `--profile` adds
+ * reports, `"native_threads"` oneDNN's OpenMP pool (`TCONV_NATIVE_THREADS`) or null, `"adapter"` the WebGPU adapter's description on webgpu, else null; `--profile` adds
  * `"top_kernels"` (name, ms, calls of one profiled
  * training step, slowest first). The backend is chosen as `useBackend` does (`--backend auto`,
  * the default, honours `TCONV_BACKEND`; `--native auto`, the default, honours `TCONV_NATIVE`).
@@ -81,6 +82,8 @@ interface Result {
   /** The library running the wasm backend's convolutions, e.g. "oneDNN 2.6.3", or null. */
   native: string | null;
   threads: number;
+  /** oneDNN's OpenMP pool (`TCONV_NATIVE_THREADS`), or null when it does not run. */
+  native_threads: number | null;
   batch: number;
   steps: number;
   warmup: number;
@@ -219,6 +222,7 @@ async function _measure(net: Variant, o: Options): Promise<Result> {
   // What the running backend reports (tfjs-wasm's thread pool), not what was asked for.
   const threads = backendThreads(backend);
   const native = backend === "wasm" ? nativeKernels().library : null;
+  const nativeThreads = native === null ? null : nativeKernels().threads;
   const peak = new PeakRss();
   const model = DenseNet({ variant: net, seed: 0 });
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -269,6 +273,7 @@ async function _measure(net: Variant, o: Options): Promise<Result> {
       backend,
       native,
       threads,
+      native_threads: nativeThreads,
       batch: o.batch,
       steps: o.steps,
       warmup: o.warmup,
@@ -353,8 +358,10 @@ function _print(results: Result[], o: Options): void {
   console.log(
     `DenseNet training step on ${r0.backend}${
       r0.native ? ` + ${r0.native}` : ""
-    } (${r0.threads} thread${
-      r0.threads === 1 ? "" : "s"
+    } (${r0.threads} thread${r0.threads === 1 ? "" : "s"}${
+      r0.native_threads !== null && r0.native_threads !== r0.threads
+        ? `, oneDNN ${r0.native_threads}`
+        : ""
     }; ${r0.reason}), batch ${o.batch}, median of ${o.steps} step(s) after ${o.warmup} warm-up, ` +
       (r0.data === "random"
         ? "random data"

@@ -98,7 +98,7 @@ try {
   const backend = await run(
     kernel,
     `const f = wasmFlavour(), n = nativeKernels();
-    console.log(tf.getBackend() === "wasm" ? "wasm, " + f.threadsCount + " threads" + (n.active ? ", " + n.library : "") : tf.getBackend());`,
+    console.log(tf.getBackend() === "wasm" ? "wasm, " + f.threadsCount + " threads" + (n.active ? ", " + n.library + " on " + n.threads + " threads" : "") : tf.getBackend());`,
   );
   for (let trial = 1; trial <= trials; trial++) {
     const before = Number(await run(kernel, `console.log(tf.memory().numTensors)`));

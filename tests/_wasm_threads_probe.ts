@@ -1,8 +1,10 @@
 // Run by wasm_threads_test.ts in a child process (tfjs initialises a backend once per process):
 // one DenseNet training step's loss and gradients on the wasm backend, on the threads that
-// TCONV_THREADS asks for. Prints one JSON line, then returns without Deno.exit, so the test also
+// TCONV_THREADS asks for (and oneDNN's pool on what TCONV_NATIVE_THREADS asks for, with
+// TCONV_NATIVE=on). Prints one JSON line, then returns without Deno.exit, so the test also
 // sees that the pool threads do not keep the process alive.
-import { tf, useBackend, wasmFlavour } from "../lib/backend/mod.ts";
+import { nativeKernels, tf, useBackend, wasmFlavour } from "../lib/backend/mod.ts";
+import { openMpMaxThreads } from "../lib/backend/native/_openmp.ts";
 import { DenseNet } from "../lib/nn/mod.ts";
 import { crossEntropy } from "../lib/train/mod.ts";
 
@@ -23,4 +25,8 @@ for (const v of vars) {
   }
 }
 const { binary, threadsCount } = wasmFlavour();
-console.log(JSON.stringify({ binary, threadsCount, loss: value.dataSync()[0], hash }));
+// oneDNN's pool as the status reports it and as OpenMP itself does after the step.
+const nativeThreads = nativeKernels().threads, openMp = openMpMaxThreads();
+console.log(
+  JSON.stringify({ binary, threadsCount, nativeThreads, openMp, loss: value.dataSync()[0], hash }),
+);

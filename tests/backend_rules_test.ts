@@ -8,6 +8,8 @@ import {
   MAX_WASM_THREADS,
   NATIVE_ENV_VAR,
   NATIVE_PREFERENCES,
+  NATIVE_THREADS_ENV_VAR,
+  nativeThreadCount,
   nativeWanted,
   predictBackend,
   THREADS_ENV_VAR,
@@ -83,6 +85,56 @@ Deno.test("wasmThreadCount: TCONV_THREADS from 1 to 8, else every core up to 8",
       `${THREADS_ENV_VAR} must be an integer from 1 to 8, got "${bad}"`,
     );
   }
+});
+
+Deno.test("nativeThreadCount: TCONV_NATIVE_THREADS from 1 to 8, else every core up to 8", () => {
+  assertEquals(NATIVE_THREADS_ENV_VAR, "TCONV_NATIVE_THREADS");
+  assertEquals(nativeThreadCount(undefined, 2), 2);
+  assertEquals(nativeThreadCount("", 64), MAX_WASM_THREADS);
+  assertEquals(nativeThreadCount(undefined, 0), 1);
+  assertEquals(nativeThreadCount(" 3 ", 2), 3); // more than the cores is allowed, as for wasm
+  // its own variable: the wasm count does not enter it
+  assertEquals(nativeThreadCount(undefined, 4), 4);
+  assertEquals(wasmThreadCount("1", 4), 1);
+  for (const bad of ["0", "9", "1.5", "-2", "two", "2 threads"]) {
+    assertThrows(
+      () => nativeThreadCount(bad, 2),
+      RangeError,
+      `TCONV_NATIVE_THREADS must be an integer from 1 to 8, got "${bad}"`,
+    );
+  }
+});
+
+Deno.test("predictBackend: oneDNN's pool size is part of the backend (it changes rounding)", () => {
+  const rec = {
+    name: "wasm + oneDNN 2.6.3",
+    native: "oneDNN 2.6.3",
+    threads: 1,
+    nativeThreads: 2,
+  };
+  const at = (now: Record<string, string>, cpus = 2) =>
+    predictBackend(rec, { parameters: {}, before: { TCONV_THREADS: "1" }, now, cpus });
+  assertEquals(at({ TCONV_THREADS: "1" }), undefined);
+  assertEquals(at({ TCONV_THREADS: "1", TCONV_NATIVE_THREADS: "2" }), undefined);
+  assertEquals(
+    at({ TCONV_THREADS: "1", TCONV_NATIVE_THREADS: "1" }),
+    "wasm + oneDNN 2.6.3; oneDNN 2.6.3 2 → 1 thread",
+  );
+  // more cores: the default pool grows with them
+  assertEquals(at({ TCONV_THREADS: "1" }, 4), "wasm + oneDNN 2.6.3; oneDNN 2.6.3 2 → 4 threads");
+  assertEquals(
+    at({ TCONV_NATIVE_THREADS: "2" }),
+    "wasm + oneDNN 2.6.3, 1 thread → wasm + oneDNN 2.6.3, 2 threads",
+  );
+  // native off: no pool to compare; an invalid count fails the run, which says so
+  assertEquals(at({ TCONV_THREADS: "1", TCONV_NATIVE: "off" }), "wasm + oneDNN 2.6.3 → wasm");
+  assertEquals(at({ TCONV_THREADS: "1", TCONV_NATIVE_THREADS: "x" }), undefined);
+  // a record from before the separate count ran oneDNN on the wasm threads
+  const old = { name: "wasm + oneDNN 2.6.3", native: "oneDNN 2.6.3", threads: 1 };
+  assertEquals(
+    predictBackend(old, { parameters: {}, before: {}, now: { TCONV_THREADS: "1" }, cpus: 2 }),
+    "wasm + oneDNN 2.6.3; oneDNN 2.6.3 1 → 2 threads",
+  );
 });
 
 Deno.test("predictBackend: what the environment decides, nothing detection decides", () => {

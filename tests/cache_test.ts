@@ -12,7 +12,7 @@ import {
   settleFingerprint,
 } from "../lib/notebook/cache.ts";
 import { backendName, recordedBackend } from "../lib/notebook/facts.ts";
-import { REPORT_FACTS_MIME } from "../lib/util/report_facts.ts";
+import { REPORT_FACTS_MIME, threadsShown } from "../lib/util/report_facts.ts";
 import { renderReport } from "../lib/notebook/html.ts";
 import type { Notebook } from "../lib/notebook/nbformat.ts";
 import { FIXTURES } from "./_notebook_helpers.ts";
@@ -196,6 +196,38 @@ Deno.test("cache: a TCONV_* variable or Deno version changed re-runs, naming it 
   }
 });
 
+// oneDNN splits its sums by thread (wasm_threads_test.ts: other gradient bits on 1 and on 2
+// threads), so its pool size is part of the backend: a change of it re-runs the notebook.
+Deno.test("cache: oneDNN's pool size (TCONV_NATIVE_THREADS, or the cores) changed re-runs", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const interactive = { TCONV_THREADS: "1" };
+    await savedRun(tmp, {
+      ...before(interactive),
+      backend: { ...ONEDNN, threads: 1, nativeThreads: 2 },
+      dataset: null,
+    });
+    assertEquals((await check(tmp, before(interactive))).hit, true);
+    assertEquals(await check(tmp, before({ ...interactive, TCONV_NATIVE_THREADS: "1" })), {
+      hit: false,
+      reason: "changed: backend (wasm + oneDNN 2.6.3; oneDNN 2.6.3 2 → 1 thread), " +
+        'environment TCONV_NATIVE_THREADS (unset → "1")',
+    });
+    assertEquals(
+      (await check(tmp, before(interactive), { backend: "auto", native: "auto" }, 4)).reason,
+      "changed: backend (wasm + oneDNN 2.6.3; oneDNN 2.6.3 2 → 4 threads)",
+      "more cores: a larger default pool",
+    );
+    // The same pool named explicitly: only the variable is new (every TCONV_* variable counts).
+    assertEquals(
+      (await check(tmp, before({ ...interactive, TCONV_NATIVE_THREADS: "2" }))).reason,
+      'changed: environment TCONV_NATIVE_THREADS (unset → "2")',
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("cache: a report made on WebGPU re-runs when this runtime's adapter is another", async () => {
   const tmp = await Deno.makeTempDir();
   try {
@@ -251,6 +283,29 @@ Deno.test("cache: the backend is recorded from what the notebook published", () 
     adapter: "GPU X",
   });
   assertEquals(backendName(nb), "webgpu on GPU X (1 thread)");
+  // oneDNN's pool, shown where it differs from wasm's and recorded for the cache.
+  const native = published({
+    "text/plain": "…",
+    [REPORT_FACTS_MIME]: {
+      backend: {
+        backend: "wasm + oneDNN 2.6.3",
+        threads: 1,
+        native: "oneDNN 2.6.3",
+        nativeThreads: 2,
+      },
+    },
+  });
+  assertEquals(backendName(native), "wasm + oneDNN 2.6.3 (1 thread; oneDNN 2 threads)");
+  // one count where both pools have it, or where no native library runs
+  assertEquals(threadsShown(2, 2, "oneDNN 2.6.3"), "2 threads");
+  assertEquals(threadsShown(2, 1, "oneDNN 2.6.3"), "2 threads; oneDNN 1 thread");
+  assertEquals(threadsShown(1, 4, null), "1 thread");
+  assertEquals(recordedBackend(native), {
+    name: "wasm + oneDNN 2.6.3",
+    threads: 1,
+    native: "oneDNN 2.6.3",
+    nativeThreads: 2,
+  });
   assertEquals(recordedBackend(published({ "text/plain": "no backend" })), undefined);
 });
 

@@ -131,7 +131,13 @@ Deno.test("kernel task: install, status, reinstall and uninstall in JUPYTER_DATA
     assertStringIncludes(status.stdout, join(dir, "kernel.json"));
     assertStringIncludes(status.stdout, `${Deno.execPath()} (${Deno.version.deno}`);
     assertStringIncludes(status.stdout, "interrupt mode: message");
-    assertMatch(status.stdout, /threads: +1\n/);
+    // Both pools: wasm on one thread, oneDNN (which a Stop cannot interrupt) on every core.
+    const cores = Math.min(8, navigator.hardwareConcurrency);
+    assertStringIncludes(status.stdout, "wasm threads:   1 (TCONV_THREADS=1)\n");
+    assertStringIncludes(
+      status.stdout,
+      `oneDNN threads: ${cores} (TCONV_NATIVE_THREADS not set: every core, at most 8)\n`,
+    );
     assertNotMatch(status.stdout + status.stderr, /WARNING/);
 
     // A second install replaces the first in one rename and leaves nothing else behind.
@@ -273,6 +279,7 @@ Deno.test("kernel task: bad arguments are refused with a reason and exit code 2"
     [["install", "--threads=many"], 'got "many"'],
     [["install", "--threads"], 'got "undefined"'],
     [["uninstall", "--threads", "2"], 'unknown argument "--threads"'],
+    [["uninstall", "--native-threads", "2"], 'unknown argument "--native-threads"'],
   ];
   for (const [args, message] of cases) {
     const r = await kernelTask(args, env);
@@ -295,7 +302,44 @@ Deno.test("kernel task: --threads sets the kernel's TCONV_THREADS; auto leaves i
     assertEquals((await readSpec(dir)).env, undefined);
     const status = await kernelTask(["status"], env);
     assertEquals(status.code, 0, status.stdout + status.stderr);
-    assertStringIncludes(status.stdout, "threads:        not set (every core;");
+    const cores = Math.min(8, navigator.hardwareConcurrency);
+    assertStringIncludes(
+      status.stdout,
+      `wasm threads:   ${cores} (TCONV_THREADS not set: every core`,
+    );
+  }));
+
+Deno.test("kernel task: --native-threads sets oneDNN's pool apart from wasm's; status shows both", () =>
+  inTempDir(async (tmp) => {
+    const env = { HOME: join(tmp, "home"), JUPYTER_DATA_DIR: join(tmp, "data") };
+    const dir = join(tmp, "data", "kernels", KERNEL_NAME);
+    const one = await kernelTask(["install", "--native-threads", "1"], env);
+    assertEquals(one.code, 0, one.stdout + one.stderr);
+    assertStringIncludes(one.stdout, "TCONV_THREADS=1, TCONV_NATIVE_THREADS=1.");
+    assertEquals((await readSpec(dir)).env, { TCONV_THREADS: "1", TCONV_NATIVE_THREADS: "1" });
+    const both = await kernelTask(["install", "--threads=3", "--native-threads=5"], env);
+    assertEquals(both.code, 0, both.stdout + both.stderr);
+    const status = await kernelTask(["status"], env);
+    assertEquals(status.code, 0, status.stdout + status.stderr);
+    assertStringIncludes(status.stdout, "wasm threads:   3 (TCONV_THREADS=3)\n");
+    assertStringIncludes(status.stdout, "oneDNN threads: 5 (TCONV_NATIVE_THREADS=5)\n");
+    // A spec edited by hand with a value the kernel would refuse is named as such.
+    const spec = await readSpec(dir);
+    await Deno.writeTextFile(
+      join(dir, "kernel.json"),
+      JSON.stringify({ ...spec, env: { TCONV_NATIVE_THREADS: "lots" } }),
+    );
+    const bad = await kernelTask(["status"], env);
+    assertStringIncludes(
+      bad.stdout,
+      'oneDNN threads: invalid ("lots") (TCONV_NATIVE_THREADS=lots)',
+    );
+    const usage = await kernelTask(["install", "--native-threads", "0"], env);
+    assertEquals(usage.code, 2);
+    assertStringIncludes(
+      usage.stderr,
+      '--native-threads needs "auto" or an integer from 1 to 8, got "0"',
+    );
   }));
 
 Deno.test("installKernelSpec: a failed install leaves the installed spec as it was", () =>

@@ -12,12 +12,14 @@ import {
 import {
   NATIVE_ENV_VAR,
   nativeKernels,
+  nativeThreadsWanted,
   parseNativePreference,
   selectBackend,
   useBackend,
   wasmThreadsWanted,
 } from "../lib/backend/mod.ts";
 import { selectAndShowBackend } from "../lib/viz/backend_view.ts";
+import { threadsShown } from "../lib/util/report_facts.ts";
 
 /** A stand-in for `navigator.gpu` answering with `adapter`. */
 const gpuWith = (adapter: AdapterLike | null): GpuLike => ({
@@ -202,9 +204,11 @@ Deno.test("selectAndShowBackend selects wasm and shows what runs its convolution
   const { library } = nativeKernels();
   assertEquals(shown.native, library);
   assertEquals(shown.name, library === null ? "wasm" : `wasm + ${library}`);
+  // oneDNN's own pool (TCONV_NATIVE_THREADS, else every core up to 8), where it runs.
+  assertEquals(shown.nativeThreads, library === null ? undefined : nativeThreadsWanted());
   assertEquals(printed, [
-    `tfjs ${tf.version.tfjs} on **${shown.name}** (${shown.threads} thread${
-      shown.threads === 1 ? "" : "s"
+    `tfjs ${tf.version.tfjs} on **${shown.name}** (${
+      threadsShown(shown.threads, shown.nativeThreads, shown.native)
     }): ${shown.reason}`,
   ]);
   assertMatch(shown.reason, /^requested/);

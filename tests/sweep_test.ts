@@ -131,6 +131,11 @@ Deno.test({
       assertEquals(await executions(out, "run-000"), []);
       // Two at once on 2 cores: one tfjs thread each.
       assertEquals(await executions(out, "run-001"), ["conv swapped 0 1"]);
+      // and one oneDNN thread each: its default, every core, would oversubscribe them.
+      assertEquals(
+        await Deno.readTextFile(`${out}/runs/run-001/results/native_threads.txt`),
+        "1",
+      );
 
       const second = await sweep(args);
       assertEquals(second.code, 0, second.stdout + second.stderr);

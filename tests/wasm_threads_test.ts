@@ -2,8 +2,14 @@ import { assertEquals, assertMatch, assertNotEquals } from "@std/assert";
 
 const PROBE = new URL("./_wasm_threads_probe.ts", import.meta.url).pathname;
 
-async function probe(threads: string, native = "off") {
-  const env = { ...Deno.env.toObject(), TCONV_THREADS: threads, TCONV_NATIVE: native };
+async function probe(threads: string, native = "off", extra: Record<string, string> = {}) {
+  const env: Record<string, string> = {
+    ...Deno.env.toObject(),
+    TCONV_THREADS: threads,
+    TCONV_NATIVE: native,
+    ...extra,
+  };
+  if (!("TCONV_NATIVE_THREADS" in extra)) delete env.TCONV_NATIVE_THREADS;
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", PROBE],
     env,
@@ -39,5 +45,44 @@ Deno.test("TCONV_THREADS must be an integer from 1 to 8", async () => {
     const { code, stderr } = await probe(bad);
     assertNotEquals(code, 0, bad);
     assertMatch(stderr, /TCONV_THREADS must be an integer from 1 to 8, got "/);
+  }
+});
+
+/** The probe's JSON line among oneDNN's verbose lines, and the pool size oneDNN reported. */
+function verboseRun(stdout: string) {
+  const json = stdout.split("\n").find((l) => l.startsWith("{"));
+  const nthr = stdout.match(/^onednn_verbose,info,cpu,runtime:OpenMP,nthr:(\d+)$/m)?.[1];
+  return { ...JSON.parse(json ?? "null"), onednnThreads: nthr === undefined ? undefined : +nthr };
+}
+
+// An interactive kernel runs wasm on one thread (TCONV_THREADS=1, the kernelspec's) but oneDNN on
+// every core: each pool has its own count, set before oneDNN's first parallel region.
+Deno.test("oneDNN's pool follows TCONV_NATIVE_THREADS (default every core), not TCONV_THREADS", async () => {
+  const cores = Math.min(8, navigator.hardwareConcurrency);
+  const verbose = { DNNL_VERBOSE: "1" };
+  const runs = {
+    defaulted: await probe("1", "on", verbose),
+    one: await probe("1", "on", { ...verbose, TCONV_NATIVE_THREADS: "1" }),
+    two: await probe("1", "on", { ...verbose, TCONV_NATIVE_THREADS: "2" }),
+    crossed: await probe("2", "on", { ...verbose, TCONV_NATIVE_THREADS: "1" }),
+  };
+  for (const [k, r] of Object.entries(runs)) assertEquals(r.code, 0, `${k}: ${r.stderr}`);
+  const [d, one, two, crossed] = Object.values(runs).map((r) => verboseRun(r.stdout));
+  const pools = (r: typeof d) => [r.threadsCount, r.nativeThreads, r.openMp, r.onednnThreads];
+  assertEquals(pools(d), [1, cores, cores, cores]);
+  assertEquals(pools(one), [1, 1, 1, 1]);
+  assertEquals(pools(two), [1, 2, 2, 2]);
+  assertEquals(pools(crossed), [2, 1, 1, 1]);
+  // The wasm pool's size does not change a bit (XNNPACK); oneDNN's may (it splits sums by
+  // thread): so the report cache treats a change of TCONV_NATIVE_THREADS as a change of backend.
+  assertEquals(crossed.hash, one.hash, "wasm threads 1 and 2, oneDNN on 1: every gradient bit");
+  assertNotEquals(one.hash, two.hash, "oneDNN on 1 and on 2 threads: the same bits");
+});
+
+Deno.test("TCONV_NATIVE_THREADS must be an integer from 1 to 8", async () => {
+  for (const bad of ["0", "9", "all"]) {
+    const { code, stderr } = await probe("1", "on", { TCONV_NATIVE_THREADS: bad });
+    assertNotEquals(code, 0, bad);
+    assertMatch(stderr, /TCONV_NATIVE_THREADS must be an integer from 1 to 8, got "/);
   }
 });

@@ -67,8 +67,10 @@ export {
   type NativePreference,
   nativePreference,
   type NativeStatus,
+  nativeThreadsWanted,
   parseNativePreference,
 } from "./native/mod.ts";
+export { NATIVE_THREADS_ENV_VAR } from "../util/backend_rules.ts";
 export {
   installWasmConvKernels,
   installWasmFastKernels,

@@ -4,7 +4,8 @@
  * (name with the native library, threads, why), which `lib/viz/backend_view.ts` shows. The
  * preferences for both choices, the backend and the wasm backend's native convolutions, are
  * parsed here and below (`./select.ts`, `./native/mod.ts`), with their environment variables
- * `TCONV_BACKEND` and `TCONV_NATIVE`.
+ * `TCONV_BACKEND` and `TCONV_NATIVE`; the wasm backend's threads (`TCONV_THREADS`) and oneDNN's
+ * (`TCONV_NATIVE_THREADS`) are counted apart.
  *
  * @example
  * ```ts
@@ -17,7 +18,6 @@
  */
 import { tf } from "./tf.ts";
 import { startWasm } from "./wasm/mod.ts";
-import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import {
   BACKEND_PREFERENCES,
   type BackendChoice,
@@ -27,7 +27,12 @@ import {
   type ConcreteBackend,
   probeWebGpu,
 } from "./select.ts";
-import { nativeKernels, parseNativePreference, startNativeKernels } from "./native/mod.ts";
+import {
+  nativeKernels,
+  nativeThreadsWanted,
+  parseNativePreference,
+  startNativeKernels,
+} from "./native/mod.ts";
 import { startWebGpu } from "./webgpu/mod.ts";
 import { parsePreference } from "../util/backend_rules.ts";
 
@@ -94,8 +99,10 @@ export async function startBackend(
   // Checked before anything starts, whichever the backend: a typo fails on every machine.
   const native = options.native === undefined ? undefined : parseNativePreference(options.native);
   if (backend === "wasm") {
+    // oneDNN's pool has its own count (TCONV_NATIVE_THREADS), checked before anything starts.
+    const nativeThreads = nativeThreadsWanted();
     await startWasm();
-    startNativeKernels(getThreadsCount(), native);
+    startNativeKernels(nativeThreads, native);
     return;
   }
   if (backend === "webgpu") {
@@ -136,6 +143,8 @@ export interface SelectedBackend extends BackendChoice {
   name: string;
   /** The native library running the convolutions, e.g. `"oneDNN 2.6.3"`, or null. */
   native: string | null;
+  /** Threads of the native library's pool (OpenMP's), when it runs. */
+  nativeThreads?: number;
   /** The WebGPU adapter's description, for `"webgpu"` (its numbers depend on it). */
   adapter?: string;
 }
@@ -170,5 +179,14 @@ export async function selectBackend(
   const notice = status?.notice === undefined ? "" : `; convolutions on wasm: ${status.notice}`;
   // The adapter decides WebGPU's numbers; the report cache records it (asked once per process).
   const adapter = wanted.backend === "webgpu" ? (await probeWebGpu()).adapter : undefined;
-  return { ...wanted, threads, reason: wanted.reason + notice, name, native: library, adapter };
+  const nativeThreads = library === null ? undefined : status?.threads;
+  return {
+    ...wanted,
+    threads,
+    reason: wanted.reason + notice,
+    name,
+    native: library,
+    ...(nativeThreads === undefined ? {} : { nativeThreads }),
+    adapter,
+  };
 }

@@ -14,7 +14,7 @@
  * ```
  * @module
  */
-import { REPORT_FACTS_MIME, type ReportFacts } from "../util/report_facts.ts";
+import { REPORT_FACTS_MIME, type ReportFacts, threadsShown } from "../util/report_facts.ts";
 import type { RecordedBackend } from "./cache.ts";
 import type { Notebook } from "./nbformat.ts";
 
@@ -72,7 +72,9 @@ export function backendName(nb: Notebook): string | undefined {
   if (typeof b?.backend !== "string") return undefined;
   const threads = typeof b.threads === "number" ? b.threads : undefined;
   const name = typeof b.adapter === "string" ? `${b.backend} on ${b.adapter}` : b.backend;
-  return threads === undefined ? name : `${name} (${threads} thread${threads === 1 ? "" : "s"})`;
+  const pool = typeof b.nativeThreads === "number" ? b.nativeThreads : undefined;
+  const native = typeof b.native === "string" ? b.native : null;
+  return threads === undefined ? name : `${name} (${threadsShown(threads, pool, native)})`;
 }
 
 /**
@@ -91,6 +93,7 @@ export function recordedBackend(nb: Notebook): RecordedBackend | undefined {
     name: b.backend,
     ...(typeof b.threads === "number" ? { threads: b.threads } : {}),
     native: typeof b.native === "string" ? b.native : null,
+    ...(typeof b.nativeThreads === "number" ? { nativeThreads: b.nativeThreads } : {}),
     ...(typeof b.adapter === "string" ? { adapter: b.adapter } : {}),
   };
 }

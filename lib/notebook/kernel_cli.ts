@@ -3,7 +3,7 @@
  * (see `kernelspec.ts`).
  *
  * ```sh
- * deno task kernel install [--user | --prefix PREFIX] [--threads N|auto]
+ * deno task kernel install [--user | --prefix PREFIX] [--threads N|auto] [--native-threads N|auto]
  * deno task kernel uninstall [--user | --prefix PREFIX]
  * deno task kernel status
  * ```
@@ -26,6 +26,7 @@ import {
   INTERACTIVE_THREADS,
   KERNEL_NAME,
   kernelSpecStatus,
+  kernelThreads,
   PINNED_DENO,
   uninstallKernelSpec,
   userDataDir,
@@ -37,7 +38,8 @@ commands:
   install     install the "${KERNEL_NAME}" Jupyter kernelspec: this Deno (${Deno.execPath()}),
               interrupted by message ("interrupt_mode": "message"); replaces one already there
   uninstall   remove it
-  status      which "${KERNEL_NAME}" kernelspec Jupyter would use, its Deno and interrupt mode
+  status      which "${KERNEL_NAME}" kernelspec Jupyter would use, its Deno, interrupt mode and
+              threads (wasm's and oneDNN's)
 
 options (install, uninstall):
   --user            the user's Jupyter data directory (default; JUPYTER_DATA_DIR when set,
@@ -46,6 +48,9 @@ options (install, uninstall):
   --threads N|auto  install only: the kernel's TCONV_THREADS (default ${INTERACTIVE_THREADS}: a Stop
                     inside a multi-threaded wasm kernel can leave its thread pool locked and
                     hang the kernel; "auto" uses every core and takes that risk)
+  --native-threads N|auto
+                    install only: the kernel's TCONV_NATIVE_THREADS, oneDNN's pool (default
+                    "auto": every core, at most 8; a Stop cannot land inside oneDNN)
   -h, --help        this text
 
 exit codes: 0 done (status: installed and fine), 1 failed (status: missing or a warning),
@@ -56,6 +61,18 @@ interface Args {
   dataDir?: string;
   prefix?: string;
   threads?: number | "auto";
+  nativeThreads?: number | "auto";
+}
+
+/** `--threads`' or `--native-threads`' value, or a usage error naming the flag. */
+function threadsFlag(flag: string, value: string | undefined): number | "auto" {
+  const threads = value === "auto" ? "auto" : /^\d+$/.test(value ?? "") ? Number(value) : NaN;
+  try {
+    checkThreads(threads);
+  } catch {
+    throw new UsageError(`${flag} needs "auto" or an integer from 1 to 8, got "${value}"`);
+  }
+  return threads;
 }
 
 function parse(argv: string[]): Args {
@@ -68,6 +85,7 @@ function parse(argv: string[]): Args {
   let user = false;
   let prefix: string | undefined;
   let threads: number | "auto" | undefined;
+  let nativeThreads: number | "auto" | undefined;
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i];
     if (command === "status") throw new UsageError(`status takes no arguments, got "${arg}"`);
@@ -80,17 +98,21 @@ function parse(argv: string[]): Args {
       }
       prefix = value;
     } else if (command === "install" && (arg === "--threads" || arg.startsWith("--threads="))) {
-      const value = arg === "--threads" ? rest[++i] : arg.slice("--threads=".length);
-      threads = value === "auto" ? "auto" : /^\d+$/.test(value ?? "") ? Number(value) : NaN;
-      try {
-        checkThreads(threads);
-      } catch {
-        throw new UsageError(`--threads needs "auto" or an integer from 1 to 8, got "${value}"`);
-      }
+      threads = threadsFlag(
+        "--threads",
+        arg === "--threads" ? rest[++i] : arg.slice("--threads=".length),
+      );
+    } else if (
+      command === "install" && (arg === "--native-threads" || arg.startsWith("--native-threads="))
+    ) {
+      nativeThreads = threadsFlag(
+        "--native-threads",
+        arg === "--native-threads" ? rest[++i] : arg.slice("--native-threads=".length),
+      );
     } else {
       throw new UsageError(
         `unknown argument "${arg}" for ${command}: expected --user, --prefix${
-          command === "install" ? " or --threads" : ""
+          command === "install" ? ", --threads or --native-threads" : ""
         }`,
       );
     }
@@ -99,7 +121,7 @@ function parse(argv: string[]): Args {
     throw new UsageError("--user and --prefix exclude each other: give one");
   }
   const dataDir = prefix !== undefined ? join(prefix, "share", "jupyter") : userDataDir();
-  return { command, dataDir, prefix, threads };
+  return { command, dataDir, prefix, threads, nativeThreads };
 }
 
 async function status(): Promise<number> {
@@ -122,12 +144,18 @@ async function status(): Promise<number> {
   console.log(`  found in:       ${found.dataDir.path} (${found.dataDir.source})`);
   console.log(`  Deno:           ${deno} (${version})`);
   console.log(`  interrupt mode: ${found.spec.interrupt_mode ?? "signal (not set)"}`);
-  const threads = found.spec.env?.TCONV_THREADS;
+  // Each pool on its own line: wasm's (one thread keeps a Stop from locking it) and oneDNN's.
+  const [wasm, native] = kernelThreads(found.spec, navigator.hardwareConcurrency);
+  const count = (p: typeof wasm) =>
+    p.count === null ? `invalid (${JSON.stringify(p.set)})` : p.count;
+  const origin = (p: typeof wasm, unset: string) =>
+    p.set === undefined ? `${p.variable} not set: ${unset}` : `${p.variable}=${p.set}`;
   console.log(
-    `  threads:        ${
-      threads ?? "not set (every core; a Stop inside a wasm kernel can hang the kernel)"
-    }`,
+    `  wasm threads:   ${count(wasm)} (${
+      origin(wasm, "every core, at most 8; a Stop inside a wasm kernel can hang the kernel")
+    })`,
   );
+  console.log(`  oneDNN threads: ${count(native)} (${origin(native, "every core, at most 8")})`);
   for (const other of s.shadowed) {
     console.log(`  also installed, hidden by the one above: ${other.dir}`);
   }
@@ -163,11 +191,15 @@ export async function main(argv: string[]): Promise<number> {
         return await status();
       case "install": {
         const threads = args.threads ?? INTERACTIVE_THREADS;
-        const dir = await installKernelSpec({ dataDir: args.dataDir!, threads });
+        const nativeThreads = args.nativeThreads ?? "auto";
+        const dir = await installKernelSpec({ dataDir: args.dataDir!, threads, nativeThreads });
         console.log(
           `Installed the "${KERNEL_NAME}" kernelspec in ${dir}: ${Deno.execPath()} ` +
             `(${Deno.version.deno}), "interrupt_mode": "message", ` +
-            (threads === "auto" ? "every core." : `TCONV_THREADS=${threads}.`),
+            (threads === "auto" ? "wasm on every core" : `TCONV_THREADS=${threads}`) + ", " +
+            (nativeThreads === "auto"
+              ? "oneDNN on every core."
+              : `TCONV_NATIVE_THREADS=${nativeThreads}.`),
         );
         const s = await kernelSpecStatus();
         if (s.found && s.found.dir !== dir) {

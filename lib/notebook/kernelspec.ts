@@ -4,7 +4,10 @@
  *
  * The spec this module writes runs the Deno that installs it (its absolute path) and asks
  * frontends to interrupt by message (`"interrupt_mode": "message"`): with the default, signal
- * mode, Jupyter stops a cell with SIGINT, which hangs or kills the Deno 2.9 kernel.
+ * mode, Jupyter stops a cell with SIGINT, which hangs or kills the Deno 2.9 kernel. It runs the
+ * wasm kernels on one thread (`TCONV_THREADS=1`: a Stop inside a multi-threaded one can lock its
+ * pool) and leaves oneDNN's pool (`TCONV_NATIVE_THREADS`) at every core: a Stop cannot land
+ * inside an FFI call.
  *
  * Directories follow jupyter_core: `JUPYTER_PATH` entries, then the user data directory
  * (`JUPYTER_DATA_DIR`, else `$XDG_DATA_HOME/jupyter` or `~/.local/share/jupyter` on Linux,
@@ -23,6 +26,12 @@
  */
 import { isAbsolute, join } from "node:path";
 import { exists } from "../util/fs.ts";
+import {
+  NATIVE_THREADS_ENV_VAR,
+  nativeThreadCount,
+  THREADS_ENV_VAR,
+  wasmThreadCount,
+} from "../util/backend_rules.ts";
 
 /** Name of the kernelspec the notebooks ask for (`metadata.kernelspec.name`). */
 export const KERNEL_NAME = "deno";
@@ -120,11 +129,16 @@ export function buildKernelSpec(
   denoPath: string,
   denoVersion: string,
   threads: number | "auto" = INTERACTIVE_THREADS,
+  nativeThreads: number | "auto" = "auto",
 ): KernelSpec {
   if (!isAbsolute(denoPath)) {
     throw new Error(`the kernel's Deno must be an absolute path, got "${denoPath}"`);
   }
   checkThreads(threads);
+  checkThreads(nativeThreads, "nativeThreads");
+  const env: Record<string, string> = {};
+  if (threads !== "auto") env[THREADS_ENV_VAR] = String(threads);
+  if (nativeThreads !== "auto") env[NATIVE_THREADS_ENV_VAR] = String(nativeThreads);
   return {
     argv: [denoPath, "jupyter", "--kernel", "--conn", "{connection_file}"],
     display_name: "Deno",
@@ -135,8 +149,9 @@ export function buildKernelSpec(
     // A Stop that lands inside a kernel of the multi-threaded wasm build leaves its thread pool
     // locked, and the next parallel kernel hangs forever (measured: 2 of 3 Stops without oneDNN
     // at 2 threads, 1 of 18 with oneDNN; 0 of 20 at 1 thread). Interactive kernels therefore
-    // compute on one thread unless the person installs with --threads.
-    ...(threads === "auto" ? {} : { env: { TCONV_THREADS: String(threads) } }),
+    // run wasm on one thread unless the person installs with --threads. oneDNN's pool
+    // (TCONV_NATIVE_THREADS) keeps every core: a Stop cannot land inside an FFI call.
+    ...(Object.keys(env).length === 0 ? {} : { env }),
     metadata: {
       deno_version: denoVersion,
       installed_by: "deno task kernel install",
@@ -150,11 +165,56 @@ export function buildKernelSpec(
  */
 export const INTERACTIVE_THREADS = 1;
 
-/** Throws when `threads` is neither "auto" nor an integer from 1 to 8 (tfjs-wasm's pool size). */
-export function checkThreads(threads: number | "auto"): void {
+/**
+ * Throws, naming `what`, when `threads` is neither "auto" nor an integer from 1 to 8 (the largest
+ * pool of tfjs-wasm and of oneDNN here).
+ *
+ * @example
+ * ```ts
+ * checkThreads(2); // fine
+ * checkThreads(0, "nativeThreads"); // RangeError: nativeThreads must be "auto" or an integer from 1 to 8, got 0
+ * ```
+ */
+export function checkThreads(threads: number | "auto", what = "threads"): void {
   if (threads !== "auto" && !(Number.isInteger(threads) && threads >= 1 && threads <= 8)) {
-    throw new RangeError(`threads must be "auto" or an integer from 1 to 8, got ${threads}`);
+    throw new RangeError(`${what} must be "auto" or an integer from 1 to 8, got ${threads}`);
   }
+}
+
+/** One pool's size as a kernel started from a spec gets it. */
+export interface PoolThreads {
+  /** The variable that sets it (`TCONV_THREADS`, `TCONV_NATIVE_THREADS`). */
+  variable: string;
+  /** Its value in the spec's `env`, or undefined when the spec leaves it to the environment. */
+  set?: string;
+  /** The pool's size: the spec's value, else every core (at most 8); null for a bad value. */
+  count: number | null;
+}
+
+/**
+ * The two thread pools a kernel started from `spec` computes on: tfjs-wasm's (`TCONV_THREADS`)
+ * and oneDNN's (`TCONV_NATIVE_THREADS`), each from the spec's `env`, else every one of `cpus`
+ * cores (at most 8; the kernel may inherit the variable from Jupyter's environment instead).
+ *
+ * @example
+ * ```ts
+ * import { kernelThreads } from "./kernelspec.ts";
+ * const spec = { argv: ["deno"], display_name: "Deno", language: "typescript" };
+ * kernelThreads({ ...spec, env: { TCONV_THREADS: "1" } }, 2).map((p) => p.count); // [1, 2]
+ * ```
+ */
+export function kernelThreads(spec: KernelSpec, cpus: number): PoolThreads[] {
+  const pool = (variable: string, rule: (t: string | undefined, c: number) => number) => {
+    const set = spec.env?.[variable];
+    let count: number | null;
+    try {
+      count = rule(set, cpus);
+    } catch {
+      count = null;
+    }
+    return set === undefined ? { variable, count } : { variable, set, count };
+  };
+  return [pool(THREADS_ENV_VAR, wasmThreadCount), pool(NATIVE_THREADS_ENV_VAR, nativeThreadCount)];
 }
 
 /** Options for {@linkcode installKernelSpec}. */
@@ -168,6 +228,11 @@ export interface InstallOptions {
    * the environment (every core), at the risk of a Stop hanging the kernel.
    */
   threads?: number | "auto";
+  /**
+   * `TCONV_NATIVE_THREADS` of the kernel, oneDNN's pool (default "auto": not written, so every
+   * core unless Jupyter's environment sets it).
+   */
+  nativeThreads?: number | "auto";
 }
 
 /**
@@ -253,7 +318,7 @@ export async function installKernelSpec(options: InstallOptions): Promise<string
   const denoPath = options.denoPath ?? Deno.execPath();
   const version = await denoVersion(denoPath);
   if (!version) throw new Error(`"${denoPath} --version" failed: that is not a working Deno`);
-  const spec = buildKernelSpec(denoPath, version, options.threads);
+  const spec = buildKernelSpec(denoPath, version, options.threads, options.nativeThreads);
   const kernels = join(options.dataDir, "kernels");
   const target = join(kernels, KERNEL_NAME);
   await Deno.mkdir(kernels, { recursive: true });

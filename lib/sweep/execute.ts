@@ -1,6 +1,7 @@
 /**
  * Executes one run of a sweep: `deno task run <notebook> -p … --out runs/<id>` as a subprocess
- * with `TCONV_THREADS` set, its output appended to `runs/<id>/run.log`, and `runs/<id>/status.json`
+ * with `TCONV_THREADS` and `TCONV_NATIVE_THREADS` set (its share of the cores, for wasm's pool and
+ * oneDNN's alike), its output appended to `runs/<id>/run.log`, and `runs/<id>/status.json`
  * written (atomically) when it starts and when it ends. Both engines use it: the local pool, and
  * each Slurm array task on its node (through `cli.ts task`).
  *
@@ -34,7 +35,7 @@ export const RUN_DIR_PARAMETER = "runDir";
 
 /** Options of {@linkcode executeRun}. */
 export interface ExecuteOptions {
-  /** tfjs threads of the run (`TCONV_THREADS`). */
+  /** Threads of the run: tfjs-wasm's (`TCONV_THREADS`) and oneDNN's (`TCONV_NATIVE_THREADS`). */
   threads: number;
   /** The Slurm job and array task running it, when Slurm does. */
   slurm?: { jobId: string; taskId: number };
@@ -110,14 +111,21 @@ export async function executeRun(
   const log = await Deno.open(paths.log, { append: true, create: true });
   const err = await Deno.open(paths.log, { append: true, create: true });
   const header = `=== attempt ${status.attempt} at ${status.started} on ${status.host}, ` +
-    `TCONV_THREADS=${options.threads}: deno ${args.join(" ")}\n`;
+    `TCONV_THREADS=${options.threads} TCONV_NATIVE_THREADS=${options.threads}: ` +
+    `deno ${args.join(" ")}\n`;
   await log.write(new TextEncoder().encode(header));
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(Deno.execPath(), {
       args,
       cwd: REPO_ROOT,
-      env: { TCONV_THREADS: String(options.threads), NO_COLOR: "1" },
+      // Both pools on the run's share: oneDNN's default (every core) would oversubscribe the
+      // cores when runs share a machine.
+      env: {
+        TCONV_THREADS: String(options.threads),
+        TCONV_NATIVE_THREADS: String(options.threads),
+        NO_COLOR: "1",
+      },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -1,7 +1,8 @@
 /**
  * The rules that decide, from outside a run, which backend it computes on: the preferences and
- * their environment variables (`TCONV_BACKEND`, `TCONV_NATIVE`, `TCONV_THREADS`), which one wins,
- * and the wasm backend's thread count. lib/backend applies them (`select.ts`, `start.ts`,
+ * their environment variables (`TCONV_BACKEND`, `TCONV_NATIVE`, `TCONV_THREADS`,
+ * `TCONV_NATIVE_THREADS`), which one wins, and the thread counts of the wasm backend and of
+ * oneDNN's OpenMP pool. lib/backend applies them (`select.ts`, `start.ts`,
  * `wasm/`); lib/notebook's report cache predicts from them, without loading tfjs, whether a run
  * now would compute on something else than a recorded one ({@linkcode predictBackend}). They live
  * here, below both, so that neither restates them.
@@ -14,6 +15,7 @@
  * import { backendWanted, wasmThreadCount } from "./backend_rules.ts";
  * backendWanted("auto", () => "cpu"); // { preference: "cpu", source: "environment" }
  * wasmThreadCount(undefined, 16); // 8
+ * nativeThreadCount(undefined, 2); // 2, whatever TCONV_THREADS says
  * ```
  * @module
  */
@@ -24,6 +26,13 @@ export const BACKEND_ENV_VAR = "TCONV_BACKEND";
 export const NATIVE_ENV_VAR = "TCONV_NATIVE";
 /** Environment variable that sets the wasm backend's thread count (default: every core). */
 export const THREADS_ENV_VAR = "TCONV_THREADS";
+/**
+ * Environment variable that sets the size of oneDNN's OpenMP pool (default: every core), apart
+ * from `TCONV_THREADS`: an interactive kernel keeps wasm on one thread (a Stop inside a
+ * multi-threaded wasm kernel can lock its pool) while oneDNN, which a Stop cannot interrupt,
+ * computes on every core.
+ */
+export const NATIVE_THREADS_ENV_VAR = "TCONV_NATIVE_THREADS";
 
 /** Every accepted backend preference; `"auto"` means "decide for me". */
 export const BACKEND_PREFERENCES = ["auto", "cpu", "wasm", "webgpu"] as const;
@@ -133,12 +142,33 @@ export function nativeWanted(
  * ```
  */
 export function wasmThreadCount(text: string | undefined, cpus: number): number {
+  return threadCount(text, cpus, THREADS_ENV_VAR);
+}
+
+/**
+ * Threads of oneDNN's OpenMP pool (the native kernels): `TCONV_NATIVE_THREADS` (its text) when
+ * set, an integer from 1 to {@linkcode MAX_WASM_THREADS}; else `cpus` logical cores, at most that
+ * many. Independent of `TCONV_THREADS`, which sizes the wasm backend's pool only. Anything else in
+ * the variable is refused, naming it.
+ *
+ * @example
+ * ```ts
+ * nativeThreadCount(undefined, 2); // 2
+ * nativeThreadCount("1", 16); // 1
+ * nativeThreadCount("0", 2); // RangeError: TCONV_NATIVE_THREADS must be an integer from 1 to 8, got "0"
+ * ```
+ */
+export function nativeThreadCount(text: string | undefined, cpus: number): number {
+  return threadCount(text, cpus, NATIVE_THREADS_ENV_VAR);
+}
+
+function threadCount(text: string | undefined, cpus: number, variable: string): number {
   const trimmed = text?.trim();
   if (trimmed) {
     const n = Number(trimmed);
     if (!/^\d+$/.test(trimmed) || n < 1 || n > MAX_WASM_THREADS) {
       throw new RangeError(
-        `${THREADS_ENV_VAR} must be an integer from 1 to ${MAX_WASM_THREADS}, got ${
+        `${variable} must be an integer from 1 to ${MAX_WASM_THREADS}, got ${
           JSON.stringify(trimmed)
         }`,
       );
@@ -152,10 +182,15 @@ export function wasmThreadCount(text: string | undefined, cpus: number): number 
 export interface BackendRecord {
   /** As shown, e.g. `"wasm + oneDNN 2.6.3"`, `"webgpu"`, `"cpu"`. */
   name: string;
-  /** Threads it computed on. */
+  /** Threads it computed on (for wasm: the wasm backend's pool). */
   threads?: number;
   /** The native library running the convolutions, e.g. `"oneDNN 2.6.3"`, or null. */
   native?: string | null;
+  /**
+   * Threads of the native library's pool; absent in records made before it had its own count
+   * (it was then `threads`).
+   */
+  nativeThreads?: number;
 }
 
 /** What {@linkcode predictBackend} compares. */
@@ -257,10 +292,24 @@ export function predictBackend(
       : 1;
   }
   const oldThreads = recorded.threads;
-  if (name === recorded.name && (threads === undefined || threads === oldThreads)) return undefined;
-  return threads === oldThreads
+  // oneDNN splits its sums by thread, so its pool size changes a run's rounding: a change of it
+  // is a change of backend. Records made before it had its own count ran it on `threads`.
+  const oldNative = recorded.nativeThreads ?? recorded.threads;
+  const nativeNow = recorded.native && name === `wasm + ${recorded.native}` &&
+      oldNative !== undefined
+    ? ruleOrNone(() => nativeThreadCount(now[NATIVE_THREADS_ENV_VAR], cpus))
+    : undefined;
+  // Named apart only where the pools differ in size: else "2 → 4 threads" says it for both.
+  const together = oldNative === oldThreads && nativeNow === threads;
+  const pool = nativeNow !== undefined && nativeNow !== oldNative && !together
+    ? `; ${recorded.native} ${oldNative} → ${nativeNow} thread${nativeNow === 1 ? "" : "s"}`
+    : "";
+  if (name === recorded.name && (threads === undefined || threads === oldThreads)) {
+    return pool ? `${recorded.name}${pool}` : undefined;
+  }
+  return (threads === oldThreads
     ? `${recorded.name} → ${name}`
-    : `${shown(recorded.name, oldThreads)} → ${shown(name, threads)}`;
+    : `${shown(recorded.name, oldThreads)} → ${shown(name, threads)}`) + pool;
 }
 
 function ruleOrNone(rule: () => number): number | undefined {

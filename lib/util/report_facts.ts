@@ -39,8 +39,31 @@ export interface BackendFacts {
   reason?: string;
   /** The native library running the convolutions, or null. */
   native?: string | null;
+  /** Threads of the native library's pool (oneDNN's OpenMP threads), when it runs. */
+  nativeThreads?: number;
   /** The WebGPU adapter, for `webgpu`. */
   adapter?: string;
+}
+
+/**
+ * A backend's threads as the backend line and the report header show them: `"2 threads"`, or,
+ * when the native library's pool has another size than the backend's, both
+ * (`"1 thread; oneDNN 2 threads"`).
+ *
+ * @example
+ * ```ts
+ * threadsShown(2); // "2 threads"
+ * threadsShown(1, 2, "oneDNN 2.6.3"); // "1 thread; oneDNN 2 threads"
+ * ```
+ */
+export function threadsShown(
+  threads: number,
+  nativeThreads?: number,
+  native?: string | null,
+): string {
+  const count = (n: number) => `${n} thread${n === 1 ? "" : "s"}`;
+  if (nativeThreads === undefined || nativeThreads === threads || !native) return count(threads);
+  return `${count(threads)}; ${native.split(" ")[0]} ${count(nativeThreads)}`;
 }
 
 /** What a notebook can tell the runner; every fact is optional. */

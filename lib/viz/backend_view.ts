@@ -13,7 +13,7 @@
 import { tf } from "../backend/tf.ts";
 import { selectBackend, type SelectBackendOptions, type SelectedBackend } from "../backend/mod.ts";
 import { showMarkdown } from "./markdown.ts";
-import { REPORT_FACTS_MIME } from "../util/report_facts.ts";
+import { REPORT_FACTS_MIME, threadsShown } from "../util/report_facts.ts";
 
 /**
  * Options of {@linkcode selectAndShowBackend}: `native` (`"auto"`, `"on"`, `"off"`) and
@@ -41,11 +41,15 @@ export async function selectAndShowBackend(
   options: SelectAndShowOptions = {},
 ): Promise<ShownBackend> {
   const selected = await selectBackend(preference, options);
-  const { name, threads, reason, native, adapter } = selected;
+  const { name, threads, reason, native, nativeThreads, adapter } = selected;
   await showMarkdown(
-    `tfjs ${tf.version.tfjs} on **${name}** (${threads} thread${threads === 1 ? "" : "s"}): ` +
+    `tfjs ${tf.version.tfjs} on **${name}** (${threadsShown(threads, nativeThreads, native)}): ` +
       reason,
-    { [REPORT_FACTS_MIME]: { backend: { backend: name, threads, reason, native, adapter } } },
+    {
+      [REPORT_FACTS_MIME]: {
+        backend: { backend: name, threads, reason, native, nativeThreads, adapter },
+      },
+    },
   );
   return selected;
 }

@@ -13,8 +13,9 @@
  * and self-checked bit for bit at start-up with the convolutions.
  *
  * `useBackend("wasm")` (../mod.ts) calls {@linkcode startNativeKernels} once: unless
- * **`TCONV_NATIVE=off`**, it loads the library, sizes OpenMP's pool (oneDNN's threads) to the wasm
- * backend's threads, installs the kernels and runs a start-up self-check (small convolutions
+ * **`TCONV_NATIVE=off`**, it loads the library, sizes OpenMP's pool (oneDNN's threads) to
+ * **`TCONV_NATIVE_THREADS`** (default every core, at most 8; {@linkcode nativeThreadsWanted}),
+ * apart from the wasm backend's `TCONV_THREADS`, installs the kernels and runs a start-up self-check (small convolutions
  * compared with the wasm kernels). When the library is missing, not 2.x or fails the check, the
  * wasm kernels stay and {@linkcode nativeKernels} carries a one-line notice saying how to get it;
  * `TCONV_NATIVE=on` turns that into an error.
@@ -35,6 +36,8 @@ import { tf } from "../tf.ts";
 import { initialisedWasmBackend, type KernelSwap, swapWasmKernels } from "../kernel_swap.ts";
 import { acceptDilations } from "../conv_grad.ts";
 import { type Dnnl, openDnnl, setOpenMpThreads } from "./_dnnl.ts";
+import { openMpMaxThreads } from "./_openmp.ts";
+import { NATIVE_THREADS_ENV_VAR, nativeThreadCount } from "../../util/backend_rules.ts";
 import {
   ConvPlans,
   type FilterFlip,
@@ -98,13 +101,38 @@ export const NATIVE_PREFERENCES = ["auto", "on", "off"] as const;
 /** A preference from {@linkcode NATIVE_PREFERENCES}. */
 export type NativePreference = typeof NATIVE_PREFERENCES[number];
 
+/**
+ * Threads oneDNN's OpenMP pool will have: `TCONV_NATIVE_THREADS` when set (an integer from 1 to
+ * 8), else every logical core, at most 8 (`nativeThreadCount` in lib/util/backend_rules.ts).
+ * Independent of `TCONV_THREADS`: a Stop cannot land inside an FFI call (V8's termination takes
+ * effect in JavaScript only), so oneDNN's pool is safe at full size where the wasm pool is not.
+ * Throws, naming the variable, for anything else in it.
+ *
+ * @example
+ * ```ts
+ * nativeThreadsWanted(); // 2 on a 2-core machine, also with TCONV_THREADS=1
+ * ```
+ */
+export function nativeThreadsWanted(): number {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get(NATIVE_THREADS_ENV_VAR);
+  } catch {
+    text = undefined; // no --allow-env: as if unset
+  }
+  return nativeThreadCount(text, navigator.hardwareConcurrency);
+}
+
 /** What runs the convolutions of the wasm backend. */
 export interface NativeStatus {
   /** Whether the native kernels are installed. */
   active: boolean;
   /** The library in use, e.g. `"oneDNN 2.6.3"`; null when the wasm kernels run. */
   library: string | null;
-  /** Threads of the library's pool (0 when inactive). */
+  /**
+   * Threads of the library's pool (0 when inactive), as OpenMP reports it after sizing
+   * (`omp_get_max_threads`).
+   */
   threads: number;
   /** Why the native kernels are not in use, in one line; absent when they are. */
   notice?: string;
@@ -184,7 +212,7 @@ export function nativePreference(): NativePreference {
  * @example
  * ```ts
  * await startWasm();
- * startNativeKernels(2); // { active: true, library: "oneDNN 2.6.3", threads: 2 }
+ * startNativeKernels(nativeThreadsWanted()); // { active: true, library: "oneDNN 2.6.3", threads: 2 }
  * startNativeKernels(2, "off"); // Error: … decided when the wasm backend started …
  * ```
  */
@@ -266,7 +294,9 @@ export function enableNativeKernels(
     status = { active: false, library: null, threads: 0, notice: noticeOf(e) };
     return nativeKernels();
   }
+  // Before oneDNN's first parallel region (the self-check below), which starts OpenMP's pool.
   setOpenMpThreads(threads);
+  const pool = openMpMaxThreads() ?? threads;
   const kernels = nativeConvKernels(plans, (name) => {
     const config = swap?.replaced(name);
     if (config === undefined) throw new Error(`no wasm kernel to fall back to for ${name}`);
@@ -305,7 +335,7 @@ export function enableNativeKernels(
     };
     return nativeKernels();
   }
-  status = { active: true, library, threads };
+  status = { active: true, library, threads: pool };
   return nativeKernels();
 }
 
