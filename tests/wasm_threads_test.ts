@@ -74,9 +74,10 @@ Deno.test("oneDNN's pool follows TCONV_NATIVE_THREADS (default every core), not 
   assertEquals(pools(two), [1, 2, 2, 2]);
   assertEquals(pools(crossed), [2, 1, 1, 1]);
   // The wasm pool's size does not change a bit (XNNPACK); oneDNN's may (it splits sums by
-  // thread): so the report cache treats a change of TCONV_NATIVE_THREADS as a change of backend.
+  // thread; on this project's 2-core Intel machine 1 and 2 threads gave other gradient bits, but
+  // whether they do depends on the CPU's kernels, so it is not asserted here): the report cache
+  // treats a change of TCONV_NATIVE_THREADS as a change of backend.
   assertEquals(crossed.hash, one.hash, "wasm threads 1 and 2, oneDNN on 1: every gradient bit");
-  assertNotEquals(one.hash, two.hash, "oneDNN on 1 and on 2 threads: the same bits");
 });
 
 Deno.test("TCONV_NATIVE_THREADS must be an integer from 1 to 8", async () => {
