@@ -2,6 +2,7 @@
 // exit non-zero with a message. A smoke test of the benchmark, not a timing.
 import { assert, assertAlmostEquals, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { ARTICLE_RUN, articleRunHours, articleRunTotalHours } from "../bench/densenet.ts";
+import { lastStepBreakdown } from "../bench/native_breakdown.ts";
 
 const BENCH = new URL("../bench/densenet.ts", import.meta.url).pathname;
 
@@ -216,4 +217,38 @@ Deno.test("bench/native_copy.ts: the step's concatenations and splits, native an
     assertEquals(numbers.length, 5, row); // wall (cpu) native, wall (cpu) js, ratio
     assert(numbers.every((n) => n >= 0 && Number.isFinite(n)), row);
   }
+});
+
+Deno.test("lastStepBreakdown: oneDNN's executions after the last inference pass, by kind", () => {
+  const exec = (kind: string, prop: string, mds: string, ms: number) =>
+    `onednn_verbose,exec,cpu,${kind},jit:any,${prop},${mds},,,2x3,${ms}`;
+  const log = [
+    "onednn_verbose,info,oneDNN v2.6.3 (commit N/A)",
+    exec("convolution", "forward_training", "src_f32::blocked:acdb:f0", 100),
+    exec("batch_normalization", "forward_inference", "data_f32::blocked:acdb:f0", 5),
+    exec("convolution", "forward_training", "src_f32::blocked:acdb:f0", 2.5),
+    exec("convolution", "forward_training", "src_f32::blocked:acdb:f0", 1.5),
+    exec("convolution", "backward_weights", "src_f32::blocked:acdb:f0", 3),
+    exec("reorder", "undef", "src_f32::blocked:cdba:f0 dst_f32::blocked:Acdb32a:f0", 0.25),
+    exec("reorder", "undef", "src_f32::blocked:ab:f0 dst_f32::blocked:ab:f0", 0.5),
+    '{"net":"conv"}',
+  ].join("\n");
+  const b = lastStepBreakdown(log);
+  assertEquals(Object.fromEntries(b), {
+    "convolution forward_training": { calls: 2, ms: 4 },
+    "convolution backward_weights": { calls: 1, ms: 3 },
+    "reorder (filter)": { calls: 1, ms: 0.25 },
+    "reorder (copy)": { calls: 1, ms: 0.5 },
+  });
+  assertThrows(() => lastStepBreakdown(exec("binary", "undef", "x", Number.NaN)), Error, "binary");
+});
+
+Deno.test("bench/native_breakdown.ts: oneDNN's time by primitive kind beside the kernels' profile", async () => {
+  const { code, stdout, stderr } = await script("native_breakdown.ts", "--batch", "2");
+  assertEquals(code, 0, stderr);
+  assertMatch(stdout, /^conv network, batch 2, \d+ threads, oneDNN 2\.\d+\.\d+/);
+  for (const kind of ["convolution forward_training", "convolution backward_weights", "concat"]) {
+    assertMatch(stdout, new RegExp(`^  ${kind} +[\\d.]+ ms +\\d+$`, "m"));
+  }
+  assertMatch(stdout, /^  Conv2DBackpropFilter +[\d.]+ ms +19$/m);
 });
