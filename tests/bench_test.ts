@@ -248,7 +248,7 @@ Deno.test("bench/native_breakdown.ts: oneDNN's time by primitive kind beside the
   assertEquals(code, 0, stderr);
   assertMatch(stdout, /^conv network, batch 2, \d+ threads, oneDNN 2\.\d+\.\d+/);
   for (const kind of ["convolution forward_training", "convolution backward_weights", "concat"]) {
-    assertMatch(stdout, new RegExp(`^  ${kind} +[\\d.]+ ms +\\d+$`, "m"));
+    assertMatch(stdout, new RegExp(`^ {2}${kind} +[\\d.]+ ms +\\d+$`, "m"));
   }
-  assertMatch(stdout, /^  Conv2DBackpropFilter +[\d.]+ ms +19$/m);
+  assertMatch(stdout, /^ {2}Conv2DBackpropFilter +[\d.]+ ms +19$/m);
 });
