@@ -428,15 +428,17 @@ function _print(results: Result[], o: Options): void {
     );
   }
   const { epochs, train, test, networks } = ARTICLE_RUN;
+  const count = (n: number) => n.toLocaleString("en-US");
   const parts = results.map((r) => `${r.net} ${r.article_run_h.toFixed(1)} h`).join(", ");
   const total = r0.article_run_total_h;
   console.log(
-    `\nthe article's full run at these speeds (${epochs} epochs × ${train} training and ${test} ` +
-      `test images, ${networks} networks): ` +
+    `\nthe article's full run at these speeds (${epochs} epochs × ${count(train)} training and ` +
+      `${count(test)} test images, ${networks} networks): ` +
       (total === null
         ? `${parts} (measure both networks for the total)`
         : `${total.toFixed(1)} h (${parts})`),
   );
+
   for (const r of results) {
     if (!r.top_kernels) continue;
     console.log(`\ntop kernels of one ${r.net} training step (ms, calls):`);
