@@ -25,10 +25,14 @@
  * `--json` prints, per network, `{"net", "backend", "native", "threads", "native_threads",
  * "batch", "steps",
  * "warmup", "ms_per_img", "img_per_s", "step_ms", "forward_ms_per_img", "forward_img_per_s",
- * "peak_rss_mb", "data", "reason", "adapter"}`: `"native"` is the library running the wasm
- * backend's convolutions (`"oneDNN 2.6.3"`) or null, `"threads"` what the running backend
- * reports, `"native_threads"` oneDNN's OpenMP pool (`TCONV_NATIVE_THREADS`) or null, `"adapter"` the WebGPU adapter's description on webgpu, else null; `--profile` adds
- * `"top_kernels"` (name, ms, calls of one profiled
+ * "peak_rss_mb", "data", "reason", "adapter", "article_run_h", "article_run_total_h"}`:
+ * `"native"` is the library running the wasm backend's convolutions (`"oneDNN 2.6.3"`) or null,
+ * `"threads"` what the running backend reports, `"native_threads"` oneDNN's OpenMP pool
+ * (`TCONV_NATIVE_THREADS`) or null, `"adapter"` the WebGPU adapter's description on webgpu, else
+ * null, `"article_run_h"` the hours this network's part of the article's full run would take at
+ * these speeds (60 epochs, each training on 50,000 images and evaluating the 10,000 test images;
+ * {@linkcode articleRunHours}) and `"article_run_total_h"` both networks' (null unless both were
+ * measured); `--profile` adds `"top_kernels"` (name, ms, calls of one profiled
  * training step, slowest first). The backend is chosen as `useBackend` does (`--backend auto`,
  * the default, honours `TCONV_BACKEND`; `--native auto`, the default, honours `TCONV_NATIVE`).
  * @module
@@ -98,7 +102,54 @@ interface Result {
   reason: string;
   /** The WebGPU adapter's description on webgpu ("NVIDIA …", "llvmpipe …"), else null. */
   adapter: string | null;
+  /** Hours of this network's part of the article's full run, from these speeds. */
+  article_run_h: number;
+  /** Hours of the article's full run, both networks; null unless both were measured. */
+  article_run_total_h: number | null;
   top_kernels?: { name: string; ms: number; calls: number }[];
+}
+
+/** The article's full run: epochs, training images per epoch, test images per epoch, networks. */
+export const ARTICLE_RUN = { epochs: 60, train: 50_000, test: 10_000, networks: 2 } as const;
+
+/**
+ * Hours that one network's part of the article's full run takes at these speeds: every epoch
+ * trains on `train` images and evaluates `test` (the test split, once per epoch).
+ *
+ * @example
+ * ```ts
+ * articleRunHours(7.5, 2.3); // 60 × (50,000 × 7.5 + 10,000 × 2.3) ms = 6.63 h
+ * ```
+ */
+export function articleRunHours(
+  trainMsPerImg: number,
+  evalMsPerImg: number,
+  run: { epochs: number; train: number; test: number } = ARTICLE_RUN,
+): number {
+  for (const [name, v] of Object.entries({ trainMsPerImg, evalMsPerImg, ...run })) {
+    if (!(Number.isFinite(v) && v >= 0)) {
+      throw new RangeError(`${name} must be a finite non-negative number, got ${v}`);
+    }
+  }
+  return run.epochs * (run.train * trainMsPerImg + run.test * evalMsPerImg) / 3_600_000;
+}
+
+/**
+ * The full run of both networks: the sum of each one's part, or null unless the results hold
+ * every one of {@linkcode ARTICLE_RUN}'s networks (conv and transposed), once each.
+ *
+ * @example
+ * ```ts
+ * const conv = { net: "conv", article_run_h: 6.6 };
+ * articleRunTotalHours([conv, { net: "transposed", article_run_h: 6.4 }]); // 13
+ * ```
+ */
+export function articleRunTotalHours(
+  results: readonly { net: string; article_run_h: number }[],
+): number | null {
+  const nets = new Set(results.map((r) => r.net));
+  if (results.length !== ARTICLE_RUN.networks || nets.size !== ARTICLE_RUN.networks) return null;
+  return results.reduce((sum, r) => sum + r.article_run_h, 0);
 }
 
 function _integer(name: string, text: string, min: number): number {
@@ -286,6 +337,8 @@ async function _measure(net: Variant, o: Options): Promise<Result> {
       data: data?.name ?? "random",
       reason,
       adapter: backend === "webgpu" ? webgpuAdapter()?.description ?? null : null,
+      article_run_h: articleRunHours(stepMs / o.batch, forwardMs / o.batch),
+      article_run_total_h: null,
     };
     if (o.profile) result.top_kernels = await _profile(step);
     return result;
@@ -382,6 +435,18 @@ function _print(results: Result[], o: Options): void {
       ].join(" | "),
     );
   }
+  const { epochs, train, test, networks } = ARTICLE_RUN;
+  const count = (n: number) => n.toLocaleString("en-US");
+  const parts = results.map((r) => `${r.net} ${r.article_run_h.toFixed(1)} h`).join(", ");
+  const total = r0.article_run_total_h;
+  console.log(
+    `\nthe article's full run at these speeds (${epochs} epochs × ${count(train)} training and ` +
+      `${count(test)} test images, ${networks} networks): ` +
+      (total === null
+        ? `${parts} (measure both networks for the total)`
+        : `${total.toFixed(1)} h (${parts})`),
+  );
+
   for (const r of results) {
     if (!r.top_kernels) continue;
     console.log(`\ntop kernels of one ${r.net} training step (ms, calls):`);
@@ -404,6 +469,8 @@ async function main(args: string[]): Promise<number> {
     // Check the backend before anything long starts (unknown TCONV_BACKEND, missing webgpu).
     await chooseBackend(o.backend);
     const results = o.nets.length > 1 ? await _children(o, args) : [await _measure(o.nets[0], o)];
+    const total = articleRunTotalHours(results);
+    for (const r of results) r.article_run_total_h = total;
     if (o.json) { for (const r of results) console.log(JSON.stringify(r)); }
     else _print(results, o);
     return 0;

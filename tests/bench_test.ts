@@ -1,6 +1,8 @@
 // bench/densenet.ts runs with tiny settings and prints one valid JSON line per network; bad flags
 // exit non-zero with a message. A smoke test of the benchmark, not a timing.
-import { assert, assertEquals, assertMatch } from "@std/assert";
+import { assert, assertAlmostEquals, assertEquals, assertMatch, assertThrows } from "@std/assert";
+import { ARTICLE_RUN, articleRunHours, articleRunTotalHours } from "../bench/densenet.ts";
+import { lastStepBreakdown } from "../bench/native_breakdown.ts";
 
 const BENCH = new URL("../bench/densenet.ts", import.meta.url).pathname;
 
@@ -45,7 +47,34 @@ Deno.test("bench --json: one line per network with every documented field", asyn
     assert(Math.abs(r.ms_per_img * r.img_per_s - 1000) < 1e-6, "ms/img and img/s agree");
     assertMatch(r.reason, /webgpu/);
     assertEquals(r.adapter, null); // a WebGPU adapter's name only when running on webgpu
+    // The article's full run from this network's own speeds, and the total over both.
+    assertAlmostEquals(r.article_run_h, articleRunHours(r.ms_per_img, r.forward_ms_per_img), 1e-9);
   }
+  assertEquals(results[0].article_run_total_h, results[1].article_run_total_h);
+  assertAlmostEquals(
+    results[0].article_run_total_h,
+    results[0].article_run_h + results[1].article_run_h,
+    1e-9,
+  );
+});
+
+Deno.test("articleRunHours: 60 epochs of 50,000 training and 10,000 test images, in hours", () => {
+  assertEquals(ARTICLE_RUN, { epochs: 60, train: 50_000, test: 10_000, networks: 2 });
+  // 60 × 50,000 images at 7.2 ms = 6 h of training; 60 × 10,000 at 3 ms = 0.5 h of evaluation.
+  assertAlmostEquals(articleRunHours(7.2, 0), 6, 1e-12);
+  assertAlmostEquals(articleRunHours(0, 3), 0.5, 1e-12);
+  assertAlmostEquals(articleRunHours(7.2, 3), 6.5, 1e-12);
+  assertAlmostEquals(articleRunHours(7.2, 3, { epochs: 1, train: 500, test: 0 }), 0.001, 1e-12);
+  assertThrows(() => articleRunHours(Number.NaN, 1), RangeError, "trainMsPerImg");
+  assertThrows(() => articleRunHours(1, -2), RangeError, "evalMsPerImg must be");
+});
+
+Deno.test("articleRunTotalHours: both networks' parts added, null when one is missing or twice", () => {
+  const conv = { net: "conv", article_run_h: 6.5 }, tconv = { net: "transposed", article_run_h: 7 };
+  assertEquals(articleRunTotalHours([conv, tconv]), 13.5);
+  assertEquals(articleRunTotalHours([conv]), null);
+  assertEquals(articleRunTotalHours([conv, conv]), null);
+  assertEquals(articleRunTotalHours([conv, tconv, conv]), null);
 });
 
 Deno.test("bench --native off: the wasm kernels, native null; TCONV_THREADS=1: one thread", async () => {
@@ -83,6 +112,11 @@ Deno.test("bench: explicit backend, one network, table output", async () => {
   assertEquals(code, 0, stderr);
   assertMatch(stdout, /on wasm \+ oneDNN 2\.\d+\.\d+ \(\d threads?; requested\), batch 1/);
   assertMatch(stdout, /^transposed +\| +[\d.]+ \|/m);
+  // One network: its part of the article's full run, and no total.
+  assertMatch(
+    stdout,
+    /the article's full run at these speeds \(60 epochs × 50,000 training and 10,000 test images, 2 networks\): transposed \d+\.\d h \(measure both/,
+  );
 });
 
 Deno.test("bench --data synthetic: trains on batches of the whole built-in training split", async () => {
@@ -187,4 +221,38 @@ Deno.test("bench/native_copy.ts: the step's concatenations and splits, native an
     assertEquals(numbers.length, 5, row); // wall (cpu) native, wall (cpu) js, ratio
     assert(numbers.every((n) => n >= 0 && Number.isFinite(n)), row);
   }
+});
+
+Deno.test("lastStepBreakdown: oneDNN's executions after the last inference pass, by kind", () => {
+  const exec = (kind: string, prop: string, mds: string, ms: number) =>
+    `onednn_verbose,exec,cpu,${kind},jit:any,${prop},${mds},,,2x3,${ms}`;
+  const log = [
+    "onednn_verbose,info,oneDNN v2.6.3 (commit N/A)",
+    exec("convolution", "forward_training", "src_f32::blocked:acdb:f0", 100),
+    exec("batch_normalization", "forward_inference", "data_f32::blocked:acdb:f0", 5),
+    exec("convolution", "forward_training", "src_f32::blocked:acdb:f0", 2.5),
+    exec("convolution", "forward_training", "src_f32::blocked:acdb:f0", 1.5),
+    exec("convolution", "backward_weights", "src_f32::blocked:acdb:f0", 3),
+    exec("reorder", "undef", "src_f32::blocked:cdba:f0 dst_f32::blocked:Acdb32a:f0", 0.25),
+    exec("reorder", "undef", "src_f32::blocked:ab:f0 dst_f32::blocked:ab:f0", 0.5),
+    '{"net":"conv"}',
+  ].join("\n");
+  const b = lastStepBreakdown(log);
+  assertEquals(Object.fromEntries(b), {
+    "convolution forward_training": { calls: 2, ms: 4 },
+    "convolution backward_weights": { calls: 1, ms: 3 },
+    "reorder (filter)": { calls: 1, ms: 0.25 },
+    "reorder (copy)": { calls: 1, ms: 0.5 },
+  });
+  assertThrows(() => lastStepBreakdown(exec("binary", "undef", "x", Number.NaN)), Error, "binary");
+});
+
+Deno.test("bench/native_breakdown.ts: oneDNN's time by primitive kind beside the kernels' profile", async () => {
+  const { code, stdout, stderr } = await script("native_breakdown.ts", "--batch", "2");
+  assertEquals(code, 0, stderr);
+  assertMatch(stdout, /^conv network, batch 2, \d+ threads, oneDNN 2\.\d+\.\d+/);
+  for (const kind of ["convolution forward_training", "convolution backward_weights", "concat"]) {
+    assertMatch(stdout, new RegExp(`^ {2}${kind} +[\\d.]+ ms +\\d+$`, "m"));
+  }
+  assertMatch(stdout, /^ {2}Conv2DBackpropFilter +[\d.]+ ms +19$/m);
 });

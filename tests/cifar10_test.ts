@@ -75,6 +75,38 @@ Deno.test("readCifarBinary: folder, parent folder and .tar.gz give the same data
   });
 });
 
+Deno.test({
+  name: "readCifarBinary: reading a folder adds little beyond the images to the peak memory",
+  // VmHWM and its reset (clear_refs) are Linux's.
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const perFile = 4000;
+      await writeFakeCifar(dir, perFile);
+      const module = new URL("../lib/data/cifar10.ts", import.meta.url).href;
+      // A fresh process: the peak since the reset, taken right after the read.
+      const script = `
+        const { readCifarBinary } = await import(${JSON.stringify(module)});
+        const hwm = () => Number(Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\\s+(\\d+)/)[1]) * 1024;
+        await new Promise((r) => setTimeout(r, 50));
+        Deno.writeTextFileSync("/proc/self/clear_refs", "5");
+        const before = hwm();
+        const data = await readCifarBinary(${JSON.stringify(dir)});
+        console.log(JSON.stringify({ grew: hwm() - before, n: data.train.length + data.test.length }));
+      `;
+      const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", script],
+      }).output();
+      assertEquals(code, 0, new TextDecoder().decode(stderr));
+      const { grew, n } = JSON.parse(new TextDecoder().decode(stdout));
+      assertEquals(n, 6 * perFile);
+      const images = n * RECORD_BYTES; // 74 MB
+      // The images themselves and one file's buffer, not every file's bytes besides.
+      assert(grew < 1.5 * images, `peak grew by ${grew} bytes for ${images} bytes of images`);
+    });
+  },
+});
+
 Deno.test("readCifarBinary: a truncated or wrong-sized batch names the file, size and 3,073", async () => {
   await withTempDir(async (dir) => {
     await writeFakeCifar(dir, 2);

@@ -6,8 +6,11 @@ import { tf } from "../lib/backend/tf.ts";
 import {
   disableNativeKernels,
   enableNativeKernels,
+  installWasmFastKernels,
   nativeKernels,
+  uninstallWasmFastKernels,
   useBackend,
+  wasmFastKernelsInstalled,
   wasmFlavour,
 } from "../lib/backend/mod.ts";
 import {
@@ -107,6 +110,46 @@ Deno.test("native copies: Concat, SplitV and Slice are oneDNN's while native ker
   native.forEach((f, i) => assert(!wasm.includes(f), `${NATIVE_COPY_KERNELS[i]} was replaced`));
   const back = NATIVE_COPY_KERNELS.map((name) => tf.getKernel(name, "wasm")!.kernelFunc);
   back.forEach((f, i) => assert(!wasm.includes(f), `${NATIVE_COPY_KERNELS[i]} is back`));
+});
+
+Deno.test("native copies: uninstalling the fast kernels under them, then native off, leaves tfjs-wasm's", () => {
+  assert(nativeKernels().active && wasmFastKernelsInstalled());
+  const kernel = (name: string) => tf.getKernel(name, "wasm")!.kernelFunc;
+  const native = NATIVE_COPY_KERNELS.map(kernel);
+  const leakyGrad = tf.getGradient(tf.LeakyRelu)!.gradFunc;
+  const a = tf.randomNormal([4, 8, 8, 300], 0, 1, "float32", 5);
+  const b = tf.randomNormal([4, 8, 8, 200], 0, 1, "float32", 6);
+  const expected = tf.concat([a, b], 3).dataSync();
+  const leakyGradOf = (x: tf.Tensor) =>
+    tf.tidy(() => tf.grad((v: tf.Tensor) => tf.leakyRelu(v, 0.2).mul(v).sum())(x).dataSync());
+  const expectedGrad = leakyGradOf(a);
+  try {
+    uninstallWasmFastKernels();
+    // The native copies stay in force, and still give the same bits.
+    assertEquals(NATIVE_COPY_KERNELS.map(kernel), native, "native copies kept");
+    assertEquals(tf.concat([a, b], 3).dataSync(), expected);
+    // The native LeakyRelu gradient, rebuilt over tfjs's, gives the same values.
+    assertEquals(leakyGradOf(a), expectedGrad);
+    disableNativeKernels();
+    // Neither the native nor this project's JavaScript copies: tfjs-wasm's own kernels.
+    const restored = NATIVE_COPY_KERNELS.map(kernel);
+    for (const [i, f] of restored.entries()) {
+      assert(![concatFast, splitVFast, sliceFast, native[i]].includes(f), NATIVE_COPY_KERNELS[i]);
+    }
+    assert(tf.getGradient(tf.LeakyRelu)!.gradFunc !== leakyGrad, "tfjs's LeakyRelu gradient");
+    assertEquals(leakyGradOf(a), expectedGrad);
+    assertEquals(tf.concat([a, b], 3).dataSync(), expected);
+  } finally {
+    tf.dispose([a, b]);
+    disableNativeKernels();
+    installWasmFastKernels();
+    enableNativeKernels(threads);
+  }
+  assertEquals(NATIVE_COPY_KERNELS.map(kernel).length, 3);
+  assert(nativeKernels().active && wasmFastKernelsInstalled(), "both back for the other tests");
+  assert(
+    NATIVE_COPY_KERNELS.map(kernel).every((f, i) => f !== [concatFast, splitVFast, sliceFast][i]),
+  );
 });
 
 Deno.test("native copies: random shapes and axes give the wasm kernels' bits", () => {

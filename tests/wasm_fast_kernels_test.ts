@@ -3,7 +3,7 @@
 // case runs with the replacements uninstalled and installed, in the same process.
 import { assert, assertEquals } from "@std/assert";
 import { tf } from "../lib/backend/tf.ts";
-import { useBackend } from "../lib/backend/mod.ts";
+import { disableNativeKernels, useBackend } from "../lib/backend/mod.ts";
 import {
   installWasmFastKernels,
   uninstallWasmFastKernels,
@@ -11,6 +11,9 @@ import {
 } from "../lib/backend/wasm/mod.ts";
 
 await useBackend("wasm"); // this module only: each test module runs in its own isolate
+// tfjs-wasm's kernels against this project's JavaScript ones: oneDNN's, installed over both,
+// would stay in force while the JavaScript ones are uninstalled.
+disableNativeKernels();
 
 type Values = { shape: number[]; dtype: string; values: number[] }[];
 

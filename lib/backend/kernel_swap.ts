@@ -56,7 +56,10 @@ export interface WasmHeap {
 export interface KernelSwap {
   /** The tfjs-wasm kernel that `name` replaced, if there was one. */
   replaced(name: string): tf.KernelConfig | undefined;
-  /** Puts every replaced kernel and gradient back. */
+  /**
+   * Puts every replaced kernel and gradient back; where a later swap still in force replaced the
+   * same kernel, that swap keeps its kernel and will put back what this one replaced.
+   */
   restore(): void;
 }
 
@@ -89,23 +92,62 @@ export function swapWasmKernels(
     tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc, setupFunc });
     if (backend !== undefined) setupFunc?.(backend);
   }
-  const originalGrads = grads.map(([name]) => tf.getGradient(name));
-  grads.forEach(([, build], i) => tf.registerGradient(build(originalGrads[i])));
+  const originalGrads = new Map(grads.map(([name]) => [name, tf.getGradient(name)]));
+  const builders = new Map(grads);
+  for (const [name, build] of grads) tf.registerGradient(build(originalGrads.get(name)!));
+  const layer: _SwapLayer = {
+    kernels: new Set(kernels.map(([n]) => n)),
+    replaced,
+    originalGrads,
+    builders,
+  };
+  _layers.push(layer);
   return {
     replaced: (name) => replaced.get(name),
     restore() {
+      const at = _layers.indexOf(layer);
+      if (at < 0) return; // restored already
+      _layers.splice(at, 1);
+      // A swap installed later over the same name keeps its kernel in the registry; it falls
+      // back to (and on its own restore puts back) what this swap had replaced.
+      const above = (has: (l: _SwapLayer) => boolean) => _layers.slice(at).find(has);
       const backend = initialisedWasmBackend();
-      for (const [name] of kernels) {
-        tf.unregisterKernel(name, "wasm");
+      for (const name of layer.kernels) {
         const config = replaced.get(name);
+        const upper = above((l) => l.kernels.has(name));
+        if (upper !== undefined) {
+          if (config === undefined) upper.replaced.delete(name);
+          else upper.replaced.set(name, config);
+          continue;
+        }
+        tf.unregisterKernel(name, "wasm");
         if (config === undefined) continue;
         tf.registerKernel(config);
         if (backend !== undefined) config.setupFunc?.(backend);
       }
-      originalGrads.forEach((g) => tf.registerGradient(g));
+      for (const [name, original] of originalGrads) {
+        const upper = above((l) => l.builders.has(name));
+        if (upper === undefined) {
+          tf.registerGradient(original);
+          continue;
+        }
+        // The later swap's gradient was built on this one's: rebuild it on what lay beneath.
+        upper.originalGrads.set(name, original);
+        tf.registerGradient(upper.builders.get(name)!(original));
+      }
     },
   };
 }
+
+/** What one {@linkcode swapWasmKernels} call put in place, for swaps undone out of order. */
+interface _SwapLayer {
+  kernels: Set<string>;
+  replaced: Map<string, tf.KernelConfig>;
+  originalGrads: Map<string, tf.GradConfig>;
+  builders: Map<string, (original: tf.GradConfig) => tf.GradConfig>;
+}
+/** The swaps in force, oldest first. */
+const _layers: _SwapLayer[] = [];
 
 /** Kernel calls on one backend, with the intermediates disposed by {@linkcode finish}. */
 export class KernelScope {
