@@ -1,7 +1,7 @@
 // The backend-choice rules shared by lib/backend and lib/notebook (lib/util/backend_rules.ts).
 // Their use in a report's cache check is tested in cache_test.ts; their use in chooseBackend and
 // startBackend in select_test.ts.
-import { assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import {
   BACKEND_ENV_VAR,
   backendWanted,
@@ -63,13 +63,18 @@ Deno.test("nativeWanted: on and off win; auto defers to TCONV_NATIVE; bad values
   );
 });
 
-Deno.test("native/mod.ts names the same variable and values as the shared rules", () => {
-  // lib/backend/native/mod.ts still defines its own copies; they must not drift apart.
+Deno.test("native/mod.ts takes the variable, its values and their parsing from the shared rules", () => {
+  // One definition: the very same array, and the same parse and message.
+  assert(native.NATIVE_PREFERENCES === NATIVE_PREFERENCES, "a copy of NATIVE_PREFERENCES");
   assertEquals(native.NATIVE_ENV_VAR, NATIVE_ENV_VAR);
-  assertEquals([...native.NATIVE_PREFERENCES], [...NATIVE_PREFERENCES]);
   for (const value of ["auto", " ON ", "off"]) {
     assertEquals(native.parseNativePreference(value), nativeWanted(value, () => "auto"));
   }
+  assertThrows(
+    () => native.parseNativePreference("yes", NATIVE_ENV_VAR),
+    RangeError,
+    `${NATIVE_ENV_VAR} must be one of auto, on, off, got "yes"`,
+  );
 });
 
 Deno.test("wasmThreadCount: TCONV_THREADS from 1 to 8, else every core up to 8", () => {

@@ -3,6 +3,7 @@
 // installs libdnnl2, so they run here and in CI; wasm_test.ts tests the path without them.
 import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { tf } from "../lib/backend/tf.ts";
+import { BATCH_NORM_TRAINING_KERNEL } from "../lib/backend/native/batch_norm.ts";
 import {
   disableNativeKernels,
   enableNativeKernels,
@@ -450,4 +451,29 @@ Deno.test("filterLayout 'hwio' (bench/native_conv.ts --hwio) passes the self-che
     disableNativeKernels();
     enableNativeKernels(threads);
   }
+});
+
+Deno.test("native kernels beyond the convolutions are made once: an off/on cycle reinstalls the same ones", async () => {
+  await useBackend("wasm");
+  const threads = wasmFlavour().threadsCount;
+  const names = [
+    BATCH_NORM_TRAINING_KERNEL,
+    tf.LeakyRelu,
+    tf.Add,
+    tf.AvgPoolGrad,
+    tf.Sum,
+    tf.BatchMatMul,
+  ];
+  const installed = () => names.map((n) => tf.getKernel(n, "wasm")?.kernelFunc);
+  const before = installed();
+  // Every family is in (none left out on this library), and each kernel is a native one.
+  assertEquals(nativeKernels().leftOut, undefined);
+  disableNativeKernels();
+  const wasm = installed();
+  names.forEach((n, i) => assert(wasm[i] !== before[i], `${n}: the wasm kernel is back`));
+  enableNativeKernels(threads);
+  // The same functions, so the same primitives and memories: nothing made again, nothing leaked.
+  const after = installed();
+  names.forEach((n, i) => assert(after[i] === before[i], `${n}: made again`));
+  assertEquals(nativeKernels().active, true);
 });

@@ -176,7 +176,8 @@ export async function selectBackend(
   const status = wanted.backend === "wasm" ? nativeKernels() : undefined;
   const library = status?.library ?? null;
   const name = library === null ? tf.getBackend() : `${tf.getBackend()} + ${library}`;
-  const notice = status?.notice === undefined ? "" : `; convolutions on wasm: ${status.notice}`;
+  const notice = (status?.notice === undefined ? "" : `; convolutions on wasm: ${status.notice}`) +
+    (status?.leftOut ? `; on wasm, not ${library}: ${status.leftOut.join("; ")}` : "");
   // The adapter decides WebGPU's numbers; the report cache records it (asked once per process).
   const adapter = wanted.backend === "webgpu" ? (await probeWebGpu()).adapter : undefined;
   const nativeThreads = library === null ? undefined : status?.threads;

@@ -35,9 +35,16 @@
 import { tf } from "../tf.ts";
 import { initialisedWasmBackend, type KernelSwap, swapWasmKernels } from "../kernel_swap.ts";
 import { acceptDilations } from "../conv_grad.ts";
+import {
+  NATIVE_ENV_VAR,
+  NATIVE_PREFERENCES,
+  NATIVE_THREADS_ENV_VAR,
+  type NativePreference,
+  nativeThreadCount,
+  parsePreference,
+} from "../../util/backend_rules.ts";
 import { type Dnnl, openDnnl, setOpenMpThreads } from "./_dnnl.ts";
 import { openMpMaxThreads } from "./_openmp.ts";
-import { NATIVE_THREADS_ENV_VAR, nativeThreadCount } from "../../util/backend_rules.ts";
 import {
   ConvPlans,
   type FilterFlip,
@@ -55,51 +62,72 @@ import { nativeBatchNormKernels } from "./_batch_norm.ts";
 import { leakyReluGradNative, nativeEltwiseKernels, reluGradNative } from "./_eltwise.ts";
 import { nativePoolingKernels } from "./_pooling.ts";
 import { nativeGemmKernels } from "./_gemm.ts";
-/** The batch normalization and elementwise kernels' installs while the native kernels are on. */
-let normSwap: KernelSwap | undefined;
-let eltwiseSwap: KernelSwap | undefined;
-/** Installs the kernels beyond the convolutions; one that cannot be made is left out. */
+type Kernels = [string, tf.KernelFunc][];
+type Grads = [string, (original: tf.GradConfig) => tf.GradConfig][];
+/** One family of kernels beyond the convolutions, each with its own swap. */
+interface Family {
+  name: string;
+  /** Makes the kernels (their primitives and memories), once per process. */
+  make(d: Dnnl, fallback: (name: string) => tf.KernelFunc): Kernels;
+  grads: Grads;
+  /** The kernels once made; null when they could not be, with the reason in `failure`. */
+  kernels?: Kernels | null;
+  failure?: string;
+  swap?: KernelSwap;
+}
+const families: Family[] = [
+  { name: "batch normalization", make: (d) => nativeBatchNormKernels(d), grads: [] },
+  {
+    name: "eltwise",
+    make: nativeEltwiseKernels,
+    grads: [[tf.LeakyRelu, leakyReluGradNative], [tf.Relu, reluGradNative]],
+  },
+  { name: "pooling", make: nativePoolingKernels, grads: [] },
+  { name: "gemm", make: nativeGemmKernels, grads: [] },
+];
+/**
+ * Installs the kernels beyond the convolutions. Each family is made once (a later enable reuses
+ * its primitives, as the convolutions' plans are reused); a family that cannot be made is left out
+ * (its wasm kernels run) and named in {@linkcode NativeStatus.leftOut}.
+ */
 function installOtherKernels(d: Dnnl): void {
-  try {
-    normSwap ??= swapWasmKernels(nativeBatchNormKernels(d), []);
-  } catch {
-    normSwap = undefined; // the tfjs path of BatchNorm2d runs
+  for (const f of families) {
+    if (f.kernels === undefined) {
+      const fallback = (name: string) => {
+        const config = f.swap?.replaced(name);
+        if (config === undefined) throw new Error(`no wasm kernel to fall back to for ${name}`);
+        return config.kernelFunc;
+      };
+      try {
+        f.kernels = f.make(d, fallback);
+      } catch (e) {
+        f.kernels = null;
+        f.failure = noticeOf(e);
+      }
+    }
+    if (f.kernels) f.swap ??= swapWasmKernels(f.kernels, f.grads);
   }
-  try {
-    const fallback = (name: string) => {
-      const config = eltwiseSwap?.replaced(name);
-      if (config === undefined) throw new Error(`no wasm kernel to fall back to for ${name}`);
-      return config.kernelFunc;
-    };
-    eltwiseSwap ??= swapWasmKernels(
-      [
-        ...nativeEltwiseKernels(d, fallback),
-        ...nativePoolingKernels(d, fallback),
-        ...nativeGemmKernels(d, fallback),
-      ],
-      [[tf.LeakyRelu, leakyReluGradNative], [tf.Relu, reluGradNative]],
-    );
-  } catch {
-    eltwiseSwap = undefined; // the wasm kernels run
-  }
+}
+/** The families that could not be made, with why; empty when all run natively. */
+function leftOutFamilies(): string[] {
+  return families.filter((f) => f.kernels === null).map((f) => `${f.name}: ${f.failure}`);
 }
 function uninstallOtherKernels(): void {
   // In the reverse order of installation, so that each swap restores what it replaced.
-  eltwiseSwap?.restore();
-  eltwiseSwap = undefined;
-  normSwap?.restore();
-  normSwap = undefined;
+  for (const f of [...families].reverse()) {
+    f.swap?.restore();
+    f.swap = undefined;
+  }
 }
 // --- end of the kernels beyond the convolutions ---
 
-/** Environment variable choosing the native kernels: `auto` (default), `on` or `off`. */
-export const NATIVE_ENV_VAR = "TCONV_NATIVE";
-
-/** Accepted values of {@linkcode NATIVE_ENV_VAR} and of `useBackend`'s `native` option. */
-export const NATIVE_PREFERENCES = ["auto", "on", "off"] as const;
-
-/** A preference from {@linkcode NATIVE_PREFERENCES}. */
-export type NativePreference = typeof NATIVE_PREFERENCES[number];
+// The variable, its values and their parsing are the backend rules' (lib/util), which the report
+// cache also reads; re-exported here, where the native kernels are chosen.
+export {
+  NATIVE_ENV_VAR,
+  NATIVE_PREFERENCES,
+  type NativePreference,
+} from "../../util/backend_rules.ts";
 
 /**
  * Threads oneDNN's OpenMP pool will have: `TCONV_NATIVE_THREADS` when set (an integer from 1 to
@@ -136,6 +164,12 @@ export interface NativeStatus {
   threads: number;
   /** Why the native kernels are not in use, in one line; absent when they are. */
   notice?: string;
+  /**
+   * Kernel families beyond the convolutions (batch normalization, eltwise, pooling, gemm) that
+   * could not be made on this library, each with the reason; their wasm kernels run. Absent when
+   * none was left out.
+   */
+  leftOut?: string[];
 }
 
 let dnnl: Dnnl | undefined;
@@ -173,13 +207,7 @@ export function nativeKernels(): NativeStatus {
  * ```
  */
 export function parseNativePreference(text: string, origin = "native"): NativePreference {
-  const normalised = text.trim().toLowerCase();
-  if (!(NATIVE_PREFERENCES as readonly string[]).includes(normalised)) {
-    throw new RangeError(
-      `${origin} must be one of ${NATIVE_PREFERENCES.join(", ")}, got ${JSON.stringify(text)}`,
-    );
-  }
-  return normalised as NativePreference;
+  return parsePreference(text, NATIVE_PREFERENCES, origin);
 }
 
 /**
@@ -335,7 +363,8 @@ export function enableNativeKernels(
     };
     return nativeKernels();
   }
-  status = { active: true, library, threads: pool };
+  const leftOut = leftOutFamilies();
+  status = { active: true, library, threads: pool, ...(leftOut.length ? { leftOut } : {}) };
   return nativeKernels();
 }
 
