@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { envValue, trySetEnv } from "./_env.ts";
 
 /** Library file names tried, in order, unless {@linkcode LIBRARY_ENV_VAR} names one. */
 // (libdnnl.so.3 last: only to name the version when 3.x is all there is.)
@@ -521,22 +522,6 @@ export function dimsOf(values: number[]): BigInt64Array<ArrayBuffer> {
   return dims;
 }
 
-/**
- * Sets the size of OpenMP's thread pool, which oneDNN's Debian build computes on (through
- * `libgomp`, already loaded with oneDNN). Returns false when libgomp cannot be opened.
- */
-export function setOpenMpThreads(threads: number): boolean {
-  try {
-    const gomp = Deno.dlopen("libgomp.so.1", {
-      omp_set_num_threads: { parameters: ["i32"], result: "void" },
-    });
-    gomp.symbols.omp_set_num_threads(threads);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** `dnnl_version_t`'s leading fields, the same in oneDNN 2.x and 3.x. */
 export interface DnnlVersion {
   major: number;
@@ -590,10 +575,10 @@ export function dnnlVersionProblem(version: DnnlVersion, path: string): string |
 export function openDnnl(): Dnnl {
   let lastError = "";
   let refused: string | undefined;
-  const named = envValue(LIBRARY_ENV_VAR);
+  const named = envValue(LIBRARY_ENV_VAR)?.trim() || undefined;
   // OpenMP threads that sleep when idle rather than spin, so that they take no core from
   // tfjs-wasm's pool, which computes between oneDNN calls (read by libgomp when it loads).
-  if (envValue("OMP_WAIT_POLICY") === undefined) trySetEnv("OMP_WAIT_POLICY", "PASSIVE");
+  if (!envValue("OMP_WAIT_POLICY")?.trim()) trySetEnv("OMP_WAIT_POLICY", "PASSIVE");
   for (const path of named === undefined ? LIBRARY_NAMES : [named]) {
     // The version first, with only the symbol every oneDNN has: binding the 2.x symbols at once
     // would fail on 3.x with "symbol not found" before its version could be named.
@@ -637,20 +622,4 @@ export function openDnnl(): Dnnl {
     `oneDNN not found (${lastError.split("\n")[0]}): apt-get install libdnnl2 on Debian/Ubuntu ` +
       "(oneDNN 2.x, also packaged as onednn or dnnl elsewhere)",
   );
-}
-
-function envValue(name: string): string | undefined {
-  try {
-    return Deno.env.get(name)?.trim() || undefined;
-  } catch {
-    return undefined; // no --allow-env: as if unset
-  }
-}
-
-function trySetEnv(name: string, value: string): void {
-  try {
-    Deno.env.set(name, value);
-  } catch {
-    // no --allow-env: OpenMP's default
-  }
 }
