@@ -19,13 +19,7 @@
  */
 import { parseArgs } from "node:util";
 import { tf } from "../lib/backend/tf.ts";
-import {
-  disableNativeKernels,
-  enableNativeKernels,
-  nativeKernels,
-  useBackend,
-  wasmFlavour,
-} from "../lib/backend/mod.ts";
+import { startWasm, useNative } from "./_native.ts";
 import { DenseNet, type Variant } from "../lib/nn/mod.ts";
 import { crossEntropy } from "../lib/train/mod.ts";
 
@@ -93,17 +87,14 @@ function compare(actual: Float32Array[], reference: Float32Array[]) {
   return { worst, skipped, loss, count: grads.length };
 }
 
-await useBackend("wasm");
-const threads = wasmFlavour().threadsCount;
-const library = nativeKernels().library;
-if (library === null) throw new Error(`native kernels are not running: ${nativeKernels().notice}`);
+const { threads, library } = await startWasm();
 console.log(
   `DenseNet step, batch ${batch}, ${size}×${size}, wasm on ${threads} threads, against tfjs-cpu`,
 );
 for (const variant of variants) {
-  enableNativeKernels(threads);
+  useNative(true, threads);
   const native = await step("wasm", variant);
-  disableNativeKernels();
+  useNative(false, threads);
   const wasm = await step("wasm", variant);
   const cpu = await step("cpu", variant);
   for (const [label, result] of [[library, native], ["wasm kernels", wasm]] as const) {

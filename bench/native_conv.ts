@@ -19,13 +19,8 @@
  */
 import { parseArgs } from "node:util";
 import { tf } from "../lib/backend/tf.ts";
-import {
-  disableNativeKernels,
-  enableNativeKernels,
-  nativeImplementations,
-  useBackend,
-  wasmFlavour,
-} from "../lib/backend/mod.ts";
+import { nativeImplementations } from "../lib/backend/mod.ts";
+import { startWasm, useNative } from "./_native.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -48,8 +43,7 @@ const SHAPES: [string, number, number, number, number][] = [
   ["stem 32×32 3×3 3→64", 32, 3, 3, 64],
 ];
 
-await useBackend("wasm", { native: "off" });
-const threads = wasmFlavour().threadsCount;
+const { threads } = await startWasm("off");
 
 /**
  * Milliseconds of one kernel call. Both kinds of kernel are synchronous, so the output is not read
@@ -92,13 +86,7 @@ for (const [label, hw, k, ci, co] of SHAPES) {
     const best = { native: Infinity, hwio: Infinity, wasm: Infinity };
     for (let r = 0; r <= rounds; r++) {
       for (const mode of modes) {
-        disableNativeKernels();
-        if (mode !== "wasm") {
-          const status = enableNativeKernels(threads, {
-            filterLayout: mode === "hwio" ? "hwio" : "any",
-          });
-          if (!status.active) throw new Error(`native kernels (${mode}): ${status.notice}`);
-        }
+        useNative(mode !== "wasm", threads, { filterLayout: mode === "hwio" ? "hwio" : "any" });
         const ms = time(f);
         if (r > 0) best[mode] = Math.min(best[mode], ms); // round 0 warms up
       }

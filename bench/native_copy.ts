@@ -14,13 +14,7 @@
 import { parseArgs } from "node:util";
 import process from "node:process";
 import { tf } from "../lib/backend/tf.ts";
-import {
-  disableNativeKernels,
-  enableNativeKernels,
-  nativeKernels,
-  useBackend,
-  wasmFlavour,
-} from "../lib/backend/mod.ts";
+import { startWasm, useNative } from "./_native.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -31,11 +25,7 @@ const { values } = parseArgs({
 });
 const batch = Number(values.batch), rounds = Number(values.rounds);
 
-await useBackend("wasm");
-const threads = wasmFlavour().threadsCount;
-if (!nativeKernels().active) {
-  throw new Error(`native kernels not active: ${nativeKernels().notice}`);
-}
+const { threads } = await startWasm();
 
 /** The step's concatenations: per block (side 32, 16, 8), of 2, 3, 4, 5 pieces of 32 channels. */
 const CONCATS = [32, 16, 8].flatMap((side) => [2, 3, 4, 5].map((pieces) => ({ side, pieces })));
@@ -67,8 +57,7 @@ function step(): { concat: number[]; split: number[] } {
 const best: Record<string, { concat: number[]; split: number[] }> = {};
 for (let r = 0; r <= rounds; r++) {
   for (const mode of ["native", "js"] as const) {
-    if (mode === "js") disableNativeKernels();
-    else enableNativeKernels(threads);
+    useNative(mode === "native", threads);
     const s = step();
     if (r === 0) continue; // warm-up: primitives made, heap grown
     const b = best[mode] ??= { concat: [Infinity, Infinity], split: [Infinity, Infinity] };
@@ -77,7 +66,7 @@ for (let r = 0; r <= rounds; r++) {
     }
   }
 }
-enableNativeKernels(threads);
+useNative(true, threads);
 
 const load = Deno.loadavg()[0].toFixed(1);
 console.log(`batch ${batch}, ${threads} threads, best of ${rounds} rounds, load ${load}`);

@@ -1,14 +1,8 @@
 // SGD's one-pass update on wasm with the native kernels (lib/train/_fused_sgd.ts) against its
 // tensor path (native kernels off): the same parameters and momentum buffers, bit for bit.
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import {
-  disableNativeKernels,
-  enableNativeKernels,
-  nativeKernels,
-  tf,
-  useBackend,
-  wasmFlavour,
-} from "../lib/backend/mod.ts";
+import { nativeKernels, tf } from "../lib/backend/mod.ts";
+import { onWasm, withWasmKernels } from "./_native_helpers.ts";
 import { SGD } from "../lib/train/mod.ts";
 import { FUSED_SGD_KERNEL, fusedSgdActive, fusedSgdStep } from "../lib/train/_fused_sgd.ts";
 
@@ -79,8 +73,7 @@ function assertSameBits(a: Float32Array[][], b: Float32Array[][], what: string) 
 }
 
 Deno.test("fused SGD: bit-identical to the tensor path (momentum, weight decay, lr schedule)", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     assert(nativeKernels().active, `native kernels: ${nativeKernels().notice}`);
     const cases = [
       { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 },
@@ -93,23 +86,17 @@ Deno.test("fused SGD: bit-identical to the tensor path (momentum, weight decay, 
       const before = tf.memory().numTensors;
       const fused = run(options, 3);
       assertEquals(tf.memory().numTensors, before, "the fused path leaks no tensors");
-      disableNativeKernels();
-      try {
+      withWasmKernels(() => {
         assert(!fusedSgdActive());
         const tensors = run(options, 3);
         assertSameBits(fused, tensors, JSON.stringify(options));
-      } finally {
-        enableNativeKernels(wasmFlavour().threadsCount);
-      }
+      });
     }
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });
 
 Deno.test("fused SGD: a profiled step shows the one kernel per parameter, not Multiply/Add/Sub", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(async () => {
     const v = tf.variable(tf.ones([5]), true, `fused_sgd_profile_${crypto.randomUUID()}`);
     const g = tf.fill([5], 0.5);
     const opt = new SGD([v], { lr: 0.1, momentum: 0.9, weightDecay: 0.1 });
@@ -130,14 +117,11 @@ Deno.test("fused SGD: a profiled step shows the one kernel per parameter, not Mu
     opt.dispose();
     copy.dispose();
     tf.dispose([v, g]);
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });
 
 Deno.test("fused SGD: a gradient of the wrong size or dtype is refused, naming it", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     const p = tf.zeros([4]), g = tf.zeros([3]), gi = tf.zeros([4], "int32");
     assertThrows(
       () => fusedSgdStep(p, g, undefined, { lr: 1, momentum: 0, weightDecay: 0 }),
@@ -150,7 +134,5 @@ Deno.test("fused SGD: a gradient of the wrong size or dtype is refused, naming i
       "grad of dtype int32",
     );
     tf.dispose([p, g, gi]);
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });

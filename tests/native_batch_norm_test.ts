@@ -1,17 +1,10 @@
 // BatchNorm2d on oneDNN's batch normalization (lib/backend/native/batch_norm.ts) against its tfjs
 // path (native kernels off): outputs, gradients and running statistics, training and eval.
 import { assert, assertEquals } from "@std/assert";
-import {
-  disableNativeKernels,
-  enableNativeKernels,
-  nativeKernels,
-  tf,
-  useBackend,
-  wasmFlavour,
-} from "../lib/backend/mod.ts";
+import { nativeKernels, tf } from "../lib/backend/mod.ts";
+import { onWasm, seededStep, withWasmKernels } from "./_native_helpers.ts";
 import { nativeBatchNormActive, runningAverages } from "../lib/backend/native/batch_norm.ts";
 import { BatchNorm2d, DenseNet } from "../lib/nn/mod.ts";
-import { crossEntropy } from "../lib/train/mod.ts";
 
 /** Deterministic values: an offset and scale per channel, so that the statistics matter. */
 function input(shape: number[], seed: number): tf.Tensor4D {
@@ -93,20 +86,15 @@ function assertClose(a: Float32Array, b: Float32Array, tolerance: number, what: 
 const SHAPES = [[4, 6, 5, 3], [8, 8, 8, 64], [2, 3, 3, 160]];
 
 Deno.test("native BatchNorm2d: outputs, gradients and running statistics match the tfjs path", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     assert(nativeKernels().active, `native kernels: ${nativeKernels().notice}`);
     for (const shape of SHAPES) {
       assert(nativeBatchNormActive(tf.zeros(shape)));
       const native = run(shape);
-      disableNativeKernels();
-      let reference: Outcome;
-      try {
+      const reference = withWasmKernels(() => {
         assert(!nativeBatchNormActive(tf.zeros(shape)));
-        reference = run(shape);
-      } finally {
-        enableNativeKernels(wasmFlavour().threadsCount);
-      }
+        return run(shape);
+      });
       for (const key of Object.keys(native) as (keyof Outcome)[]) {
         assertClose(native[key], reference[key], 2e-5, `[${shape}] ${key}`);
       }
@@ -114,14 +102,11 @@ Deno.test("native BatchNorm2d: outputs, gradients and running statistics match t
       assert(reference.runningMean.some((v) => Math.abs(v) > 1e-3));
       assert(reference.dGamma.some((v) => Math.abs(v) > 1e-3));
     }
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });
 
 Deno.test("native BatchNorm2d: bit-identical run to run, and it leaves no more tensors behind than the tfjs path", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     const left = () => {
       const before = tf.memory().numTensors;
       run([8, 8, 8, 64]);
@@ -133,21 +118,15 @@ Deno.test("native BatchNorm2d: bit-identical run to run, and it leaves no more t
     for (const key of Object.keys(a) as (keyof Outcome)[]) {
       assertEquals(new Uint32Array(a[key].buffer), new Uint32Array(b[key].buffer), key);
     }
-    disableNativeKernels();
-    try {
+    withWasmKernels(() => {
       run([8, 8, 8, 64]);
       assertEquals(native, left(), "tensors left by one run (this test's own, on both paths)");
-    } finally {
-      enableNativeKernels(wasmFlavour().threadsCount);
-    }
-  } finally {
-    await useBackend("cpu");
-  }
+    });
+  });
 });
 
 Deno.test("native BatchNorm2d: a training step profiles as the two native kernels", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(async () => {
     const bn = new BatchNorm2d({ numFeatures: 4, name: `bn_${crypto.randomUUID()}` });
     const x = input([2, 3, 3, 4], 1);
     const info = await tf.profile(() =>
@@ -159,29 +138,20 @@ Deno.test("native BatchNorm2d: a training step profiles as the two native kernel
     assert(!names.includes("Mean") && !names.includes("Sum"), names.join());
     tf.dispose(x);
     bn.dispose();
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });
 
 Deno.test("a DenseNet training step on the native kernels gives the same bits run to run", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     assert(nativeKernels().active, `native kernels: ${nativeKernels().notice}`);
     const step = (): Uint32Array[] => {
       const model = DenseNet({ variant: "conv", seed: 5 });
       const out: Uint32Array[] = [];
       try {
         tf.tidy(() => {
-          const x = tf.randomNormal([4, 32, 32, 3], 0, 1, "float32", 6);
-          const y = tf.tensor1d([1, 7, 3, 0], "int32");
-          const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-          const { value, grads } = tf.variableGrads(
-            () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor, y),
-            vars,
-          );
+          const { value, grads } = seededStep(model, [1, 7, 3, 0]);
           // The loss, every gradient, and every weight with the running statistics.
-          const all = [value, ...vars.map((v) => grads[v.name]), ...model.getWeights()];
+          const all = [value, ...grads, ...model.getWeights()];
           for (const t of all) {
             out.push(new Uint32Array((t.dataSync() as Float32Array).slice().buffer));
           }
@@ -194,14 +164,11 @@ Deno.test("a DenseNet training step on the native kernels gives the same bits ru
     const a = step(), b = step();
     assertEquals(a.length, b.length);
     a.forEach((t, i) => assertEquals(t, b[i], `tensor ${i} (loss, gradients, weights and stats)`));
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });
 
 Deno.test("running averages in one kernel: the tensor path's bits (momentum 0.1 and 0.3, n = 1 and more)", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     for (const [momentum, count] of [[0.1, 65536], [0.3, 7], [0.1, 1]]) {
       tf.tidy(() => {
         const vec = (seed: number, offset: number) =>
@@ -219,7 +186,5 @@ Deno.test("running averages in one kernel: the tensor path's bits (momentum 0.1 
         assert(bits(b).some((v, i) => v !== bits(rv)[i]), "the variance moved");
       });
     }
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });

@@ -21,21 +21,11 @@ import {
   NATIVE_COPY_MIN_ELEMENTS,
 } from "../lib/backend/native/_copy_kernels.ts";
 import { concatFast, sliceFast, splitVFast } from "../lib/backend/wasm/_fast_kernels.ts";
+import { withWasmKernels } from "./_native_helpers.ts";
 
 await useBackend("wasm");
 
 const threads = wasmFlavour().threadsCount;
-
-/** Runs `f` with the wasm kernels (native off), then puts the native kernels back. */
-function withWasmKernels<T>(f: () => T): T {
-  disableNativeKernels();
-  try {
-    assertEquals(nativeKernels().active, false);
-    return f();
-  } finally {
-    enableNativeKernels(threads);
-  }
-}
 
 /** A seeded generator: integers in [lo, hi]. */
 function generator(seed: number) {

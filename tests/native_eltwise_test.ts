@@ -1,14 +1,8 @@
 // LeakyReLU and its gradient on oneDNN's eltwise primitive (lib/backend/native/_eltwise.ts)
 // against the wasm kernels (native kernels off): the same bits.
 import { assert, assertEquals } from "@std/assert";
-import {
-  disableNativeKernels,
-  enableNativeKernels,
-  nativeKernels,
-  tf,
-  useBackend,
-  wasmFlavour,
-} from "../lib/backend/mod.ts";
+import { nativeKernels, tf } from "../lib/backend/mod.ts";
+import { onWasm, withWasmKernels } from "./_native_helpers.ts";
 import { LEAKY_RELU_GRAD_KERNEL } from "../lib/backend/native/_eltwise.ts";
 
 /** Values of both signs, exact zeros of both signs and tiny and huge magnitudes. */
@@ -40,8 +34,7 @@ function leaky(shape: number[], alpha: number): Uint32Array[] {
 }
 
 Deno.test("native LeakyReLU and Relu: forward and gradient are the wasm kernels' bits", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     assert(nativeKernels().active, `native kernels: ${nativeKernels().notice}`);
     const cases: [number[], number][] = [
       [[7], 0.01],
@@ -52,26 +45,17 @@ Deno.test("native LeakyReLU and Relu: forward and gradient are the wasm kernels'
     ];
     for (const [shape, alpha] of cases) {
       const native = leaky(shape, alpha);
-      disableNativeKernels();
-      let wasm: Uint32Array[];
-      try {
-        wasm = leaky(shape, alpha);
-      } finally {
-        enableNativeKernels(wasmFlavour().threadsCount);
-      }
+      const wasm = withWasmKernels(() => leaky(shape, alpha));
       ["forward", "gradient"].forEach((what, i) => {
         const at = native[i].findIndex((v, j) => v !== wasm[i][j]);
         assert(at < 0, `[${shape}] α ${alpha} ${what}: element ${at} differs`);
       });
     }
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });
 
 Deno.test("native LeakyReLU: a profiled step runs one kernel each way; int32 falls back", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(async () => {
     const x = tf.tensor([-2, -1, 0, 1, 2]);
     const info = await tf.profile(() =>
       tf.tidy(() => tf.grad((v: tf.Tensor) => tf.leakyRelu(v, 0.5))(x))
@@ -84,9 +68,7 @@ Deno.test("native LeakyReLU: a profiled step runs one kernel each way; int32 fal
     const ints = tf.leakyRelu(tf.tensor([-4, 3], undefined, "int32"), 0.5);
     assertEquals([...ints.dataSync()], [-2, 3]);
     tf.dispose([x, ints]);
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });
 
 /** a + b for each case, as raw bits. */
@@ -104,8 +86,7 @@ function adds(cases: [number[], number[]][]): Uint32Array[] {
 }
 
 Deno.test("native Add: same shapes and a bias over the last axis are the wasm kernels' bits; other broadcasts fall back", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     const cases: [number[], number[]][] = [
       [[64, 16, 16, 32], [64, 16, 16, 32]], // gradient accumulation
       [[64, 16, 16, 32], [32]], // a convolution's bias
@@ -114,13 +95,7 @@ Deno.test("native Add: same shapes and a bias over the last axis are the wasm ke
       [[2, 3], []], // and a scalar
     ];
     const native = adds(cases);
-    disableNativeKernels();
-    let wasm: Uint32Array[];
-    try {
-      wasm = adds(cases);
-    } finally {
-      enableNativeKernels(wasmFlavour().threadsCount);
-    }
+    const wasm = withWasmKernels(() => adds(cases));
     cases.forEach(([sa, sb], i) => {
       assertEquals(native[i].length, wasm[i].length, `[${sa}] + [${sb}]`);
       const at = native[i].findIndex((v, j) => v !== wasm[i][j]);
@@ -132,9 +107,7 @@ Deno.test("native Add: same shapes and a bias over the last axis are the wasm ke
     );
     assertEquals([...ints.dataSync()], [4, 6]);
     ints.dispose();
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });
 
 /** The average-pooling gradient of `dy` for `input`'s shape, as values. */
@@ -150,30 +123,21 @@ function poolGrad(shape: number[], k: number, stride: number): Float32Array {
 }
 
 Deno.test("native AvgPoolGrad: 2×2 tiling windows give the wasm kernel's values; overlapping ones fall back", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     const cases: [number[], number, number][] = [
       [[64, 16, 16, 128], 2, 2], // transition 2's
       [[3, 6, 4, 5], 2, 2],
       [[2, 5, 5, 3], 3, 1], // falls back
     ];
     const native = cases.map(([s, k, st]) => poolGrad(s, k, st));
-    disableNativeKernels();
-    let wasm: Float32Array[];
-    try {
-      wasm = cases.map(([s, k, st]) => poolGrad(s, k, st));
-    } finally {
-      enableNativeKernels(wasmFlavour().threadsCount);
-    }
+    const wasm = withWasmKernels(() => cases.map(([s, k, st]) => poolGrad(s, k, st)));
     cases.forEach(([shape], i) => {
       assertEquals(native[i].length, wasm[i].length);
       // Equal as numbers (±0 may differ in sign: oneDNN accumulates onto +0).
       const at = native[i].findIndex((v, j) => v !== wasm[i][j]);
       assert(at < 0, `[${shape}]: element ${at}: ${native[i][at]} vs ${wasm[i][at]}`);
     });
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });
 
 /** Sums over the leading axes for each case. */
@@ -189,8 +153,7 @@ function sums(cases: [number[], number[], boolean][]): Float32Array[] {
 }
 
 Deno.test("native Sum over leading axes: the wasm kernel's sums to float32 rounding, the same bits run to run", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     const cases: [number[], number[], boolean][] = [
       [[64, 32, 32, 32], [0, 1, 2], false], // a bias gradient
       [[64, 8, 8, 32], [0, 1, 2], true],
@@ -198,13 +161,7 @@ Deno.test("native Sum over leading axes: the wasm kernel's sums to float32 round
       [[4, 6], [1], false], // falls back: not a leading axis
     ];
     const native = sums(cases), again = sums(cases);
-    disableNativeKernels();
-    let wasm: Float32Array[];
-    try {
-      wasm = sums(cases);
-    } finally {
-      enableNativeKernels(wasmFlavour().threadsCount);
-    }
+    const wasm = withWasmKernels(() => sums(cases));
     cases.forEach(([shape, axes], i) => {
       assertEquals(new Uint32Array(native[i].buffer), new Uint32Array(again[i].buffer));
       assertEquals(native[i].length, wasm[i].length);
@@ -234,14 +191,11 @@ Deno.test("native Sum over leading axes: the wasm kernel's sums to float32 round
     assert(
       native[0].some((v, j) => Math.abs(v) > 1 && Math.abs(v - wasm[0][j]) < Math.abs(v) * 1e-3),
     );
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });
 
 Deno.test("native Cast to a tensor's own dtype shares its data; each can be disposed alone", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     const before = tf.memory().numTensors;
     const x = tf.tensor([1.5, -2]);
     const y = tf.cast(x, "float32");
@@ -251,14 +205,11 @@ Deno.test("native Cast to a tensor's own dtype shares its data; each can be disp
     assertEquals([...z.dataSync()], [1, -2]);
     tf.dispose([y, z]);
     assertEquals(tf.memory().numTensors, before);
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });
 
 Deno.test("native BatchMatMul: products with either operand transposed, batched, match the wasm kernel's", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(() => {
     const cases: [number[], number[], boolean, boolean][] = [
       [[64, 1024], [1024, 512], false, false], // a dense layer
       [[64, 1024], [64, 512], true, false], // its weight gradient, xᵀ · dy
@@ -279,13 +230,7 @@ Deno.test("native BatchMatMul: products with either operand transposed, batched,
       return out;
     };
     const native = run(), again = run();
-    disableNativeKernels();
-    let wasm: Float32Array[];
-    try {
-      wasm = run();
-    } finally {
-      enableNativeKernels(wasmFlavour().threadsCount);
-    }
+    const wasm = withWasmKernels(() => run());
     cases.forEach(([sa, sb, ta, tb], i) => {
       const what = `[${sa}]${ta ? "ᵀ" : ""} · [${sb}]${tb ? "ᵀ" : ""}`;
       assertEquals(new Uint32Array(native[i].buffer), new Uint32Array(again[i].buffer), what);
@@ -296,7 +241,5 @@ Deno.test("native BatchMatMul: products with either operand transposed, batched,
         assert(Math.abs(v - wasm[i][j]) <= 1e-6 * k, `${what}: element ${j}: ${v} vs ${wasm[i][j]}`)
       );
     });
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });

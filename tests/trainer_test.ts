@@ -15,9 +15,9 @@ import {
   enableNativeKernels,
   nativeKernels,
   tf,
-  useBackend,
   wasmFlavour,
 } from "../lib/backend/mod.ts";
+import { onWasm } from "./_native_helpers.ts";
 import { copyConvWeightsToTransposed, DenseNet, transposedToConv } from "../lib/nn/mod.ts";
 import {
   checkHyperparameters,
@@ -209,12 +209,8 @@ Deno.test("a NaN loss stops training, names epoch and step, and keeps the last g
 });
 
 Deno.test("control arm: same function as the conv net, so losses stay equal over SGD steps", async () => {
-  await useBackend("wasm"); // tfjs-cpu's filter gradient is too slow for a DenseNet
-  try {
-    await controlArmSteps();
-  } finally {
-    await useBackend("cpu");
-  }
+  // On wasm: tfjs-cpu's filter gradient is too slow for a DenseNet.
+  await onWasm(controlArmSteps);
 });
 
 async function controlArmSteps() {
@@ -261,8 +257,7 @@ async function withTransposedFilterGradient<T>(
 
 /** The wasm backend's convolution paths here: oneDNN where it loads, and wasm's own kernels. */
 async function onEveryWasmPath(body: (path: string) => Promise<void>) {
-  await useBackend("wasm");
-  try {
+  await onWasm(async () => {
     const native = nativeKernels().active;
     if (native) await body(`wasm + ${nativeKernels().library}`);
     disableNativeKernels();
@@ -271,9 +266,7 @@ async function onEveryWasmPath(body: (path: string) => Promise<void>) {
     } finally {
       if (native) enableNativeKernels(wasmFlavour().threadsCount);
     }
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 }
 
 Deno.test("control arm: a filter gradient 1 % off on the transposed path is named a wrong kernel at the first step, not drift", async () => {
@@ -333,8 +326,7 @@ Deno.test("control arm: a filter gradient 1 % off on the transposed path is name
 });
 
 Deno.test("runExperiment leaves no tensors behind, so re-running the training cell does not leak", async () => {
-  await useBackend("wasm");
-  try {
+  await onWasm(async () => {
     const dataset = await loadDataset({
       dataset: "synthetic",
       trainSize: 20,
@@ -357,7 +349,5 @@ Deno.test("runExperiment leaves no tensors behind, so re-running the training ce
       RangeError,
       "seeds must be a non-empty list",
     );
-  } finally {
-    await useBackend("cpu");
-  }
+  });
 });

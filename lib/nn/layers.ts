@@ -14,6 +14,7 @@
  */
 import { tf } from "../backend/tf.ts";
 import {
+  type BatchNormTraining,
   nativeBatchNormActive,
   nativeBatchNormInference,
   nativeBatchNormTraining,
@@ -167,13 +168,7 @@ export class BatchNorm2d extends tf.layers.Layer {
  * variance (`[C]`, disposed afterwards; the values `tf.moments` gives) inside a tidy and outside
  * the tape, for running averages.
  */
-function batchNormTraining(
-  x: tf.Tensor,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
-  eps: number,
-  onMoments: (mean: tf.Tensor, variance: tf.Tensor) => void,
-): tf.Tensor {
+const batchNormTraining: BatchNormTraining = (x, gamma, beta, eps, onMoments) => {
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const n = x.size / x.shape[x.rank - 1];
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -204,7 +199,7 @@ function batchNormTraining(
     };
   });
   return f(x, gamma, beta);
-}
+};
 
 /**
  * Flattens NHWC activations in PyTorch's `[C, H, W]` order (as `x.view(n, -1)` on NCHW does), so

@@ -5,8 +5,8 @@
  * (`γ`, `β`). Three kernels for tfjs's registry, installed with the convolutions (`./mod.ts`) and
  * called by {@linkcode ./batch_norm.ts}; primitives are made once per shape and kept.
  *
- * The C functions that describe a batch normalization are bound here, from the library the
- * convolutions opened (`Dnnl.path`: the same handle), so that `_dnnl.ts` stays the convolutions'.
+ * The C functions that describe a batch normalization are `Dnnl.symbol`'s, bound on first use, so
+ * that a library without them leaves out only these kernels.
  *
  * @example
  * ```ts
@@ -16,7 +16,8 @@
  * @module
  */
 import { tf } from "../tf.ts";
-import { DNNL, type Dnnl, ExecArgs } from "./_dnnl.ts";
+import { DNNL, type Dnnl, ExecArgs, type Owned, type Plan as DnnlPlan } from "./_dnnl.ts";
+import { address, guarded, type WasmBackend } from "./_heap.ts";
 import {
   BATCH_NORM_GRAD_KERNEL,
   BATCH_NORM_INFERENCE_KERNEL,
@@ -45,34 +46,11 @@ const BN = {
   queryExecArgMd: 255,
 } as const;
 
-const SYMBOLS = {
-  dnnl_batch_normalization_forward_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "f32", "u32"],
-    result: "i32",
-  },
-  dnnl_batch_normalization_backward_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "u32"],
-    result: "i32",
-  },
-  dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
-} as const;
-
-/** The part of tfjs-wasm's `BackendWasm` these kernels use. */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-  getMemoryOffset(dataId: object): number;
-  disposeData(dataId: object): boolean;
-}
-
 type Kind = "training" | "inference" | "backward";
 
 /** One primitive and its memory objects, in the order of {@linkcode ARGS}. */
-interface Plan {
-  primitive: Ptr;
-  args: ExecArgs;
-  memories: Ptr[];
-  owned: { kind: "primitive" | "pd" | "memory"; handle: Ptr }[];
+interface Plan extends DnnlPlan {
+  owned: Owned[];
 }
 
 /** The execution arguments of each kind, in the order the kernels pass buffers. */
@@ -98,14 +76,16 @@ const ARGS: Record<Kind, number[]> = {
 /** Batch normalization primitives by kind, shape and epsilon, made on first use and kept. */
 class BatchNormPlans {
   readonly #dnnl: Dnnl;
-  readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+  readonly #forwardInit;
+  readonly #backwardInit;
   readonly #plans = new Map<string, Plan>();
   /** Forward training primitive descriptions, the hints of the backward ones. */
   readonly #forward = new Map<string, Ptr>();
 
   constructor(dnnl: Dnnl) {
     this.#dnnl = dnnl;
-    this.#lib = Deno.dlopen(dnnl.path, SYMBOLS).symbols;
+    this.#forwardInit = dnnl.symbol("dnnl_batch_normalization_forward_desc_init");
+    this.#backwardInit = dnnl.symbol("dnnl_batch_normalization_backward_desc_init");
   }
 
   get(kind: Kind, shape: number[], eps: number): Plan {
@@ -118,10 +98,9 @@ class BatchNormPlans {
   #desc(kind: Kind, data: Uint8Array<ArrayBuffer>, eps: number): Uint8Array<ArrayBuffer> {
     const desc = new Uint8Array(DESC_SIZE);
     const flags = BN.useScale | BN.useShift | (kind === "inference" ? BN.useGlobalStats : 0);
-    const lib = this.#lib;
     const status = kind === "backward"
-      ? lib.dnnl_batch_normalization_backward_desc_init(desc, BN.backward, data, data, eps, flags)
-      : lib.dnnl_batch_normalization_forward_desc_init(
+      ? this.#backwardInit(desc, BN.backward, data, data, eps, flags)
+      : this.#forwardInit(
         desc,
         kind === "training" ? DNNL.forwardTraining : BN.forwardInference,
         data,
@@ -134,12 +113,7 @@ class BatchNormPlans {
 
   #make(kind: Kind, [n, h, w, c]: number[], eps: number): Plan {
     const d = this.#dnnl;
-    const owned: Plan["owned"] = [];
-    const own = <T extends Ptr>(k: "primitive" | "pd" | "memory", handle: T): T => {
-      owned.push({ kind: k, handle });
-      return handle;
-    };
-    try {
+    return d.owning((own, owned) => {
       const data = d.memoryDesc([n, c, h, w], DNNL.tagNhwc);
       let hint: Ptr | null = null;
       if (kind === "backward") {
@@ -152,37 +126,18 @@ class BatchNormPlans {
         }
       }
       const pd = own("pd", d.primitiveDesc(this.#desc(kind, data, eps), hint));
-      const memories = ARGS[kind].map((arg) => own("memory", d.memory(this.#argMd(pd, arg))));
+      // The memory description the primitive takes for each execution argument.
+      const memories = ARGS[kind].map((arg) =>
+        own("memory", d.memory(d.queryMd(pd, BN.queryExecArgMd, arg, `argument ${arg}`)))
+      );
       return {
         primitive: own("primitive", d.primitive(pd)),
         args: new ExecArgs(ARGS[kind].map((arg, i) => [arg, memories[i]])),
         memories,
         owned,
       };
-    } catch (e) {
-      for (const { kind, handle } of owned.reverse()) d.destroy(kind, handle);
-      throw e;
-    }
+    });
   }
-
-  /** The memory description the primitive takes for execution argument `arg`. */
-  #argMd(pd: Ptr, arg: number): Ptr {
-    const md = this.#lib.dnnl_primitive_desc_query_md(pd, BN.queryExecArgMd, arg);
-    if (md === null) throw new Error(`oneDNN has no memory description for argument ${arg}`);
-    return md;
-  }
-
-  /** Runs `plan` on the wasm-heap buffers `buffers`, in the order of {@linkcode ARGS}. */
-  run(plan: Plan, buffers: Ptr[]): void {
-    plan.memories.forEach((mem, i) => this.#dnnl.setHandle(mem, buffers[i]));
-    this.#dnnl.execute(plan.primitive, plan.args);
-  }
-}
-
-/** Heap address of a wasm tensor (taken after any allocation, which may move the heap). */
-function address(backend: WasmBackend, info: Info): Ptr {
-  const base = Deno.UnsafePointer.of(backend.wasm.HEAPU8);
-  return Deno.UnsafePointer.offset(base!, backend.getMemoryOffset(info.dataId))!;
 }
 
 /**
@@ -226,18 +181,17 @@ export function nativeBatchNormKernels(dnnl: Dnnl): [string, tf.KernelFunc][] {
       }
     }
     const made = outputs(x).map((shape) => backend.makeOutput(shape, "float32"));
-    try {
-      const plan = plans.get(kind, x.shape, eps);
-      const at = (t: Info) => address(backend, t);
-      plans.run(plan, [...inputNames.map((k) => at(inputs[k])), ...made.map(at)]);
-      return made;
-    } catch (e) {
-      for (const out of made) backend.disposeData(out.dataId);
-      const why = e instanceof Error ? e.message : String(e);
-      throw new Error(`${name} on oneDNN failed for x [${x.shape.join(", ")}]: ${why}`, {
-        cause: e,
-      });
-    }
+    return guarded(
+      backend,
+      made,
+      () => `${name} on oneDNN failed for x [${x.shape.join(", ")}]`,
+      () => {
+        const plan = plans.get(kind, x.shape, eps);
+        const at = (t: Info) => address(backend, t);
+        dnnl.run(plan, [...inputNames.map((k) => at(inputs[k])), ...made.map(at)]);
+        return made;
+      },
+    );
   }];
   return [
     kernel(

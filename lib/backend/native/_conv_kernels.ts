@@ -21,7 +21,8 @@
  * @module
  */
 import { tf } from "../tf.ts";
-import { DNNL, type Dnnl, ExecArgs, type MemoryDesc } from "./_dnnl.ts";
+import { DNNL, type Dnnl, ExecArgs, type MemoryDesc, type Owned, PlanCache } from "./_dnnl.ts";
+import { address, guarded, type WasmBackend } from "./_heap.ts";
 
 type Info = tf.TensorInfo;
 type Ptr = Deno.PointerObject;
@@ -35,14 +36,6 @@ export const NATIVE_CONV_KERNELS = [
   tf.Conv2DBackpropInput,
   tf.Conv2DBackpropFilter,
 ] as const;
-
-/** The part of tfjs-wasm's `BackendWasm` these kernels use. */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-  getMemoryOffset(dataId: object): number;
-  disposeData(dataId: object): boolean;
-}
 
 interface ConvAttrs {
   strides: number | Pair;
@@ -80,7 +73,7 @@ interface Plan {
   implementation: string;
   /** Keeps the staged filter's buffer alive. */
   staged?: Uint8Array;
-  owned: { kind: "primitive" | "pd" | "memory"; handle: Ptr }[];
+  owned: Owned[];
 }
 
 /** The geometry of one convolution, in tfjs's terms. */
@@ -95,7 +88,7 @@ interface Geometry {
  */
 export class ConvPlans {
   readonly dnnl: Dnnl;
-  readonly #plans = new Map<string, Plan>();
+  readonly #plans: PlanCache<Plan>;
   /** Plans kept at most. */
   readonly limit: number;
   /** The filter layout oneDNN computes on (see {@linkcode FilterLayout}). */
@@ -111,6 +104,7 @@ export class ConvPlans {
     this.dnnl = dnnl;
     this.limit = limit;
     this.filterLayout = filterLayout;
+    this.#plans = new PlanCache(limit, (plan) => dnnl.destroyAll(plan.owned));
   }
 
   /** Number of plans held. */
@@ -120,43 +114,22 @@ export class ConvPlans {
 
   /** The implementations oneDNN chose, by plan key. */
   implementations(): Map<string, string> {
-    return new Map([...this.#plans].map(([k, p]) => [k, p.implementation]));
+    return new Map([...this.#plans.entries()].map(([k, p]) => [k, p.implementation]));
   }
 
   /** The plan for `kind` at `geometry`, made when new. */
   get(kind: Kind, g: Geometry): Plan {
-    const key = `${kind}|${g.key}`;
-    let plan = this.#plans.get(key);
-    if (plan === undefined) {
-      plan = this.#make(kind, g.info);
-      this.#plans.set(key, plan);
-      if (this.#plans.size > this.limit) {
-        const [oldest, old] = this.#plans.entries().next().value!;
-        this.#plans.delete(oldest);
-        this.#free(old);
-      }
-    }
-    return plan;
+    return this.#plans.get(`${kind}|${g.key}`, () => this.#make(kind, g.info));
   }
 
   /** Frees every plan. */
   clear(): void {
-    for (const plan of this.#plans.values()) this.#free(plan);
     this.#plans.clear();
-  }
-
-  #free(plan: Plan): void {
-    for (const { kind, handle } of plan.owned.reverse()) this.dnnl.destroy(kind, handle);
   }
 
   #make(kind: Kind, info: tf.backend_util.Conv2DInfo): Plan {
     const d = this.dnnl;
-    const owned: Plan["owned"] = [];
-    const own = <T extends Ptr>(k: "primitive" | "pd" | "memory", handle: T): T => {
-      owned.push({ kind: k, handle });
-      return handle;
-    };
-    try {
+    return d.owning((own, owned) => {
       const { batchSize: n, inChannels: ci, outChannels: co } = info;
       const src = d.memoryDesc([n, ci, info.inHeight, info.inWidth], DNNL.tagNhwc);
       const dst = d.memoryDesc([n, co, info.outHeight, info.outWidth], DNNL.tagNhwc);
@@ -246,10 +219,7 @@ export class ConvPlans {
         staged,
         owned,
       };
-    } catch (e) {
-      for (const { kind, handle } of owned.reverse()) d.destroy(kind, handle);
-      throw e;
-    }
+    });
   }
 
   /**
@@ -309,12 +279,6 @@ function geometry(x: Shape4, filter: Shape4, a: ConvAttrs): Geometry | undefined
   return { info, key };
 }
 
-/** Heap address of a wasm tensor (taken after any allocation, which may move the heap). */
-function address(backend: WasmBackend, info: Info): Ptr {
-  const base = Deno.UnsafePointer.of(backend.wasm.HEAPU8);
-  return Deno.UnsafePointer.offset(base!, backend.getMemoryOffset(info.dataId))!;
-}
-
 function describe(a: ConvAttrs, shapes: Record<string, number[]>): string {
   const parts = Object.entries(shapes).map(([k, s]) => `${k} [${s.join(", ")}]`);
   const pad = typeof a.pad === "object" ? JSON.stringify(a.pad) : String(a.pad);
@@ -360,7 +324,8 @@ export function nativeConvKernels(
     shapes: Record<string, number[]>,
   ): Info => {
     const out = backend.makeOutput(outShape, "float32");
-    try {
+    const label = () => `${name} on oneDNN failed for ${describe(a, shapes)}`;
+    return guarded(backend, [out], label, () => {
       const plan = plans.get(kind, g);
       const ptr = (t: Info) => address(backend, t);
       if (kind === "backwardWeights") {
@@ -371,11 +336,7 @@ export function nativeConvKernels(
         plans.run(plan, ptr(operands.a), ptr(out), filterPtr, false);
       }
       return out;
-    } catch (e) {
-      backend.disposeData(out.dataId);
-      const why = e instanceof Error ? e.message : String(e);
-      throw new Error(`${name} on oneDNN failed for ${describe(a, shapes)}: ${why}`, { cause: e });
-    }
+    });
   };
   return [
     kernel(tf.Conv2D, (backend, { x, filter }, a) => {

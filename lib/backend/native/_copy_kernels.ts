@@ -24,7 +24,17 @@
  * @module
  */
 import { tf } from "../tf.ts";
-import { DNNL, type Dnnl, ExecArgs, MD_SIZE } from "./_dnnl.ts";
+import {
+  dimsOf,
+  DNNL,
+  type Dnnl,
+  ExecArgs,
+  MD_SIZE,
+  type Owned,
+  type Plan as DnnlPlan,
+  PlanCache,
+} from "./_dnnl.ts";
+import { address, guarded, type WasmBackend } from "./_heap.ts";
 
 type Info = tf.TensorInfo;
 type Ptr = Deno.PointerObject;
@@ -38,37 +48,15 @@ export const NATIVE_COPY_KERNELS = [tf.Concat, tf.SplitV, tf.Slice] as const;
  */
 export const NATIVE_COPY_MIN_ELEMENTS = 16384;
 
-/** The C function the copies need beyond `_dnnl.ts`'s, bound on the same library. */
-const COPY_SYMBOLS = {
-  dnnl_memory_desc_init_by_strides: {
-    parameters: ["buffer", "i32", "buffer", "i32", "buffer"],
-    result: "i32",
-  },
-  // (descriptor, destination, inputs, concatenated dimension, input descriptions, attr, engine)
-  dnnl_concat_primitive_desc_create: {
-    parameters: ["buffer", "buffer", "i32", "i32", "buffer", "pointer", "pointer"],
-    result: "i32",
-  },
-} as const;
-
 /** `DNNL_ARG_MULTIPLE_SRC`: the first input of a concatenation (the others follow). */
 const ARG_MULTIPLE_SRC = 1024;
 
-/** The part of tfjs-wasm's `BackendWasm` these kernels use. */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-  getMemoryOffset(dataId: object): number;
-  disposeData(dataId: object): boolean;
-}
-
-/** One copy geometry's reorder (one source) or concatenation (several), made once. */
-interface Plan {
-  primitive: Ptr;
-  args: ExecArgs;
-  srcs: Ptr[];
-  dst: Ptr;
-  owned: { kind: "primitive" | "pd" | "memory"; handle: Ptr }[];
+/**
+ * One copy geometry's reorder (one source) or concatenation (several), made once: its memories
+ * are the sources', then the destination's.
+ */
+interface Plan extends DnnlPlan {
+  owned: Owned[];
 }
 
 /** A copy between two views: the dimensions and each side's strides, in elements. */
@@ -86,11 +74,12 @@ export class CopyPlans {
   readonly dnnl: Dnnl;
   /** Plans kept at most. */
   readonly limit: number;
-  readonly #plans = new Map<string, Plan>();
-  readonly #lib: Deno.DynamicLibrary<typeof COPY_SYMBOLS>["symbols"];
+  readonly #plans: PlanCache<Plan>;
+  readonly #byStrides;
+  readonly #concatDesc;
 
   /**
-   * Binds the extra symbol on the library `dnnl` opened (the same handle: dlopen counts it).
+   * Binds the C functions copies need beyond the convolutions' (`Dnnl.symbol`).
    *
    * @example
    * ```ts
@@ -100,7 +89,9 @@ export class CopyPlans {
   constructor(dnnl: Dnnl, limit = 256) {
     this.dnnl = dnnl;
     this.limit = limit;
-    this.#lib = Deno.dlopen(dnnl.path, COPY_SYMBOLS).symbols;
+    this.#plans = new PlanCache(limit, (plan) => dnnl.destroyAll(plan.owned));
+    this.#byStrides = dnnl.symbol("dnnl_memory_desc_init_by_strides");
+    this.#concatDesc = dnnl.symbol("dnnl_concat_primitive_desc_create");
   }
 
   /** Number of plans held. */
@@ -113,8 +104,8 @@ export class CopyPlans {
    * (heap addresses of the views' first elements).
    */
   copy(g: CopyGeometry, src: Ptr, dst: Ptr): void {
-    const plan = this.#get(`${g.dims}|${g.srcStrides}|${g.dstStrides}`, () => this.#make(g));
-    this.#run(plan, [src], dst);
+    const plan = this.#plans.get(`${g.dims}|${g.srcStrides}|${g.dstStrides}`, () => this.#make(g));
+    this.dnnl.run(plan, [src, dst]);
   }
 
   /**
@@ -123,45 +114,19 @@ export class CopyPlans {
    * where one reorder per input would sweep the whole output once per input.
    */
   concat(outer: number, runs: number[], srcs: Ptr[], dst: Ptr): void {
-    const plan = this.#get(`concat|${outer}|${runs}`, () => this.#makeConcat(outer, runs));
-    this.#run(plan, srcs, dst);
-  }
-
-  #run(plan: Plan, srcs: Ptr[], dst: Ptr): void {
-    const d = this.dnnl;
-    plan.srcs.forEach((mem, i) => d.setHandle(mem, srcs[i]));
-    d.setHandle(plan.dst, dst);
-    d.execute(plan.primitive, plan.args);
+    const plan = this.#plans.get(`concat|${outer}|${runs}`, () => this.#makeConcat(outer, runs));
+    this.dnnl.run(plan, [...srcs, dst]);
   }
 
   /** Frees every plan. */
   clear(): void {
-    for (const plan of this.#plans.values()) this.#free(plan);
     this.#plans.clear();
-  }
-
-  #get(key: string, make: () => Plan): Plan {
-    let plan = this.#plans.get(key);
-    if (plan === undefined) {
-      plan = make();
-      this.#plans.set(key, plan);
-      if (this.#plans.size > this.limit) {
-        const [oldest, old] = this.#plans.entries().next().value!;
-        this.#plans.delete(oldest);
-        this.#free(old);
-      }
-    }
-    return plan;
-  }
-
-  #free(plan: Plan): void {
-    for (const { kind, handle } of plan.owned.reverse()) this.dnnl.destroy(kind, handle);
   }
 
   #strided(dims: number[], strides: number[]): Uint8Array<ArrayBuffer> {
     const md = new Uint8Array(MD_SIZE);
     this.dnnl.check(
-      this.#lib.dnnl_memory_desc_init_by_strides(
+      this.#byStrides(
         md,
         dims.length,
         dimsOf(dims),
@@ -175,12 +140,7 @@ export class CopyPlans {
 
   #make(g: CopyGeometry): Plan {
     const d = this.dnnl;
-    const owned: Plan["owned"] = [];
-    const own = <T extends Ptr>(k: "primitive" | "pd" | "memory", handle: T): T => {
-      owned.push({ kind: k, handle });
-      return handle;
-    };
-    try {
+    return d.owning((own, owned) => {
       const srcMd = Deno.UnsafePointer.of(this.#strided(g.dims, g.srcStrides))!;
       const dstMd = Deno.UnsafePointer.of(this.#strided(g.dims, g.dstStrides))!;
       const pd = own("pd", d.reorderDesc(srcMd, dstMd));
@@ -189,24 +149,15 @@ export class CopyPlans {
       return {
         primitive: own("primitive", d.primitive(pd)),
         args: new ExecArgs([[DNNL.argSrc, src], [DNNL.argDst, dst]]),
-        srcs: [src],
-        dst,
+        memories: [src, dst],
         owned,
       };
-    } catch (e) {
-      for (const { kind, handle } of owned.reverse()) d.destroy(kind, handle);
-      throw e;
-    }
+    });
   }
 
   #makeConcat(outer: number, runs: number[]): Plan {
     const d = this.dnnl;
-    const owned: Plan["owned"] = [];
-    const own = <T extends Ptr>(k: "primitive" | "pd" | "memory", handle: T): T => {
-      owned.push({ kind: k, handle });
-      return handle;
-    };
-    try {
+    return d.owning((own, owned) => {
       const block = runs.reduce((a, b) => a + b, 0);
       // The inputs' descriptions, back to back: the C function takes an array of them.
       const srcMds = new Uint8Array(MD_SIZE * runs.length);
@@ -214,7 +165,7 @@ export class CopyPlans {
       const dstMd = this.#strided([outer, block], [block, 1]);
       const out = new BigUint64Array(1);
       d.check(
-        this.#lib.dnnl_concat_primitive_desc_create(
+        this.#concatDesc(
           new Uint8Array(out.buffer),
           dstMd,
           runs.length,
@@ -236,21 +187,11 @@ export class CopyPlans {
           ...srcs.map((mem, i): [number, Ptr] => [ARG_MULTIPLE_SRC + i, mem]),
           [DNNL.argDst, dst],
         ]),
-        srcs,
-        dst,
+        memories: [...srcs, dst],
         owned,
       };
-    } catch (e) {
-      for (const { kind, handle } of owned.reverse()) d.destroy(kind, handle);
-      throw e;
-    }
+    });
   }
-}
-
-function dimsOf(values: number[]): BigInt64Array<ArrayBuffer> {
-  const dims = new BigInt64Array(12); // dnnl_dims_t
-  values.forEach((v, i) => dims[i] = BigInt(v));
-  return dims;
 }
 
 /**
@@ -286,12 +227,6 @@ export function mergeDims(g: CopyGeometry): CopyGeometry {
   return { dims, srcStrides: src, dstStrides: dst };
 }
 
-/** Heap address of element `at` of a wasm tensor (taken after any allocation). */
-function address(backend: WasmBackend, info: Info, at = 0): Ptr {
-  const base = Deno.UnsafePointer.of(backend.wasm.HEAPU8);
-  return Deno.UnsafePointer.offset(base!, backend.getMemoryOffset(info.dataId) + 4 * at)!;
-}
-
 const { sizeFromShape } = tf.util;
 
 /**
@@ -308,22 +243,17 @@ export function nativeCopyKernels(
   fallback: (name: string) => tf.KernelFunc,
 ): [string, tf.KernelFunc][] {
   /** Runs `body`, freeing `outs` and naming the kernel and shapes when oneDNN fails. */
-  const guarded = <T>(
+  const guard = <T>(
     backend: WasmBackend,
     name: string,
     outs: Info[],
     shapes: number[][],
     body: () => T,
-  ): T => {
-    try {
-      return body();
-    } catch (e) {
-      for (const out of outs) backend.disposeData(out.dataId);
-      const why = e instanceof Error ? e.message : String(e);
+  ): T =>
+    guarded(backend, outs, () => {
       const list = shapes.map((s) => `[${s.join(", ")}]`).join(", ");
-      throw new Error(`${name} on oneDNN failed for ${list}: ${why}`, { cause: e });
-    }
-  };
+      return `${name} on oneDNN failed for ${list}`;
+    }, body);
 
   const concat: tf.KernelFunc = (config) => {
     const backend = config.backend as unknown as WasmBackend;
@@ -338,7 +268,7 @@ export function nativeCopyKernels(
     if (sizeFromShape(shape) < NATIVE_COPY_MIN_ELEMENTS) return fallback(tf.Concat)(config);
     const outer = sizeFromShape(shape.slice(0, axis));
     const out = backend.makeOutput(shape, "float32");
-    return guarded(backend, tf.Concat, [out], list.map((t) => t.shape), () => {
+    return guard(backend, tf.Concat, [out], list.map((t) => t.shape), () => {
       const runs = present.map((input) => sizeFromShape(input.shape.slice(axis)));
       plans.concat(
         outer,
@@ -367,7 +297,7 @@ export function nativeCopyKernels(
     const outer = sizeFromShape(x.shape.slice(0, axis)),
       inner = sizeFromShape(x.shape.slice(axis + 1));
     const block = x.shape[axis] * inner;
-    return guarded(backend, tf.SplitV, outs, [x.shape], () => {
+    return guard(backend, tf.SplitV, outs, [x.shape], () => {
       let at = 0;
       outs.forEach((out, j) => {
         const run = sizes[j] * inner;
@@ -393,7 +323,7 @@ export function nativeCopyKernels(
     const strides = [...tf.util.computeStrides(x.shape), 1];
     const from = begin.reduce((sum, b, d) => sum + b * strides[d], 0);
     const out = backend.makeOutput(size, "float32");
-    return guarded(backend, tf.Slice, [out], [x.shape], () => {
+    return guard(backend, tf.Slice, [out], [x.shape], () => {
       const g = mergeDims({
         dims: size,
         srcStrides: strides,

@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { envValue, trySetEnv } from "./_env.ts";
 
 /** Library file names tried, in order, unless {@linkcode LIBRARY_ENV_VAR} names one. */
 // (libdnnl.so.3 last: only to name the version when 3.x is all there is.)
@@ -109,8 +110,103 @@ const SYMBOLS = {
   dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
 } as const;
 
+/**
+ * The C functions only some kernel families use (batch normalization, eltwise, pooling, copies,
+ * GEMM), bound in one more `dlopen` of the same library, made on first use. Optional, so that a
+ * library lacking one leaves out only the family that asks for it ({@linkcode Dnnl.symbol}).
+ */
+const EXTRA_SYMBOLS = {
+  dnnl_batch_normalization_forward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "f32", "u32"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_batch_normalization_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "u32"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_eltwise_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_binary_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  // (descriptor, kind, algorithm, src, dst, strides, kernel, padding left, padding right)
+  dnnl_pooling_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "buffer", ...GEOMETRY],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_pooling_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", ...GEOMETRY],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_memory_desc_init_by_strides: {
+    parameters: ["buffer", "i32", "buffer", "i32", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  // (descriptor, destination, inputs, concatenated dimension, input descriptions, attr, engine)
+  dnnl_concat_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "i32", "i32", "buffer", "pointer", "pointer"],
+    result: "i32",
+    optional: true,
+  },
+  // (transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), row-major
+  dnnl_sgemm: {
+    parameters: [
+      "u8",
+      "u8",
+      "i64",
+      "i64",
+      "i64",
+      "f32",
+      "pointer",
+      "i64",
+      "pointer",
+      "i64",
+      "f32",
+      "pointer",
+      "i64",
+    ],
+    result: "i32",
+    optional: true,
+  },
+} as const;
+
 type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type ExtraLib = Deno.DynamicLibrary<typeof EXTRA_SYMBOLS>["symbols"];
 type Ptr = Deno.PointerObject;
+
+/** What a oneDNN handle is, for {@linkcode Dnnl.destroy}. */
+export type HandleKind = "primitive" | "pd" | "memory";
+
+/** A oneDNN handle a plan made and frees. */
+export interface Owned {
+  kind: HandleKind;
+  handle: Ptr;
+}
+
+/** Records `handle` as owned and returns it. */
+export type Own = <T extends Ptr>(kind: HandleKind, handle: T) => T;
+
+/** A primitive and its memory objects, whose buffers are set at each run. */
+export interface Plan {
+  primitive: Ptr;
+  args: ExecArgs;
+  memories: Ptr[];
+}
 
 /** One oneDNN memory description, as built by {@linkcode Dnnl.memoryDesc}. */
 export type MemoryDesc = Uint8Array<ArrayBuffer>;
@@ -125,6 +221,7 @@ export class Dnnl {
   readonly engine: Ptr;
   readonly stream: Ptr;
   readonly #out = new BigUint64Array(1);
+  #extra: ExtraLib | undefined;
 
   /**
    * @example
@@ -225,11 +322,30 @@ export class Dnnl {
     );
   }
 
-  /** The memory description a primitive description chose for `query` (e.g. weights). */
-  queryMd(pd: Ptr, query: number): Ptr {
-    const md = this.#lib.dnnl_primitive_desc_query_md(pd, query, 0);
-    if (md === null) throw new Error(`oneDNN has no memory description for query ${query}`);
+  /**
+   * The memory description a primitive description chose for `query` (e.g. weights), the
+   * `index`th; `what` names it in the error when there is none.
+   */
+  queryMd(pd: Ptr, query: number, index = 0, what = `query ${query}`): Ptr {
+    const md = this.#lib.dnnl_primitive_desc_query_md(pd, query, index);
+    if (md === null) throw new Error(`oneDNN has no memory description for ${what}`);
     return md;
+  }
+
+  /**
+   * The C function `name` of {@linkcode EXTRA_SYMBOLS}; throws naming it and the library when
+   * the library lacks it.
+   *
+   * @example
+   * ```ts
+   * const sgemm = dnnl.symbol("dnnl_sgemm");
+   * ```
+   */
+  symbol<K extends keyof ExtraLib>(name: K): NonNullable<ExtraLib[K]> {
+    this.#extra ??= Deno.dlopen(this.path, EXTRA_SYMBOLS).symbols;
+    const f = this.#extra[name];
+    if (f === null) throw new Error(`oneDNN at ${this.path} lacks ${name}`);
+    return f as NonNullable<ExtraLib[K]>;
   }
 
   /** The name of the implementation oneDNN chose, e.g. `"brg:avx512_core"`. */
@@ -279,12 +395,92 @@ export class Dnnl {
     this.check(this.#lib.dnnl_stream_wait(this.stream), "stream wait");
   }
 
+  /** Points `plan`'s memories at `buffers` (in order) and runs it. */
+  run(plan: Plan, buffers: Ptr[]): void {
+    plan.memories.forEach((mem, i) => this.setHandle(mem, buffers[i]));
+    this.execute(plan.primitive, plan.args);
+  }
+
   /** Frees primitives, primitive descriptions and memory objects. */
-  destroy(kind: "primitive" | "pd" | "memory", handle: Ptr): void {
+  destroy(kind: HandleKind, handle: Ptr): void {
     const lib = this.#lib;
     if (kind === "primitive") lib.dnnl_primitive_destroy(handle);
     else if (kind === "pd") lib.dnnl_primitive_desc_destroy(handle);
     else lib.dnnl_memory_destroy(handle);
+  }
+
+  /** Frees `owned`, newest first. */
+  destroyAll(owned: Owned[]): void {
+    for (let i = owned.length - 1; i >= 0; i--) this.destroy(owned[i].kind, owned[i].handle);
+  }
+
+  /**
+   * `make(own, owned)`, where `own` records each handle in `owned`; when `make` throws, what it
+   * owned so far is freed.
+   *
+   * @example
+   * ```ts
+   * const plan = dnnl.owning((own, owned) => ({ primitive: own("primitive", p), owned }));
+   * ```
+   */
+  owning<T>(make: (own: Own, owned: Owned[]) => T): T {
+    const owned: Owned[] = [];
+    const own: Own = (kind, handle) => {
+      owned.push({ kind, handle });
+      return handle;
+    };
+    try {
+      return make(own, owned);
+    } catch (e) {
+      this.destroyAll(owned);
+      throw e;
+    }
+  }
+}
+
+/**
+ * Plans by key, made on first use and kept; beyond `limit` the oldest is dropped and `free`d.
+ *
+ * @example
+ * ```ts
+ * const plans = new PlanCache<Plan>(256, (plan) => dnnl.destroyAll(plan.owned));
+ * plans.get("forward|64", () => makePlan());
+ * ```
+ */
+export class PlanCache<P> {
+  readonly #plans = new Map<string, P>();
+
+  constructor(readonly limit: number, readonly free: (plan: P) => void) {}
+
+  /** Number of plans held. */
+  get size(): number {
+    return this.#plans.size;
+  }
+
+  /** The plans held, by key, oldest first. */
+  entries(): IterableIterator<[string, P]> {
+    return this.#plans.entries();
+  }
+
+  /** The plan of `key`, made by `make` when new. */
+  get(key: string, make: () => P): P {
+    let plan = this.#plans.get(key);
+    if (plan === undefined) {
+      plan = make();
+      this.#plans.set(key, plan);
+      if (this.#plans.size > this.limit) {
+        const [oldest, old] = this.#plans.entries().next().value!;
+        this.#plans.delete(oldest);
+        this.free(old);
+      }
+    }
+    return plan;
+  }
+
+  /** Frees every plan. */
+  clear(): void {
+    for (const plan of this.#plans.values()) this.free(plan);
+    this.#plans.clear();
   }
 }
 
@@ -312,26 +508,18 @@ export class ExecArgs {
   }
 }
 
-function dimsOf(values: number[]): BigInt64Array<ArrayBuffer> {
+/**
+ * A `dnnl_dims_t` of `values`.
+ *
+ * @example
+ * ```ts
+ * dimsOf([2, 2]); // BigInt64Array [2n, 2n, 0n, …] (12 entries)
+ * ```
+ */
+export function dimsOf(values: number[]): BigInt64Array<ArrayBuffer> {
   const dims = new BigInt64Array(12); // dnnl_dims_t
   values.forEach((v, i) => dims[i] = BigInt(v));
   return dims;
-}
-
-/**
- * Sets the size of OpenMP's thread pool, which oneDNN's Debian build computes on (through
- * `libgomp`, already loaded with oneDNN). Returns false when libgomp cannot be opened.
- */
-export function setOpenMpThreads(threads: number): boolean {
-  try {
-    const gomp = Deno.dlopen("libgomp.so.1", {
-      omp_set_num_threads: { parameters: ["i32"], result: "void" },
-    });
-    gomp.symbols.omp_set_num_threads(threads);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** `dnnl_version_t`'s leading fields, the same in oneDNN 2.x and 3.x. */
@@ -387,10 +575,10 @@ export function dnnlVersionProblem(version: DnnlVersion, path: string): string |
 export function openDnnl(): Dnnl {
   let lastError = "";
   let refused: string | undefined;
-  const named = envValue(LIBRARY_ENV_VAR);
+  const named = envValue(LIBRARY_ENV_VAR)?.trim() || undefined;
   // OpenMP threads that sleep when idle rather than spin, so that they take no core from
   // tfjs-wasm's pool, which computes between oneDNN calls (read by libgomp when it loads).
-  if (envValue("OMP_WAIT_POLICY") === undefined) trySetEnv("OMP_WAIT_POLICY", "PASSIVE");
+  if (!envValue("OMP_WAIT_POLICY")?.trim()) trySetEnv("OMP_WAIT_POLICY", "PASSIVE");
   for (const path of named === undefined ? LIBRARY_NAMES : [named]) {
     // The version first, with only the symbol every oneDNN has: binding the 2.x symbols at once
     // would fail on 3.x with "symbol not found" before its version could be named.
@@ -434,20 +622,4 @@ export function openDnnl(): Dnnl {
     `oneDNN not found (${lastError.split("\n")[0]}): apt-get install libdnnl2 on Debian/Ubuntu ` +
       "(oneDNN 2.x, also packaged as onednn or dnnl elsewhere)",
   );
-}
-
-function envValue(name: string): string | undefined {
-  try {
-    return Deno.env.get(name)?.trim() || undefined;
-  } catch {
-    return undefined; // no --allow-env: as if unset
-  }
-}
-
-function trySetEnv(name: string, value: string): void {
-  try {
-    Deno.env.set(name, value);
-  } catch {
-    // no --allow-env: OpenMP's default
-  }
 }

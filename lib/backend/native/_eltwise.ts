@@ -18,7 +18,8 @@
  * @module
  */
 import { tf } from "../tf.ts";
-import { DNNL, type Dnnl, ExecArgs } from "./_dnnl.ts";
+import { DNNL, type Dnnl, ExecArgs, type Plan } from "./_dnnl.ts";
+import { address, guarded, type WasmBackend } from "./_heap.ts";
 
 type Ptr = Deno.PointerObject;
 type Info = tf.TensorInfo;
@@ -31,45 +32,20 @@ const DESC_SIZE = 4096;
 /** oneDNN 2.x values (dnnl_types.h) that only these kernels use. */
 const ELT = { relu: 0x1f, binaryAdd: 0x1fff0, argSrc1: 2 } as const;
 
-const SYMBOLS = {
-  dnnl_eltwise_forward_desc_init: {
-    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
-    result: "i32",
-  },
-  dnnl_eltwise_backward_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
-    result: "i32",
-  },
-  dnnl_binary_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
-    result: "i32",
-  },
-} as const;
-
-/** The part of tfjs-wasm's `BackendWasm` these kernels use. */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-  getMemoryOffset(dataId: object): number;
-  disposeData(dataId: object): boolean;
-}
-
-interface Plan {
-  primitive: Ptr;
-  args: ExecArgs;
-  memories: Ptr[];
-}
-
 /** Eltwise primitives by direction, size and slope, made on first use and kept. */
 class EltwisePlans {
   readonly #dnnl: Dnnl;
-  readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+  readonly #forwardInit;
+  readonly #backwardInit;
+  readonly #binaryInit;
   readonly #plans = new Map<string, Plan>();
   readonly #hints = new Map<string, Ptr>();
 
   constructor(dnnl: Dnnl) {
     this.#dnnl = dnnl;
-    this.#lib = Deno.dlopen(dnnl.path, SYMBOLS).symbols;
+    this.#forwardInit = dnnl.symbol("dnnl_eltwise_forward_desc_init");
+    this.#backwardInit = dnnl.symbol("dnnl_eltwise_backward_desc_init");
+    this.#binaryInit = dnnl.symbol("dnnl_binary_desc_init");
   }
 
   #forwardPd(size: number, alpha: number): Ptr {
@@ -79,7 +55,7 @@ class EltwisePlans {
       const desc = new Uint8Array(DESC_SIZE);
       const data = this.#data(size);
       this.#dnnl.check(
-        this.#lib.dnnl_eltwise_forward_desc_init(
+        this.#forwardInit(
           desc,
           DNNL.forwardTraining,
           ELT.relu,
@@ -101,7 +77,7 @@ class EltwisePlans {
   /** The plan of `direction` for `size` elements and slope `alpha`. */
   get(direction: "forward" | "backward", size: number, alpha: number): Plan {
     const key = `${direction}|${size}|${alpha}`;
-    let plan = this.#plans.get(key);
+    const plan = this.#plans.get(key);
     if (plan !== undefined) return plan;
     const d = this.#dnnl;
     const forward = this.#forwardPd(size, alpha);
@@ -111,21 +87,14 @@ class EltwisePlans {
       const desc = new Uint8Array(DESC_SIZE);
       const data = this.#data(size);
       d.check(
-        this.#lib.dnnl_eltwise_backward_desc_init(desc, ELT.relu, data, data, alpha, 0),
+        this.#backwardInit(desc, ELT.relu, data, data, alpha, 0),
         "eltwise backward description",
       );
       pd = d.primitiveDesc(desc, forward);
       args = [DNNL.argSrc, DNNL.argDiffDst, DNNL.argDiffSrc];
     }
-    const md = Deno.UnsafePointer.of(this.#data(size))!;
-    const memories = args.map(() => d.memory(md));
-    plan = {
-      primitive: d.primitive(pd),
-      args: new ExecArgs(args.map((arg, i) => [arg, memories[i]])),
-      memories,
-    };
-    this.#plans.set(key, plan);
-    return plan;
+    const data = this.#data(size);
+    return this.#keep(key, pd, args, args.map(() => data));
   }
 
   /**
@@ -134,17 +103,22 @@ class EltwisePlans {
    */
   add(rows: number, channels: number, broadcast: boolean): Plan {
     const key = `add|${rows}|${channels}|${broadcast}`;
-    let plan = this.#plans.get(key);
+    const plan = this.#plans.get(key);
     if (plan !== undefined) return plan;
     const d = this.#dnnl;
     const a = d.memoryDesc([rows, channels, 1, 1], DNNL.tagNhwc);
     const b = broadcast ? d.memoryDesc([1, channels, 1, 1], DNNL.tagNhwc) : a;
     const desc = new Uint8Array(DESC_SIZE);
-    d.check(this.#lib.dnnl_binary_desc_init(desc, ELT.binaryAdd, a, b, a), "binary description");
+    d.check(this.#binaryInit(desc, ELT.binaryAdd, a, b, a), "binary description");
     const pd = d.primitiveDesc(desc);
-    const args = [DNNL.argSrc, ELT.argSrc1, DNNL.argDst];
-    const memories = [a, b, a].map((md) => d.memory(Deno.UnsafePointer.of(md)!));
-    plan = {
+    return this.#keep(key, pd, [DNNL.argSrc, ELT.argSrc1, DNNL.argDst], [a, b, a]);
+  }
+
+  /** The plan of primitive description `pd` with a memory of `mds[i]` for `args[i]`, kept. */
+  #keep(key: string, pd: Ptr, args: number[], mds: Uint8Array<ArrayBuffer>[]): Plan {
+    const d = this.#dnnl;
+    const memories = mds.map((md) => d.memory(Deno.UnsafePointer.of(md)!));
+    const plan = {
       primitive: d.primitive(pd),
       args: new ExecArgs(args.map((arg, i) => [arg, memories[i]])),
       memories,
@@ -152,17 +126,6 @@ class EltwisePlans {
     this.#plans.set(key, plan);
     return plan;
   }
-
-  run(plan: Plan, buffers: Ptr[]): void {
-    plan.memories.forEach((mem, i) => this.#dnnl.setHandle(mem, buffers[i]));
-    this.#dnnl.execute(plan.primitive, plan.args);
-  }
-}
-
-/** Heap address of a wasm tensor (taken after any allocation, which may move the heap). */
-function address(backend: WasmBackend, info: Info): Ptr {
-  const base = Deno.UnsafePointer.of(backend.wasm.HEAPU8);
-  return Deno.UnsafePointer.offset(base!, backend.getMemoryOffset(info.dataId))!;
 }
 
 /**
@@ -193,17 +156,16 @@ export function nativeEltwiseKernels(
     const x = inputs[0];
     const size = x.shape.reduce((a, b) => a * b, 1);
     const out = backend.makeOutput(x.shape, "float32");
-    try {
-      const plan = plans.get(direction, size, alpha);
-      plans.run(plan, [...inputs, out].map((t) => address(backend, t)));
-      return out;
-    } catch (e) {
-      backend.disposeData(out.dataId);
-      const why = e instanceof Error ? e.message : String(e);
-      throw new Error(`${name} on oneDNN failed for x [${x.shape.join(", ")}]: ${why}`, {
-        cause: e,
-      });
-    }
+    return guarded(
+      backend,
+      [out],
+      () => `${name} on oneDNN failed for x [${x.shape.join(", ")}]`,
+      () => {
+        const plan = plans.get(direction, size, alpha);
+        dnnl.run(plan, [...inputs, out].map((t) => address(backend, t)));
+        return out;
+      },
+    );
   };
   return [
     [tf.LeakyRelu, (config) => {
@@ -226,18 +188,13 @@ export function nativeEltwiseKernels(
         return fallback(tf.Add)(config);
       }
       const out = backend.makeOutput(a.shape, "float32");
-      try {
+      const label = () =>
+        `Add on oneDNN failed for a [${a.shape.join(", ")}], b [${b.shape.join(", ")}]`;
+      return guarded(backend, [out], label, () => {
         const plan = same ? plans.add(1, size, false) : plans.add(size / channels, channels, true);
-        plans.run(plan, [a, b, out].map((t) => address(backend, t)));
+        dnnl.run(plan, [a, b, out].map((t) => address(backend, t)));
         return out;
-      } catch (e) {
-        backend.disposeData(out.dataId);
-        const why = e instanceof Error ? e.message : String(e);
-        throw new Error(
-          `Add on oneDNN failed for a [${a.shape.join(", ")}], b [${b.shape.join(", ")}]: ${why}`,
-          { cause: e },
-        );
-      }
+      });
     }],
     [tf.Relu, (config) => {
       // oneDNN's relu with slope 0 is max(x, 0), as tfjs-wasm's (+0 for negative x).

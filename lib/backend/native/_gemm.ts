@@ -21,37 +21,13 @@
  */
 import { tf } from "../tf.ts";
 import type { Dnnl } from "./_dnnl.ts";
+import { address, guarded, type WasmBackend } from "./_heap.ts";
 
 type Info = tf.TensorInfo;
 
-const SYMBOLS = {
-  // (transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), row-major
-  dnnl_sgemm: {
-    parameters: [
-      "u8",
-      "u8",
-      "i64",
-      "i64",
-      "i64",
-      "f32",
-      "pointer",
-      "i64",
-      "pointer",
-      "i64",
-      "f32",
-      "pointer",
-      "i64",
-    ],
-    result: "i32",
-  },
-} as const;
-
-/** The part of tfjs-wasm's `BackendWasm` this kernel uses. */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-  getMemoryOffset(dataId: object): number;
-  disposeData(dataId: object): boolean;
+/** Throws `status N` unless sgemm's `status` is success. */
+function checkGemm(status: number): void {
+  if (status !== 0) throw new Error(`status ${status}`);
 }
 
 /** How many leading axes `axis` names (0, 1, …, k − 1 with k < rank), or undefined. */
@@ -74,7 +50,7 @@ export function nativeGemmKernels(
   dnnl: Dnnl,
   fallback: (name: string) => tf.KernelFunc,
 ): [string, tf.KernelFunc][] {
-  const lib = Deno.dlopen(dnnl.path, SYMBOLS).symbols;
+  const sgemm = dnnl.symbol("dnnl_sgemm");
   // A row of ones, grown to the largest row count seen (kept: its address is passed to C).
   let ones = new Float32Array(0);
   return [[tf.Sum, (config) => {
@@ -91,32 +67,17 @@ export function nativeGemmKernels(
     const backend = config.backend as unknown as WasmBackend;
     const out = backend.makeOutput(shape, "float32");
     if (ones.length < rows) ones = new Float32Array(rows).fill(1);
-    const base = Deno.UnsafePointer.of(backend.wasm.HEAPU8)!;
-    const at = (t: Info) => Deno.UnsafePointer.offset(base, backend.getMemoryOffset(t.dataId))!;
-    const [r, c] = [BigInt(rows), BigInt(cols)];
-    const status = lib.dnnl_sgemm(
-      78, // 'N'
-      78,
-      1n,
-      c,
-      r,
-      1,
-      Deno.UnsafePointer.of(ones),
-      r,
-      at(x),
-      c,
-      0,
-      at(out),
-      c,
-    );
-    if (status !== 0) {
-      backend.disposeData(out.dataId);
-      throw new Error(
-        `Sum on oneDNN (sgemm) failed for x [${x.shape.join(", ")}], axes 0–${k - 1}: ` +
-          `status ${status}`,
+    const label = () =>
+      `Sum on oneDNN (sgemm) failed for x [${x.shape.join(", ")}], axes 0–${k - 1}`;
+    return guarded(backend, [out], label, () => {
+      const [r, c] = [BigInt(rows), BigInt(cols)];
+      const ptr = Deno.UnsafePointer.of(ones);
+      // 'N', 'N': row-major [1, rows] ones times [rows, cols] x
+      checkGemm(
+        sgemm(78, 78, 1n, c, r, 1, ptr, r, address(backend, x), c, 0, address(backend, out), c),
       );
-    }
-    return out;
+      return out;
+    });
   }], [tf.BatchMatMul, (config) => {
     const { a, b } = config.inputs as { a: Info; b: Info };
     const { transposeA, transposeB } = config.attrs as unknown as tf.BatchMatMulAttrs;
@@ -140,33 +101,28 @@ export function nativeGemmKernels(
     if (m * n * k * batch === 0) return fallback(tf.BatchMatMul)(config);
     const backend = config.backend as unknown as WasmBackend;
     const out = backend.makeOutput([...a.shape.slice(0, -2), m, n], "float32");
-    const base = Deno.UnsafePointer.of(backend.wasm.HEAPU8)!;
-    const offset = (t: Info, i: number, size: number) =>
-      Deno.UnsafePointer.offset(base, backend.getMemoryOffset(t.dataId) + 4 * i * size)!;
-    for (let i = 0; i < batch; i++) {
-      const status = lib.dnnl_sgemm(
-        transposeA ? 84 : 78, // 'T' or 'N'
-        transposeB ? 84 : 78,
-        BigInt(m),
-        BigInt(n),
-        BigInt(k),
-        1,
-        offset(a, i, a0 * a1),
-        BigInt(a1),
-        offset(b, i, b0 * b1),
-        BigInt(b1),
-        0,
-        offset(out, i, m * n),
-        BigInt(n),
-      );
-      if (status !== 0) {
-        backend.disposeData(out.dataId);
-        throw new Error(
-          `BatchMatMul on oneDNN (sgemm) failed for a [${a.shape.join(", ")}], ` +
-            `b [${b.shape.join(", ")}]: status ${status}`,
-        );
+    const label = () =>
+      `BatchMatMul on oneDNN (sgemm) failed for a [${a.shape.join(", ")}], ` +
+      `b [${b.shape.join(", ")}]`;
+    return guarded(backend, [out], label, () => {
+      for (let i = 0; i < batch; i++) {
+        checkGemm(sgemm(
+          transposeA ? 84 : 78, // 'T' or 'N'
+          transposeB ? 84 : 78,
+          BigInt(m),
+          BigInt(n),
+          BigInt(k),
+          1,
+          address(backend, a, i * a0 * a1),
+          BigInt(a1),
+          address(backend, b, i * b0 * b1),
+          BigInt(b1),
+          0,
+          address(backend, out, i * m * n),
+          BigInt(n),
+        ));
       }
-    }
-    return out;
+      return out;
+    });
   }]];
 }

@@ -15,7 +15,8 @@
  * @module
  */
 import { tf } from "../tf.ts";
-import { DNNL, type Dnnl, ExecArgs } from "./_dnnl.ts";
+import { dimsOf, DNNL, type Dnnl, ExecArgs, type Plan } from "./_dnnl.ts";
+import { address, guarded, type WasmBackend } from "./_heap.ts";
 
 type Ptr = Deno.PointerObject;
 type Info = tf.TensorInfo;
@@ -24,38 +25,6 @@ type Info = tf.TensorInfo;
 const DESC_SIZE = 8192;
 /** oneDNN 2.x's `dnnl_pooling_avg_include_padding` (no padding here, so either average). */
 const AVG = 0x2ff;
-const DIMS = ["buffer", "buffer", "buffer", "buffer"] as const;
-
-const SYMBOLS = {
-  dnnl_pooling_forward_desc_init: {
-    parameters: ["buffer", "i32", "i32", "buffer", "buffer", ...DIMS],
-    result: "i32",
-  },
-  dnnl_pooling_backward_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", ...DIMS],
-    result: "i32",
-  },
-} as const;
-
-/** The part of tfjs-wasm's `BackendWasm` these kernels use. */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-  getMemoryOffset(dataId: object): number;
-  disposeData(dataId: object): boolean;
-}
-
-interface Plan {
-  primitive: Ptr;
-  args: ExecArgs;
-  memories: Ptr[];
-}
-
-function dims(values: number[]): BigInt64Array<ArrayBuffer> {
-  const out = new BigInt64Array(12); // dnnl_dims_t
-  values.forEach((v, i) => out[i] = BigInt(v));
-  return out;
-}
 
 /**
  * The `AvgPoolGrad` kernel over oneDNN `dnnl`; `fallback` gives the kernel it replaced.
@@ -69,7 +38,8 @@ export function nativePoolingKernels(
   dnnl: Dnnl,
   fallback: (name: string) => tf.KernelFunc,
 ): [string, tf.KernelFunc][] {
-  const lib = Deno.dlopen(dnnl.path, SYMBOLS).symbols;
+  const forwardInit = dnnl.symbol("dnnl_pooling_forward_desc_init");
+  const backwardInit = dnnl.symbol("dnnl_pooling_backward_desc_init");
   const plans = new Map<string, Plan>();
   const plan = ([n, h, w, c]: number[], kh: number, kw: number): Plan => {
     const key = [n, h, w, c, kh, kw].join();
@@ -77,10 +47,10 @@ export function nativePoolingKernels(
     if (p !== undefined) return p;
     const src = dnnl.memoryDesc([n, c, h, w], DNNL.tagNhwc);
     const dst = dnnl.memoryDesc([n, c, h / kh, w / kw], DNNL.tagNhwc);
-    const geometry = [dims([kh, kw]), dims([kh, kw]), dims([0, 0]), dims([0, 0])] as const;
+    const geometry = [dimsOf([kh, kw]), dimsOf([kh, kw]), dimsOf([0, 0]), dimsOf([0, 0])] as const;
     const forwardDesc = new Uint8Array(DESC_SIZE), backwardDesc = new Uint8Array(DESC_SIZE);
     dnnl.check(
-      lib.dnnl_pooling_forward_desc_init(
+      forwardInit(
         forwardDesc,
         DNNL.forwardTraining,
         AVG,
@@ -91,7 +61,7 @@ export function nativePoolingKernels(
       "pooling forward description",
     );
     dnnl.check(
-      lib.dnnl_pooling_backward_desc_init(backwardDesc, AVG, src, dst, ...geometry),
+      backwardInit(backwardDesc, AVG, src, dst, ...geometry),
       "pooling backward description",
     );
     const hint = dnnl.primitiveDesc(forwardDesc);
@@ -132,22 +102,11 @@ export function nativePoolingKernels(
     }
     const backend = config.backend as unknown as WasmBackend;
     const out = backend.makeOutput(input.shape, "float32");
-    try {
-      const pl = plan(input.shape, kh, kw);
-      const base = Deno.UnsafePointer.of(backend.wasm.HEAPU8)!;
-      const at = (t: Info) => Deno.UnsafePointer.offset(base, backend.getMemoryOffset(t.dataId))!;
-      dnnl.setHandle(pl.memories[0], at(dy));
-      dnnl.setHandle(pl.memories[1], at(out));
-      dnnl.execute(pl.primitive, pl.args);
+    const label = () =>
+      `AvgPoolGrad on oneDNN failed for input [${input.shape.join(", ")}], ${kh}×${kw} windows`;
+    return guarded(backend, [out], label, () => {
+      dnnl.run(plan(input.shape, kh, kw), [address(backend, dy), address(backend, out)]);
       return out;
-    } catch (e) {
-      backend.disposeData(out.dataId);
-      const why = e instanceof Error ? e.message : String(e);
-      throw new Error(
-        `AvgPoolGrad on oneDNN failed for input [${input.shape.join(", ")}], ` +
-          `${kh}×${kw} windows: ${why}`,
-        { cause: e },
-      );
-    }
+    });
   }]];
 }

@@ -48,6 +48,25 @@ export function nativeBatchNormActive(x: tf.Tensor): boolean {
 }
 
 /**
+ * A training-mode batch normalisation of NHWC `x` with scale `gamma` and shift `beta`: the
+ * contract this module's native one and `lib/nn`'s tfjs one share, so that a layer takes either.
+ * `onMoments` gets the batch mean and biased variance (`[C]`, disposed afterwards) outside the
+ * gradient tape, for running averages.
+ *
+ * @example
+ * ```ts
+ * const normalise: BatchNormTraining = nativeBatchNormTraining;
+ * ```
+ */
+export type BatchNormTraining = (
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+  onMoments: (mean: tf.Tensor, variance: tf.Tensor) => void,
+) => tf.Tensor;
+
+/**
  * Training-mode batch normalisation over batch, height and width, `y = γ·(x − mean)/√(var + eps) +
  * β` with the batch mean and biased variance, and its gradient for `x`, `gamma` and `beta` (one
  * oneDNN call each way). `onMoments` gets the batch mean and biased variance (`[C]`, disposed
@@ -58,13 +77,7 @@ export function nativeBatchNormActive(x: tf.Tensor): boolean {
  * const y = nativeBatchNormTraining(x, gamma, beta, 1e-5, (mean, variance) => { ... });
  * ```
  */
-export function nativeBatchNormTraining(
-  x: tf.Tensor,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
-  eps: number,
-  onMoments: (mean: tf.Tensor, variance: tf.Tensor) => void,
-): tf.Tensor {
+export const nativeBatchNormTraining: BatchNormTraining = (x, gamma, beta, eps, onMoments) => {
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xIn, g, b] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
@@ -88,7 +101,7 @@ export function nativeBatchNormTraining(
     };
   });
   return f(x, gamma, beta);
-}
+};
 
 /**
  * Inference-mode batch normalisation with given statistics, `y = γ·(x − mean)/√(var + eps) + β`,

@@ -43,8 +43,9 @@ import {
   nativeThreadCount,
   parsePreference,
 } from "../../util/backend_rules.ts";
-import { type Dnnl, openDnnl, setOpenMpThreads } from "./_dnnl.ts";
-import { openMpMaxThreads } from "./_openmp.ts";
+import { type Dnnl, openDnnl } from "./_dnnl.ts";
+import { envValue } from "./_env.ts";
+import { openMpMaxThreads, setOpenMpThreads } from "./_openmp.ts";
 import {
   ConvPlans,
   type FilterFlip,
@@ -142,12 +143,7 @@ export {
  * ```
  */
 export function nativeThreadsWanted(): number {
-  let text: string | undefined;
-  try {
-    text = Deno.env.get(NATIVE_THREADS_ENV_VAR);
-  } catch {
-    text = undefined; // no --allow-env: as if unset
-  }
+  const text = envValue(NATIVE_THREADS_ENV_VAR);
   return nativeThreadCount(text, navigator.hardwareConcurrency);
 }
 
@@ -220,12 +216,7 @@ export function parseNativePreference(text: string, origin = "native"): NativePr
  * ```
  */
 export function nativePreference(): NativePreference {
-  let text: string | undefined;
-  try {
-    text = Deno.env.get(NATIVE_ENV_VAR);
-  } catch {
-    text = undefined; // no --allow-env: as if unset
-  }
+  const text = envValue(NATIVE_ENV_VAR);
   if (!text?.trim()) return "auto";
   return parseNativePreference(text, NATIVE_ENV_VAR);
 }
