@@ -24,6 +24,7 @@ import {
   DivergenceError,
   GRADIENT_TOLERANCE,
   GradientMismatchError,
+  inferInChunks,
   runExperiment,
   type RunResults,
   SGD,
@@ -349,5 +350,31 @@ Deno.test("runExperiment leaves no tensors behind, so re-running the training ce
       RangeError,
       "seeds must be a non-empty list",
     );
+  });
+});
+
+Deno.test("inference in chunks gives the same logits, bit for bit, as one pass, and leaves no tensors", async () => {
+  await onWasm(() => {
+    assert(nativeKernels().active, "oneDNN should run the convolutions, as in notebook 02");
+    for (const variant of ["conv", "transposed"] as const) {
+      const model = DenseNet({ variant, classes: 10, seed: 3 });
+      const x = tf.randomNormal([70, 32, 32, 3], 0, 1, "float32", 7);
+      const whole = tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor);
+      const before = tf.memory().numTensors;
+      // 70 = 32 + 32 + 6: a last chunk shorter than the others.
+      const chunked = inferInChunks(model, x, 32);
+      assertEquals(tf.memory().numTensors, before + 1, `${variant}: only the logits are left`);
+      assertEquals(chunked.shape, [70, 10]);
+      const [a, b] = [whole.dataSync(), chunked.dataSync()];
+      const differing = a.filter((v, i) => !Object.is(v, b[i])).length;
+      assertEquals(differing, 0, `${variant}: logits differing from one pass`);
+      assertThrows(
+        () => inferInChunks(model, x, 0),
+        RangeError,
+        "chunk must be a positive integer",
+      );
+      tf.dispose([x, whole, chunked]);
+      model.dispose();
+    }
   });
 });

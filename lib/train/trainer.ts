@@ -336,7 +336,7 @@ async function evaluateModels(
     const labels = await y.data();
     for (const [i, model] of models.entries()) {
       const [lossTensor, predTensor] = tf.tidy(() => {
-        const logits = model.apply(x, { training: false }) as tf.Tensor;
+        const logits = inferInChunks(model, x);
         return [crossEntropy(logits, y), logits.argMax(1)];
       });
       const [loss, pred] = [(await lossTensor.data())[0], await predTensor.data()];
@@ -353,6 +353,48 @@ async function evaluateModels(
     perClassAccuracy: perClassAccuracy(confusion),
     confusion,
   }));
+}
+
+/**
+ * Images a test batch's forward pass runs at once. A tidy keeps every activation of its pass
+ * until it ends, so a pass over 256 DenseNet images grew tfjs-wasm's heap (which never shrinks)
+ * from 177 to 617 MB, the main job's peak; passes of 64 keep a quarter of that. Inference is
+ * per image (normalisation uses running statistics), so the logits, and thus the loss summed
+ * over the whole batch, are the same bits (tests/trainer_test.ts checks it).
+ */
+export const INFERENCE_CHUNK = 64;
+
+/**
+ * Logits of `model` for `x` in inference mode, computed `chunk` images at a time and joined,
+ * each chunk's activations freed before the next.
+ *
+ * @example
+ * ```ts
+ * const logits = inferInChunks(model, tf.zeros([256, 32, 32, 3]), 64); // [256, classes]
+ * ```
+ */
+export function inferInChunks(
+  model: tf.LayersModel,
+  x: tf.Tensor,
+  chunk: number = INFERENCE_CHUNK,
+): tf.Tensor {
+  if (!(Number.isInteger(chunk) && chunk > 0)) {
+    throw new RangeError(`chunk must be a positive integer, got ${chunk}`);
+  }
+  const n = x.shape[0];
+  if (n <= chunk) return model.apply(x, { training: false }) as tf.Tensor;
+  const parts: tf.Tensor[] = [];
+  try {
+    for (let start = 0; start < n; start += chunk) {
+      const size = Math.min(chunk, n - start);
+      parts.push(
+        tf.tidy(() => model.apply(x.slice(start, size), { training: false }) as tf.Tensor),
+      );
+    }
+    return tf.concat(parts);
+  } finally {
+    tf.dispose(parts);
+  }
 }
 
 /**
