@@ -32,6 +32,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import { envValue } from "../util/env.ts";
 import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import { wasmThreadsWanted } from "./wasm/mod.ts";
 import { initialisedWasmBackend } from "./kernel_swap.ts";
@@ -121,14 +122,6 @@ export interface ChooseOptions {
 
 function _message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-function _envValue(): string | undefined {
-  try {
-    return Deno.env.get(BACKEND_ENV_VAR);
-  } catch {
-    return undefined; // no --allow-env: as if unset
-  }
 }
 
 function _mib(bytes: number): string {
@@ -280,7 +273,7 @@ export async function chooseBackend(
     }
     return { backend: name, reason, threads: backendThreads(name), source };
   };
-  const wanted = backendWanted(preference, () => options.env ?? _envValue());
+  const wanted = backendWanted(preference, () => options.env ?? envValue(BACKEND_ENV_VAR));
   if (wanted.source !== "auto") {
     return explicit(wanted.preference as ConcreteBackend, wanted.source);
   }

@@ -13,7 +13,7 @@
  * ```
  * @module
  */
-import { envValue, trySetEnv } from "./_env.ts";
+import { envValue, trySetEnv } from "../../util/env.ts";
 
 /** Library file names tried, in order, unless {@linkcode LIBRARY_ENV_VAR} names one. */
 // (libdnnl.so.3 last: only to name the version when 3.x is all there is.)

@@ -44,7 +44,7 @@ import {
   parsePreference,
 } from "../../util/backend_rules.ts";
 import { type Dnnl, openDnnl } from "./_dnnl.ts";
-import { envValue } from "./_env.ts";
+import { envValue } from "../../util/env.ts";
 import { openMpMaxThreads, setOpenMpThreads } from "./_openmp.ts";
 import {
   ConvPlans,

@@ -1,10 +1,10 @@
 /**
  * Environment reads and writes that need no `--allow-env`: without it, a variable reads as unset
- * and a write is skipped, so that the native kernels start with their defaults.
+ * and a write is skipped, so that the backend and its native kernels start with their defaults.
  *
  * @example
  * ```ts
- * import { envValue } from "./_env.ts";
+ * import { envValue } from "./env.ts";
  * envValue("TCONV_NATIVE"); // "off", or undefined when unset or not allowed
  * ```
  * @module
