@@ -21,7 +21,8 @@ import { compressedPlotlyBundles } from "../lib/util/plotly_embed.ts";
 import { openPage, type Page } from "../lib/browser/mod.ts";
 import { showInFrontend } from "./_plotly_page.ts";
 import { renderReport } from "../lib/notebook/html.ts";
-import type { Notebook, Output } from "../lib/notebook/nbformat.ts";
+import type { Output } from "../lib/notebook/nbformat.ts";
+import { codeCell, notebookOf } from "./_notebook_helpers.ts";
 import { ROOT } from "./_sweep_helpers.ts";
 
 /** One seed's results with `epochs` epochs of `steps` steps per arm; accuracies from `acc`. */
@@ -310,19 +311,11 @@ for (const withFigure of [true, false]) {
       });
       const explorer = sweepExplorerOutputs(syntheticSummary());
       const outputs = (withFigure ? [figure, ...explorer] : explorer).map(display);
-      const nb: Notebook = {
-        nbformat: 4,
-        nbformat_minor: 5,
-        metadata: {},
-        cells: [{
-          cell_type: "code",
-          id: "c1",
-          source: "await showSweepExplorer(summary);",
-          metadata: {},
-          execution_count: 1,
-          outputs,
-        }],
-      };
+      const nb = notebookOf({
+        ...codeCell("await showSweepExplorer(summary);"),
+        execution_count: 1,
+        outputs,
+      });
       const html = renderReport(nb, {
         notebook: "03_sweep.ipynb",
         parameters: {},
