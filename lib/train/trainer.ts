@@ -366,7 +366,7 @@ export const INFERENCE_CHUNK = 64;
 
 /**
  * Logits of `model` for `x` in inference mode, computed `chunk` images at a time and joined,
- * each chunk's activations freed before the next.
+ * each chunk's activations freed before the next (tfjs's `predict` with that batch size).
  *
  * @example
  * ```ts
@@ -381,20 +381,8 @@ export function inferInChunks(
   if (!(Number.isInteger(chunk) && chunk > 0)) {
     throw new RangeError(`chunk must be a positive integer, got ${chunk}`);
   }
-  const n = x.shape[0];
-  if (n <= chunk) return model.apply(x, { training: false }) as tf.Tensor;
-  const parts: tf.Tensor[] = [];
-  try {
-    for (let start = 0; start < n; start += chunk) {
-      const size = Math.min(chunk, n - start);
-      parts.push(
-        tf.tidy(() => model.apply(x.slice(start, size), { training: false }) as tf.Tensor),
-      );
-    }
-    return tf.concat(parts);
-  } finally {
-    tf.dispose(parts);
-  }
+  // tfjs's predict runs batches of `batchSize`, each in its own tidy, in inference mode.
+  return model.predict(x, { batchSize: chunk }) as tf.Tensor;
 }
 
 /**
