@@ -3,6 +3,7 @@
 import { assert, assertAlmostEquals, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { ARTICLE_RUN, articleRunHours, articleRunTotalHours } from "../bench/densenet.ts";
 import { lastStepBreakdown } from "../bench/native_breakdown.ts";
+import { tf } from "../lib/backend/tf.ts";
 
 const BENCH = new URL("../bench/densenet.ts", import.meta.url).pathname;
 
@@ -255,4 +256,34 @@ Deno.test("bench/native_breakdown.ts: oneDNN's time by primitive kind beside the
     assertMatch(stdout, new RegExp(`^ {2}${kind} +[\\d.]+ ms +\\d+$`, "m"));
   }
   assertMatch(stdout, /^ {2}Conv2DBackpropFilter +[\d.]+ ms +19$/m);
+});
+
+Deno.test("bench/arithmetic_floor.ts: the DenseNet's multiply-adds as counted by hand", async () => {
+  const { modelMacs } = await import("../bench/arithmetic_floor.ts");
+  const { DenseNet } = await import("../lib/nn/mod.ts");
+  const { ConvTranspose2d } = await import("../lib/nn/conv.ts");
+  // Per image: lowconv 32²·49·3·64; block 1 32²·9·32·(64+32+64+96+128); transition 1 32²·160·128;
+  // block 2 16²·9·32·(128+32+64+96+128); transition 2 16²·160·128; block 3 8²·9·32·448;
+  // transition 3 8²·160·64; the two linear layers 1024·512 and 512·10.
+  const forward = 9_633_792 + 113_246_208 + 20_971_520 + 33_030_144 + 5_242_880 + 8_257_536 +
+    655_360 + 524_288 + 5_120;
+  for (const variant of ["conv", "transposed"] as const) {
+    const model = DenseNet({ variant, seed: 0 });
+    // Training: weight gradients of all, input gradients of all but lowconv (it reads the image).
+    assertEquals(modelMacs(model), { forward, training: 3 * forward - 9_633_792 }, variant);
+    model.dispose();
+  }
+  // A stride-2 transposed convolution works at each of its 4×4 input positions, not 7×7 outputs.
+  const input = tf.input({ shape: [4, 4, 3] });
+  const up = new ConvTranspose2d({
+    inChannels: 3,
+    outChannels: 5,
+    kernelSize: 3,
+    stride: 2,
+    padding: 1,
+    bias: false,
+  });
+  const model = tf.model({ inputs: input, outputs: up.apply(input) as tf.SymbolicTensor });
+  assertEquals(modelMacs(model), { forward: 16 * 9 * 3 * 5, training: 2 * 16 * 9 * 3 * 5 });
+  model.dispose();
 });
