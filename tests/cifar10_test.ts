@@ -19,6 +19,7 @@ import {
 } from "../lib/data/cifar10.ts";
 import { readTar } from "../lib/data/_tar.ts";
 import {
+  assertSameImages,
   fakeCifarArchive,
   fakeCifarFiles,
   fakeImages,
@@ -266,8 +267,8 @@ Deno.test("readCifarBinary: choose keeps the chosen images in the order given; h
     };
     const some = await readCifarBinary(folder, options);
     assertEquals(seen, [35]);
-    assertEquals(some.train, selectImages(full.train, trainPick));
-    assertEquals(some.test, selectImages(full.test, [6, 5]));
+    assertSameImages(some.train, selectImages(full.train, trainPick), "train");
+    assertSameImages(some.test, selectImages(full.test, [6, 5]), "test");
     assertEquals(some.fullSizes, { train: 35, test: 7 });
     assertEquals(histogramStats(some.histogram!), channelStats(full.train));
     assertEquals(some.histogram![0].reduce((a, b) => a + b), 35 * 1024);
@@ -278,9 +279,13 @@ Deno.test("readCifarBinary: choose keeps the chosen images in the order given; h
       tar,
       writeTar([...files].map(([n, data]) => ({ name: `${CIFAR10_FOLDER}/${n}`, data }))),
     );
-    assertEquals(await readCifarBinary(tar, options), some);
+    const fromTar = await readCifarBinary(tar, options);
+    assertSameImages(fromTar.train, some.train, "train from the archive");
+    assertSameImages(fromTar.test, some.test, "test from the archive");
+    assertEquals([fromTar.fullSizes, fromTar.histogram], [some.fullSizes, some.histogram]);
     // Only the training split chosen: the test split is whole.
-    assertEquals((await readCifarBinary(folder, { choose: { train: () => [1] } })).test, full.test);
+    const onlyTrain = await readCifarBinary(folder, { choose: { train: () => [1] } });
+    assertSameImages(onlyTrain.test, full.test, "whole test split");
     for (const bad of [35, -1, 1.5, NaN]) {
       await assertRejects(
         () => readCifarBinary(folder, { choose: { train: () => [0, bad] } }),
