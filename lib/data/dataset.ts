@@ -70,9 +70,12 @@ export interface LoadDatasetOptions {
   dataset?: DatasetName | string;
   /** Data folder (default the project's `data/`). */
   dataDir?: string;
-  /** Class-balanced training subset of this size (default: all). */
+  /**
+   * Class-balanced training subset of this size (default: all). Only these images are read into
+   * memory; the rest of the split is read for its labels and pixel statistics only.
+   */
   trainSize?: number;
-  /** Class-balanced test subset of this size (default: all). */
+  /** Class-balanced test subset of this size (default: all); read like `trainSize`. */
   testSize?: number;
   /** Seed of the subset selection (default 0). */
   seed?: number;
