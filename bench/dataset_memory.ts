@@ -7,18 +7,26 @@
  * Without `--data`, a full-size CIFAR-10-format folder (50,000 + 10,000 records of random pixels
  * and labels, 184 MB, with the `VERIFIED.json` the loader asks for) is written under the system's
  * temporary folder first and removed at the end. `--against` names another `dataset.ts` (e.g. an
- * older copy) to load alternately with this one. Linux only (`/proc/self/status`).
+ * older copy) to load alternately with this one. `--train`/`--test` are the subset sizes, or
+ * `all` for the whole split. Linux only (`/proc/self/status`).
  *
  * ```sh
  * deno run -A bench/dataset_memory.ts                       # 2,000 + 500 images, 3 runs
- * deno run -A bench/dataset_memory.ts --train 2000 --test 500 --runs 3 --against .tmp/old/data/dataset.ts
+ * deno run -A bench/dataset_memory.ts --train all --test all --runs 3 --against ../old/lib/data/dataset.ts
  * ```
  * @module
  */
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { CIFAR10_CLASSES, CIFAR10_FOLDER, RECORD_BYTES } from "../lib/data/cifar10.ts";
+import {
+  CIFAR10_CLASSES,
+  CIFAR10_FOLDER,
+  META_FILE,
+  RECORD_BYTES,
+  TEST_FILE,
+  TRAIN_FILES,
+} from "../lib/data/cifar10.ts";
 import { CIFAR10_MARKER, type VerifiedRecord } from "../lib/data/download.ts";
 
 const args = parseArgs({
@@ -64,7 +72,7 @@ async function makeFixture(dataDir: string): Promise<void> {
   await Deno.mkdir(folder, { recursive: true });
   const files: Record<string, number> = {};
   const bytes = new Uint8Array(10_000 * RECORD_BYTES);
-  for (const name of [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`).concat("test_batch.bin")) {
+  for (const name of [...TRAIN_FILES, TEST_FILE]) {
     for (let at = 0; at < bytes.length; at += 65_536) {
       crypto.getRandomValues(bytes.subarray(at, at + 65_536));
     }
@@ -73,8 +81,8 @@ async function makeFixture(dataDir: string): Promise<void> {
     files[name] = bytes.length;
   }
   const meta = CIFAR10_CLASSES.join("\n") + "\n";
-  await Deno.writeTextFile(join(folder, "batches.meta.txt"), meta);
-  files["batches.meta.txt"] = meta.length;
+  await Deno.writeTextFile(join(folder, META_FILE), meta);
+  files[META_FILE] = meta.length;
   const record: VerifiedRecord = {
     dataset: "CIFAR-10",
     md5: "0".repeat(32),
