@@ -9,6 +9,7 @@
  * ```
  * @module
  */
+import { fail as assertionFailed } from "@std/assert";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { concatBytes } from "../lib/util/bytes.ts";
@@ -66,6 +67,26 @@ export async function writeFakeCifar(dir: string, perFile: number): Promise<void
   await Deno.mkdir(dir, { recursive: true });
   for (const [name, bytes] of fakeCifarFiles(perFile)) {
     await Deno.writeFile(`${dir}/${name}`, bytes);
+  }
+}
+
+/**
+ * Throws unless two image sets hold the same labels and pixels, naming the first image that
+ * differs. Cheap on large sets, where `assertEquals` would build a diff of millions of bytes.
+ */
+export function assertSameImages(actual: ImageSet, expected: ImageSet, what = "images"): void {
+  const fail = (why: string) => assertionFailed(`${what}: ${why}`);
+  if (actual.length !== expected.length) {
+    fail(`${actual.length} images, expected ${expected.length}`);
+  }
+  if (actual.images.length !== actual.length * IMAGE_BYTES) fail("pixel array of the wrong size");
+  for (let i = 0; i < expected.length; i++) {
+    if (actual.labels[i] !== expected.labels[i]) {
+      fail(`image ${i} has label ${actual.labels[i]}, expected ${expected.labels[i]}`);
+    }
+    for (let k = i * IMAGE_BYTES; k < (i + 1) * IMAGE_BYTES; k++) {
+      if (actual.images[k] !== expected.images[k]) fail(`image ${i} differs at byte ${k}`);
+    }
   }
 }
 

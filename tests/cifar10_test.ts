@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { channelStats, histogramStats } from "../lib/data/batches.ts";
 import {
   CIFAR10_CLASSES,
   CIFAR10_FOLDER,
@@ -18,9 +19,11 @@ import {
 } from "../lib/data/cifar10.ts";
 import { readTar } from "../lib/data/_tar.ts";
 import {
+  assertSameImages,
   fakeCifarArchive,
   fakeCifarFiles,
   fakeImages,
+  noisyCifarFiles,
   withTempDir,
   writeFakeCifar,
   writeTar,
@@ -239,4 +242,95 @@ Deno.test("selectImages and parseClassNames", () => {
   );
   assertThrows(() => selectImages(set, [5]), RangeError, "index 5");
   assertEquals(parseClassNames(" a\r\nb\n\nc\nd\ne\nf\ng\nh\ni\nj\nk\n"), [..."abcdefghij"]);
+});
+
+Deno.test("readCifarBinary: choose keeps the chosen images in the order given; histogram counts the whole split", async () => {
+  await withTempDir(async (dir) => {
+    const folder = join(dir, CIFAR10_FOLDER);
+    await Deno.mkdir(folder);
+    const files = noisyCifarFiles(7);
+    for (const [name, bytes] of files) await Deno.writeFile(join(folder, name), bytes);
+    const full = await readCifarBinary(folder);
+    const seen: number[] = [];
+    // Any order, repeats, runs across file ends (7 records per file).
+    const trainPick = [34, 0, 6, 7, 8, 6, 13, 14, 20, 21, 22, 23];
+    const options = {
+      choose: {
+        train: (labels: Uint8Array) => {
+          seen.push(labels.length);
+          assertEquals(labels, full.train.labels);
+          return trainPick;
+        },
+        test: () => new Int32Array([6, 5]),
+      },
+      histogram: true,
+    };
+    const some = await readCifarBinary(folder, options);
+    assertEquals(seen, [35]);
+    assertSameImages(some.train, selectImages(full.train, trainPick), "train");
+    assertSameImages(some.test, selectImages(full.test, [6, 5]), "test");
+    assertEquals(some.fullSizes, { train: 35, test: 7 });
+    assertEquals(histogramStats(some.histogram!), channelStats(full.train));
+    assertEquals(some.histogram![0].reduce((a, b) => a + b), 35 * 1024);
+    assertEquals(full.histogram, undefined);
+    // From an archive: the same result.
+    const tar = join(dir, "plain.tar");
+    await Deno.writeFile(
+      tar,
+      writeTar([...files].map(([n, data]) => ({ name: `${CIFAR10_FOLDER}/${n}`, data }))),
+    );
+    const fromTar = await readCifarBinary(tar, options);
+    assertSameImages(fromTar.train, some.train, "train from the archive");
+    assertSameImages(fromTar.test, some.test, "test from the archive");
+    assertEquals([fromTar.fullSizes, fromTar.histogram], [some.fullSizes, some.histogram]);
+    // Only the training split chosen: the test split is whole.
+    const onlyTrain = await readCifarBinary(folder, { choose: { train: () => [1] } });
+    assertSameImages(onlyTrain.test, full.test, "whole test split");
+    for (const bad of [35, -1, 1.5, NaN]) {
+      await assertRejects(
+        () => readCifarBinary(folder, { choose: { train: () => [0, bad] } }),
+        RangeError,
+        `index ${bad} outside 0…34`,
+      );
+    }
+  });
+});
+
+Deno.test("readCifarBinary: a batch cut or rewritten between reading the labels and the chosen images is named", async () => {
+  await withTempDir(async (dir) => {
+    await writeFakeCifar(dir, 4);
+    const path = join(dir, TRAIN_FILES[1]);
+    const good = await Deno.readFile(path);
+    // The chooser runs between the two reads: it changes the file on disk as another process might.
+    const cut = () => {
+      Deno.writeFileSync(path, good.subarray(0, 2 * RECORD_BYTES + 10));
+      return [6, 7];
+    };
+    await assertRejects(
+      () => readCifarBinary(dir, { choose: { train: cut } }),
+      DataError,
+      `${path} ended after ${2 * RECORD_BYTES + 10} bytes; expected ${4 * RECORD_BYTES}`,
+    );
+    await Deno.writeFile(path, good);
+    const relabel = () => {
+      const bytes = good.slice();
+      bytes[3 * RECORD_BYTES] = (bytes[3 * RECORD_BYTES] + 1) % 10;
+      Deno.writeFileSync(path, bytes);
+      return [6, 7];
+    };
+    await assertRejects(
+      () => readCifarBinary(dir, { choose: { train: relabel } }),
+      DataError,
+      `${path} changed while it was read (record 3)`,
+    );
+    // Labels are checked while only labels are read, too.
+    const bytes = good.slice();
+    bytes[RECORD_BYTES] = 12;
+    await Deno.writeFile(path, bytes);
+    await assertRejects(
+      () => readCifarBinary(dir, { choose: { train: () => [0] } }),
+      DataError,
+      `${path}: record 1 (byte offset ${RECORD_BYTES}) has label 12; CIFAR-10 labels are 0–9`,
+    );
+  });
 });

@@ -10,7 +10,7 @@ import {
   SYNTHETIC_MARKER,
   syntheticImages,
 } from "../lib/data/synthetic.ts";
-import { withTempDir } from "./_data_helpers.ts";
+import { assertSameImages, withTempDir } from "./_data_helpers.ts";
 
 Deno.test("syntheticImages: deterministic per seed, exactly balanced classes", () => {
   const a = syntheticImages("test", 60);
@@ -25,6 +25,16 @@ Deno.test("syntheticImages: deterministic per seed, exactly balanced classes", (
   assertNotEquals(firstTwo[0], firstTwo[1]);
   const { std } = channelStats(a);
   assert(std.every((s) => s > 0.15), `channel std ${std}`);
+});
+
+Deno.test("ensureSynthetic: files written a chunk at a time hold the images rendered at once", async () => {
+  await withTempDir(async (dir) => {
+    // 1,100 records per file: more than one chunk (1,024 images) each.
+    const folder = await ensureSynthetic(dir, { trainCount: 5500, testCount: 1100, seed: 3 });
+    const data = await readCifarBinary(folder);
+    assertSameImages(data.train, syntheticImages("train", 5500, 3), "train");
+    assertSameImages(data.test, syntheticImages("test", 1100, 3), "test");
+  });
 });
 
 Deno.test("ensureSynthetic: writes the CIFAR layout once, reuses it, regenerates when stale", async () => {

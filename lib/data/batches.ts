@@ -23,7 +23,7 @@
  */
 import { tf } from "../backend/tf.ts";
 import { Rng } from "./_rng.ts";
-import { IMAGE_BYTES, IMAGE_SIZE, type ImageSet } from "./cifar10.ts";
+import { type ChannelHistogram, IMAGE_BYTES, IMAGE_SIZE, type ImageSet } from "./cifar10.ts";
 
 /** Per-channel (R, G, B) mean and standard deviation of pixel values scaled to [0, 1]. */
 export interface ChannelStats {
@@ -45,7 +45,11 @@ export interface ChannelStats {
  */
 export function channelStats(set: ImageSet): ChannelStats {
   if (set.length === 0) throw new RangeError("channelStats needs at least one image");
-  const hist = [new Float64Array(256), new Float64Array(256), new Float64Array(256)];
+  const hist: ChannelHistogram = [
+    new Float64Array(256),
+    new Float64Array(256),
+    new Float64Array(256),
+  ];
   const [h0, h1, h2] = hist;
   const px = set.images;
   for (let i = 0; i < px.length; i += 3) {
@@ -53,7 +57,26 @@ export function channelStats(set: ImageSet): ChannelStats {
     h1[px[i + 1]]++;
     h2[px[i + 2]]++;
   }
-  const n = px.length / 3;
+  return histogramStats(hist);
+}
+
+/**
+ * {@linkcode channelStats} from pixel counts, such as `readCifarBinary`'s `histogram` of a whole
+ * split that was not kept in memory: the same numbers, bit for bit, as from the images.
+ *
+ * @example
+ * ```ts
+ * const raw = await readCifarBinary("data/cifar-10-batches-bin", {
+ *   choose: { train: () => [0, 1, 2] },
+ *   histogram: true,
+ * });
+ * const { mean, std } = histogramStats(raw.histogram!); // of all 50,000 training images
+ * ```
+ */
+export function histogramStats(hist: ChannelHistogram): ChannelStats {
+  // Counts are integers, so their float64 sum is exact and n does not depend on the order.
+  const n = hist[0].reduce((a, b) => a + b, 0);
+  if (n === 0) throw new RangeError("channel statistics need at least one pixel");
   const mean = [0, 0, 0] as [number, number, number];
   const std = [0, 0, 0] as [number, number, number];
   for (let c = 0; c < 3; c++) {

@@ -91,14 +91,42 @@ export interface ImageSet {
   length: number;
 }
 
+/**
+ * Per-channel pixel counts (red, green, blue; index = pixel value 0–255): everything that
+ * per-channel means and standard deviations need, gathered without keeping the images.
+ */
+export type ChannelHistogram = [Float64Array, Float64Array, Float64Array];
+
 /** What {@linkcode readCifarBinary} returns. */
 export interface BinaryDataset {
   /** Class names from `batches.meta.txt`. */
   classNames: string[];
-  /** The five training files, concatenated in order. */
+  /** The five training files, concatenated in order (or the images `choose.train` picked). */
   train: ImageSet;
-  /** The test file. */
+  /** The test file (or the images `choose.test` picked). */
   test: ImageSet;
+  /** Number of images in each whole split on disk. */
+  fullSizes: { train: number; test: number };
+  /** Pixel counts of the whole training split, when `histogram` was asked for. */
+  histogram?: ChannelHistogram;
+}
+
+/**
+ * Picks the images to keep from all labels of a split: their indices in the split, in the order
+ * wanted (runs of consecutive indices are read together).
+ */
+export type ChooseImages = (labels: Uint8Array) => ArrayLike<number>;
+
+/** Options of {@linkcode readCifarBinary}. */
+export interface ReadCifarOptions {
+  /**
+   * Per split, which images to keep (default: all). From a folder, only the chosen records are
+   * decoded and kept: the split is read once for its labels through a small buffer, then the
+   * chosen records are read by their offsets.
+   */
+  choose?: { train?: ChooseImages; test?: ChooseImages };
+  /** Also count the pixel values of the whole training split (`histogram` in the result). */
+  histogram?: boolean;
 }
 
 /**
@@ -155,20 +183,34 @@ function checkSize(size: number, file: string): number {
   return size / RECORD_BYTES;
 }
 
-/** Decodes the records of `bytes` into `target` starting at image `offset`. */
-function decodeInto(bytes: Uint8Array, file: string, target: ImageSet, offset: number): number {
-  const n = checkSize(bytes.length, file);
+function checkLabel(label: number, file: string, record: number): number {
+  if (label >= NUM_CLASSES) {
+    throw new DataError(
+      `${file}: record ${record} (byte offset ${
+        record * RECORD_BYTES
+      }) has label ${label}; CIFAR-10 labels are 0–9`,
+    );
+  }
+  return label;
+}
+
+/**
+ * Decodes the whole records in `bytes`, records `first…` of `file`, into `target` starting at
+ * image `offset`; returns their number.
+ */
+function decodeInto(
+  bytes: Uint8Array,
+  file: string,
+  target: ImageSet,
+  offset: number,
+  first = 0,
+): number {
+  const n = bytes.length / RECORD_BYTES;
   const { images, labels } = target;
   const plane = IMAGE_SIZE * IMAGE_SIZE;
   for (let r = 0; r < n; r++) {
     const src = r * RECORD_BYTES;
-    const label = bytes[src];
-    if (label >= NUM_CLASSES) {
-      throw new DataError(
-        `${file}: record ${r} (byte offset ${src}) has label ${label}; CIFAR-10 labels are 0–9`,
-      );
-    }
-    labels[offset + r] = label;
+    labels[offset + r] = checkLabel(bytes[src], file, first + r);
     const red = src + 1;
     const dst = (offset + r) * IMAGE_BYTES;
     for (let p = 0, d = dst; p < plane; p++, d += 3) {
@@ -178,6 +220,23 @@ function decodeInto(bytes: Uint8Array, file: string, target: ImageSet, offset: n
     }
   }
   return n;
+}
+
+/** Counts the pixel values of the whole records in `bytes` (planar R, G, B) into `histogram`. */
+function countPixels(bytes: Uint8Array, histogram: ChannelHistogram): void {
+  const plane = IMAGE_SIZE * IMAGE_SIZE;
+  for (let src = 0; src < bytes.length; src += RECORD_BYTES) {
+    for (let c = 0; c < CHANNELS; c++) {
+      const h = histogram[c];
+      const start = src + 1 + c * plane;
+      for (let p = start; p < start + plane; p++) h[bytes[p]]++;
+    }
+  }
+}
+
+/** An empty {@linkcode ChannelHistogram}. */
+function emptyHistogram(): ChannelHistogram {
+  return [new Float64Array(256), new Float64Array(256), new Float64Array(256)];
 }
 
 /**
@@ -262,49 +321,153 @@ async function statFile(path: string): Promise<number> {
   }
 }
 
-async function readFolder(dir: string): Promise<BinaryDataset> {
+/** Records per read: a 3 MB buffer, small beside the images it feeds. */
+const CHUNK_RECORDS = 1024;
+
+/** A batch file of a split and its number of records. */
+interface BatchFile {
+  path: string;
+  records: number;
+}
+
+async function readFolder(dir: string, options: ReadCifarOptions): Promise<BinaryDataset> {
   const trainPaths = TRAIN_FILES.map((f) => join(dir, f));
   const testPath = join(dir, TEST_FILE);
   const metaPath = join(dir, META_FILE);
   const sizes = await Promise.all([...trainPaths, testPath, metaPath].map(statFile));
-  const counts = [...trainPaths, testPath].map((p, i) => checkSize(sizes[i], p));
+  const files = [...trainPaths, testPath].map((path, i) => ({
+    path,
+    records: checkSize(sizes[i], path),
+  }));
   const classNames = parseClassNames(await Deno.readTextFile(metaPath), metaPath);
-  const nTrain = counts.slice(0, TRAIN_FILES.length).reduce((a, b) => a + b, 0);
-  const train = imageSet(new Uint8Array(nTrain * IMAGE_BYTES), new Uint8Array(nTrain));
-  // One buffer for every batch file in turn: six 30 MB reads left for the garbage collector
-  // would raise the process's peak memory by the dataset's size again.
-  const buffer = new Uint8Array(Math.max(...sizes.slice(0, -1)));
-  let at = 0;
-  for (const [i, path] of trainPaths.entries()) {
-    at += decodeInto(await readInto(path, buffer.subarray(0, sizes[i])), path, train, at);
-  }
-  const test = imageSet(
-    new Uint8Array(counts.at(-1)! * IMAGE_BYTES),
-    new Uint8Array(counts.at(-1)!),
-  );
-  decodeInto(
-    await readInto(testPath, buffer.subarray(0, sizes[trainPaths.length])),
-    testPath,
+  const histogram = options.histogram ? emptyHistogram() : undefined;
+  // One small buffer for every read: whole files read into fresh buffers and left for the
+  // garbage collector would raise the process's peak memory by the dataset's size again.
+  const buffer = new Uint8Array(CHUNK_RECORDS * RECORD_BYTES);
+  const trainFiles = files.slice(0, TRAIN_FILES.length);
+  const train = await readSplit(trainFiles, options.choose?.train, buffer, histogram);
+  const test = await readSplit(files.slice(TRAIN_FILES.length), options.choose?.test, buffer);
+  const count = (list: BatchFile[]) => list.reduce((sum, f) => sum + f.records, 0);
+  return {
+    classNames,
+    train,
     test,
-    0,
-  );
-  return { classNames, train, test };
+    fullSizes: { train: count(trainFiles), test: files.at(-1)!.records },
+    ...(histogram ? { histogram } : {}),
+  };
 }
 
-/** Fills `into` with the first bytes of the file at `path`; throws if the file is shorter. */
-async function readInto(path: string, into: Uint8Array): Promise<Uint8Array> {
-  using file = await Deno.open(path);
+/**
+ * Reads a split chunk by chunk: decoding every record when nothing is chosen, otherwise taking
+ * only the labels (and pixel counts) and then reading the chosen records by offset.
+ */
+async function readSplit(
+  files: BatchFile[],
+  choose: ChooseImages | undefined,
+  buffer: Uint8Array,
+  histogram?: ChannelHistogram,
+): Promise<ImageSet> {
+  const n = files.reduce((sum, f) => sum + f.records, 0);
+  const labels = new Uint8Array(n);
+  const all = choose ? undefined : imageSet(new Uint8Array(n * IMAGE_BYTES), labels);
+  let at = 0;
+  for (const { path, records } of files) {
+    using file = await Deno.open(path);
+    for (let r = 0; r < records; r += CHUNK_RECORDS) {
+      const k = Math.min(CHUNK_RECORDS, records - r);
+      const bytes = await readFull(file, path, r, buffer.subarray(0, k * RECORD_BYTES), records);
+      if (all) decodeInto(bytes, path, all, at + r, r);
+      else {
+        for (let j = 0; j < k; j++) {
+          labels[at + r + j] = checkLabel(bytes[j * RECORD_BYTES], path, r + j);
+        }
+      }
+      if (histogram) countPixels(bytes, histogram);
+    }
+    at += records;
+  }
+  return all ?? await readChosen(files, labels, choose!(labels), buffer);
+}
+
+/** Reads and decodes the records at `indices` of a split (runs of consecutive ones at once). */
+async function readChosen(
+  files: BatchFile[],
+  labels: Uint8Array,
+  indices: ArrayLike<number>,
+  buffer: Uint8Array,
+): Promise<ImageSet> {
+  const out = imageSet(
+    new Uint8Array(indices.length * IMAGE_BYTES),
+    new Uint8Array(indices.length),
+  );
+  const starts = files.map((_, f) => files.slice(0, f).reduce((sum, g) => sum + g.records, 0));
+  const opened = new Map<number, Deno.FsFile>();
+  try {
+    for (let j = 0; j < indices.length;) {
+      const i = indices[j];
+      if (!(Number.isInteger(i) && i >= 0 && i < labels.length)) {
+        throw new RangeError(`index ${i} outside 0…${labels.length - 1}`);
+      }
+      const f = starts.findLastIndex((start) => start <= i);
+      const { path, records } = files[f];
+      const first = i - starts[f];
+      let run = 1;
+      while (
+        run < CHUNK_RECORDS && j + run < indices.length && indices[j + run] === i + run &&
+        first + run < records
+      ) run++;
+      let file = opened.get(f);
+      if (!file) opened.set(f, file = await Deno.open(path));
+      await file.seek(first * RECORD_BYTES, Deno.SeekMode.Start);
+      const bytes = await readFull(
+        file,
+        path,
+        first,
+        buffer.subarray(0, run * RECORD_BYTES),
+        records,
+      );
+      decodeInto(bytes, path, out, j, first);
+      for (let r = 0; r < run; r++) {
+        // The choice was made from the labels read before; a file rewritten since would break it.
+        if (out.labels[j + r] !== labels[i + r]) {
+          throw new DataError(`${path} changed while it was read (record ${first + r})`);
+        }
+      }
+      j += run;
+    }
+  } finally {
+    for (const file of opened.values()) file.close();
+  }
+  return out;
+}
+
+/**
+ * Fills `into` from `file` (at its current position, record `first`); throws naming the file and
+ * its expected size (`records` records) if it ends early.
+ */
+async function readFull(
+  file: Deno.FsFile,
+  path: string,
+  first: number,
+  into: Uint8Array,
+  records: number,
+): Promise<Uint8Array> {
   for (let at = 0; at < into.length;) {
     const n = await file.read(into.subarray(at));
     if (n === null) {
-      throw new DataError(`${path} ended after ${at} bytes; expected ${into.length}`);
+      throw new DataError(
+        `${path} ended after ${first * RECORD_BYTES + at} bytes; expected ${
+          records * RECORD_BYTES
+        }`,
+      );
     }
     at += n;
   }
   return into;
 }
 
-async function readArchive(path: string): Promise<BinaryDataset> {
+/** An archive is a stream: every batch is decoded, and the chosen images picked afterwards. */
+async function readArchive(path: string, options: ReadCifarOptions): Promise<BinaryDataset> {
   const wanted = new Set(CIFAR10_FILES);
   const found = new Map<string, Uint8Array>();
   const member = (name: string) => {
@@ -314,6 +477,7 @@ async function readArchive(path: string): Promise<BinaryDataset> {
       : undefined;
   };
   const parts = new Map<string, ImageSet>();
+  const histogram = options.histogram ? emptyHistogram() : undefined;
   for await (
     const entry of readTarFile(path, { want: (name) => member(name) !== undefined })
   ) {
@@ -325,6 +489,7 @@ async function readArchive(path: string): Promise<BinaryDataset> {
     // Decode batches as they arrive so the raw bytes do not pile up.
     if (file === META_FILE) found.set(file, entry.data);
     else parts.set(file, decodeBatch(entry.data, `${path}:${entry.name}`));
+    if (histogram && TRAIN_FILES.includes(file)) countPixels(entry.data, histogram);
   }
   const missing = [...wanted].filter((f) => !found.has(f) && !parts.has(f));
   if (missing.length > 0) {
@@ -338,13 +503,26 @@ async function readArchive(path: string): Promise<BinaryDataset> {
     `${path}:${META_FILE}`,
   );
   const train = concat(TRAIN_FILES.map((f) => parts.get(f)!));
-  return { classNames, train, test: parts.get(TEST_FILE)! };
+  const test = parts.get(TEST_FILE)!;
+  const pick = (set: ImageSet, choose?: ChooseImages) =>
+    choose ? selectImages(set, choose(set.labels)) : set;
+  return {
+    classNames,
+    train: pick(train, options.choose?.train),
+    test: pick(test, options.choose?.test),
+    fullSizes: { train: train.length, test: test.length },
+    ...(histogram ? { histogram } : {}),
+  };
 }
 
 /**
  * Reads the CIFAR-10 binary version from a folder (the extracted `cifar-10-batches-bin/`, or a
  * folder that contains it) or straight from `cifar-10-binary.tar.gz` (or an uncompressed `.tar`).
  * Any dataset in the same layout (e.g. the built-in synthetic one) reads the same way.
+ *
+ * With `options.choose`, only the chosen images of a split are kept; from a folder only they are
+ * decoded, so keeping 2,000 training images costs their 6 MB, not the split's 154 MB (see
+ * {@linkcode ReadCifarOptions}).
  *
  * Errors are {@linkcode DataError}s naming the file: missing files, sizes that are not a multiple
  * of 3,073 (with the size), labels outside 0–9 (with the record index), archives that are not
@@ -354,9 +532,17 @@ async function readArchive(path: string): Promise<BinaryDataset> {
  * ```ts
  * const fromFolder = await readCifarBinary("data/cifar-10-batches-bin");
  * const fromArchive = await readCifarBinary("cifar-10-binary.tar.gz");
+ * // Only images 0, 5 and 9 of each split, and the whole training split's pixel counts:
+ * const some = await readCifarBinary("data/cifar-10-batches-bin", {
+ *   choose: { train: () => [0, 5, 9], test: () => [0, 5, 9] },
+ *   histogram: true,
+ * });
  * ```
  */
-export async function readCifarBinary(path: string): Promise<BinaryDataset> {
+export async function readCifarBinary(
+  path: string,
+  options: ReadCifarOptions = {},
+): Promise<BinaryDataset> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);
@@ -366,12 +552,12 @@ export async function readCifarBinary(path: string): Promise<BinaryDataset> {
     }
     throw error;
   }
-  if (info.isFile) return await readArchive(path);
+  if (info.isFile) return await readArchive(path, options);
   const nested = join(path, CIFAR10_FOLDER);
   const hasOwn = await Deno.stat(join(path, TRAIN_FILES[0])).then(() => true, () => false);
   if (!hasOwn && basename(path) !== CIFAR10_FOLDER) {
     const hasNested = await Deno.stat(nested).then((i) => i.isDirectory, () => false);
-    if (hasNested) return await readFolder(nested);
+    if (hasNested) return await readFolder(nested, options);
   }
-  return await readFolder(path);
+  return await readFolder(path, options);
 }

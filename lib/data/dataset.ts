@@ -13,14 +13,14 @@
 import { interruptSafe } from "../backend/engine_repair.ts";
 import { parseChoice } from "../util/choice.ts";
 import { Rng } from "./_rng.ts";
-import { type ChannelStats, channelStats } from "./batches.ts";
+import { type ChannelStats, histogramStats } from "./batches.ts";
 import {
+  type ChooseImages,
   DataError,
   DEFAULT_DATA_DIR,
   type ImageSet,
   NUM_CLASSES,
   readCifarBinary,
-  selectImages,
 } from "./cifar10.ts";
 import { CIFAR10_COMMAND, cifar10Status, restoreCifar10 } from "./download.ts";
 import { ensureSynthetic, SYNTHETIC_NAME, type SyntheticOptions } from "./synthetic.ts";
@@ -70,9 +70,12 @@ export interface LoadDatasetOptions {
   dataset?: DatasetName | string;
   /** Data folder (default the project's `data/`). */
   dataDir?: string;
-  /** Class-balanced training subset of this size (default: all). */
+  /**
+   * Class-balanced training subset of this size (default: all). Only these images are read into
+   * memory; the rest of the split is read for its labels and pixel statistics only.
+   */
   trainSize?: number;
-  /** Class-balanced test subset of this size (default: all). */
+  /** Class-balanced test subset of this size (default: all); read like `trainSize`. */
   testSize?: number;
   /** Seed of the subset selection (default 0). */
   seed?: number;
@@ -116,15 +119,18 @@ export function balancedIndices(
   return out.sort();
 }
 
-function subset(set: ImageSet, size: number | undefined, seed: number, split: string): ImageSet {
-  if (size === undefined || size === set.length) return set;
-  if (!(Number.isInteger(size) && size >= 1 && size <= set.length)) {
-    throw new RangeError(
-      `${split}Size must be an integer in 1…${set.length} (the ${split} split has ${set.length} ` +
-        `images), got ${size}`,
-    );
-  }
-  return selectImages(set, balancedIndices(set.labels, size, seed, `subset-${split}`));
+/** Picks the balanced subset of `size` images from a split's labels (all when no size). */
+function chooser(size: number | undefined, seed: number, split: string): ChooseImages | undefined {
+  if (size === undefined) return undefined;
+  return (labels) => {
+    if (!(Number.isInteger(size) && size >= 1 && size <= labels.length)) {
+      throw new RangeError(
+        `${split}Size must be an integer in 1…${labels.length} (the ${split} split has ` +
+          `${labels.length} images), got ${size}`,
+      );
+    }
+    return balancedIndices(labels, size, seed, `subset-${split}`);
+  };
 }
 
 /**
@@ -173,16 +179,23 @@ async function load(options: LoadDatasetOptions): Promise<Dataset> {
     }
   }
   if (notice && options.log !== false) (options.log ?? console.log)(notice);
-  const raw = await readCifarBinary(folder);
-  const stats = channelStats(raw.train);
+  // Only the chosen images are decoded and kept; the statistics still cover the whole training
+  // split, through its pixel counts.
+  const raw = await readCifarBinary(folder, {
+    choose: {
+      train: chooser(options.trainSize, seed, "train"),
+      test: chooser(options.testSize, seed, "test"),
+    },
+    histogram: true,
+  });
   return {
     id,
     name: id === "cifar10" ? CIFAR10_NAME : SYNTHETIC_NAME,
     classNames: raw.classNames,
-    train: subset(raw.train, options.trainSize, seed, "train"),
-    test: subset(raw.test, options.testSize, seed, "test"),
-    stats,
-    fullSizes: { train: raw.train.length, test: raw.test.length },
+    train: raw.train,
+    test: raw.test,
+    stats: histogramStats(raw.histogram!),
+    fullSizes: raw.fullSizes,
     source: folder,
     dataDir,
     ...(notice ? { notice } : {}),

@@ -364,8 +364,8 @@ function splitLabels(count: number, split: SplitName, seed: number): Uint8Array 
 }
 
 /**
- * Renders images `start … start+count-1` of a split as CIFAR-10 binary records. Image `i` depends
- * only on the seed, the split, `i` and its label.
+ * Renders images `start … start+count-1` of a split as CIFAR-10 binary records into `out` (a new
+ * array by default). Image `i` depends only on the seed, the split, `i` and its label.
  */
 function renderRecords(
   labels: Uint8Array,
@@ -373,9 +373,10 @@ function renderRecords(
   start: number,
   count: number,
   seed: number,
+  out: Uint8Array = new Uint8Array(count * RECORD_BYTES),
 ): Uint8Array {
-  const out = new Uint8Array(count * RECORD_BYTES);
-  const clamped = new Uint8ClampedArray(out.buffer);
+  out = out.subarray(0, count * RECORD_BYTES);
+  const clamped = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);
   const img = new Float32Array(PLANE * 3);
   for (let j = 0; j < count; j++) {
     const i = start + j;
@@ -423,17 +424,46 @@ export function syntheticImages(split: SplitName, count: number, seed = 0): Imag
   return decodeBatch(renderRecords(labels, split, 0, count, seed), `synthetic ${split}`);
 }
 
-/** File names and their contents-to-be, produced lazily (one file in memory at a time). */
-function* syntheticFiles(o: Required<SyntheticOptions>): Generator<[string, Uint8Array]> {
+/** One batch file of the set: its name and which images of which split it holds. */
+interface SyntheticFile {
+  name: string;
+  split: SplitName;
+  labels: Uint8Array;
+  start: number;
+  count: number;
+}
+
+/** The set's batch files: the training split cut into five nearly equal files, then the test. */
+function syntheticFiles(o: Required<SyntheticOptions>): SyntheticFile[] {
   const trainLabels = splitLabels(o.trainCount, "train", o.seed);
   const files = TRAIN_FILES.length;
-  for (let f = 0; f < files; f++) {
+  const list: SyntheticFile[] = TRAIN_FILES.map((name, f) => {
     const start = Math.floor((f * o.trainCount) / files);
     const end = Math.floor(((f + 1) * o.trainCount) / files);
-    yield [TRAIN_FILES[f], renderRecords(trainLabels, "train", start, end - start, o.seed)];
-  }
+    return { name, split: "train", labels: trainLabels, start, count: end - start };
+  });
   const testLabels = splitLabels(o.testCount, "test", o.seed);
-  yield [TEST_FILE, renderRecords(testLabels, "test", 0, o.testCount, o.seed)];
+  list.push({ name: TEST_FILE, split: "test", labels: testLabels, start: 0, count: o.testCount });
+  return list;
+}
+
+/** Images rendered per write: a 3 MB buffer instead of a whole 30 MB file in memory. */
+const CHUNK_IMAGES = 1024;
+
+/** Renders `file` into `path` a chunk at a time through `buffer`; returns its size in bytes. */
+async function writeSyntheticFile(
+  path: string,
+  file: SyntheticFile,
+  seed: number,
+  buffer: Uint8Array,
+): Promise<number> {
+  using out = await Deno.open(path, { write: true, createNew: true });
+  for (let j = 0; j < file.count; j += CHUNK_IMAGES) {
+    const k = Math.min(CHUNK_IMAGES, file.count - j);
+    const bytes = renderRecords(file.labels, file.split, file.start + j, k, seed, buffer);
+    for (let at = 0; at < bytes.length;) at += await out.write(bytes.subarray(at));
+  }
+  return file.count * RECORD_BYTES;
 }
 
 interface Marker {
@@ -489,9 +519,9 @@ export async function ensureSynthetic(
   const tmp = await Deno.makeTempDir({ dir: dataDir, prefix: ".synthetic-tmp-" });
   try {
     const files: Record<string, number> = {};
-    for (const [name, bytes] of syntheticFiles(o)) {
-      await Deno.writeFile(join(tmp, name), bytes);
-      files[name] = bytes.length;
+    const buffer = new Uint8Array(CHUNK_IMAGES * RECORD_BYTES);
+    for (const file of syntheticFiles(o)) {
+      files[file.name] = await writeSyntheticFile(join(tmp, file.name), file, o.seed, buffer);
     }
     const meta = SYNTHETIC_CLASSES.join("\n") + "\n";
     await Deno.writeTextFile(join(tmp, META_FILE), meta);
