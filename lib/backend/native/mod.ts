@@ -63,6 +63,7 @@ import { nativeBatchNormKernels } from "./_batch_norm.ts";
 import { leakyReluGradNative, nativeEltwiseKernels, reluGradNative } from "./_eltwise.ts";
 import { nativePoolingKernels } from "./_pooling.ts";
 import { nativeGemmKernels } from "./_gemm.ts";
+import { nativeConvPiecesKernels } from "./_conv_pieces.ts";
 type Kernels = [string, tf.KernelFunc][];
 type Grads = [string, (original: tf.GradConfig) => tf.GradConfig][];
 /** One family of kernels beyond the convolutions, each with its own swap. */
@@ -85,6 +86,7 @@ const families: Family[] = [
   },
   { name: "pooling", make: nativePoolingKernels, grads: [] },
   { name: "gemm", make: nativeGemmKernels, grads: [] },
+  { name: "convolution pieces", make: (d) => nativeConvPiecesKernels(d), grads: [] },
 ];
 /**
  * Installs the kernels beyond the convolutions. Each family is made once (a later enable reuses
