@@ -14,6 +14,14 @@
  * including the combination of stride > 1 with dilation > 1 (which `tf.conv2d` refuses, so the
  * kernel is dilated explicitly there).
  *
+ * **Pieces and a fused LeakyReLU.** Either layer takes one NHWC tensor or a list of them whose
+ * channels add up to `inChannels`: the input is their concatenation along channels (as
+ * torchvision's DenseNet layers take a list of features). `leakyRelu: { alpha, times }` applies
+ * LeakyReLU `times` times after the bias. With the native kernels a stride-1 "same" layer runs
+ * both inside oneDNN's convolutions (`lib/backend/native/conv_pieces.ts`, close to the tensor
+ * path up to float32 rounding); elsewhere the layer computes `tf.concat` → convolution → bias →
+ * `tf.leakyRelu`, bit for bit those ops.
+ *
  * **Initialisation** is PyTorch's default: weight and bias uniform in ±1/√fan_in with fan_in from
  * the PyTorch-layout weight, see `init.ts`; with `init: "swapped"`, the counterpart layer's
  * default instead.
@@ -21,9 +29,11 @@
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { ConvTranspose2d } from "./conv.ts";
+ * import { Conv2d, ConvTranspose2d } from "./conv.ts";
  * const up = new ConvTranspose2d({ inChannels: 1, outChannels: 1, kernelSize: 3, stride: 2, padding: 1 });
  * const y = up.apply(tf.randomNormal([1, 5, 5, 1])) as tf.Tensor; // shape [1, 9, 9, 1]
+ * const fused = new Conv2d({ inChannels: 3, outChannels: 4, kernelSize: 3, padding: 1, leakyRelu: { alpha: 0.01, times: 2 } });
+ * fused.apply([tf.zeros([1, 5, 5, 1]), tf.zeros([1, 5, 5, 2])]); // [1, 5, 5, 4]
  * ```
  * @module
  */

@@ -14,7 +14,14 @@
  * padding-1 convolutions of 32 channels, each followed by LeakyReLU (slope 0.01); convolutions 3, 4
  * and 5 and the block's output see the LeakyReLU of the concatenation of all earlier outputs
  * (64, 96, 128 and 160 channels). A transition layer (`Transition_Layer`) is a 1×1 convolution
- * without bias, LeakyReLU, BatchNorm over its output channels, and 2×2 average pooling. The
+ * without bias, LeakyReLU, BatchNorm over its output channels, and 2×2 average pooling.
+ *
+ * In the tfjs graph the LeakyReLUs are the convolutions' own (`leakyRelu`, see `conv.ts`):
+ * `conv1` applies one, `conv2`…`conv5` two (the second being the concatenation's, applied per
+ * piece), a `LeakyReLU` layer `relu1_again` gives conv1's piece, convolutions 3…5 take the list of
+ * pieces (an implicit concatenation) and one `Concatenate` (`cat`) makes the block's output; the
+ * transition convolution applies its LeakyReLU too. The same values as the article's graph, with
+ * its weighted layers' names, classes, shapes and order. The
  * article's listing declares that BatchNorm with `in_channels` features but applies it to the
  * convolution's `out_channels` outputs, which PyTorch refuses for 160→128; as in the DenseNet code
  * the article builds on, it is built with `out_channels` here. Both variants have 961,066

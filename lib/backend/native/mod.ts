@@ -4,8 +4,9 @@
  * tensors in tfjs-wasm's heap, through Deno's FFI, with its AVX-512/AVX2 kernels where tfjs-wasm
  * has 128-bit SIMD (see `_conv_kernels.ts`). With them come oneDNN's batch normalization
  * (`batch_norm.ts`, for `BatchNorm2d`), `LeakyRelu`, `Relu` and their gradients, `Add`,
- * `AvgPoolGrad`, `Sum` and `BatchMatMul` (`_eltwise.ts`, `_pooling.ts`, `_gemm.ts`); every other
- * kernel stays tfjs-wasm's.
+ * `AvgPoolGrad`, `Sum` and `BatchMatMul` (`_eltwise.ts`, `_pooling.ts`, `_gemm.ts`), and the
+ * convolution of a list of pieces with its bias and LeakyReLU inside (`conv_pieces.ts`, for the
+ * DenseNet's blocks); every other kernel stays tfjs-wasm's.
  *
  * The data-movement kernels `Concat`, `SplitV` and `Slice` (a dense block's concatenations and
  * their gradients) run on oneDNN too (its concatenation primitive, and reorders between strided
@@ -163,7 +164,8 @@ export interface NativeStatus {
   /** Why the native kernels are not in use, in one line; absent when they are. */
   notice?: string;
   /**
-   * Kernel families beyond the convolutions (batch normalization, eltwise, pooling, gemm) that
+   * Kernel families beyond the convolutions (batch normalization, eltwise, pooling, gemm,
+   * convolution pieces) that
    * could not be made on this library, each with the reason; their wasm kernels run. Absent when
    * none was left out.
    */
