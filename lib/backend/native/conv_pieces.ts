@@ -10,9 +10,10 @@
  * LeakyReLU once or twice (`eltwise_relu` post-ops with the slope). Backward: the LeakyReLU
  * gradient from the output in one kernel (`y > 0` exactly where the convolution's output is, for
  * a slope ≥ 0, and tfjs's gradient is `dy` there and `dy·α` elsewhere, so `(dy·α)·α` from `y`
- * gives the bits of two separate gradients), the bias gradient by one sum, and per piece its own
- * input gradient and filter-gradient slice by the convolution kernels (no split); the slices are
- * joined into the filter gradient.
+ * gives the bits of two separate gradients), the bias gradient by one sum, per piece its own
+ * input gradient by the convolution kernels (no split), and the filter gradient by one
+ * backward-weights convolution over the pieces' concatenation, made for that call only (oneDNN's
+ * backward weights over one 32-channel piece at a time was slower than the copy).
  *
  * The kernel is registered for the wasm backend only while the native kernels are installed
  * (`./mod.ts`), so `TCONV_NATIVE=off`, a machine without libdnnl2 or `disableNativeKernels()`
@@ -117,27 +118,25 @@ export function nativeConvPieces(
             dataFormat: "NHWC",
           } as unknown as tf.NamedAttrMap;
           let at = 0;
-          const dxs: tf.Tensor[] = [], dws: tf.Tensor[] = [];
-          for (const x of xs) {
+          const dxs = xs.map((x) => {
             const c = x.shape[3];
             const wj = k === 1 ? w : tf.slice(w, [0, 0, at, 0], [kh, kw, c, co]);
             at += c;
-            dxs.push(
-              tf.engine().runKernel(
-                tf.Conv2DBackpropInput,
-                { dy: dz, filter: wj },
-                { ...conv, inputShape: x.shape } as unknown as tf.NamedAttrMap,
-              ) as tf.Tensor,
-            );
-            dws.push(
-              tf.engine().runKernel(
-                tf.Conv2DBackpropFilter,
-                { x, dy: dz },
-                { ...conv, filterShape: [kh, kw, c, co] } as unknown as tf.NamedAttrMap,
-              ) as tf.Tensor,
-            );
-          }
-          const dw = k === 1 ? dws[0] : tf.concat(dws, 2);
+            return tf.engine().runKernel(
+              tf.Conv2DBackpropInput,
+              { dy: dz, filter: wj },
+              { ...conv, inputShape: x.shape } as unknown as tf.NamedAttrMap,
+            ) as tf.Tensor;
+          });
+          // The filter gradient from the pieces' concatenation, made here for this call only:
+          // oneDNN's backward-weights convolution over 32 input channels at a time took up to
+          // four times as long as one over all of them plus the copy (bench: 8×8, 4 pieces).
+          const whole = k === 1 ? xs[0] : tf.concat(xs, -1);
+          const dw = tf.engine().runKernel(
+            tf.Conv2DBackpropFilter,
+            { x: whole, dy: dz },
+            { ...conv, filterShape: [kh, kw, ci, co] } as unknown as tf.NamedAttrMap,
+          ) as tf.Tensor;
           return bias === undefined ? [...dxs, dw] : [...dxs, dw, tf.sum(dz, [0, 1, 2])];
         }),
     };
