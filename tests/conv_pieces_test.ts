@@ -25,10 +25,11 @@ function pieces(seed: number): tf.Tensor4D[] {
 }
 
 /** A layer of 9 → 4 channels, 3×3, padding 1, and its twin without pieces or activation. */
-function layers(cls: Layer, times: 1 | 2, seed: number) {
-  const common = { inChannels: 9, outChannels: 4, kernelSize: 3, padding: 1, seed };
-  const fused = new cls({ ...common, leakyRelu: { alpha: SLOPE, times } });
-  const plain = new cls(common);
+function layers(cls: Layer, times: 0 | 1 | 2, seed: number, bias = true, size = 3) {
+  const common = { inChannels: 9, outChannels: 4, kernelSize: size, padding: (size - 1) / 2 };
+  const args = { ...common, seed, bias };
+  const fused = new cls(times ? { ...args, leakyRelu: { alpha: SLOPE, times } } : args);
+  const plain = new cls(args);
   return { fused, plain };
 }
 
@@ -54,8 +55,10 @@ function outcome(
 }
 
 /** The fused layer's and the explicit composition's outcomes, same weights and inputs. */
-function both(cls: Layer, times: 1 | 2): { fused: Float32Array[]; explicit: Float32Array[] } {
-  const { fused, plain } = layers(cls, times, 11);
+function both(
+  { cls, times, bias, size }: Case,
+): { fused: Float32Array[]; explicit: Float32Array[] } {
+  const { fused, plain } = layers(cls, times, 11, bias, size);
   const xs = pieces(20);
   try {
     fused.apply(xs);
@@ -87,22 +90,40 @@ function relDiff(a: Float32Array, b: Float32Array): number {
   return d / m;
 }
 
-const CASES = [Conv2d, ConvTranspose2d].flatMap((cls) =>
-  ([1, 2] as const).map((times) => ({ cls, times, label: `${cls.className} times ${times}` }))
-);
+interface Case {
+  cls: Layer;
+  times: 0 | 1 | 2;
+  bias: boolean;
+  size: number;
+  label: string;
+}
+const CASES: Case[] = [Conv2d, ConvTranspose2d].flatMap((cls) => [
+  ...([1, 2] as const).map((times) => ({
+    cls,
+    times,
+    bias: true,
+    size: 3,
+    label: `${cls.className} 3×3 times ${times}`,
+  })),
+  // The transition layers' shape (1×1, no bias), and pieces without an activation.
+  { cls, times: 1 as const, bias: false, size: 1, label: `${cls.className} 1×1 no bias` },
+  { cls, times: 0 as const, bias: true, size: 3, label: `${cls.className} 3×3 no activation` },
+]);
 const NAMES = ["y", "dx0", "dx1", "dx2", "dkernel", "dbias"];
 
 Deno.test("pieces + fused LeakyReLU: the tensor path is the explicit composition, bit for bit (cpu; wasm without native kernels)", async () => {
-  for (const { cls, times, label } of CASES) {
-    const { fused, explicit } = both(cls, times);
-    assertEquals(fused.length, NAMES.length);
+  for (const c of CASES) {
+    const { fused, explicit } = both(c);
+    const label = c.label;
+    assertEquals(fused.length, NAMES.length - (c.bias ? 0 : 1));
     fused.forEach((v, i) => assertEquals(v, explicit[i], `cpu ${label}: ${NAMES[i]}`));
   }
   await onWasm(() =>
     withWasmKernels(() => {
       assert(!nativeConvPiecesActive(tf.zeros([1, 2, 2, 1])), "native op off");
-      for (const { cls, times, label } of CASES) {
-        const { fused, explicit } = both(cls, times);
+      for (const c of CASES) {
+        const { fused, explicit } = both(c);
+        const label = c.label;
         fused.forEach((v, i) => assertEquals(v, explicit[i], `wasm ${label}: ${NAMES[i]}`));
       }
     })
@@ -113,15 +134,16 @@ Deno.test("pieces + fused LeakyReLU: the native op is close to the composition i
   await onWasm(async () => {
     if (!nativeKernels().active) return; // no libdnnl2: the native op does not exist here
     assert(nativeConvPiecesActive(tf.zeros([1, 2, 2, 1])));
-    for (const { cls, times, label } of CASES) {
-      const { fused, explicit } = both(cls, times);
+    for (const c of CASES) {
+      const { fused, explicit } = both(c);
+      const { cls, times, label } = c;
       // float32 rounding: the pieces' partial sums are added in another order (measured: output
       // ≤ 4e-7 of its largest value, the gradients here equal).
       fused.forEach((v, i) =>
         assertLessOrEqual(relDiff(v, explicit[i]), 2e-6, `${label}: ${NAMES[i]}`)
       );
       // The fused layer ran as the native op, without a Concat or a LeakyRelu.
-      const { fused: layer } = layers(cls, times, 3);
+      const { fused: layer } = layers(cls, times, 3, c.bias, c.size);
       const xs = pieces(40);
       const profile = await tf.profile(() => layer.apply(xs) as tf.Tensor);
       const names = profile.kernels.map((k) => k.name);
