@@ -4,13 +4,18 @@
 // for a convolution and its transposed twin).
 import { assert, assertEquals, assertLessOrEqual, assertThrows } from "@std/assert";
 import { nativeKernels, tf } from "../lib/backend/mod.ts";
-import { CONV_PIECES_KERNEL, nativeConvPiecesActive } from "../lib/backend/native/conv_pieces.ts";
+import {
+  CONV_PIECES_KERNEL,
+  nativeConvPiecesActive,
+  nativeFlipFilter,
+} from "../lib/backend/native/conv_pieces.ts";
 import { LEAKY_RELU_GRAD_KERNEL } from "../lib/backend/native/_eltwise.ts";
 import {
   Conv2d,
   ConvTranspose2d,
   copyConvWeightsToTransposed,
   DenseNet,
+  flipKernel,
   transposedToConv,
 } from "../lib/nn/mod.ts";
 import { onWasm, seededStep, withWasmKernels } from "./_native_helpers.ts";
@@ -186,6 +191,22 @@ Deno.test("the native LeakyReLU gradient of two applications, from the output, h
       "times must be 1 or 2, got 3",
     );
     tf.dispose([z, dy]);
+  });
+});
+
+Deno.test("the native filter flip is flipKernel's, and so is its gradient", async () => {
+  await onWasm(() => {
+    if (!nativeKernels().active) return;
+    const w = tf.randomNormal([3, 2, 5, 4], 0, 1, "float32", 7) as tf.Tensor4D;
+    const dy = tf.randomNormal([3, 2, 4, 5], 0, 1, "float32", 8) as tf.Tensor4D;
+    const flipped = nativeFlipFilter(w);
+    assertEquals(flipped.shape, [3, 2, 4, 5]);
+    assertEquals(flipped.dataSync(), flipKernel(w).dataSync());
+    const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(nativeFlipFilter(v as tf.Tensor4D), dy)))(
+      w,
+    );
+    assertEquals(grad.dataSync(), flipKernel(dy).dataSync());
+    tf.dispose([w, dy, flipped, grad]);
   });
 });
 

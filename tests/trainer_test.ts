@@ -18,6 +18,7 @@ import {
   wasmFlavour,
 } from "../lib/backend/mod.ts";
 import { onWasm } from "./_native_helpers.ts";
+import { FLIP_FILTER_KERNEL } from "../lib/backend/native/conv_pieces.ts";
 import { copyConvWeightsToTransposed, DenseNet, transposedToConv } from "../lib/nn/mod.ts";
 import {
   checkHyperparameters,
@@ -235,7 +236,7 @@ async function controlArmSteps() {
  * arm would meet it while the conv arm does not. On the tensor path that is the gradient of
  * `Conv2DBackpropInput` (the op of ConvTranspose2d's forward pass); with the native convolution
  * op (lib/backend/native/conv_pieces.ts) the layer flips its kernel into a convolution's, and the
- * gradient of that flip's `Transpose` is the transposed path's own.
+ * gradient of that flip (`TconvFlipFilter`) is the transposed path's own.
  */
 async function withTransposedFilterGradient<T>(
   factor: number,
@@ -243,7 +244,7 @@ async function withTransposedFilterGradient<T>(
   body: () => Promise<T>,
 ): Promise<T> {
   const original = tf.getGradient("Conv2DBackpropInput")!;
-  const transpose = tf.getGradient("Transpose")!;
+  const flip = tf.getGradient(FLIP_FILTER_KERNEL)!;
   tf.registerGradient({
     ...original,
     gradFunc: (dy, saved, attrs) => {
@@ -253,9 +254,9 @@ async function withTransposedFilterGradient<T>(
     },
   });
   tf.registerGradient({
-    ...transpose,
+    ...flip,
     gradFunc: (dy, saved, attrs) => {
-      const grads = transpose.gradFunc(dy, saved, attrs);
+      const grads = flip.gradFunc(dy, saved, attrs);
       if ((dy as tf.Tensor).shape.join() !== shape.join()) return grads;
       return { x: () => tf.tidy(() => grads.x().mul(factor)) };
     },
@@ -264,7 +265,7 @@ async function withTransposedFilterGradient<T>(
     return await body();
   } finally {
     tf.registerGradient(original);
-    tf.registerGradient(transpose);
+    tf.registerGradient(flip);
   }
 }
 

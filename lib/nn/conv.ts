@@ -43,7 +43,11 @@ import { dilateFilter } from "../backend/mod.ts";
 import { pair, type Size2 } from "./_pair.ts";
 import { checkInt, checkOutputPadding, convOutputSize, convTransposeOutputSize } from "./shapes.ts";
 import { type InitScheme, initShape, torchFanIn, torchUniform, torchUniformBound } from "./init.ts";
-import { nativeConvPieces, nativeConvPiecesActive } from "../backend/native/conv_pieces.ts";
+import {
+  nativeConvPieces,
+  nativeConvPiecesActive,
+  nativeFlipFilter,
+} from "../backend/native/conv_pieces.ts";
 
 /** Constructor arguments of {@linkcode Conv2d}, PyTorch's names in camelCase. */
 export interface Conv2dArgs {
@@ -421,8 +425,7 @@ export class ConvTranspose2d extends ConvBase {
       // At stride 1 a transposed convolution is the convolution with the flipped, channel-swapped
       // filter ("same" padding stays): the native op takes that, so that a conv layer and its
       // transposed twin with mapped weights (the control arm) compute the same bits.
-      const flipped = () =>
-        tf.reverse(this.kernel!.read(), [0, 1]).transpose([0, 1, 3, 2]) as tf.Tensor4D;
+      const flipped = () => nativeFlipFilter(this.kernel!.read() as tf.Tensor4D);
       if (this.outputPadding.every((p) => p === 0)) {
         const native = this.nativeCall(pieces, flipped);
         if (native !== undefined) return native;

@@ -1,5 +1,7 @@
 /**
- * The forward kernel of `conv_pieces.ts` ({@linkcode CONV_PIECES_KERNEL}) on oneDNN: one forward
+ * The kernels of `conv_pieces.ts`: {@linkcode FLIP_FILTER_KERNEL} (a transposed layer's filter
+ * as its convolution's, in JavaScript) and the forward convolution ({@linkcode CONV_PIECES_KERNEL})
+ * on oneDNN: one forward
  * convolution primitive per piece, all writing the same NHWC output on tfjs-wasm's heap. Piece
  * `j`'s filter is the `[kh, kw, c_j, out]` slice of the hwio filter at input channel `offset_j`, a
  * strided view of the heap reordered into the layout oneDNN picks (as `_conv_kernels.ts` does
@@ -18,7 +20,8 @@
 import { tf } from "../tf.ts";
 import { dimsOf, DNNL, type Dnnl, ExecArgs, MD_SIZE, type Owned, PlanCache } from "./_dnnl.ts";
 import { address, guarded, type WasmBackend } from "./_heap.ts";
-import { CONV_PIECES_KERNEL } from "./conv_pieces.ts";
+import { CONV_PIECES_KERNEL, FLIP_FILTER_KERNEL } from "./conv_pieces.ts";
+import { flipFilter } from "./_conv_kernels.ts";
 
 type Ptr = Deno.PointerObject;
 type Info = tf.TensorInfo;
@@ -156,7 +159,7 @@ function makePlan(d: Dnnl, s: Shape): Plan {
 }
 
 /**
- * {@linkcode CONV_PIECES_KERNEL} over oneDNN `dnnl`, with its primitives kept per shape (at most
+ * {@linkcode FLIP_FILTER_KERNEL} and {@linkcode CONV_PIECES_KERNEL} over oneDNN `dnnl`, the latter with its primitives kept per shape (at most
  * `limit`). Makes one small plan at once, so that a library without post-ops fails here (and the
  * family is left out) rather than in a training step.
  *
@@ -182,7 +185,7 @@ export function nativeConvPiecesKernels(dnnl: Dnnl, limit = 256): [string, tf.Ke
     alpha: 0.01,
     times: 2,
   });
-  return [[CONV_PIECES_KERNEL, (config) => {
+  return [[FLIP_FILTER_KERNEL, flipKernel], [CONV_PIECES_KERNEL, (config) => {
     const inputs = config.inputs as Record<string, Info>;
     const { padding, alpha, times } = config.attrs as unknown as {
       padding: [number, number];
@@ -247,3 +250,23 @@ export function nativeConvPiecesKernels(dnnl: Dnnl, limit = 256): [string, tf.Ke
     });
   }]];
 }
+
+/** {@linkcode FLIP_FILTER_KERNEL}: one JavaScript pass over the wasm heap. */
+const flipKernel: tf.KernelFunc = (config) => {
+  const { x } = config.inputs as { x: Info };
+  if (x.shape.length !== 4 || x.dtype !== "float32") {
+    throw new RangeError(
+      `${FLIP_FILTER_KERNEL} expects a float32 filter [kh, kw, a, b], got ${x.dtype} ` +
+        `[${x.shape.join(", ")}]`,
+    );
+  }
+  const backend = config.backend as unknown as WasmBackend;
+  const [kh, kw, a, b] = x.shape;
+  const out = backend.makeOutput([kh, kw, b, a], "float32");
+  const size = kh * kw * a * b;
+  // Views after the allocation, which may grow (and so move) the heap.
+  const heap = backend.wasm.HEAPU8.buffer;
+  const view = (t: Info) => new Float32Array(heap, backend.getMemoryOffset(t.dataId), size);
+  flipFilter(view(x), x.shape, view(out));
+  return out;
+};
