@@ -236,7 +236,7 @@ abstract class ConvBase extends tf.layers.Layer {
     return [first(0), first(1), first(2), c];
   }
 
-  /** The input as a list of NHWC pieces (checked), and their concatenation along channels. */
+  /** The input as a list of NHWC pieces, checked (see {@linkcode checkInputShape}). */
   protected pieces(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor4D[] {
     const pieces = (Array.isArray(inputs) ? inputs : [inputs]) as tf.Tensor4D[];
     this.checkInputShape(pieces.map((x) => x.shape));

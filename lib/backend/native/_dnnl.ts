@@ -351,7 +351,7 @@ export class Dnnl {
 
   /**
    * `use(attr)` with a primitive attribute carrying `postOps` in order (a `sum` adds what the
-   * destination held, an `eltwise` applies algorithm `alg` with `alpha`); the attribute and its
+   * destination held, an `eltwise` applies that algorithm with `alpha`); the attribute and its
    * list are freed afterwards (a primitive description copies them).
    *
    * @example
