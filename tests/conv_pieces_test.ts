@@ -6,6 +6,7 @@ import { assert, assertEquals, assertLessOrEqual, assertThrows } from "@std/asse
 import { nativeKernels, tf } from "../lib/backend/mod.ts";
 import {
   CONV_PIECES_KERNEL,
+  nativeConvPieces,
   nativeConvPiecesActive,
   nativeFlipFilter,
 } from "../lib/backend/native/conv_pieces.ts";
@@ -236,6 +237,40 @@ Deno.test("pieces whose channels do not add up are refused, naming the layer and
     RangeError,
     "leakyRelu.times must be 1 or 2, got 3",
   );
+});
+
+Deno.test("the native op refuses pieces that do not fit its filter, naming the shapes", async () => {
+  await onWasm(() => {
+    if (!nativeKernels().active) return;
+    const a = tf.zeros([1, 4, 4, 2]) as tf.Tensor4D, b = tf.zeros([1, 4, 4, 3]) as tf.Tensor4D;
+    const w = tf.zeros([3, 3, 6, 2]) as tf.Tensor4D;
+    assertThrows(
+      () => nativeConvPieces([a, b], w, undefined, { padding: [1, 1] }),
+      RangeError,
+      "the pieces' channels (2 + 3) must add up to the filter's input channels, 6 (filter [3, 3, 6, 2])",
+    );
+    assertThrows(
+      () =>
+        nativeConvPieces([a], tf.zeros([3, 3, 2, 2]) as tf.Tensor4D, undefined, {
+          padding: [0, 1],
+        }),
+      RangeError,
+      'padding [0, 1] is not "same" for a 3×3 filter',
+    );
+    // The kernel itself checks what it is given (a piece of another height here).
+    const c = tf.zeros([1, 5, 4, 1]);
+    assertThrows(
+      () =>
+        tf.engine().runKernel(CONV_PIECES_KERNEL, { x0: a, x1: b, x2: c, filter: w }, {
+          padding: [1, 1],
+          alpha: 0,
+          times: 0,
+        }),
+      RangeError,
+      "got pieces [1, 4, 4, 2], [1, 4, 4, 3], [1, 5, 4, 1], filter [3, 3, 6, 2]",
+    );
+    tf.dispose([a, b, c, w]);
+  });
 });
 
 /** The bits of a seeded training step's loss and gradients. */
