@@ -275,19 +275,23 @@ Deno.test("the native op refuses pieces that do not fit its filter, naming the s
 
 /** The bits of a seeded training step's loss and gradients. */
 function stepBits(model: tf.LayersModel): Float32Array[] {
-  const { value, grads } = seededStep(model, [1, 7, 3, 0]);
-  const out = [value, ...grads].map((t) => t.dataSync() as Float32Array);
-  tf.dispose([value, ...grads]);
-  return out;
+  // In a tidy: seededStep's images and labels go too.
+  return tf.tidy(() => {
+    const { value, grads } = seededStep(model, [1, 7, 3, 0]);
+    return [value, ...grads].map((t) => t.dataSync() as Float32Array);
+  });
 }
 
-Deno.test("native DenseNet: a training step is the same bits run to run", async () => {
+Deno.test("native DenseNet: a training step is the same bits run to run, and leaves no tensors", async () => {
   await onWasm(() => {
     if (!nativeKernels().active) return;
     for (const variant of ["conv", "transposed"] as const) {
       const model = DenseNet({ variant, seed: 8 });
-      const first = stepBits(model), second = stepBits(model);
+      const first = stepBits(model);
+      const before = tf.memory().numTensors;
+      const second = stepBits(model);
       assertEquals(second, first, variant);
+      assertEquals(tf.memory().numTensors, before, `${variant}: tensors left by a step`);
       model.dispose();
     }
   });
