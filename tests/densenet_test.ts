@@ -42,8 +42,17 @@ Deno.test("dense block and transition layer: channel arithmetic 64/96/128/160 an
     );
     const ins = kernels.map((s) => variant === "conv" ? s[2] : s[3]);
     assertEquals(ins, [64, 32, 64, 96, 128]);
+    // Convolutions 3…5 take the pieces of 32 channels (conv1's LeakyReLU again, conv2…) as a
+    // list, their implicit concatenation; one Concatenate makes the block's output.
+    const inputs = m.layers.filter((l) => l.name.startsWith("b_conv")).map((l) =>
+      [l.input].flat().map((t) => (t as tf.SymbolicTensor).shape[3])
+    );
+    assertEquals(inputs, [[64], [32], [32, 32], [32, 32, 32], [32, 32, 32, 32]]);
     const cats = m.layers.filter((l) => l.getClassName() === "Concatenate");
-    assertEquals(cats.map((l) => (l.output as tf.SymbolicTensor).shape[3]), [64, 96, 128, 160]);
+    assertEquals(cats.map((l) => (l.output as tf.SymbolicTensor).shape[3]), [160]);
+    // The activations are the convolutions' own (fused), but for conv1's second one.
+    const leaky = m.layers.filter((l) => l.getClassName() === "LeakyReLU").map((l) => l.name);
+    assertEquals(leaky, ["b_relu1_again"]);
     m.dispose();
   }
 });

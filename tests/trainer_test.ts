@@ -18,6 +18,7 @@ import {
   wasmFlavour,
 } from "../lib/backend/mod.ts";
 import { onWasm } from "./_native_helpers.ts";
+import { FLIP_FILTER_KERNEL } from "../lib/backend/native/conv_pieces.ts";
 import { copyConvWeightsToTransposed, DenseNet, transposedToConv } from "../lib/nn/mod.ts";
 import {
   checkHyperparameters,
@@ -231,9 +232,11 @@ async function controlArmSteps() {
 
 /**
  * Runs `body` with the filter gradient of the transposed convolutions whose kernel has `shape`
- * (the gradient of `Conv2DBackpropInput`, the op of ConvTranspose2d's forward pass) scaled by
- * `factor`: a wrong filter-gradient kernel on the transposed path only, as the control arm would
- * meet it while the conv arm does not.
+ * scaled by `factor`: a wrong filter-gradient kernel on the transposed path only, as the control
+ * arm would meet it while the conv arm does not. On the tensor path that is the gradient of
+ * `Conv2DBackpropInput` (the op of ConvTranspose2d's forward pass); with the native convolution
+ * op (lib/backend/native/conv_pieces.ts) the layer flips its kernel into a convolution's, and the
+ * gradient of that flip (`TconvFlipFilter`) is the transposed path's own.
  */
 async function withTransposedFilterGradient<T>(
   factor: number,
@@ -241,6 +244,7 @@ async function withTransposedFilterGradient<T>(
   body: () => Promise<T>,
 ): Promise<T> {
   const original = tf.getGradient("Conv2DBackpropInput")!;
+  const flip = tf.getGradient(FLIP_FILTER_KERNEL)!;
   tf.registerGradient({
     ...original,
     gradFunc: (dy, saved, attrs) => {
@@ -249,10 +253,19 @@ async function withTransposedFilterGradient<T>(
       return { ...grads, filter: () => tf.tidy(() => grads.filter().mul(factor)) };
     },
   });
+  tf.registerGradient({
+    ...flip,
+    gradFunc: (dy, saved, attrs) => {
+      const grads = flip.gradFunc(dy, saved, attrs);
+      if ((dy as tf.Tensor).shape.join() !== shape.join()) return grads;
+      return { x: () => tf.tidy(() => grads.x().mul(factor)) };
+    },
+  });
   try {
     return await body();
   } finally {
     tf.registerGradient(original);
+    tf.registerGradient(flip);
   }
 }
 

@@ -14,6 +14,14 @@
  * including the combination of stride > 1 with dilation > 1 (which `tf.conv2d` refuses, so the
  * kernel is dilated explicitly there).
  *
+ * **Pieces and a fused LeakyReLU.** Either layer takes one NHWC tensor or a list of them whose
+ * channels add up to `inChannels`: the input is their concatenation along channels (as
+ * torchvision's DenseNet layers take a list of features). `leakyRelu: { alpha, times }` applies
+ * LeakyReLU `times` times after the bias. With the native kernels a stride-1 "same" layer runs
+ * both inside oneDNN's convolutions (`lib/backend/native/conv_pieces.ts`, close to the tensor
+ * path up to float32 rounding); elsewhere the layer computes `tf.concat` → convolution → bias →
+ * `tf.leakyRelu`, bit for bit those ops.
+ *
  * **Initialisation** is PyTorch's default: weight and bias uniform in ±1/√fan_in with fan_in from
  * the PyTorch-layout weight, see `init.ts`; with `init: "swapped"`, the counterpart layer's
  * default instead.
@@ -21,9 +29,11 @@
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { ConvTranspose2d } from "./conv.ts";
+ * import { Conv2d, ConvTranspose2d } from "./conv.ts";
  * const up = new ConvTranspose2d({ inChannels: 1, outChannels: 1, kernelSize: 3, stride: 2, padding: 1 });
  * const y = up.apply(tf.randomNormal([1, 5, 5, 1])) as tf.Tensor; // shape [1, 9, 9, 1]
+ * const fused = new Conv2d({ inChannels: 3, outChannels: 4, kernelSize: 3, padding: 1, leakyRelu: { alpha: 0.01, times: 2 } });
+ * fused.apply([tf.zeros([1, 5, 5, 1]), tf.zeros([1, 5, 5, 2])]); // [1, 5, 5, 4]
  * ```
  * @module
  */
@@ -33,6 +43,11 @@ import { dilateFilter } from "../backend/mod.ts";
 import { pair, type Size2 } from "./_pair.ts";
 import { checkInt, checkOutputPadding, convOutputSize, convTransposeOutputSize } from "./shapes.ts";
 import { type InitScheme, initShape, torchFanIn, torchUniform, torchUniformBound } from "./init.ts";
+import {
+  nativeConvPieces,
+  nativeConvPiecesActive,
+  nativeFlipFilter,
+} from "../backend/native/conv_pieces.ts";
 
 /** Constructor arguments of {@linkcode Conv2d}, PyTorch's names in camelCase. */
 export interface Conv2dArgs {
@@ -59,6 +74,21 @@ export interface Conv2dArgs {
   init?: InitScheme;
   /** Layer name (tfjs); unique by default. */
   name?: string;
+  /**
+   * A LeakyReLU fused into the layer, applied `times` times (default 1) after the bias:
+   * `y = leaky(leaky(conv(x) + b))` for `times: 2`, the same values as separate
+   * `tf.leakyRelu(·, alpha)` calls. With oneDNN (see `lib/backend/native/conv_pieces.ts`) it runs
+   * inside the convolution; elsewhere it is those calls. Default: none.
+   */
+  leakyRelu?: FusedLeakyRelu;
+}
+
+/** The LeakyReLU a convolution layer applies to its output, see {@linkcode Conv2dArgs.leakyRelu}. */
+export interface FusedLeakyRelu {
+  /** Slope for negative inputs (≥ 0 keeps the native path; the DenseNet's is 0.01). */
+  alpha: number;
+  /** How many times it is applied (default 1). */
+  times?: 1 | 2;
 }
 
 /** Constructor arguments of {@linkcode ConvTranspose2d}. */
@@ -75,6 +105,20 @@ interface Geometry {
   padding: [number, number];
   dilation: [number, number];
   bias: boolean;
+  /** The fused LeakyReLU, normalised; undefined when none. */
+  leakyRelu?: { alpha: number; times: 1 | 2 };
+}
+
+function fusedLeakyRelu(value: FusedLeakyRelu | undefined): Geometry["leakyRelu"] {
+  if (value === undefined) return undefined;
+  const { alpha, times = 1 } = value ?? {};
+  if (typeof alpha !== "number" || !Number.isFinite(alpha)) {
+    throw new TypeError(`leakyRelu.alpha must be a finite number, got ${String(alpha)}`);
+  }
+  if (times !== 1 && times !== 2) {
+    throw new RangeError(`leakyRelu.times must be 1 or 2, got ${String(times)}`);
+  }
+  return { alpha, times };
 }
 
 function geometry(args: Conv2dArgs): Geometry {
@@ -94,11 +138,13 @@ function geometry(args: Conv2dArgs): Geometry {
     padding: pair("padding", args.padding ?? 0, 0),
     dilation: pair("dilation", args.dilation ?? 1, 1),
     bias: args.bias ?? true,
+    leakyRelu: fusedLeakyRelu(args.leakyRelu),
   };
 }
 
-function singleShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
-  return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+/** The input's shapes as a list of pieces (one shape, or one per tensor of a list input). */
+function pieceShapes(inputShape: tf.Shape | tf.Shape[]): tf.Shape[] {
+  return (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as tf.Shape[];
 }
 
 /** Shared machinery of the two layers: weights, checks, config. */
@@ -148,31 +194,93 @@ abstract class ConvBase extends tf.layers.Layer {
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
-    const shape = this.checkInputShape(singleShape(inputShape));
+    const shape = this.checkInputShape(pieceShapes(inputShape));
     const [h, w] = [shape[1], shape[2]];
     const [oh, ow] = h == null || w == null ? [null, null] : this.outputSize(h, w);
     return [shape[0], oh, ow, this.geometry.outChannels];
   }
 
-  protected checkInputShape(shape: tf.Shape): tf.Shape {
+  /**
+   * The shape of the input the pieces make together (their concatenation along channels), or an
+   * error naming the layer and every piece's shape: each piece NHWC with the same batch, height
+   * and width, their channels adding up to `inChannels`.
+   */
+  protected checkInputShape(pieces: tf.Shape[]): tf.Shape {
     const c = this.geometry.inChannels;
-    if (shape.length !== 4 || (shape[3] != null && shape[3] !== c)) {
+    const text = (shape: tf.Shape) => `[${shape.map((d) => d ?? "?").join(", ")}]`;
+    if (pieces.length === 1) {
+      const shape = pieces[0];
+      if (shape.length !== 4 || (shape[3] != null && shape[3] !== c)) {
+        throw new RangeError(
+          `${this.getClassName()} "${this.name}" expects input of shape [batch, height, width, ${c}] ` +
+            `(NHWC), got ${text(shape)}`,
+        );
+      }
+      return shape;
+    }
+    const channels = pieces.map((s) => s[3]);
+    const known = channels.every((k) => k != null);
+    const sum = known ? channels.reduce((a, b) => a! + b!, 0) : null;
+    const agree = (axis: number) =>
+      new Set(pieces.map((s) => s[axis]).filter((d) => d != null)).size <= 1;
+    if (
+      pieces.length === 0 || pieces.some((s) => s.length !== 4) || ![0, 1, 2].every(agree) ||
+      (sum !== null && sum !== c)
+    ) {
       throw new RangeError(
-        `${this.getClassName()} "${this.name}" expects input of shape [batch, height, width, ${c}] ` +
-          `(NHWC), got [${shape.map((d) => d ?? "?").join(", ")}]`,
+        `${this.getClassName()} "${this.name}" expects NHWC pieces of the same batch, height and ` +
+          `width whose channels add up to ${c}, got ${pieces.map(text).join(", ") || "none"}`,
       );
     }
-    return shape;
+    const first = (axis: number) => pieces.map((s) => s[axis]).find((d) => d != null) ?? null;
+    return [first(0), first(1), first(2), c];
   }
 
-  protected input4D(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor4D {
-    const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-    this.checkInputShape(x.shape);
-    return x;
+  /** The input as a list of NHWC pieces, checked (see {@linkcode checkInputShape}). */
+  protected pieces(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor4D[] {
+    const pieces = (Array.isArray(inputs) ? inputs : [inputs]) as tf.Tensor4D[];
+    this.checkInputShape(pieces.map((x) => x.shape));
+    return pieces;
+  }
+
+  /** The concatenation of `pieces` along channels (the piece itself when there is one). */
+  protected concatenated(pieces: tf.Tensor4D[]): tf.Tensor4D {
+    return pieces.length === 1 ? pieces[0] : tf.concat(pieces, -1);
   }
 
   protected addBias(y: tf.Tensor4D): tf.Tensor4D {
     return this.biasVariable ? tf.add(y, this.biasVariable.read()) : y;
+  }
+
+  /** The fused LeakyReLU (see {@linkcode Conv2dArgs.leakyRelu}), applied as tfjs ops. */
+  protected activate(y: tf.Tensor4D): tf.Tensor4D {
+    const fused = this.geometry.leakyRelu;
+    if (fused === undefined) return y;
+    for (let i = 0; i < fused.times; i++) y = tf.leakyRelu(y, fused.alpha);
+    return y;
+  }
+
+  /**
+   * `conv(pieces)` (bias and LeakyReLU included) by the native op when it runs here: stride 1,
+   * dilation 1, "same" padding, and pieces or a fused LeakyReLU to save; else undefined.
+   * `filter` gives the convolution's `[kh, kw, in, out]` filter.
+   */
+  protected nativeCall(
+    pieces: tf.Tensor4D[],
+    filter: () => tf.Tensor4D,
+  ): tf.Tensor4D | undefined {
+    const g = this.geometry;
+    const fused = g.leakyRelu;
+    if (pieces.length === 1 && fused === undefined) return undefined;
+    if (fused !== undefined && !(fused.alpha >= 0)) return undefined;
+    const same = [0, 1].every((i) =>
+      g.stride[i] === 1 && g.dilation[i] === 1 && 2 * g.padding[i] === g.kernelSize[i] - 1
+    );
+    if (!same || !pieces.every((p) => nativeConvPiecesActive(p))) return undefined;
+    return nativeConvPieces(pieces, filter(), this.biasVariable?.read(), {
+      padding: g.padding,
+      leakyRelu: fused,
+    }) as tf.Tensor4D;
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -187,6 +295,7 @@ abstract class ConvBase extends tf.layers.Layer {
       dilation: g.dilation,
       bias: g.bias,
       init: this.init,
+      ...(g.leakyRelu ? { leakyRelu: { ...g.leakyRelu } } : {}),
     };
   }
 }
@@ -230,8 +339,11 @@ export class Conv2d extends ConvBase {
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
-      const x = this.input4D(inputs);
-      this.outputSize(x.shape[1], x.shape[2]); // PyTorch's checks and messages
+      const pieces = this.pieces(inputs);
+      this.outputSize(pieces[0].shape[1], pieces[0].shape[2]); // PyTorch's checks and messages
+      const native = this.nativeCall(pieces, () => this.kernel!.read() as tf.Tensor4D);
+      if (native !== undefined) return native;
+      const x = this.concatenated(pieces);
       const g = this.geometry;
       let kernel = this.kernel!.read() as tf.Tensor4D;
       let dilation = g.dilation;
@@ -249,7 +361,7 @@ export class Conv2d extends ConvBase {
         "NHWC",
         dilation,
       );
-      return this.addBias(y);
+      return this.activate(this.addBias(y));
     });
   }
 }
@@ -307,9 +419,18 @@ export class ConvTranspose2d extends ConvBase {
 
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
-      const x = this.input4D(inputs);
+      const pieces = this.pieces(inputs);
       const g = this.geometry;
-      const [oh, ow] = this.outputSize(x.shape[1], x.shape[2]);
+      const [oh, ow] = this.outputSize(pieces[0].shape[1], pieces[0].shape[2]);
+      // At stride 1 a transposed convolution is the convolution with the flipped, channel-swapped
+      // filter ("same" padding stays): the native op takes that, so that a conv layer and its
+      // transposed twin with mapped weights (the control arm) compute the same bits.
+      const flipped = () => nativeFlipFilter(this.kernel!.read() as tf.Tensor4D);
+      if (this.outputPadding.every((p) => p === 0)) {
+        const native = this.nativeCall(pieces, flipped);
+        if (native !== undefined) return native;
+      }
+      const x = this.concatenated(pieces);
       let kernel = this.kernel!.read() as tf.Tensor4D;
       // tf.conv2dTranspose has no dilation argument; a dilated kernel is equivalent.
       if (g.dilation.some((d) => d > 1)) kernel = dilateFilter(kernel, g.dilation);
@@ -336,7 +457,7 @@ export class ConvTranspose2d extends ConvBase {
         y = canvas.pad([[0, 0], [0, oph], [0, opw], [0, 0]])
           .slice([0, ph, pw, 0], [n, oh, ow, g.outChannels]) as tf.Tensor4D;
       }
-      return this.addBias(y);
+      return this.activate(this.addBias(y));
     });
   }
 

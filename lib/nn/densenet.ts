@@ -14,7 +14,14 @@
  * padding-1 convolutions of 32 channels, each followed by LeakyReLU (slope 0.01); convolutions 3, 4
  * and 5 and the block's output see the LeakyReLU of the concatenation of all earlier outputs
  * (64, 96, 128 and 160 channels). A transition layer (`Transition_Layer`) is a 1×1 convolution
- * without bias, LeakyReLU, BatchNorm over its output channels, and 2×2 average pooling. The
+ * without bias, LeakyReLU, BatchNorm over its output channels, and 2×2 average pooling.
+ *
+ * In the tfjs graph the LeakyReLUs are the convolutions' own (`leakyRelu`, see `conv.ts`):
+ * `conv1` applies one, `conv2`…`conv5` two (the second being the concatenation's, applied per
+ * piece), a `LeakyReLU` layer `relu1_again` gives conv1's piece, convolutions 3…5 take the list of
+ * pieces (an implicit concatenation) and one `Concatenate` (`cat`) makes the block's output; the
+ * transition convolution applies its LeakyReLU too. The same values as the article's graph, with
+ * its weighted layers' names, classes, shapes and order. The
  * article's listing declares that BatchNorm with `in_channels` features but applies it to the
  * convolution's `out_channels` outputs, which PyTorch refuses for 160→128; as in the DenseNet code
  * the article builds on, it is built with `out_channels` here. Both variants have 961,066
@@ -71,7 +78,13 @@ class Builder {
     return this.seed === undefined ? undefined : this.seed * 1000 + this.#count * 2;
   }
 
-  conv(name: string, inChannels: number, outChannels: number, kernelSize: number, bias = true) {
+  conv(
+    name: string,
+    inChannels: number,
+    outChannels: number,
+    kernelSize: number,
+    { bias = true, times }: { bias?: boolean; times: 1 | 2 },
+  ) {
     const args = {
       inChannels,
       outChannels,
@@ -81,12 +94,15 @@ class Builder {
       seed: this.nextSeed(),
       name,
       init: this.init,
+      leakyRelu: { alpha: SLOPE, times },
     };
     return this.variant === "conv" ? new Conv2d(args) : new ConvTranspose2d(args);
   }
 }
 
-const leaky = (name: string) => tf.layers.leakyReLU({ alpha: 0.01, name });
+/** The article's LeakyReLU slope. */
+const SLOPE = 0.01;
+const leaky = (name: string) => tf.layers.leakyReLU({ alpha: SLOPE, name });
 
 /**
  * The article's `Dense_Block(in_channels)` applied to `x`; returns its 160-channel output.
@@ -112,25 +128,20 @@ function denseBlockWith(
   const apply = (layer: tf.layers.Layer, input: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
     layer.apply(input) as tf.SymbolicTensor;
   const bn = apply(new BatchNorm2d({ numFeatures: inChannels, name: `${name}_bn` }), x);
-  // The article applies LeakyReLU again to every concatenation (c2_dense … c5_dense). LeakyReLU
-  // is elementwise, so it is applied once to each piece instead and the pieces concatenated:
-  // the same values, bit for bit, without a second full-size copy of every concatenation (less
-  // memory kept for the backward pass, and 160 instead of 448 channels of LeakyReLU per block).
-  const again: tf.SymbolicTensor[] = [];
-  let input = bn, width = inChannels;
-  for (let i = 1; i <= 5; i++) {
-    const conv = apply(b.conv(`${name}_conv${i}`, width, 32, 3), input);
-    const out = apply(leaky(`${name}_relu${i}`), conv);
-    if (i === 1) {
-      input = out;
-    } else {
-      if (i === 2) again.push(apply(leaky(`${name}_relu1_again`), input));
-      again.push(apply(leaky(`${name}_relu${i}_again`), out));
-      input = apply(tf.layers.concatenate({ axis: -1, name: `${name}_cat${i}` }), [...again]);
-    }
-    width = 32 * i;
+  // The article applies LeakyReLU to every convolution's output and again to every concatenation
+  // (c2_dense … c5_dense). LeakyReLU is elementwise, so it is applied to each piece instead: each
+  // convolution i ≥ 2 applies it twice itself (its fused `leakyRelu`, times 2) and yields its
+  // piece a_i directly, and convolutions 3…5 take the list of pieces, an implicit concatenation
+  // (`relu1_again` makes conv1's piece). The same values, bit for bit, as the article's
+  // concatenations and separate activations, without materialising any concatenation but the
+  // block's output (and, with oneDNN, without separate bias and activation passes).
+  const relu1 = apply(b.conv(`${name}_conv1`, inChannels, 32, 3, { times: 1 }), bn);
+  const pieces = [apply(leaky(`${name}_relu1_again`), relu1)];
+  for (let i = 2; i <= 5; i++) {
+    const input = i === 2 ? relu1 : [...pieces];
+    pieces.push(apply(b.conv(`${name}_conv${i}`, 32 * (i - 1), 32, 3, { times: 2 }), input));
   }
-  return input;
+  return apply(tf.layers.concatenate({ axis: -1, name: `${name}_cat` }), pieces);
 }
 
 /**
@@ -161,8 +172,9 @@ function transitionWith(
   x: tf.SymbolicTensor,
   { inChannels, outChannels, name }: { inChannels: number; outChannels: number; name: string },
 ): tf.SymbolicTensor {
-  let h = b.conv(`${name}_conv`, inChannels, outChannels, 1, false).apply(x) as tf.SymbolicTensor;
-  h = leaky(`${name}_relu`).apply(h) as tf.SymbolicTensor;
+  // The convolution applies the LeakyReLU itself (its fused `leakyRelu`).
+  let h = b.conv(`${name}_conv`, inChannels, outChannels, 1, { bias: false, times: 1 })
+    .apply(x) as tf.SymbolicTensor;
   h = new BatchNorm2d({ numFeatures: outChannels, name: `${name}_bn` }).apply(
     h,
   ) as tf.SymbolicTensor;

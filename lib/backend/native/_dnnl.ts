@@ -37,6 +37,7 @@ const CONV_DESC_SIZE = 5976;
 export const DNNL = {
   f32: 3,
   tagAny: 1,
+  tagA: 2,
   tagNhwc: 20,
   tagHwio: 30,
   forwardTraining: 64,
@@ -46,6 +47,7 @@ export const DNNL = {
   argSrc: 1,
   argDst: 17,
   argWeights: 33,
+  argBias: 41,
   argDiffSrc: 129,
   argDiffWeights: 161,
   argDiffDst: 145,
@@ -160,6 +162,24 @@ const EXTRA_SYMBOLS = {
   // (descriptor, destination, inputs, concatenated dimension, input descriptions, attr, engine)
   dnnl_concat_primitive_desc_create: {
     parameters: ["buffer", "buffer", "i32", "i32", "buffer", "pointer", "pointer"],
+    result: "i32",
+    optional: true,
+  },
+  // Post-ops (the fused convolutions of conv_pieces.ts): an attribute holding a list of them.
+  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32", optional: true },
+  dnnl_primitive_attr_destroy: { parameters: ["pointer"], result: "i32", optional: true },
+  dnnl_primitive_attr_set_post_ops: {
+    parameters: ["pointer", "pointer"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32", optional: true },
+  dnnl_post_ops_destroy: { parameters: ["pointer"], result: "i32", optional: true },
+  // (post-ops, scale): dst = op(…) + scale·dst
+  dnnl_post_ops_append_sum: { parameters: ["pointer", "f32"], result: "i32", optional: true },
+  // (post-ops, scale, algorithm, alpha, beta)
+  dnnl_post_ops_append_eltwise: {
+    parameters: ["pointer", "f32", "i32", "f32", "f32"],
     result: "i32",
     optional: true,
   },
@@ -285,6 +305,7 @@ export class Dnnl {
     dilates: number[],
     padL: number[],
     padR: number[],
+    bias: MemoryDesc | null = null,
   ): Uint8Array<ArrayBuffer> {
     const desc = new Uint8Array(CONV_DESC_SIZE);
     const geometry = [dimsOf(strides), dimsOf(dilates), dimsOf(padL), dimsOf(padR)] as const;
@@ -295,7 +316,16 @@ export class Dnnl {
     } = this.#lib;
     const [g, direct] = [geometry, DNNL.convolutionDirect];
     const status = kind === "forward"
-      ? forward(desc, DNNL.forwardTraining, direct, src, weights, null, dst, ...g)
+      ? forward(
+        desc,
+        DNNL.forwardTraining,
+        direct,
+        src,
+        weights,
+        bias === null ? null : Deno.UnsafePointer.of(bias),
+        dst,
+        ...g,
+      )
       : kind === "backwardData"
       ? backwardData(desc, direct, src, weights, dst, ...g)
       : backwardWeights(desc, direct, src, weights, null, dst, ...g);
@@ -303,13 +333,63 @@ export class Dnnl {
     return desc;
   }
 
-  /** A primitive description of `opDesc`, with the forward one as hint for backward passes. */
-  primitiveDesc(opDesc: Uint8Array<ArrayBuffer>, hint: Ptr | null = null): Ptr {
+  /**
+   * A primitive description of `opDesc`, with the forward one as hint for backward passes and
+   * optionally a primitive attribute (post-ops, see {@linkcode postOpsAttr}).
+   */
+  primitiveDesc(
+    opDesc: Uint8Array<ArrayBuffer>,
+    hint: Ptr | null = null,
+    attr: Ptr | null = null,
+  ): Ptr {
     const lib = this.#lib;
     return this.#create(
-      (out) => lib.dnnl_primitive_desc_create(out, opDesc, null, this.engine, hint),
+      (out) => lib.dnnl_primitive_desc_create(out, opDesc, attr, this.engine, hint),
       "primitive description",
     );
+  }
+
+  /**
+   * `use(attr)` with a primitive attribute carrying `postOps` in order (a `sum` adds what the
+   * destination held, an `eltwise` applies that algorithm with `alpha`); the attribute and its
+   * list are freed afterwards (a primitive description copies them).
+   *
+   * @example
+   * ```ts
+   * const pd = dnnl.postOpsAttr([{ sum: 1 }], (attr) => dnnl.primitiveDesc(desc, null, attr));
+   * ```
+   */
+  postOpsAttr<T>(
+    postOps: ({ sum: number } | { eltwise: number; alpha: number })[],
+    use: (attr: Ptr) => T,
+  ): T {
+    const [create, destroy, setPostOps, opsCreate, opsDestroy, sum, eltwise] = [
+      this.symbol("dnnl_primitive_attr_create"),
+      this.symbol("dnnl_primitive_attr_destroy"),
+      this.symbol("dnnl_primitive_attr_set_post_ops"),
+      this.symbol("dnnl_post_ops_create"),
+      this.symbol("dnnl_post_ops_destroy"),
+      this.symbol("dnnl_post_ops_append_sum"),
+      this.symbol("dnnl_post_ops_append_eltwise"),
+    ];
+    const attr = this.#create((out) => create(out), "primitive attribute");
+    try {
+      const ops = this.#create((out) => opsCreate(out), "post-ops");
+      try {
+        for (const op of postOps) {
+          this.check(
+            "sum" in op ? sum(ops, op.sum) : eltwise(ops, 1, op.eltwise, op.alpha, 0),
+            "sum" in op ? "sum post-op" : "eltwise post-op",
+          );
+        }
+        this.check(setPostOps(attr, ops), "post-ops of an attribute");
+      } finally {
+        opsDestroy(ops);
+      }
+      return use(attr);
+    } finally {
+      destroy(attr);
+    }
   }
 
   /** A reorder's primitive description, from memory `src` to memory `dst` (both on the CPU). */

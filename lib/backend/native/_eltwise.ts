@@ -24,7 +24,12 @@ import { address, guarded, type WasmBackend } from "./_heap.ts";
 type Ptr = Deno.PointerObject;
 type Info = tf.TensorInfo;
 
-/** The gradient kernel's name: inputs `dy` and `x`, attribute `alpha`, output `dx`. */
+/**
+ * The gradient kernel's name: inputs `dy` and `x`, attributes `alpha` and `times` (1 or 2,
+ * default 1: the gradient of LeakyReLU applied that many times, each step's mask taken from `x`,
+ * which is exact where `x` has the sign of LeakyReLU's input, as a LeakyReLU output with α ≥ 0
+ * has), output `dx`.
+ */
 export const LEAKY_RELU_GRAD_KERNEL = "TconvLeakyReluGrad";
 
 /** `sizeof(dnnl_eltwise_desc_t)` in oneDNN 2.x is 1,408 bytes; with room to spare. */
@@ -220,9 +225,28 @@ export function nativeEltwiseKernels(
             `got ${dy.dtype} [${dy.shape.join(", ")}]`,
         );
       }
-      const { alpha } = config.attrs as unknown as tf.LeakyReluAttrs;
+      const { alpha, times = 1 } = config.attrs as unknown as { alpha: number; times?: number };
       const backend = config.backend as unknown as WasmBackend;
-      return run(LEAKY_RELU_GRAD_KERNEL, backend, "backward", [x, dy], alpha);
+      const dx = run(LEAKY_RELU_GRAD_KERNEL, backend, "backward", [x, dy], alpha);
+      if (times === 2) {
+        // The gradient of the second application, in place (oneDNN's eltwise backward takes
+        // diff_dst as diff_src): the mask is x's again, as it is for LeakyReLU(LeakyReLU(z)).
+        const size = x.shape.reduce((a, b) => a * b, 1);
+        guarded(
+          backend,
+          [dx],
+          () => `${LEAKY_RELU_GRAD_KERNEL} (times 2) on oneDNN failed`,
+          () =>
+            dnnl.run(
+              plans.get("backward", size, alpha),
+              [x, dx, dx].map((t) => address(backend, t)),
+            ),
+        );
+      } else if (times !== 1) {
+        backend.disposeData(dx.dataId);
+        throw new RangeError(`${LEAKY_RELU_GRAD_KERNEL}: times must be 1 or 2, got ${times}`);
+      }
+      return dx;
     }],
   ];
 }

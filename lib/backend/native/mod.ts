@@ -4,8 +4,9 @@
  * tensors in tfjs-wasm's heap, through Deno's FFI, with its AVX-512/AVX2 kernels where tfjs-wasm
  * has 128-bit SIMD (see `_conv_kernels.ts`). With them come oneDNN's batch normalization
  * (`batch_norm.ts`, for `BatchNorm2d`), `LeakyRelu`, `Relu` and their gradients, `Add`,
- * `AvgPoolGrad`, `Sum` and `BatchMatMul` (`_eltwise.ts`, `_pooling.ts`, `_gemm.ts`); every other
- * kernel stays tfjs-wasm's.
+ * `AvgPoolGrad`, `Sum` and `BatchMatMul` (`_eltwise.ts`, `_pooling.ts`, `_gemm.ts`), and the
+ * convolution of a list of pieces with its bias and LeakyReLU inside (`conv_pieces.ts`, for the
+ * DenseNet's blocks); every other kernel stays tfjs-wasm's.
  *
  * The data-movement kernels `Concat`, `SplitV` and `Slice` (a dense block's concatenations and
  * their gradients) run on oneDNN too (its concatenation primitive, and reorders between strided
@@ -63,6 +64,7 @@ import { nativeBatchNormKernels } from "./_batch_norm.ts";
 import { leakyReluGradNative, nativeEltwiseKernels, reluGradNative } from "./_eltwise.ts";
 import { nativePoolingKernels } from "./_pooling.ts";
 import { nativeGemmKernels } from "./_gemm.ts";
+import { nativeConvPiecesKernels } from "./_conv_pieces.ts";
 type Kernels = [string, tf.KernelFunc][];
 type Grads = [string, (original: tf.GradConfig) => tf.GradConfig][];
 /** One family of kernels beyond the convolutions, each with its own swap. */
@@ -85,6 +87,7 @@ const families: Family[] = [
   },
   { name: "pooling", make: nativePoolingKernels, grads: [] },
   { name: "gemm", make: nativeGemmKernels, grads: [] },
+  { name: "convolution pieces", make: (d) => nativeConvPiecesKernels(d), grads: [] },
 ];
 /**
  * Installs the kernels beyond the convolutions. Each family is made once (a later enable reuses
@@ -161,7 +164,8 @@ export interface NativeStatus {
   /** Why the native kernels are not in use, in one line; absent when they are. */
   notice?: string;
   /**
-   * Kernel families beyond the convolutions (batch normalization, eltwise, pooling, gemm) that
+   * Kernel families beyond the convolutions (batch normalization, eltwise, pooling, gemm,
+   * convolution pieces) that
    * could not be made on this library, each with the reason; their wasm kernels run. Absent when
    * none was left out.
    */

@@ -1,0 +1,272 @@
+/**
+ * The kernels of `conv_pieces.ts`: {@linkcode FLIP_FILTER_KERNEL} (a transposed layer's filter
+ * as its convolution's, in JavaScript) and the forward convolution ({@linkcode CONV_PIECES_KERNEL})
+ * on oneDNN: one forward
+ * convolution primitive per piece, all writing the same NHWC output on tfjs-wasm's heap. Piece
+ * `j`'s filter is the `[kh, kw, c_j, out]` slice of the hwio filter at input channel `offset_j`, a
+ * strided view of the heap reordered into the layout oneDNN picks (as `_conv_kernels.ts` does
+ * for whole filters); the first primitive adds the bias, each later one a `sum` post-op, the last
+ * carries the LeakyReLU (`eltwise_relu` with the slope, once per application: two post-ops for
+ * two, not one with α², which would round differently). Primitives are made once per shape and
+ * kept.
+ *
+ * @example
+ * ```ts
+ * import { nativeConvPiecesKernels } from "./_conv_pieces.ts";
+ * swapWasmKernels(nativeConvPiecesKernels(openDnnl()), []);
+ * ```
+ * @module
+ */
+import { tf } from "../tf.ts";
+import { dimsOf, DNNL, type Dnnl, ExecArgs, MD_SIZE, type Owned, PlanCache } from "./_dnnl.ts";
+import { address, guarded, type WasmBackend } from "./_heap.ts";
+import { CONV_PIECES_KERNEL, FLIP_FILTER_KERNEL } from "./conv_pieces.ts";
+import { flipFilter } from "./_conv_kernels.ts";
+
+type Ptr = Deno.PointerObject;
+type Info = tf.TensorInfo;
+
+/** oneDNN 2.x's `dnnl_eltwise_relu` (a slope makes it LeakyReLU). */
+const ELTWISE_RELU = 0x1f;
+
+/** One piece's primitive and the memories whose buffers are set at each call. */
+interface PieceStep {
+  primitive: Ptr;
+  args: ExecArgs;
+  src: Ptr;
+  dst: Ptr;
+  bias?: Ptr;
+  /** The filter slice on the heap (strided hwio), reordered into `staged` when that is set. */
+  user: Ptr;
+  reorder?: { primitive: Ptr; args: ExecArgs };
+  staged?: Uint8Array;
+  /** Bytes from the filter's start to this piece's slice. */
+  offset: number;
+}
+
+interface Plan {
+  steps: PieceStep[];
+  implementations: string[];
+  owned: Owned[];
+}
+
+/** What one call computes. */
+interface Shape {
+  n: number;
+  h: number;
+  w: number;
+  channels: number[];
+  out: number;
+  kh: number;
+  kw: number;
+  ph: number;
+  pw: number;
+  bias: boolean;
+  alpha: number;
+  times: number;
+}
+
+function makePlan(d: Dnnl, s: Shape): Plan {
+  return d.owning((own, owned) => {
+    const ci = s.channels.reduce((a, b) => a + b, 0);
+    const dst = d.memoryDesc([s.n, s.out, s.h, s.w], DNNL.tagNhwc);
+    const biasMd = s.bias ? d.memoryDesc([s.out], DNNL.tagA) : null;
+    const byStrides = d.symbol("dnnl_memory_desc_init_by_strides");
+    const steps: PieceStep[] = [];
+    const implementations: string[] = [];
+    let at = 0;
+    s.channels.forEach((c, j) => {
+      const last = j === s.channels.length - 1;
+      const src = d.memoryDesc([s.n, c, s.h, s.w], DNNL.tagNhwc);
+      const dims = [s.out, c, s.kh, s.kw];
+      // hwio [kh, kw, ci, out] seen as oihw dims: o stride 1, i stride out, h, w.
+      const user = new Uint8Array(MD_SIZE);
+      d.check(
+        byStrides(
+          user,
+          4,
+          dimsOf(dims),
+          DNNL.f32,
+          dimsOf([1, s.out, s.kw * ci * s.out, ci * s.out]),
+        ),
+        `memory description of a [${dims.join(", ")}] filter slice`,
+      );
+      const any = d.memoryDesc(dims, DNNL.tagAny);
+      const desc = d.convolutionDesc(
+        "forward",
+        src,
+        any,
+        dst,
+        [1, 1],
+        [0, 0],
+        [s.ph, s.pw],
+        [s.ph, s.pw],
+        j === 0 ? biasMd : null,
+      );
+      const postOps: ({ sum: number } | { eltwise: number; alpha: number })[] = [];
+      if (j > 0) postOps.push({ sum: 1 });
+      if (last) {
+        for (let t = 0; t < s.times; t++) postOps.push({ eltwise: ELTWISE_RELU, alpha: s.alpha });
+      }
+      const pd = own("pd", d.postOpsAttr(postOps, (attr) => d.primitiveDesc(desc, null, attr)));
+      implementations.push(d.implementation(pd));
+      const chosen = d.queryMd(pd, DNNL.queryWeightsMd);
+      const userPtr = Deno.UnsafePointer.of(user)!;
+      const userMem = own("memory", d.memory(userPtr));
+      let filterMem = userMem;
+      let staged: Uint8Array | undefined;
+      let reorder: PieceStep["reorder"];
+      if (!d.sameMd(chosen, userPtr)) {
+        const size = d.mdSize(chosen);
+        staged = new Uint8Array(size + 64);
+        const base = Deno.UnsafePointer.of(staged)!;
+        const pad = (64 - Number(Deno.UnsafePointer.value(base) % 64n)) % 64;
+        filterMem = own("memory", d.memory(chosen));
+        d.setHandle(filterMem, Deno.UnsafePointer.offset(base, pad)!);
+        const reorderPd = own("pd", d.reorderDesc(userPtr, chosen));
+        reorder = {
+          primitive: own("primitive", d.primitive(reorderPd)),
+          args: new ExecArgs([[DNNL.argSrc, userMem], [DNNL.argDst, filterMem]]),
+        };
+      }
+      const srcMem = own("memory", d.memory(Deno.UnsafePointer.of(src)!));
+      const dstMem = own("memory", d.memory(Deno.UnsafePointer.of(dst)!));
+      const args: [number, Ptr][] = [
+        [DNNL.argSrc, srcMem],
+        [DNNL.argWeights, filterMem],
+        [DNNL.argDst, dstMem],
+      ];
+      let biasMem: Ptr | undefined;
+      if (j === 0 && biasMd !== null) {
+        biasMem = own("memory", d.memory(Deno.UnsafePointer.of(biasMd)!));
+        args.push([DNNL.argBias, biasMem]);
+      }
+      steps.push({
+        primitive: own("primitive", d.primitive(pd)),
+        args: new ExecArgs(args),
+        src: srcMem,
+        dst: dstMem,
+        bias: biasMem,
+        user: userMem,
+        reorder,
+        staged,
+        offset: 4 * at * s.out,
+      });
+      at += c;
+    });
+    return { steps, implementations, owned };
+  });
+}
+
+/**
+ * {@linkcode FLIP_FILTER_KERNEL} and {@linkcode CONV_PIECES_KERNEL} over oneDNN `dnnl`, the latter with its primitives kept per shape (at most
+ * `limit`). Makes one small plan at once, so that a library without post-ops fails here (and the
+ * family is left out) rather than in a training step.
+ *
+ * @example
+ * ```ts
+ * const [[name, kernelFunc]] = nativeConvPiecesKernels(dnnl);
+ * ```
+ */
+export function nativeConvPiecesKernels(dnnl: Dnnl, limit = 256): [string, tf.KernelFunc][] {
+  const plans = new PlanCache<Plan>(limit, (plan) => dnnl.destroyAll(plan.owned));
+  const planOf = (s: Shape) => plans.get(JSON.stringify(s), () => makePlan(dnnl, s));
+  planOf({
+    n: 1,
+    h: 3,
+    w: 3,
+    channels: [2, 3],
+    out: 4,
+    kh: 3,
+    kw: 3,
+    ph: 1,
+    pw: 1,
+    bias: true,
+    alpha: 0.01,
+    times: 2,
+  });
+  return [[FLIP_FILTER_KERNEL, flipKernel], [CONV_PIECES_KERNEL, (config) => {
+    const inputs = config.inputs as Record<string, Info>;
+    const { padding, alpha, times } = config.attrs as unknown as {
+      padding: [number, number];
+      alpha: number;
+      times: number;
+    };
+    const pieces: Info[] = [];
+    for (let j = 0; inputs[`x${j}`] !== undefined; j++) pieces.push(inputs[`x${j}`]);
+    const { filter, bias } = inputs;
+    const [kh, kw, ci, out] = filter.shape;
+    const [n, h, w] = pieces[0]?.shape ?? [];
+    const channels = pieces.map((p) => p.shape[3]);
+    const text = () =>
+      `pieces ${pieces.map((p) => `[${p.shape.join(", ")}]`).join(", ")}, filter [${
+        filter.shape.join(", ")
+      }]${bias ? `, bias [${bias.shape.join(", ")}]` : ""}`;
+    if (
+      pieces.length === 0 || [...pieces, filter, ...(bias ? [bias] : [])].some((t) =>
+        t.dtype !== "float32"
+      ) ||
+      pieces.some((p) => p.shape.length !== 4 || p.shape.slice(0, 3).join() !== [n, h, w].join()) ||
+      channels.reduce((a, b) => a + b, 0) !== ci || (bias && bias.shape.join() !== String(out))
+    ) {
+      throw new RangeError(
+        `${CONV_PIECES_KERNEL} expects float32 NHWC pieces of one batch, height and width whose ` +
+          `channels add up to the filter's input channels, and a bias of the output channels; got ${text()}`,
+      );
+    }
+    const backend = config.backend as unknown as WasmBackend;
+    const y = backend.makeOutput([n, h, w, out], "float32");
+    return guarded(backend, [y], () =>
+      `${CONV_PIECES_KERNEL} on oneDNN failed for ${text()}`, () => {
+      const plan = planOf({
+        n,
+        h,
+        w,
+        channels,
+        out,
+        kh,
+        kw,
+        ph: padding[0],
+        pw: padding[1],
+        bias: bias !== undefined,
+        alpha,
+        times,
+      });
+      const w0 = address(backend, filter);
+      const dst = address(backend, y);
+      plan.steps.forEach((step, j) => {
+        dnnl.setHandle(step.src, address(backend, pieces[j]));
+        dnnl.setHandle(step.dst, dst);
+        if (step.bias) {
+          dnnl.setHandle(step.bias, address(backend, bias));
+        }
+        dnnl.setHandle(step.user, Deno.UnsafePointer.offset(w0, step.offset)!);
+        if (step.reorder) {
+          dnnl.execute(step.reorder.primitive, step.reorder.args);
+        }
+        dnnl.execute(step.primitive, step.args);
+      });
+      return y;
+    });
+  }]];
+}
+
+/** {@linkcode FLIP_FILTER_KERNEL}: one JavaScript pass over the wasm heap. */
+const flipKernel: tf.KernelFunc = (config) => {
+  const { x } = config.inputs as { x: Info };
+  if (x.shape.length !== 4 || x.dtype !== "float32") {
+    throw new RangeError(
+      `${FLIP_FILTER_KERNEL} expects a float32 filter [kh, kw, a, b], got ${x.dtype} ` +
+        `[${x.shape.join(", ")}]`,
+    );
+  }
+  const backend = config.backend as unknown as WasmBackend;
+  const [kh, kw, a, b] = x.shape;
+  const out = backend.makeOutput([kh, kw, b, a], "float32");
+  const size = kh * kw * a * b;
+  // Views after the allocation, which may grow (and so move) the heap.
+  const heap = backend.wasm.HEAPU8.buffer;
+  const view = (t: Info) => new Float32Array(heap, backend.getMemoryOffset(t.dataId), size);
+  flipFilter(view(x), x.shape, view(out));
+  return out;
+};
