@@ -107,6 +107,11 @@ interface Call {
   keep?: () => Iterable<tf.Tensor>;
   /** Held strongly only by the call's own continuation (see the module doc). */
   token: WeakRef<object>;
+  /**
+   * The promise handed to the caller, held until the call finishes or is repaired: the stopped
+   * cell awaits it, so the kernel cannot end that cell before the repair (see the module doc).
+   */
+  outer?: Promise<unknown>;
   /** The newest tensor id recorded. */
   lastId: number;
   /** True while the call's synchronous part runs. */
@@ -256,6 +261,11 @@ function repairDead(call: Call): EngineRepair {
   call.tensors.clear();
   if (!current) stopWatchdog();
   lastRepair = { deadCalls: [call.name], tensorsReclaimed: reclaimed, restored };
+  if (call.outer !== undefined) {
+    // Only now may the stopped cell end: a collection lets the kernel see its promise gone.
+    call.outer = undefined;
+    collectGarbage();
+  }
   return lastRepair;
 }
 
@@ -410,6 +420,7 @@ export function interruptSafe<T>(name: string, fn: () => T, options: InterruptSa
     clearTimeout(call.syncCheck);
     if (current === call) current = undefined;
     call.tensors.clear();
+    call.outer = undefined;
     if (!current) stopWatchdog();
   };
   let result: T;
@@ -427,7 +438,7 @@ export function interruptSafe<T>(name: string, fn: () => T, options: InterruptSa
     return result;
   }
   // Only these continuations hold the token: when the call is stopped they become garbage.
-  return result.then(
+  const outer = result.then(
     (value) => {
       void token;
       finish();
@@ -438,5 +449,9 @@ export function interruptSafe<T>(name: string, fn: () => T, options: InterruptSa
       finish();
       throw error;
     },
-  ) as T;
+  );
+  // The stopped cell's promise is reachable from this one (the cell awaits it): held here, it
+  // outlives the token, and the kernel can only end the cell after the repair has run.
+  call.outer = outer;
+  return outer as T;
 }
