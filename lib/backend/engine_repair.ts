@@ -24,10 +24,16 @@
  *   collection proves the call dead (a call that is merely waiting, on a GPU read, a file write
  *   or a callback, keeps its token alive and is never touched);
  * - runs a watchdog timer that, when the call has made no progress between two ticks, forces a
- *   garbage collection (at most a logarithmic number of times while it stays idle). That
- *   collection ends the stopped cell within a fraction of a second, and the repair below runs in
- *   the same tick, before the kernel reports the cell ended. After a collection V8 makes by
- *   itself, a `FinalizationRegistry` callback on the token runs the repair instead.
+ *   garbage collection (at most a logarithmic number of times while it stays idle) and runs the
+ *   repair below when that collection took the token. After a collection V8 makes by itself, a
+ *   `FinalizationRegistry` callback on the token runs the repair instead;
+ * - holds the promise it hands to the caller until the call finishes or is repaired. The stopped
+ *   cell awaits that promise, so the cell's own promise, whose collection is what makes the
+ *   kernel end the cell, stays alive until the repair has run; the repair then collects garbage
+ *   once more, and the cell ends within a fraction of a second. So the next cell always finds
+ *   the engine repaired. (Without this, a collection V8 made by itself took the token and the
+ *   cell's promise together: the kernel ended the cell, and a cell already waiting could run
+ *   before the `FinalizationRegistry` callback; it then read the stopped call's tensors.)
  *
  * The repair of a dead call restores the engine to its state at the call's start (scopes opened
  * since are closed, `kernelDepth`, `gradientDepth`, the tape, the data-move stack and profiling
@@ -200,8 +206,8 @@ function isDead(call: Call): boolean {
   return call.token.deref() === undefined;
 }
 
-// A collection V8 makes by itself (the one that lets the kernel end the stopped cell) is seen here,
-// as a task right after it: the repair then comes before the next cell, as after the watchdog's.
+// A collection V8 makes by itself is seen here, in a task some time after it; the stopped cell
+// is still running then (its promise is held through `Call.outer`), so no other cell came first.
 const finalizer = new FinalizationRegistry<Call>((call) => {
   if (current === call) repairDead(call);
 });
