@@ -63,6 +63,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import { beginOp, clearInFlight, endOp, settleInFlight } from "./_engine_in_flight.ts";
 import v8 from "node:v8";
 import vm from "node:vm";
 
@@ -92,7 +93,10 @@ export interface EngineRepair {
   deadCalls: string[];
   /** Tensors and variables disposed (those the stopped calls had created and left). */
   tensorsReclaimed: number;
-  /** Engine fields that were found mid-step and restored (`kernelDepth 3→0`, …). */
+  /**
+   * Engine fields that were found mid-step and restored (`kernelDepth 3→0`, …), and the engine
+   * operation the Stop cut in half, finished (`assign of conv1/kernel finished`).
+   */
   restored: string[];
 }
 
@@ -162,14 +166,27 @@ function hook(): void {
     return v;
   };
   // Disposed first, forgotten second: a Stop between the two leaves a disposed tensor in the
-  // record (skipped), never a live one out of it.
+  // record (skipped), never a live one out of it. One cut inside the engine's part is noted
+  // (_engine_in_flight.ts), and the repair finishes it instead of disposing it twice.
   e.disposeTensor = function (this: EngineInternals, t) {
+    if (!current) return disposeTensor.call(this, t);
+    const n = beginOp("dispose", t);
     disposeTensor.call(this, t);
+    endOp(n);
     if (current && !(t instanceof tf.Variable)) current.tensors.delete(t);
   };
   e.disposeVariable = function (this: EngineInternals, v) {
     disposeVariable.call(this, v);
     current?.tensors.delete(v);
+  };
+  // An assignment disposes the old value, then registers the new one: also noted.
+  const proto = tf.Variable.prototype;
+  const assign = proto.assign;
+  proto.assign = function (this: tf.Variable, value: tf.Tensor) {
+    if (!current) return assign.call(this, value);
+    const n = beginOp("assign", this, value);
+    assign.call(this, value);
+    endOp(n);
   };
 }
 
@@ -252,6 +269,8 @@ function stopWatchdog(): void {
 function repairDead(call: Call): EngineRepair {
   if (current === call) current = undefined;
   if (call.syncCheck !== undefined) clearTimeout(call.syncCheck);
+  // First, before anything is disposed: the engine operation the Stop cut in half, if any.
+  const finished = settleInFlight();
   // A Stop between a tensor's creation and its recording leaves it only in its scope: the
   // newest tensor there, right after the last one recorded (later ones are the user's).
   const restored = restoreEngine(call.baseline, (t) => {
@@ -266,7 +285,11 @@ function repairDead(call: Call): EngineRepair {
   }
   call.tensors.clear();
   if (!current) stopWatchdog();
-  lastRepair = { deadCalls: [call.name], tensorsReclaimed: reclaimed, restored };
+  lastRepair = {
+    deadCalls: [call.name],
+    tensorsReclaimed: reclaimed,
+    restored: [...finished, ...restored],
+  };
   if (call.outer !== undefined) {
     // Only now may the stopped cell end: a collection lets the kernel see its promise gone.
     call.outer = undefined;
@@ -412,6 +435,7 @@ export function interruptSafe<T>(name: string, fn: () => T, options: InterruptSa
     },
   };
   current = call;
+  clearInFlight();
   finalizer.register(token, call, token);
   // Timers run only on an empty stack: finding the synchronous part still "running" there
   // means it was terminated.
