@@ -1,16 +1,18 @@
 /**
- * The tfjs-engine operations of a lib call that are under way (a tensor's disposal, a variable's
- * assignment), so that one a Stop cut in half can be finished by the repair
+ * The tfjs-engine operations of a lib call that are under way (a tensor's registration or
+ * disposal, a variable's assignment), so that one a Stop cut in half can be finished by the repair
  * (`engine_repair.ts`).
  *
  * Why: tfjs's `disposeTensor` first lowers the tensor count, then releases the data; the tensor
  * is only marked disposed after it returns. `Variable.assign` disposes the old value, then
  * registers the new one. A Stop between those steps left a tensor the engine had already
  * counted out but that still looked alive, so the repair disposed it again: the count went one
- * below the truth and the backend freed the data a second time (measured on notebook 02: counts
- * of -1 and -2 after Stops, then "memory access out of bounds" in the next run). Each operation
+ * below the truth, and the backend could release the data twice (seen on notebook 02: counts of
+ * -1 and -2 after Stops, then "memory access out of bounds" in the next run). A tensor counted in
+ * but not yet recorded was the opposite case: left alive for good. Each operation
  * notes the tensor count and the data's reference count when it starts; comparing them with the
- * engine's state tells which of its steps were done.
+ * engine's state tells which of its steps were done (so tensors that other code, a timer of the
+ * user's, makes between the Stop and the repair can mislead it).
  *
  * @example
  * ```ts
@@ -18,7 +20,7 @@
  * const n = beginOp("dispose", tensor);
  * tensor.dispose();
  * endOp(n);
- * settleInFlight(); // after a Stop: finishes what was cut in half; [] here
+ * settleInFlight((t) => t.dispose()); // after a Stop: finishes what was cut in half; [] here
  * ```
  * @module
  */
@@ -45,8 +47,8 @@ interface Engine {
 
 /** An operation under way. */
 interface Op {
-  kind: "dispose" | "assign";
-  /** The tensor disposed, or the variable assigned. */
+  kind: "track" | "dispose" | "assign";
+  /** The tensor registered or disposed, or the variable assigned. */
   t: tf.Tensor;
   /** The engine's tensor count when it started. */
   count: number;
@@ -61,6 +63,7 @@ interface Op {
 
 const engine = () => tf.engine() as unknown as Engine;
 const ops: Op[] = [];
+const NONE = null as unknown as Backend;
 
 function dataOf(t: tf.Tensor): { dataId: object; backend: Backend; refs: number } {
   const e = engine(), dataId = t.dataId as object;
@@ -77,7 +80,12 @@ function dataOf(t: tf.Tensor): { dataId: object; backend: Backend; refs: number 
  * ```
  */
 export function beginOp(kind: Op["kind"], t: tf.Tensor, value?: tf.Tensor): number {
-  const op: Op = { kind, t, count: engine().state.numTensors, ...dataOf(t) };
+  const count = engine().state.numTensors;
+  // A new tensor's data is only read if the registration is cut (it is every op's hot path).
+  if (kind === "track") {
+    return ops.push({ kind, t, count, dataId: t.dataId, backend: NONE, refs: 0 });
+  }
+  const op: Op = { kind, t, count, ...dataOf(t) };
   if (value) {
     op.value = value;
     op.valueRefs = dataOf(value).refs;
@@ -131,19 +139,34 @@ function releaseData(op: Op): void {
 
 /**
  * Finishes the operation a Stop cut in half, if any, and forgets the rest; returns what it did.
- * Call with the engine otherwise untouched since the Stop, before disposing anything.
+ * A tensor registered but maybe not recorded yet is passed to `adopt`. Call with the engine
+ * otherwise untouched since the Stop, before disposing anything.
  *
  * @example
  * ```ts
- * const done = settleInFlight(); // e.g. ["assign of conv1/kernel finished"]
+ * const done = settleInFlight((t) => t.dispose()); // e.g. ["assign of conv1/kernel finished"]
  * ```
  */
-export function settleInFlight(): string[] {
+export function settleInFlight(adopt: (t: tf.Tensor) => void): string[] {
   // The outermost is the one cut: those above it are its own steps (an assignment's disposal).
   const op = ops[0];
   ops.length = 0;
   if (!op) return [];
   const e = engine(), s = e.state;
+  if (op.kind === "track") {
+    if (s.numTensors === op.count) {
+      markDisposed(op.t); // never counted: nobody may use it
+      return [];
+    }
+    if (s.tensorInfo.has(op.dataId)) {
+      adopt(op.t); // counted, maybe unrecorded: disposed by the repair with the call's tensors
+      return [];
+    }
+    // Counted but its data not registered: the engine's disposal would skip it.
+    s.numTensors--;
+    markDisposed(op.t);
+    return [`registration of tensor ${op.t.id} undone`];
+  }
   const counted = s.numTensors === op.count - 1; // the tensor count already went down
   if (op.kind === "dispose") {
     if (!counted) return []; // not started: the repair disposes it as any other

@@ -157,8 +157,11 @@ function hook(): void {
   const { trackTensor, makeVariable, disposeTensor, disposeVariable } = e;
   // Variables pass through trackTensor on every assign too: they are recorded at creation only.
   e.trackTensor = function (this: EngineInternals, t, backend) {
+    if (!current) return trackTensor.call(this, t, backend);
+    const n = beginOp("track", t);
     trackTensor.call(this, t, backend);
     if (current && !(t instanceof tf.Variable)) record(t);
+    endOp(n);
   };
   e.makeVariable = function (this: EngineInternals, ...args) {
     const v = makeVariable.apply(this, args);
@@ -270,7 +273,7 @@ function repairDead(call: Call): EngineRepair {
   if (current === call) current = undefined;
   if (call.syncCheck !== undefined) clearTimeout(call.syncCheck);
   // First, before anything is disposed: the engine operation the Stop cut in half, if any.
-  const finished = settleInFlight();
+  const finished = settleInFlight((t) => call.tensors.add(t));
   // A Stop between a tensor's creation and its recording leaves it only in its scope: the
   // newest tensor there, right after the last one recorded (later ones are the user's).
   const restored = restoreEngine(call.baseline, (t) => {
