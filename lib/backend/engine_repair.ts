@@ -35,10 +35,12 @@
  *   cell's promise together: the kernel ended the cell, and a cell already waiting could run
  *   before the `FinalizationRegistry` callback; it then read the stopped call's tensors.)
  *
- * The repair of a dead call restores the engine to its state at the call's start (scopes opened
- * since are closed, `kernelDepth`, `gradientDepth`, the tape, the data-move stack and profiling
- * reset; the tape's saved tensors freed) and disposes every tensor the call created that is still
- * alive, except those its caller said to keep (the user's own model weights, for `train`).
+ * The repair of a dead call first finishes the engine operation the Stop cut in half, if any (a
+ * tensor's registration or disposal, a `Variable.assign`: see `_engine_in_flight.ts`), then
+ * restores the engine to its state at the call's start (scopes opened since are closed,
+ * `kernelDepth`, `gradientDepth`, the tape, the data-move stack and profiling reset; the tape's
+ * saved tensors freed) and disposes every tensor the call created that is still alive, except
+ * those its caller said to keep (the user's own model weights, for `train`).
  * The same checks run on entry of every wrapped call and in {@linkcode recoverEngine}, so the next
  * training run works even where no timer could run. A call stopped in its synchronous part (the
  * shape sweep) is found dead by a zero-delay timer: timers only run on an empty stack.
