@@ -24,15 +24,23 @@
  *   collection proves the call dead (a call that is merely waiting, on a GPU read, a file write
  *   or a callback, keeps its token alive and is never touched);
  * - runs a watchdog timer that, when the call has made no progress between two ticks, forces a
- *   garbage collection (at most a logarithmic number of times while it stays idle). That
- *   collection ends the stopped cell within a fraction of a second, and the repair below runs in
- *   the same tick, before the kernel reports the cell ended. After a collection V8 makes by
- *   itself, a `FinalizationRegistry` callback on the token runs the repair instead.
+ *   garbage collection (at most a logarithmic number of times while it stays idle) and runs the
+ *   repair below when that collection took the token. After a collection V8 makes by itself, a
+ *   `FinalizationRegistry` callback on the token runs the repair instead;
+ * - holds the promise it hands to the caller until the call finishes or is repaired. The stopped
+ *   cell awaits that promise, so the cell's own promise, whose collection is what makes the
+ *   kernel end the cell, stays alive until the repair has run; the repair then collects garbage
+ *   once more, and the cell ends within a fraction of a second. So the next cell always finds
+ *   the engine repaired. (Without this, a collection V8 made by itself took the token and the
+ *   cell's promise together: the kernel ended the cell, and a cell already waiting could run
+ *   before the `FinalizationRegistry` callback; it then read the stopped call's tensors.)
  *
- * The repair of a dead call restores the engine to its state at the call's start (scopes opened
- * since are closed, `kernelDepth`, `gradientDepth`, the tape, the data-move stack and profiling
- * reset; the tape's saved tensors freed) and disposes every tensor the call created that is still
- * alive, except those its caller said to keep (the user's own model weights, for `train`).
+ * The repair of a dead call first finishes the engine operation the Stop cut in half, if any (a
+ * tensor's registration or disposal, a `Variable.assign`: see `_engine_in_flight.ts`), then
+ * restores the engine to its state at the call's start (scopes opened since are closed,
+ * `kernelDepth`, `gradientDepth`, the tape, the data-move stack and profiling reset; the tape's
+ * saved tensors freed) and disposes every tensor the call created that is still alive, except
+ * those its caller said to keep (the user's own model weights, for `train`).
  * The same checks run on entry of every wrapped call and in {@linkcode recoverEngine}, so the next
  * training run works even where no timer could run. A call stopped in its synchronous part (the
  * shape sweep) is found dead by a zero-delay timer: timers only run on an empty stack.
@@ -57,6 +65,7 @@
  * @module
  */
 import { tf } from "./tf.ts";
+import { beginOp, clearInFlight, endOp, settleInFlight } from "./_engine_in_flight.ts";
 import v8 from "node:v8";
 import vm from "node:vm";
 
@@ -86,7 +95,10 @@ export interface EngineRepair {
   deadCalls: string[];
   /** Tensors and variables disposed (those the stopped calls had created and left). */
   tensorsReclaimed: number;
-  /** Engine fields that were found mid-step and restored (`kernelDepth 3→0`, …). */
+  /**
+   * Engine fields that were found mid-step and restored (`kernelDepth 3→0`, …), and the engine
+   * operation the Stop cut in half, finished (`assign of conv1/kernel finished`).
+   */
   restored: string[];
 }
 
@@ -107,6 +119,11 @@ interface Call {
   keep?: () => Iterable<tf.Tensor>;
   /** Held strongly only by the call's own continuation (see the module doc). */
   token: WeakRef<object>;
+  /**
+   * The promise handed to the caller, held until the call finishes or is repaired: the stopped
+   * cell awaits it, so the kernel cannot end that cell before the repair (see the module doc).
+   */
+  outer?: Promise<unknown>;
   /** The newest tensor id recorded. */
   lastId: number;
   /** True while the call's synchronous part runs. */
@@ -142,8 +159,11 @@ function hook(): void {
   const { trackTensor, makeVariable, disposeTensor, disposeVariable } = e;
   // Variables pass through trackTensor on every assign too: they are recorded at creation only.
   e.trackTensor = function (this: EngineInternals, t, backend) {
+    if (!current) return trackTensor.call(this, t, backend);
+    const n = beginOp("track", t);
     trackTensor.call(this, t, backend);
     if (current && !(t instanceof tf.Variable)) record(t);
+    endOp(n);
   };
   e.makeVariable = function (this: EngineInternals, ...args) {
     const v = makeVariable.apply(this, args);
@@ -151,14 +171,27 @@ function hook(): void {
     return v;
   };
   // Disposed first, forgotten second: a Stop between the two leaves a disposed tensor in the
-  // record (skipped), never a live one out of it.
+  // record (skipped), never a live one out of it. One cut inside the engine's part is noted
+  // (_engine_in_flight.ts), and the repair finishes it instead of disposing it twice.
   e.disposeTensor = function (this: EngineInternals, t) {
+    if (!current) return disposeTensor.call(this, t);
+    const n = beginOp("dispose", t);
     disposeTensor.call(this, t);
+    endOp(n);
     if (current && !(t instanceof tf.Variable)) current.tensors.delete(t);
   };
   e.disposeVariable = function (this: EngineInternals, v) {
     disposeVariable.call(this, v);
     current?.tensors.delete(v);
+  };
+  // An assignment disposes the old value, then registers the new one: also noted.
+  const proto = tf.Variable.prototype;
+  const assign = proto.assign;
+  proto.assign = function (this: tf.Variable, value: tf.Tensor) {
+    if (!current) return assign.call(this, value);
+    const n = beginOp("assign", this, value);
+    assign.call(this, value);
+    endOp(n);
   };
 }
 
@@ -195,8 +228,8 @@ function isDead(call: Call): boolean {
   return call.token.deref() === undefined;
 }
 
-// A collection V8 makes by itself (the one that lets the kernel end the stopped cell) is seen here,
-// as a task right after it: the repair then comes before the next cell, as after the watchdog's.
+// A collection V8 makes by itself is seen here, in a task some time after it; the stopped cell
+// is still running then (its promise is held through `Call.outer`), so no other cell came first.
 const finalizer = new FinalizationRegistry<Call>((call) => {
   if (current === call) repairDead(call);
 });
@@ -241,6 +274,8 @@ function stopWatchdog(): void {
 function repairDead(call: Call): EngineRepair {
   if (current === call) current = undefined;
   if (call.syncCheck !== undefined) clearTimeout(call.syncCheck);
+  // First, before anything is disposed: the engine operation the Stop cut in half, if any.
+  const finished = settleInFlight((t) => call.tensors.add(t));
   // A Stop between a tensor's creation and its recording leaves it only in its scope: the
   // newest tensor there, right after the last one recorded (later ones are the user's).
   const restored = restoreEngine(call.baseline, (t) => {
@@ -255,7 +290,16 @@ function repairDead(call: Call): EngineRepair {
   }
   call.tensors.clear();
   if (!current) stopWatchdog();
-  lastRepair = { deadCalls: [call.name], tensorsReclaimed: reclaimed, restored };
+  lastRepair = {
+    deadCalls: [call.name],
+    tensorsReclaimed: reclaimed,
+    restored: [...finished, ...restored],
+  };
+  if (call.outer !== undefined) {
+    // Only now may the stopped cell end: a collection lets the kernel see its promise gone.
+    call.outer = undefined;
+    collectGarbage();
+  }
   return lastRepair;
 }
 
@@ -396,6 +440,7 @@ export function interruptSafe<T>(name: string, fn: () => T, options: InterruptSa
     },
   };
   current = call;
+  clearInFlight();
   finalizer.register(token, call, token);
   // Timers run only on an empty stack: finding the synchronous part still "running" there
   // means it was terminated.
@@ -410,6 +455,7 @@ export function interruptSafe<T>(name: string, fn: () => T, options: InterruptSa
     clearTimeout(call.syncCheck);
     if (current === call) current = undefined;
     call.tensors.clear();
+    call.outer = undefined;
     if (!current) stopWatchdog();
   };
   let result: T;
@@ -427,7 +473,7 @@ export function interruptSafe<T>(name: string, fn: () => T, options: InterruptSa
     return result;
   }
   // Only these continuations hold the token: when the call is stopped they become garbage.
-  return result.then(
+  const outer = result.then(
     (value) => {
       void token;
       finish();
@@ -438,5 +484,9 @@ export function interruptSafe<T>(name: string, fn: () => T, options: InterruptSa
       finish();
       throw error;
     },
-  ) as T;
+  );
+  // The stopped cell's promise is reachable from this one (the cell awaits it): held here, it
+  // outlives the token, and the kernel can only end the cell after the repair has run.
+  call.outer = outer;
+  return outer as T;
 }

@@ -1,0 +1,192 @@
+/**
+ * The tfjs-engine operations of a lib call that are under way (a tensor's registration or
+ * disposal, a variable's assignment), so that one a Stop cut in half can be finished by the repair
+ * (`engine_repair.ts`).
+ *
+ * Why: tfjs's `disposeTensor` first lowers the tensor count, then releases the data; the tensor
+ * is only marked disposed after it returns. `Variable.assign` disposes the old value, then
+ * registers the new one. A Stop between those steps left a tensor the engine had already
+ * counted out but that still looked alive, so the repair disposed it again: the count went one
+ * below the truth, and the backend could release the data twice (seen on notebook 02: counts of
+ * -1 and -2 after Stops, then "memory access out of bounds" in the next run). A tensor counted in
+ * but not yet recorded was the opposite case: left alive for good. Each operation
+ * notes the tensor count and the data's reference count when it starts; comparing them with the
+ * engine's state tells which of its steps were done (so tensors that other code, a timer of the
+ * user's, makes between the Stop and the repair can mislead it).
+ *
+ * @example
+ * ```ts
+ * import { beginOp, endOp, settleInFlight } from "./_engine_in_flight.ts";
+ * const n = beginOp("dispose", tensor);
+ * tensor.dispose();
+ * endOp(n);
+ * settleInFlight((t) => t.dispose()); // after a Stop: finishes what was cut in half; [] here
+ * ```
+ * @module
+ */
+import { tf } from "./tf.ts";
+
+/** A backend's reference counting, as tfjs's `KernelBackend` has it. */
+interface Backend {
+  refCount(dataId: object): number;
+  incRef(dataId: object): void;
+  disposeData(dataId: object): boolean;
+}
+
+/** The engine internals used here (tfjs-core 4.22's engine.ts). */
+interface Engine {
+  state: {
+    numTensors: number;
+    tensorInfo: Map<object, { backend: Backend }>;
+    registeredVariables: Record<string, tf.Variable>;
+  };
+  backend: Backend;
+  incRef(t: tf.Tensor, backend: Backend | null): void;
+  removeDataId(dataId: object, backend: Backend): void;
+}
+
+/** An operation under way. */
+interface Op {
+  kind: "track" | "dispose" | "assign";
+  /** The tensor registered or disposed, or the variable assigned. */
+  t: tf.Tensor;
+  /** The engine's tensor count when it started. */
+  count: number;
+  /** The data it releases (the tensor's, the variable's old value), its backend and count. */
+  dataId: object;
+  backend: Backend;
+  refs: number;
+  /** For an assignment: the new value and its data's reference count then. */
+  value?: tf.Tensor;
+  valueRefs?: number;
+}
+
+const engine = () => tf.engine() as unknown as Engine;
+const ops: Op[] = [];
+const NONE = null as unknown as Backend;
+
+function dataOf(t: tf.Tensor): { dataId: object; backend: Backend; refs: number } {
+  const e = engine(), dataId = t.dataId as object;
+  const backend = e.state.tensorInfo.get(dataId)?.backend ?? e.backend;
+  return { dataId, backend, refs: backend.refCount(dataId) };
+}
+
+/**
+ * Notes an operation starting; returns the depth to pass to {@linkcode endOp}.
+ *
+ * @example
+ * ```ts
+ * const n = beginOp("assign", variable, newValue);
+ * ```
+ */
+export function beginOp(kind: Op["kind"], t: tf.Tensor, value?: tf.Tensor): number {
+  const count = engine().state.numTensors;
+  // A new tensor's data is only read if the registration is cut (it is every op's hot path).
+  if (kind === "track") {
+    return ops.push({ kind, t, count, dataId: t.dataId, backend: NONE, refs: 0 });
+  }
+  const op: Op = { kind, t, count, ...dataOf(t) };
+  if (value) {
+    op.value = value;
+    op.valueRefs = dataOf(value).refs;
+  }
+  return ops.push(op);
+}
+
+/**
+ * Notes that the operation begun at depth `n` ended (and any begun inside it).
+ *
+ * @example
+ * ```ts
+ * endOp(beginOp("dispose", tensor));
+ * ```
+ */
+export function endOp(n: number): void {
+  ops.length = n - 1;
+}
+
+/**
+ * Forgets every operation noted (at the start of a call: those left are not its own).
+ *
+ * @example
+ * ```ts
+ * clearInFlight();
+ * ```
+ */
+export function clearInFlight(): void {
+  ops.length = 0;
+}
+
+/** Marks `t` disposed the way `Tensor.dispose` does after the engine's part. */
+function markDisposed(t: tf.Tensor): void {
+  (t as unknown as { isDisposedInternal: boolean }).isDisposedInternal = true;
+  if (t instanceof tf.Variable) {
+    const registered = engine().state.registeredVariables;
+    if (registered[t.name] === t) delete registered[t.name];
+  }
+}
+
+/** The rest of the engine's `disposeTensor` after its count went down: release the data. */
+function releaseData(op: Op): void {
+  const { dataId, backend, refs } = op;
+  // Reference count unchanged: the backend has not released it yet.
+  if (refs > 0 && backend.refCount(dataId) === refs) {
+    if (backend.disposeData(dataId)) engine().removeDataId(dataId, backend);
+  } else if (backend.refCount(dataId) === 0) {
+    engine().removeDataId(dataId, backend);
+  }
+}
+
+/**
+ * Finishes the operation a Stop cut in half, if any, and forgets the rest; returns what it did.
+ * A tensor registered but maybe not recorded yet is passed to `adopt`. Call with the engine
+ * otherwise untouched since the Stop, before disposing anything.
+ *
+ * @example
+ * ```ts
+ * const done = settleInFlight((t) => t.dispose()); // e.g. ["assign of conv1/kernel finished"]
+ * ```
+ */
+export function settleInFlight(adopt: (t: tf.Tensor) => void): string[] {
+  // The outermost is the one cut: those above it are its own steps (an assignment's disposal).
+  const op = ops[0];
+  ops.length = 0;
+  if (!op) return [];
+  const e = engine(), s = e.state;
+  if (op.kind === "track") {
+    if (s.numTensors === op.count) {
+      markDisposed(op.t); // never counted: nobody may use it
+      return [];
+    }
+    if (s.tensorInfo.has(op.dataId)) {
+      adopt(op.t); // counted, maybe unrecorded: disposed by the repair with the call's tensors
+      return [];
+    }
+    // Counted but its data not registered: the engine's disposal would skip it.
+    s.numTensors--;
+    markDisposed(op.t);
+    return [`registration of tensor ${op.t.id} undone`];
+  }
+  const counted = s.numTensors === op.count - 1; // the tensor count already went down
+  if (op.kind === "dispose") {
+    if (!counted) return []; // not started: the repair disposes it as any other
+    releaseData(op);
+    markDisposed(op.t);
+    return [`disposal of tensor ${op.t.id} finished`];
+  }
+  const v = op.t as tf.Variable, value = op.value!;
+  const name = `assign of ${v.name}`;
+  if (counted) {
+    // The old value was counted out, the new one not yet in: finish both.
+    releaseData(op);
+    v.dataId = value.dataId;
+    e.incRef(v, null);
+    return [`${name} finished`];
+  }
+  if (v.dataId !== op.dataId && dataOf(value).refs === op.valueRefs) {
+    // Counted in again, but the backend has no reference of the variable's yet.
+    e.backend.incRef(v.dataId as object);
+    return [`${name} finished`];
+  }
+  return [];
+}
