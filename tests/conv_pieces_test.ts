@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertLessOrEqual, assertThrows } from "@std/assert";
 import { nativeKernels, tf } from "../lib/backend/mod.ts";
 import {
+  CONV_PIECES_FILTER_GRAD_KERNEL,
   CONV_PIECES_KERNEL,
   nativeConvPieces,
   nativeConvPiecesActive,
@@ -392,5 +393,63 @@ Deno.test("a transition fed the block's pieces: the bits of one fed its concaten
   await onWasm(() => {
     withWasmKernels(() => compare("wasm", true));
     if (nativeKernels().active) compare("native", false);
+  });
+});
+
+Deno.test("the pieces' filter gradient written in place has the bits of per-piece Conv2DBackpropFilter joined by Concat", async () => {
+  await onWasm(() => {
+    if (!nativeKernels().active) return;
+    for (const [size, pad] of [[3, 1], [1, 0]]) {
+      tf.tidy(() => {
+        const xs = [32, 32, 64, 1].map((c, j) =>
+          tf.randomNormal([3, 6, 5, c], 0, 1, "float32", 50 + j)
+        );
+        const dy = tf.randomNormal([3, 6, 5, 7], 0, 1, "float32", 60);
+        const named: tf.NamedTensorMap = { dy };
+        xs.forEach((x, j) => named[`x${j}`] = x);
+        const got = tf.engine().runKernel(CONV_PIECES_FILTER_GRAD_KERNEL, named, {
+          padding: [pad, pad],
+          kernelSize: [size, size],
+        }) as tf.Tensor;
+        const conv = { strides: [1, 1], pad: [[0, 0], [pad, pad], [pad, pad], [0, 0]] };
+        const slices = xs.map((x) =>
+          tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
+            ...conv,
+            dataFormat: "NHWC",
+            filterShape: [size, size, x.shape[3], 7],
+          } as unknown as tf.NamedAttrMap) as tf.Tensor
+        );
+        const expected = tf.concat(slices, 2);
+        assertEquals(got.shape, [size, size, 129, 7]);
+        assertEquals(got.dataSync(), expected.dataSync(), `${size}×${size}`);
+        // Not zeros or one slice repeated: the slices differ.
+        assert(slices[0].sub(slices[1]).abs().max().dataSync()[0] > 0);
+      });
+    }
+    // Bad input is refused, naming the shapes.
+    const a = tf.zeros([1, 4, 4, 2]), dy = tf.zeros([1, 4, 3, 2]);
+    assertThrows(
+      () =>
+        tf.engine().runKernel(CONV_PIECES_FILTER_GRAD_KERNEL, { x0: a, dy }, {
+          padding: [1, 1],
+          kernelSize: [3, 3],
+        }),
+      RangeError,
+      "got pieces [1, 4, 4, 2], dy [1, 4, 3, 2]",
+    );
+    tf.dispose([a, dy]);
+  });
+});
+
+Deno.test("native DenseNet: a training step runs no Concat and no SplitV", async () => {
+  await onWasm(async () => {
+    if (!nativeKernels().active) return;
+    const model = DenseNet({ variant: "conv", seed: 2 });
+    stepBits(model); // plans made before the profile
+    const profile = await tf.profile(() => void stepBits(model));
+    const names = profile.kernels.map((k) => k.name);
+    assert(names.includes(CONV_PIECES_FILTER_GRAD_KERNEL), names.join());
+    assertEquals(names.filter((n) => n === "Concat" || n === "SplitV"), []);
+    model.dispose();
   });
 });
