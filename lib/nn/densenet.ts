@@ -20,13 +20,13 @@
  * `conv1` applies one, `conv2`…`conv5` two (the second being the concatenation's, applied per
  * piece), a `LeakyReLU` layer `relu1_again` gives conv1's piece, and convolutions 3…5 and the
  * transition convolution take the list of pieces (an implicit concatenation), so the model has no
- * `Concatenate` layer: the block's 160-channel output is never materialised. The transition
- * convolution applies its LeakyReLU too. The same values as the article's graph, with its weighted
- * layers' names, classes, shapes and order. The
- * article's listing declares that BatchNorm with `in_channels` features but applies it to the
- * convolution's `out_channels` outputs, which PyTorch refuses for 160→128; as in the DenseNet code
- * the article builds on, it is built with `out_channels` here. Both variants have 961,066
- * trainable parameters, like the PyTorch model.
+ * `Concatenate` layer (with oneDNN, the block's 160-channel output is never materialised). The
+ * transition convolution applies its LeakyReLU too. The same values as the article's graph, with
+ * its weighted layers' names, classes, shapes and order. The article's listing declares that
+ * BatchNorm with `in_channels` features but applies it to the convolution's `out_channels` outputs,
+ * which PyTorch refuses for 160→128; as in the DenseNet code the article builds on, it is built
+ * with `out_channels` here. Both variants have 961,066 trainable parameters, like the PyTorch
+ * model.
  *
  * @example
  * ```ts
