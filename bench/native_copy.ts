@@ -1,8 +1,9 @@
 /**
- * Speed of the copies of one DenseNet training step — the dense blocks' channel concatenations
- * (`Concat`) and their gradients (`SplitV`) — with the native (oneDNN) copy kernels and with the
- * JavaScript ones, interleaved: each round runs every copy once each way, so that a busy machine
- * slows both alike. Prints the fastest round of each (milliseconds for the whole step's copies,
+ * Speed of the copies a DenseNet training step had before its transition convolutions took the
+ * blocks' pieces (now it has none) — the dense blocks' channel concatenations (`Concat`) and their
+ * gradients (`SplitV`), still what `tf.concat` of such pieces costs — with the native (oneDNN) copy
+ * kernels and with the JavaScript ones, interleaved: each round runs every copy once each way, so
+ * that a busy machine slows both alike. Prints the fastest round of each (milliseconds for the whole step's copies,
  * and the process's CPU milliseconds, which a busy machine inflates less) and the ratio.
  *
  * ```sh
@@ -28,8 +29,8 @@ const batch = Number(values.batch), rounds = Number(values.rounds);
 const { threads } = await startWasm();
 
 /**
- * The step's concatenations: one per block (side 32, 16, 8), of its 5 pieces of 32 channels (the
- * block's convolutions take their pieces as lists, see lib/nn/densenet.ts).
+ * The concatenations: one per block (side 32, 16, 8), of its 5 pieces of 32 channels (what
+ * `denseBlock` makes; `DenseNet` passes the pieces as lists instead, see lib/nn/densenet.ts).
  */
 const CONCATS = [32, 16, 8].map((side) => ({ side, pieces: 5 }));
 

@@ -252,12 +252,17 @@ Deno.test("bench/native_breakdown.ts: oneDNN's time by primitive kind beside the
   const { code, stdout, stderr } = await script("native_breakdown.ts", "--batch", "2");
   assertEquals(code, 0, stderr);
   assertMatch(stdout, /^conv network, batch 2, \d+ threads, oneDNN 2\.\d+\.\d+/);
-  for (const kind of ["convolution forward_training", "convolution backward_weights", "concat"]) {
+  for (const kind of ["convolution forward_training", "convolution backward_weights"]) {
     assertMatch(stdout, new RegExp(`^ {2}${kind} +[\\d.]+ ms +\\d+$`, "m"));
   }
-  // One per piece of each block convolution (1 + 1 + 2 + 3 + 4, three blocks), the transitions'
-  // and the first convolution's.
-  assertMatch(stdout, /^ {2}Conv2DBackpropFilter +[\d.]+ ms +37$/m);
+  // The transitions take their blocks' pieces: nothing is concatenated.
+  assert(!/^ {2}concat /m.test(stdout), stdout);
+  // A backward-weights primitive per piece: 1 + 1 + 2 + 3 + 4 for a block's convolutions and 5
+  // for its transition, three blocks, and the first convolution's.
+  assertMatch(stdout, /^ {2}convolution backward_weights +[\d.]+ ms +49$/m);
+  // Convolutions 3–5 and the transitions write their pieces' slices in place, in one kernel each.
+  assertMatch(stdout, /^ {2}Conv2DBackpropFilter +[\d.]+ ms +7$/m);
+  assertMatch(stdout, /^ {2}TconvConvPiecesFilterGrad +[\d.]+ ms +12$/m);
 });
 
 Deno.test("bench/arithmetic_floor.ts: the DenseNet's multiply-adds as counted by hand", async () => {

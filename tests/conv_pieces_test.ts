@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertLessOrEqual, assertThrows } from "@std/assert";
 import { nativeKernels, tf } from "../lib/backend/mod.ts";
 import {
+  CONV_PIECES_FILTER_GRAD_KERNEL,
   CONV_PIECES_KERNEL,
   nativeConvPieces,
   nativeConvPiecesActive,
@@ -15,9 +16,13 @@ import {
   Conv2d,
   ConvTranspose2d,
   copyConvWeightsToTransposed,
+  denseBlock,
+  denseBlockPieces,
   DenseNet,
   flipKernel,
+  transitionLayer,
   transposedToConv,
+  type Variant,
 } from "../lib/nn/mod.ts";
 import { onWasm, seededStep, withWasmKernels } from "./_native_helpers.ts";
 
@@ -320,5 +325,131 @@ Deno.test("native DenseNet: the transposed net with the conv net's weights gives
     x.dispose();
     conv.dispose();
     control.dispose();
+  });
+});
+
+/**
+ * A dense block (64 → 160 channels) and a transition (160 → 64) on `[2, 8, 8, 64]` input, the
+ * transition fed either the block's concatenation (a `Concatenate` layer, the graph before
+ * DenseNet fed pieces) or its five pieces; the pieces-fed model gets the other's weights.
+ */
+function blockModels(variant: Variant): { cat: tf.LayersModel; pieces: tf.LayersModel } {
+  const options = { inChannels: 64, variant, seed: 9 };
+  const transition = { inChannels: 160, outChannels: 64, variant, seed: 10 };
+  const x = tf.input({ shape: [8, 8, 64] });
+  const cat = tf.model({
+    inputs: x,
+    outputs: transitionLayer(denseBlock(x, { ...options, name: "b" }), {
+      ...transition,
+      name: "t",
+    }),
+  });
+  const y = tf.input({ shape: [8, 8, 64] });
+  const pieces = tf.model({
+    inputs: y,
+    outputs: transitionLayer(denseBlockPieces(y, { ...options, name: "b" }), {
+      ...transition,
+      name: "t",
+    }),
+  });
+  pieces.setWeights(cat.getWeights());
+  return { cat, pieces };
+}
+
+/** Output, input gradient and every weight's gradient of `Σ m(x)·dy` (training mode), as bits. */
+function blockOutcome(m: tf.LayersModel): Float32Array[] {
+  return tf.tidy(() => {
+    const x = tf.randomNormal([2, 8, 8, 64], 0, 1, "float32", 12);
+    const f = (a: tf.Tensor) => m.apply(a, { training: true }) as tf.Tensor;
+    const dy = tf.randomNormal([2, 4, 4, 64], 0, 1, "float32", 13);
+    const loss = (a: tf.Tensor) => tf.sum(tf.mul(f(a), dy)) as tf.Scalar;
+    const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { grads } = tf.variableGrads(() => loss(x), vars);
+    return [f(x), tf.grad(loss)(x), ...vars.map((v) => grads[v.name])]
+      .map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+Deno.test("a transition fed the block's pieces: the bits of one fed its concatenation on the tensor path, close on the native op", async () => {
+  const compare = (label: string, exact: boolean) => {
+    for (const variant of ["conv", "transposed"] as const) {
+      const { cat, pieces } = blockModels(variant);
+      const [a, b] = [cat, pieces].map(blockOutcome);
+      const names = ["y", "dx", ...pieces.trainableWeights.map((w) => w.originalName)];
+      assertEquals(b.length, a.length);
+      assertEquals(names.length, a.length);
+      b.forEach((v, i) => {
+        const what = `${label} ${variant}: ${names[i]}`;
+        if (exact) assertEquals(v, a[i], what);
+        // The native op adds the five pieces' partial sums in another order than one convolution
+        // over their concatenation (float32 rounding).
+        else assertLessOrEqual(relDiff(v, a[i]), 2e-5, what);
+      });
+      cat.dispose();
+      pieces.dispose();
+    }
+  };
+  compare("cpu", true);
+  await onWasm(() => {
+    withWasmKernels(() => compare("wasm", true));
+    if (nativeKernels().active) compare("native", false);
+  });
+});
+
+Deno.test("the pieces' filter gradient written in place has the bits of per-piece Conv2DBackpropFilter joined by Concat", async () => {
+  await onWasm(() => {
+    if (!nativeKernels().active) return;
+    for (const [size, pad] of [[3, 1], [1, 0]]) {
+      tf.tidy(() => {
+        const xs = [32, 32, 64, 1].map((c, j) =>
+          tf.randomNormal([3, 6, 5, c], 0, 1, "float32", 50 + j)
+        );
+        const dy = tf.randomNormal([3, 6, 5, 7], 0, 1, "float32", 60);
+        const named: tf.NamedTensorMap = { dy };
+        xs.forEach((x, j) => named[`x${j}`] = x);
+        const got = tf.engine().runKernel(CONV_PIECES_FILTER_GRAD_KERNEL, named, {
+          padding: [pad, pad],
+          kernelSize: [size, size],
+        }) as tf.Tensor;
+        const conv = { strides: [1, 1], pad: [[0, 0], [pad, pad], [pad, pad], [0, 0]] };
+        const slices = xs.map((x) =>
+          tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
+            ...conv,
+            dataFormat: "NHWC",
+            filterShape: [size, size, x.shape[3], 7],
+          } as unknown as tf.NamedAttrMap) as tf.Tensor
+        );
+        const expected = tf.concat(slices, 2);
+        assertEquals(got.shape, [size, size, 129, 7]);
+        assertEquals(got.dataSync(), expected.dataSync(), `${size}×${size}`);
+        // Not zeros or one slice repeated: the slices differ.
+        assert(slices[0].sub(slices[1]).abs().max().dataSync()[0] > 0);
+      });
+    }
+    // Bad input is refused, naming the shapes.
+    const a = tf.zeros([1, 4, 4, 2]), dy = tf.zeros([1, 4, 3, 2]);
+    assertThrows(
+      () =>
+        tf.engine().runKernel(CONV_PIECES_FILTER_GRAD_KERNEL, { x0: a, dy }, {
+          padding: [1, 1],
+          kernelSize: [3, 3],
+        }),
+      RangeError,
+      "got pieces [1, 4, 4, 2], dy [1, 4, 3, 2]",
+    );
+    tf.dispose([a, dy]);
+  });
+});
+
+Deno.test("native DenseNet: a training step runs no Concat and no SplitV", async () => {
+  await onWasm(async () => {
+    if (!nativeKernels().active) return;
+    const model = DenseNet({ variant: "conv", seed: 2 });
+    stepBits(model); // plans made before the profile
+    const profile = await tf.profile(() => void stepBits(model));
+    const names = profile.kernels.map((k) => k.name);
+    assert(names.includes(CONV_PIECES_FILTER_GRAD_KERNEL), names.join());
+    assertEquals(names.filter((n) => n === "Concat" || n === "SplitV"), []);
+    model.dispose();
   });
 });

@@ -5,6 +5,7 @@ import {
   BatchNorm2d,
   copyConvWeightsToTransposed,
   denseBlock,
+  denseBlockPieces,
   DenseNet,
   loadTorchStateDict,
   transitionLayer,
@@ -23,6 +24,13 @@ Deno.test("DenseNet: both variants have PyTorch's 961,066 trainable parameters",
     const net = DenseNet({ variant });
     assertEquals(trainable(net), 961_066, variant);
     assertEquals(net.outputs[0].shape, [null, 10]);
+    // Each transition convolution takes its block's five pieces: no Concatenate layer at all.
+    assertEquals(net.layers.filter((l) => l.getClassName() === "Concatenate"), []);
+    const transitions = net.layers.filter((l) => /^transition\d_conv$/.test(l.name));
+    assertEquals(
+      transitions.map((l) => [l.input].flat().map((t) => (t as tf.SymbolicTensor).shape)),
+      [32, 16, 8].map((side) => Array(5).fill([null, side, side, 32])),
+    );
     net.dispose();
   }
   assertEquals(trainable(DenseNet({ variant: "conv", classes: 100 })), 961_066 + 90 * 513);
@@ -33,7 +41,24 @@ Deno.test("dense block and transition layer: channel arithmetic 64/96/128/160 an
     const x = tf.input({ shape: [16, 16, 64] });
     const block = denseBlock(x, { inChannels: 64, variant, name: "b" });
     assertEquals(block.shape, [null, 16, 16, 160]);
-    const t = transitionLayer(block, { inChannels: 160, outChannels: 128, variant, name: "t" });
+    const catFed = transitionLayer(block, {
+      inChannels: 160,
+      outChannels: 128,
+      variant,
+      name: "u",
+    });
+    assertEquals(catFed.shape, [null, 8, 8, 128]);
+    // The public block concatenates its pieces with one Concatenate (`b_cat`).
+    const withCat = tf.model({ inputs: x, outputs: catFed });
+    const cat = withCat.layers.filter((l) => l.getClassName() === "Concatenate");
+    assertEquals(cat.map((l) => [l.name, (l.output as tf.SymbolicTensor).shape[3]]), [[
+      "b_cat",
+      160,
+    ]]);
+    withCat.dispose();
+    const pieces = denseBlockPieces(x, { inChannels: 64, variant, name: "b" });
+    assertEquals(pieces.map((p) => p.shape), Array(5).fill([null, 16, 16, 32]));
+    const t = transitionLayer(pieces, { inChannels: 160, outChannels: 128, variant, name: "t" });
     assertEquals(t.shape, [null, 8, 8, 128]);
     const m = tf.model({ inputs: x, outputs: t });
     // kernels: conv [3, 3, in, 32]; transposed [3, 3, 32, in]
@@ -42,14 +67,13 @@ Deno.test("dense block and transition layer: channel arithmetic 64/96/128/160 an
     );
     const ins = kernels.map((s) => variant === "conv" ? s[2] : s[3]);
     assertEquals(ins, [64, 32, 64, 96, 128]);
-    // Convolutions 3…5 take the pieces of 32 channels (conv1's LeakyReLU again, conv2…) as a
-    // list, their implicit concatenation; one Concatenate makes the block's output.
-    const inputs = m.layers.filter((l) => l.name.startsWith("b_conv")).map((l) =>
+    // Convolutions 3…5 and the transition's take the pieces of 32 channels (conv1's LeakyReLU
+    // again, conv2…) as a list, their implicit concatenation; no Concatenate layer is left.
+    const inputs = m.layers.filter((l) => /^(b_conv|t_conv)/.test(l.name)).map((l) =>
       [l.input].flat().map((t) => (t as tf.SymbolicTensor).shape[3])
     );
-    assertEquals(inputs, [[64], [32], [32, 32], [32, 32, 32], [32, 32, 32, 32]]);
-    const cats = m.layers.filter((l) => l.getClassName() === "Concatenate");
-    assertEquals(cats.map((l) => (l.output as tf.SymbolicTensor).shape[3]), [160]);
+    assertEquals(inputs, [[64], [32], [32, 32], [32, 32, 32], [32, 32, 32, 32], Array(5).fill(32)]);
+    assertEquals(m.layers.filter((l) => l.getClassName() === "Concatenate"), []);
     // The activations are the convolutions' own (fused), but for conv1's second one.
     const leaky = m.layers.filter((l) => l.getClassName() === "LeakyReLU").map((l) => l.name);
     assertEquals(leaky, ["b_relu1_again"]);

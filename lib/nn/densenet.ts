@@ -18,14 +18,15 @@
  *
  * In the tfjs graph the LeakyReLUs are the convolutions' own (`leakyRelu`, see `conv.ts`):
  * `conv1` applies one, `conv2`…`conv5` two (the second being the concatenation's, applied per
- * piece), a `LeakyReLU` layer `relu1_again` gives conv1's piece, convolutions 3…5 take the list of
- * pieces (an implicit concatenation) and one `Concatenate` (`cat`) makes the block's output; the
+ * piece), a `LeakyReLU` layer `relu1_again` gives conv1's piece, and convolutions 3…5 and the
+ * transition convolution take the list of pieces (an implicit concatenation), so the model has no
+ * `Concatenate` layer (with oneDNN, the block's 160-channel output is never materialised). The
  * transition convolution applies its LeakyReLU too. The same values as the article's graph, with
- * its weighted layers' names, classes, shapes and order. The
- * article's listing declares that BatchNorm with `in_channels` features but applies it to the
- * convolution's `out_channels` outputs, which PyTorch refuses for 160→128; as in the DenseNet code
- * the article builds on, it is built with `out_channels` here. Both variants have 961,066
- * trainable parameters, like the PyTorch model.
+ * its weighted layers' names, classes, shapes and order. The article's listing declares that
+ * BatchNorm with `in_channels` features but applies it to the convolution's `out_channels` outputs,
+ * which PyTorch refuses for 160→128; as in the DenseNet code the article builds on, it is built
+ * with `out_channels` here. Both variants have 961,066 trainable parameters, like the PyTorch
+ * model.
  *
  * @example
  * ```ts
@@ -105,7 +106,10 @@ const SLOPE = 0.01;
 const leaky = (name: string) => tf.layers.leakyReLU({ alpha: SLOPE, name });
 
 /**
- * The article's `Dense_Block(in_channels)` applied to `x`; returns its 160-channel output.
+ * The article's `Dense_Block(in_channels)` applied to `x`; returns its 160-channel output, the
+ * concatenation (a `Concatenate` layer `<name>_cat`) of its five 32-channel pieces. `DenseNet`
+ * itself passes the pieces to the transition convolution instead, without that layer; so can a
+ * caller, with {@linkcode denseBlockPieces}.
  *
  * @example
  * ```ts
@@ -117,6 +121,28 @@ export function denseBlock(
   x: tf.SymbolicTensor,
   options: { inChannels: number; variant: Variant; name: string; seed?: number },
 ): tf.SymbolicTensor {
+  const pieces = denseBlockPieces(x, options);
+  return tf.layers.concatenate({ axis: -1, name: `${options.name}_cat` }).apply(
+    pieces,
+  ) as tf.SymbolicTensor;
+}
+
+/**
+ * {@linkcode denseBlock}'s five 32-channel pieces, in channel order, not concatenated: what
+ * `transitionLayer` (and the block convolutions of `Conv2d`/`ConvTranspose2d`) take as a list, the
+ * same values without materialising the 160-channel tensor.
+ *
+ * @example
+ * ```ts
+ * const input = tf.input({ shape: [32, 32, 64] });
+ * const pieces = denseBlockPieces(input, { inChannels: 64, variant: "conv", name: "block1" }); // 5 × [null, 32, 32, 32]
+ * transitionLayer(pieces, { inChannels: 160, outChannels: 128, variant: "conv", name: "t1" }); // [null, 16, 16, 128]
+ * ```
+ */
+export function denseBlockPieces(
+  x: tf.SymbolicTensor,
+  options: { inChannels: number; variant: Variant; name: string; seed?: number },
+): tf.SymbolicTensor[] {
   return denseBlockWith(new Builder(options.variant, options.seed), x, options);
 }
 
@@ -124,29 +150,31 @@ function denseBlockWith(
   b: Builder,
   x: tf.SymbolicTensor,
   { inChannels, name }: { inChannels: number; name: string },
-): tf.SymbolicTensor {
+): tf.SymbolicTensor[] {
   const apply = (layer: tf.layers.Layer, input: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
     layer.apply(input) as tf.SymbolicTensor;
   const bn = apply(new BatchNorm2d({ numFeatures: inChannels, name: `${name}_bn` }), x);
   // The article applies LeakyReLU to every convolution's output and again to every concatenation
   // (c2_dense … c5_dense). LeakyReLU is elementwise, so it is applied to each piece instead: each
   // convolution i ≥ 2 applies it twice itself (its fused `leakyRelu`, times 2) and yields its
-  // piece a_i directly, and convolutions 3…5 take the list of pieces, an implicit concatenation
-  // (`relu1_again` makes conv1's piece). The same values, bit for bit, as the article's
-  // concatenations and separate activations, without materialising any concatenation but the
-  // block's output (and, with oneDNN, without separate bias and activation passes).
+  // piece a_i directly, and convolutions 3…5 (and the transition's) take the list of pieces, an
+  // implicit concatenation (`relu1_again` makes conv1's piece). The same values, bit for bit, as
+  // the article's concatenations and separate activations, without materialising any of them
+  // with oneDNN (and without separate bias and activation passes).
   const relu1 = apply(b.conv(`${name}_conv1`, inChannels, 32, 3, { times: 1 }), bn);
   const pieces = [apply(leaky(`${name}_relu1_again`), relu1)];
   for (let i = 2; i <= 5; i++) {
     const input = i === 2 ? relu1 : [...pieces];
     pieces.push(apply(b.conv(`${name}_conv${i}`, 32 * (i - 1), 32, 3, { times: 2 }), input));
   }
-  return apply(tf.layers.concatenate({ axis: -1, name: `${name}_cat` }), pieces);
+  return pieces;
 }
 
 /**
  * The article's `Transition_Layer(in_channels, out_channels)` applied to `x`: 1×1 convolution
- * without bias, LeakyReLU, BatchNorm(out_channels), 2×2 average pooling.
+ * without bias, LeakyReLU, BatchNorm(out_channels), 2×2 average pooling. `x` may be a list of NHWC
+ * pieces whose channels add up to `inChannels` (their concatenation, e.g. from
+ * {@linkcode denseBlockPieces}).
  *
  * @example
  * ```ts
@@ -155,7 +183,7 @@ function denseBlockWith(
  * ```
  */
 export function transitionLayer(
-  x: tf.SymbolicTensor,
+  x: tf.SymbolicTensor | tf.SymbolicTensor[],
   options: {
     inChannels: number;
     outChannels: number;
@@ -169,7 +197,7 @@ export function transitionLayer(
 
 function transitionWith(
   b: Builder,
-  x: tf.SymbolicTensor,
+  x: tf.SymbolicTensor | tf.SymbolicTensor[],
   { inChannels, outChannels, name }: { inChannels: number; outChannels: number; name: string },
 ): tf.SymbolicTensor {
   // The convolution applies the LeakyReLU itself (its fused `leakyRelu`).
@@ -224,8 +252,10 @@ export function DenseNet(options: DenseNetOptions): tf.LayersModel {
   let h = tf.layers.reLU({ name: "lowconv_relu" }).apply(low.apply(input)) as tf.SymbolicTensor;
   const stages: [number, number][] = [[64, 128], [128, 128], [128, 64]];
   stages.forEach(([blockIn, transitionOut], i) => {
-    h = denseBlockWith(b, h, { inChannels: blockIn, name: `denseblock${i + 1}` });
-    h = transitionWith(b, h, {
+    // The transition convolution takes the block's pieces: no Concatenate (nor its gradient's
+    // split) in the graph.
+    const pieces = denseBlockWith(b, h, { inChannels: blockIn, name: `denseblock${i + 1}` });
+    h = transitionWith(b, pieces, {
       inChannels: 160,
       outChannels: transitionOut,
       name: `transition${i + 1}`,

@@ -1,14 +1,16 @@
 /**
  * The kernels of `conv_pieces.ts`: {@linkcode FLIP_FILTER_KERNEL} (a transposed layer's filter
- * as its convolution's, in JavaScript) and the forward convolution ({@linkcode CONV_PIECES_KERNEL})
- * on oneDNN: one forward
+ * as its convolution's, in JavaScript), the forward convolution ({@linkcode CONV_PIECES_KERNEL})
+ * and its filter gradient on oneDNN. The forward convolution is one forward
  * convolution primitive per piece, all writing the same NHWC output on tfjs-wasm's heap. Piece
  * `j`'s filter is the `[kh, kw, c_j, out]` slice of the hwio filter at input channel `offset_j`, a
  * strided view of the heap reordered into the layout oneDNN picks (as `_conv_kernels.ts` does
  * for whole filters); the first primitive adds the bias, each later one a `sum` post-op, the last
  * carries the LeakyReLU (`eltwise_relu` with the slope, once per application: two post-ops for
- * two, not one with α², which would round differently). Primitives are made once per shape and
- * kept.
+ * two, not one with α², which would round differently). The filter gradient
+ * ({@linkcode CONV_PIECES_FILTER_GRAD_KERNEL}) runs per piece the backward-weights convolution
+ * `Conv2DBackpropFilter` would, and reorders its result into the piece's strided slice of one hwio
+ * output. Primitives are made once per shape and kept.
  *
  * @example
  * ```ts
@@ -20,7 +22,11 @@
 import { tf } from "../tf.ts";
 import { dimsOf, DNNL, type Dnnl, ExecArgs, MD_SIZE, type Owned, PlanCache } from "./_dnnl.ts";
 import { address, guarded, type WasmBackend } from "./_heap.ts";
-import { CONV_PIECES_KERNEL, FLIP_FILTER_KERNEL } from "./conv_pieces.ts";
+import {
+  CONV_PIECES_FILTER_GRAD_KERNEL,
+  CONV_PIECES_KERNEL,
+  FLIP_FILTER_KERNEL,
+} from "./conv_pieces.ts";
 import { flipFilter } from "./_conv_kernels.ts";
 
 type Ptr = Deno.PointerObject;
@@ -71,7 +77,6 @@ function makePlan(d: Dnnl, s: Shape): Plan {
     const ci = s.channels.reduce((a, b) => a + b, 0);
     const dst = d.memoryDesc([s.n, s.out, s.h, s.w], DNNL.tagNhwc);
     const biasMd = s.bias ? d.memoryDesc([s.out], DNNL.tagA) : null;
-    const byStrides = d.symbol("dnnl_memory_desc_init_by_strides");
     const steps: PieceStep[] = [];
     const implementations: string[] = [];
     let at = 0;
@@ -79,18 +84,7 @@ function makePlan(d: Dnnl, s: Shape): Plan {
       const last = j === s.channels.length - 1;
       const src = d.memoryDesc([s.n, c, s.h, s.w], DNNL.tagNhwc);
       const dims = [s.out, c, s.kh, s.kw];
-      // hwio [kh, kw, ci, out] seen as oihw dims: o stride 1, i stride out, h, w.
-      const user = new Uint8Array(MD_SIZE);
-      d.check(
-        byStrides(
-          user,
-          4,
-          dimsOf(dims),
-          DNNL.f32,
-          dimsOf([1, s.out, s.kw * ci * s.out, ci * s.out]),
-        ),
-        `memory description of a [${dims.join(", ")}] filter slice`,
-      );
+      const user = filterSliceMd(d, dims, ci);
       const any = d.memoryDesc(dims, DNNL.tagAny);
       const desc = d.convolutionDesc(
         "forward",
@@ -159,9 +153,111 @@ function makePlan(d: Dnnl, s: Shape): Plan {
 }
 
 /**
- * {@linkcode FLIP_FILTER_KERNEL} and {@linkcode CONV_PIECES_KERNEL} over oneDNN `dnnl`, the latter with its primitives kept per shape (at most
- * `limit`). Makes one small plan at once, so that a library without post-ops fails here (and the
- * family is left out) rather than in a training step.
+ * The memory description of one piece's slice `dims` (`[out, c, kh, kw]`) of an hwio filter
+ * `[kh, kw, ci, out]` on the heap: its oihw dims with hwio's strides (o 1, i out, h, w), to be
+ * placed at the slice's first input channel.
+ */
+function filterSliceMd(d: Dnnl, dims: number[], ci: number): Uint8Array {
+  const [out, , , kw] = dims;
+  const md = new Uint8Array(MD_SIZE);
+  d.check(
+    d.symbol("dnnl_memory_desc_init_by_strides")(
+      md,
+      4,
+      dimsOf(dims),
+      DNNL.f32,
+      dimsOf([1, out, kw * ci * out, ci * out]),
+    ),
+    `memory description of a [${dims.join(", ")}] filter slice`,
+  );
+  return md;
+}
+
+/** One piece's backward-weights primitive, and the reorder of its result into its slice. */
+interface FilterGradStep {
+  primitive: Ptr;
+  args: ExecArgs;
+  src: Ptr;
+  diffDst: Ptr;
+  /** The slice of the filter gradient on the heap (strided hwio). */
+  user: Ptr;
+  reorder?: { primitive: Ptr; args: ExecArgs };
+  staged?: Uint8Array;
+  /** Bytes from the filter gradient's start to this piece's slice. */
+  offset: number;
+}
+
+interface FilterGradPlan {
+  steps: FilterGradStep[];
+  owned: Owned[];
+}
+
+/**
+ * Per piece, the backward-weights convolution that `Conv2DBackpropFilter` runs for it
+ * (`_conv_kernels.ts`: the same descriptions and forward hint, so the same implementation and
+ * bits), its result reordered into the piece's input-channel slice of one hwio filter gradient
+ * instead of into a tensor of its own.
+ */
+function makeFilterGradPlan(d: Dnnl, s: Shape): FilterGradPlan {
+  return d.owning((own, owned) => {
+    const ci = s.channels.reduce((a, b) => a + b, 0);
+    const dst = d.memoryDesc([s.n, s.out, s.h, s.w], DNNL.tagNhwc);
+    const steps: FilterGradStep[] = [];
+    let at = 0;
+    for (const c of s.channels) {
+      const src = d.memoryDesc([s.n, c, s.h, s.w], DNNL.tagNhwc);
+      const dims = [s.out, c, s.kh, s.kw];
+      const user = filterSliceMd(d, dims, ci);
+      const any = d.memoryDesc(dims, DNNL.tagAny);
+      const desc = (kind: "forward" | "backwardWeights") =>
+        d.convolutionDesc(kind, src, any, dst, [1, 1], [0, 0], [s.ph, s.pw], [s.ph, s.pw]);
+      const hint = own("pd", d.primitiveDesc(desc("forward")));
+      const pd = own("pd", d.primitiveDesc(desc("backwardWeights"), hint));
+      const chosen = d.queryMd(pd, DNNL.queryDiffWeightsMd);
+      const userPtr = Deno.UnsafePointer.of(user)!;
+      const userMem = own("memory", d.memory(userPtr));
+      let filterMem = userMem;
+      let staged: Uint8Array | undefined;
+      let reorder: FilterGradStep["reorder"];
+      if (!d.sameMd(chosen, userPtr)) {
+        staged = new Uint8Array(d.mdSize(chosen) + 64);
+        const base = Deno.UnsafePointer.of(staged)!;
+        const pad = (64 - Number(Deno.UnsafePointer.value(base) % 64n)) % 64;
+        filterMem = own("memory", d.memory(chosen));
+        d.setHandle(filterMem, Deno.UnsafePointer.offset(base, pad)!);
+        reorder = {
+          primitive: own("primitive", d.primitive(own("pd", d.reorderDesc(chosen, userPtr)))),
+          args: new ExecArgs([[DNNL.argSrc, filterMem], [DNNL.argDst, userMem]]),
+        };
+      }
+      const srcMem = own("memory", d.memory(Deno.UnsafePointer.of(src)!));
+      const dstMem = own("memory", d.memory(Deno.UnsafePointer.of(dst)!));
+      steps.push({
+        primitive: own("primitive", d.primitive(pd)),
+        args: new ExecArgs([
+          [DNNL.argSrc, srcMem],
+          [DNNL.argDiffDst, dstMem],
+          [DNNL.argDiffWeights, filterMem],
+        ]),
+        src: srcMem,
+        diffDst: dstMem,
+        user: userMem,
+        reorder,
+        staged,
+        offset: 4 * at * s.out,
+      });
+      at += c;
+    }
+    return { steps, owned };
+  });
+}
+
+/**
+ * {@linkcode FLIP_FILTER_KERNEL}, {@linkcode CONV_PIECES_KERNEL} and
+ * {@linkcode CONV_PIECES_FILTER_GRAD_KERNEL} over oneDNN `dnnl`, the convolutions with their
+ * primitives kept per shape (at most `limit` of each kind). Makes one small plan of each at once,
+ * so that a library without post-ops fails here (and the family is left out) rather than in a
+ * training step.
  *
  * @example
  * ```ts
@@ -185,7 +281,15 @@ export function nativeConvPiecesKernels(dnnl: Dnnl, limit = 256): [string, tf.Ke
     alpha: 0.01,
     times: 2,
   });
-  return [[FLIP_FILTER_KERNEL, flipKernel], [CONV_PIECES_KERNEL, (config) => {
+  const gradPlans = new PlanCache<FilterGradPlan>(limit, (plan) => dnnl.destroyAll(plan.owned));
+  const gradPlanOf = (s: Shape) =>
+    gradPlans.get(JSON.stringify(s), () => makeFilterGradPlan(dnnl, s));
+  const small = { n: 1, h: 3, w: 3, channels: [2, 3], out: 4, kh: 3, kw: 3, ph: 1, pw: 1 };
+  gradPlanOf({ ...small, bias: false, alpha: 0, times: 0 });
+  return [[FLIP_FILTER_KERNEL, flipKernel], [
+    CONV_PIECES_FILTER_GRAD_KERNEL,
+    filterGradKernel(dnnl, gradPlanOf),
+  ], [CONV_PIECES_KERNEL, (config) => {
     const inputs = config.inputs as Record<string, Info>;
     const { padding, alpha, times } = config.attrs as unknown as {
       padding: [number, number];
@@ -249,6 +353,77 @@ export function nativeConvPiecesKernels(dnnl: Dnnl, limit = 256): [string, tf.Ke
       return y;
     });
   }]];
+}
+
+/**
+ * {@linkcode CONV_PIECES_FILTER_GRAD_KERNEL}: per piece a backward-weights convolution, its result
+ * reordered into the piece's slice of the one output (see {@linkcode makeFilterGradPlan}).
+ */
+function filterGradKernel(dnnl: Dnnl, planOf: (s: Shape) => FilterGradPlan): tf.KernelFunc {
+  return (config) => {
+    const inputs = config.inputs as Record<string, Info>;
+    const { padding, kernelSize } = config.attrs as unknown as {
+      padding: [number, number];
+      kernelSize: [number, number];
+    };
+    const pieces: Info[] = [];
+    for (let j = 0; inputs[`x${j}`] !== undefined; j++) pieces.push(inputs[`x${j}`]);
+    const { dy } = inputs;
+    const [n, h, w] = pieces[0]?.shape ?? [];
+    const channels = pieces.map((p) => p.shape[3]);
+    const [kh, kw] = kernelSize ?? [];
+    const [ph, pw] = padding ?? [];
+    const out = dy?.shape[3];
+    const text = () =>
+      `pieces ${pieces.map((p) => `[${p.shape.join(", ")}]`).join(", ")}, dy [${
+        dy?.shape.join(", ")
+      }], kernelSize [${kernelSize}], padding [${padding}]`;
+    if (
+      pieces.length === 0 || dy === undefined ||
+      [...pieces, dy].some((t) => t.dtype !== "float32" || t.shape.length !== 4) ||
+      [...pieces, dy].some((t) => t.shape.slice(0, 3).join() !== [n, h, w].join()) ||
+      2 * ph !== kh - 1 || 2 * pw !== kw - 1
+    ) {
+      throw new RangeError(
+        `${CONV_PIECES_FILTER_GRAD_KERNEL} expects float32 NHWC pieces and dy of one batch, ` +
+          `height and width, and "same" padding for the kernel size; got ${text()}`,
+      );
+    }
+    const backend = config.backend as unknown as WasmBackend;
+    const ci = channels.reduce((a, b) => a + b, 0);
+    const dw = backend.makeOutput([kh, kw, ci, out], "float32");
+    return guarded(
+      backend,
+      [dw],
+      () => `${CONV_PIECES_FILTER_GRAD_KERNEL} on oneDNN failed for ${text()}`,
+      () => {
+        const plan = planOf({
+          n,
+          h,
+          w,
+          channels,
+          out,
+          kh,
+          kw,
+          ph,
+          pw,
+          bias: false,
+          alpha: 0,
+          times: 0,
+        });
+        const w0 = address(backend, dw);
+        const diffDst = address(backend, dy);
+        plan.steps.forEach((step, j) => {
+          dnnl.setHandle(step.src, address(backend, pieces[j]));
+          dnnl.setHandle(step.diffDst, diffDst);
+          dnnl.setHandle(step.user, Deno.UnsafePointer.offset(w0, step.offset)!);
+          dnnl.execute(step.primitive, step.args);
+          if (step.reorder) dnnl.execute(step.reorder.primitive, step.reorder.args);
+        });
+        return dw;
+      },
+    );
+  };
 }
 
 /** {@linkcode FLIP_FILTER_KERNEL}: one JavaScript pass over the wasm heap. */

@@ -11,8 +11,9 @@
  * gradient from the output in one kernel (`y > 0` exactly where the convolution's output is, for
  * a slope ≥ 0, and tfjs's gradient is `dy` there and `dy·α` elsewhere, so `(dy·α)·α` from `y`
  * gives the bits of two separate gradients), the bias gradient by one sum, and per piece its own
- * input gradient and its slice of the filter gradient by the convolution kernels (no split of the
- * input gradient, no concatenation of the pieces); the slices are joined into the filter gradient.
+ * input gradient by the convolution kernels (no split of the input gradient), and its slice of
+ * the filter gradient written in place into one output ({@linkcode CONV_PIECES_FILTER_GRAD_KERNEL}:
+ * no concatenation of the pieces, nor of the slices).
  *
  * The kernel is registered for the wasm backend only while the native kernels are installed
  * (`./mod.ts`), so `TCONV_NATIVE=off`, a machine without libdnnl2 or `disableNativeKernels()`
@@ -36,6 +37,14 @@ import { LEAKY_RELU_GRAD_KERNEL } from "./_eltwise.ts";
  * LeakyReLU); output `[n, h, w, out]`.
  */
 export const CONV_PIECES_KERNEL = "TconvConvPieces";
+
+/**
+ * Kernel: inputs `x0` … `x{k−1}` (NHWC pieces) and `dy` (`[n, h, w, out]`); attrs `padding`
+ * (`[ph, pw]`, "same") and `kernelSize` (`[kh, kw]`); output the filter gradient
+ * `[kh, kw, Σ channels, out]`, each piece's slice written in place by its own backward-weights
+ * convolution (the bits of `Conv2DBackpropFilter` per piece joined by `Concat`).
+ */
+export const CONV_PIECES_FILTER_GRAD_KERNEL = "TconvConvPiecesFilterGrad";
 
 /**
  * Kernel: input `x`, a filter `[kh, kw, a, b]`; output `[kh, kw, b, a]`, flipped in height and
@@ -154,19 +163,22 @@ export function nativeConvPieces(
               { ...conv, inputShape: x.shape } as unknown as tf.NamedAttrMap,
             ) as tf.Tensor;
           });
-          const filterGrad = (x: tf.Tensor, c: number) =>
-            tf.engine().runKernel(
-              tf.Conv2DBackpropFilter,
-              { x, dy: dz },
-              { ...conv, filterShape: [kh, kw, c, co] } as unknown as tf.NamedAttrMap,
-            ) as tf.Tensor;
-          // Each piece's slice of the filter gradient, joined along input channels (small tensors):
-          // no concatenation of the pieces themselves. Measured in one process, alternating step
-          // by step, against one backward-weights convolution over their concatenation: 0.98–0.99×
-          // the step (medians of 8–10 steps, both networks).
+          // Each piece's slice of the filter gradient, written in place into one output: no
+          // concatenation of the pieces, nor of the slices. Measured in one process, alternating
+          // step by step, against one backward-weights convolution over their concatenation:
+          // 0.98–0.99× the step (medians of 8–10 steps, both networks; slices then joined by Concat).
+          const named: tf.NamedTensorMap = { dy: dz };
+          xs.forEach((x, j) => named[`x${j}`] = x);
           const dw = k === 1
-            ? filterGrad(xs[0], ci)
-            : tf.concat(xs.map((x) => filterGrad(x, x.shape[3])), 2);
+            ? tf.engine().runKernel(
+              tf.Conv2DBackpropFilter,
+              { x: xs[0], dy: dz },
+              { ...conv, filterShape: [kh, kw, ci, co] } as unknown as tf.NamedAttrMap,
+            ) as tf.Tensor
+            : tf.engine().runKernel(CONV_PIECES_FILTER_GRAD_KERNEL, named, {
+              padding: [ph, pw],
+              kernelSize: [kh, kw],
+            }) as tf.Tensor;
           return bias === undefined ? [...dxs, dw] : [...dxs, dw, tf.sum(dz, [0, 1, 2])];
         }),
     };
