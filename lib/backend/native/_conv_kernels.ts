@@ -164,32 +164,14 @@ export class ConvPlans {
         pd,
         kind === "backwardWeights" ? DNNL.queryDiffWeightsMd : DNNL.queryWeightsMd,
       );
-      const userMd = Deno.UnsafePointer.of(hwio)!;
-      const user = own("memory", d.memory(userMd));
-      let filterMem = user;
-      let staged: Uint8Array | undefined;
-      let reorder: Plan["filter"]["reorder"];
-      if (!d.sameMd(chosen, userMd)) {
-        const size = d.mdSize(chosen);
-        staged = new Uint8Array(size + 64);
-        const base = Deno.UnsafePointer.of(staged)!;
-        const pad = (64 - Number(Deno.UnsafePointer.value(base) % 64n)) % 64;
-        filterMem = own("memory", d.memory(chosen));
-        d.setHandle(filterMem, Deno.UnsafePointer.offset(base, pad)!);
-        const toChosen = kind !== "backwardWeights";
-        const reorderPd = own(
-          "pd",
-          toChosen ? d.reorderDesc(userMd, chosen) : d.reorderDesc(chosen, userMd),
-        );
-        reorder = {
-          primitive: own("primitive", d.primitive(reorderPd)),
-          args: new ExecArgs(
-            toChosen
-              ? [[DNNL.argSrc, user], [DNNL.argDst, filterMem]]
-              : [[DNNL.argSrc, filterMem], [DNNL.argDst, user]],
-          ),
-        };
-      }
+      const weights = d.stagedWeights(
+        own,
+        Deno.UnsafePointer.of(hwio)!,
+        chosen,
+        kind !== "backwardWeights",
+      );
+      const { user, reorder, staged } = weights;
+      const filterMem = weights.mem;
       const srcMem = own("memory", d.memory(Deno.UnsafePointer.of(src)!));
       const dstMem = own("memory", d.memory(Deno.UnsafePointer.of(dst)!));
       const roles: Record<Kind, [Slot, Slot, number]> = {

@@ -105,24 +105,9 @@ function makePlan(d: Dnnl, s: Shape): Plan {
       const pd = own("pd", d.postOpsAttr(postOps, (attr) => d.primitiveDesc(desc, null, attr)));
       implementations.push(d.implementation(pd));
       const chosen = d.queryMd(pd, DNNL.queryWeightsMd);
-      const userPtr = Deno.UnsafePointer.of(user)!;
-      const userMem = own("memory", d.memory(userPtr));
-      let filterMem = userMem;
-      let staged: Uint8Array | undefined;
-      let reorder: PieceStep["reorder"];
-      if (!d.sameMd(chosen, userPtr)) {
-        const size = d.mdSize(chosen);
-        staged = new Uint8Array(size + 64);
-        const base = Deno.UnsafePointer.of(staged)!;
-        const pad = (64 - Number(Deno.UnsafePointer.value(base) % 64n)) % 64;
-        filterMem = own("memory", d.memory(chosen));
-        d.setHandle(filterMem, Deno.UnsafePointer.offset(base, pad)!);
-        const reorderPd = own("pd", d.reorderDesc(userPtr, chosen));
-        reorder = {
-          primitive: own("primitive", d.primitive(reorderPd)),
-          args: new ExecArgs([[DNNL.argSrc, userMem], [DNNL.argDst, filterMem]]),
-        };
-      }
+      const weights = d.stagedWeights(own, Deno.UnsafePointer.of(user)!, chosen, true);
+      const { reorder, staged } = weights;
+      const userMem = weights.user, filterMem = weights.mem;
       const srcMem = own("memory", d.memory(Deno.UnsafePointer.of(src)!));
       const dstMem = own("memory", d.memory(Deno.UnsafePointer.of(dst)!));
       const args: [number, Ptr][] = [
@@ -214,22 +199,9 @@ function makeFilterGradPlan(d: Dnnl, s: Shape): FilterGradPlan {
       const hint = own("pd", d.primitiveDesc(desc("forward")));
       const pd = own("pd", d.primitiveDesc(desc("backwardWeights"), hint));
       const chosen = d.queryMd(pd, DNNL.queryDiffWeightsMd);
-      const userPtr = Deno.UnsafePointer.of(user)!;
-      const userMem = own("memory", d.memory(userPtr));
-      let filterMem = userMem;
-      let staged: Uint8Array | undefined;
-      let reorder: FilterGradStep["reorder"];
-      if (!d.sameMd(chosen, userPtr)) {
-        staged = new Uint8Array(d.mdSize(chosen) + 64);
-        const base = Deno.UnsafePointer.of(staged)!;
-        const pad = (64 - Number(Deno.UnsafePointer.value(base) % 64n)) % 64;
-        filterMem = own("memory", d.memory(chosen));
-        d.setHandle(filterMem, Deno.UnsafePointer.offset(base, pad)!);
-        reorder = {
-          primitive: own("primitive", d.primitive(own("pd", d.reorderDesc(chosen, userPtr)))),
-          args: new ExecArgs([[DNNL.argSrc, filterMem], [DNNL.argDst, userMem]]),
-        };
-      }
+      const weights = d.stagedWeights(own, Deno.UnsafePointer.of(user)!, chosen, false);
+      const { reorder, staged } = weights;
+      const userMem = weights.user, filterMem = weights.mem;
       const srcMem = own("memory", d.memory(Deno.UnsafePointer.of(src)!));
       const dstMem = own("memory", d.memory(Deno.UnsafePointer.of(dst)!));
       steps.push({

@@ -228,6 +228,18 @@ export interface Plan {
   memories: Ptr[];
 }
 
+/** A primitive's weights memory and its staging, from {@linkcode Dnnl.stagedWeights}. */
+export interface StagedWeights {
+  /** The user's memory, on the tensor's buffer. */
+  user: Ptr;
+  /** The memory the primitive reads or writes: `user` itself when the layouts agree. */
+  mem: Ptr;
+  /** The staging buffer, kept alive with the plan; absent when the layouts agree. */
+  staged?: Uint8Array;
+  /** The reorder between `user` and the staging buffer; absent when the layouts agree. */
+  reorder?: { primitive: Ptr; args: ExecArgs };
+}
+
 /** One oneDNN memory description, as built by {@linkcode Dnnl.memoryDesc}. */
 export type MemoryDesc = Uint8Array<ArrayBuffer>;
 
@@ -479,6 +491,32 @@ export class Dnnl {
   run(plan: Plan, buffers: Ptr[]): void {
     plan.memories.forEach((mem, i) => this.setHandle(mem, buffers[i]));
     this.execute(plan.primitive, plan.args);
+  }
+
+  /**
+   * The weights memory a primitive uses, in the layout it `chosen`: the user's memory (`userMd`,
+   * its buffer set at each call) when the layouts agree, else a memory on a 64-byte-aligned
+   * staging buffer of its own and the reorder into it (`toChosen`) or out of it into the user's.
+   *
+   * @example
+   * ```ts
+   * const w = dnnl.stagedWeights(own, hwioMd, chosen, true); // run w.reorder, then the primitive on w.mem
+   * ```
+   */
+  stagedWeights(own: Own, userMd: Ptr, chosen: Ptr, toChosen: boolean): StagedWeights {
+    const user = own("memory", this.memory(userMd));
+    if (this.sameMd(chosen, userMd)) return { user, mem: user };
+    const staged = new Uint8Array(this.mdSize(chosen) + 64);
+    const base = Deno.UnsafePointer.of(staged)!;
+    const pad = (64 - Number(Deno.UnsafePointer.value(base) % 64n)) % 64;
+    const mem = own("memory", this.memory(chosen));
+    this.setHandle(mem, Deno.UnsafePointer.offset(base, pad)!);
+    const [from, to, fromMem, toMem] = toChosen
+      ? [userMd, chosen, user, mem]
+      : [chosen, userMd, mem, user];
+    const primitive = own("primitive", this.primitive(own("pd", this.reorderDesc(from, to))));
+    const args = new ExecArgs([[DNNL.argSrc, fromMem], [DNNL.argDst, toMem]]);
+    return { user, mem, staged, reorder: { primitive, args } };
   }
 
   /** Frees primitives, primitive descriptions and memory objects. */
