@@ -3,8 +3,9 @@
  * linear layers (forward; for training also the input gradient of every layer but the first and
  * the weight gradient of every layer) divided by the speed of a large single-precision matrix
  * product on the same threads (oneDNN's `sgemm` through the native `BatchMatMul` kernel, the
- * fastest thing fp32 arithmetic does here). A step can approach this figure, never beat it, with
- * the same arithmetic: speed targets below it need fewer operations (Winograd, lower precision),
+ * fastest thing fp32 arithmetic does here). A step with the same arithmetic can approach this
+ * figure and should not beat it (the matrix product's best of five is close to, not exactly, the
+ * machine's peak): speed targets below it need fewer operations (Winograd, lower precision),
  * not better kernels.
  *
  * ```sh

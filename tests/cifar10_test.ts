@@ -286,12 +286,16 @@ Deno.test("readCifarBinary: choose keeps the chosen images in the order given; h
     // Only the training split chosen: the test split is whole.
     const onlyTrain = await readCifarBinary(folder, { choose: { train: () => [1] } });
     assertSameImages(onlyTrain.test, full.test, "whole test split");
-    for (const bad of [35, -1, 1.5, NaN]) {
-      await assertRejects(
-        () => readCifarBinary(folder, { choose: { train: () => [0, bad] } }),
-        RangeError,
-        `index ${bad} outside 0…34`,
-      );
+    // A bad index from `choose` is named with its split, from a folder and from an archive alike
+    // (a fractional one would otherwise blend two records).
+    for (const source of [folder, tar]) {
+      for (const bad of [35, -1, 1.5, NaN]) {
+        await assertRejects(
+          () => readCifarBinary(source, { choose: { test: () => [0], train: () => [0, bad] } }),
+          RangeError,
+          `choose.train returned ${bad} at position 1; expected integer indices in 0…34`,
+        );
+      }
     }
   });
 });

@@ -61,6 +61,8 @@ Deno.test("stride 1: ConvTranspose2d = Conv2d with flipped, channel-swapped kern
     { kernelSize: 3, padding: 0 },
     { kernelSize: 5, padding: 1, dilation: 2 },
     { kernelSize: [3, 2] as [number, number], padding: [2, 0] as [number, number] },
+    // The fused LeakyReLU goes with the layer.
+    { kernelSize: 3, padding: 1, leakyRelu: { alpha: 0.01, times: 2 as const } },
   ];
   const x = tf.randomNormal([2, 6, 6, 4]);
   for (const c of cases) {

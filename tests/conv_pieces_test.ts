@@ -274,7 +274,61 @@ Deno.test("the native op refuses pieces that do not fit its filter, naming the s
       RangeError,
       "got pieces [1, 4, 4, 2], [1, 4, 4, 3], [1, 5, 4, 1], filter [3, 3, 6, 2]",
     );
-    tf.dispose([a, b, c, w]);
+    // Its gradient reads LeakyReLU's mask from the output: a negative slope is refused, as are
+    // other repeat counts and pieces without channels (oneDNN takes none).
+    for (
+      const [leakyRelu, message] of [
+        [{ alpha: -0.5, times: 1 }, "leakyRelu.alpha must be finite and ≥ 0, got -0.5"],
+        [{ alpha: NaN, times: 2 }, "leakyRelu.alpha must be finite and ≥ 0, got NaN"],
+        [{ alpha: 0.01, times: 3 }, "leakyRelu.times must be 1 or 2, got 3"],
+      ] as const
+    ) {
+      assertThrows(
+        () =>
+          nativeConvPieces([a, b], tf.zeros([3, 3, 5, 2]) as tf.Tensor4D, undefined, {
+            padding: [1, 1],
+            leakyRelu: leakyRelu as unknown as { alpha: number; times: 1 | 2 },
+          }),
+        RangeError,
+        message,
+      );
+    }
+    const none = tf.zeros([1, 4, 4, 0]) as tf.Tensor4D;
+    assertThrows(
+      () =>
+        nativeConvPieces([none, b], tf.zeros([3, 3, 3, 2]) as tf.Tensor4D, undefined, {
+          padding: [1, 1],
+        }),
+      RangeError,
+      "a piece has no channels ([1, 4, 4, 0])",
+    );
+    tf.dispose([a, b, c, w, none]);
+  });
+});
+
+Deno.test("a piece without channels: the layers take the tensor path, the composition's bits", async () => {
+  const run = () =>
+    tf.tidy(() => {
+      const conv = new Conv2d({
+        inChannels: 3,
+        outChannels: 2,
+        kernelSize: 3,
+        padding: 1,
+        seed: 3,
+        leakyRelu: { alpha: 0.01 },
+      });
+      const x = tf.randomNormal([1, 4, 4, 3], 0, 1, "float32", 5) as tf.Tensor4D;
+      const y = conv.apply([tf.zeros([1, 4, 4, 0]), x]) as tf.Tensor;
+      const [kernel, bias] = conv.getWeights() as [tf.Tensor4D, tf.Tensor1D];
+      const explicit = tf.leakyRelu(tf.add(tf.conv2d(x, kernel, 1, "same"), bias), 0.01);
+      return [y.arraySync(), explicit.arraySync()];
+    });
+  const [onCpu, cpuExplicit] = run();
+  assertEquals(onCpu, cpuExplicit);
+  await onWasm(() => {
+    if (!nativeKernels().active) return;
+    const [native, explicit] = run();
+    assertEquals(native, explicit); // before: a oneDNN error for the empty piece
   });
 });
 

@@ -239,7 +239,9 @@ function makeTensors(
   const ys = new Int32Array(n);
   for (let j = 0; j < n; j++) {
     const i = indices[j];
-    if (!(i >= 0 && i < set.length)) throw new RangeError(`index ${i} outside 0…${set.length - 1}`);
+    if (!(Number.isInteger(i) && i >= 0 && i < set.length)) {
+      throw new RangeError(`index ${i} is not an integer in 0…${set.length - 1}`);
+    }
     ys[j] = set.labels[i];
     writeImage(set.images, i * IMAGE_BYTES, xs, j * IMAGE_BYTES, lut, draws?.[j]);
   }

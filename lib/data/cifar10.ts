@@ -163,7 +163,9 @@ export function selectImages(set: ImageSet, indices: ArrayLike<number>): ImageSe
   const labels = new Uint8Array(indices.length);
   for (let j = 0; j < indices.length; j++) {
     const i = indices[j];
-    if (!(i >= 0 && i < set.length)) throw new RangeError(`index ${i} outside 0…${set.length - 1}`);
+    if (!(Number.isInteger(i) && i >= 0 && i < set.length)) {
+      throw new RangeError(`index ${i} is not an integer in 0…${set.length - 1}`);
+    }
     labels[j] = set.labels[i];
     images.set(set.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), j * IMAGE_BYTES);
   }
@@ -345,8 +347,13 @@ async function readFolder(dir: string, options: ReadCifarOptions): Promise<Binar
   // garbage collector would raise the process's peak memory by the dataset's size again.
   const buffer = new Uint8Array(CHUNK_RECORDS * RECORD_BYTES);
   const trainFiles = files.slice(0, TRAIN_FILES.length);
-  const train = await readSplit(trainFiles, options.choose?.train, buffer, histogram);
-  const test = await readSplit(files.slice(TRAIN_FILES.length), options.choose?.test, buffer);
+  const train = await readSplit("train", trainFiles, options.choose?.train, buffer, histogram);
+  const test = await readSplit(
+    "test",
+    files.slice(TRAIN_FILES.length),
+    options.choose?.test,
+    buffer,
+  );
   const count = (list: BatchFile[]) => list.reduce((sum, f) => sum + f.records, 0);
   return {
     classNames,
@@ -362,6 +369,7 @@ async function readFolder(dir: string, options: ReadCifarOptions): Promise<Binar
  * only the labels (and pixel counts) and then reading the chosen records by offset.
  */
 async function readSplit(
+  split: Split,
   files: BatchFile[],
   choose: ChooseImages | undefined,
   buffer: Uint8Array,
@@ -386,7 +394,24 @@ async function readSplit(
     }
     at += records;
   }
-  return all ?? await readChosen(files, labels, choose!(labels), buffer);
+  return all ?? await readChosen(files, labels, chosen(choose!, labels, split), buffer);
+}
+
+type Split = "train" | "test";
+
+/** `choose(labels)`, checked: integer indices of records of the split, or an error naming it. */
+function chosen(choose: ChooseImages, labels: Uint8Array, split: Split): ArrayLike<number> {
+  const indices = choose(labels);
+  for (let j = 0; j < indices.length; j++) {
+    const i = indices[j];
+    if (!(Number.isInteger(i) && i >= 0 && i < labels.length)) {
+      throw new RangeError(
+        `choose.${split} returned ${i} at position ${j}; expected integer indices in ` +
+          `0…${labels.length - 1} (the ${split} split's records)`,
+      );
+    }
+  }
+  return indices;
 }
 
 /** Reads and decodes the records at `indices` of a split (runs of consecutive ones at once). */
@@ -406,7 +431,7 @@ async function readChosen(
     for (let j = 0; j < indices.length;) {
       const i = indices[j];
       if (!(Number.isInteger(i) && i >= 0 && i < labels.length)) {
-        throw new RangeError(`index ${i} outside 0…${labels.length - 1}`);
+        throw new RangeError(`index ${i} is not an integer in 0…${labels.length - 1}`);
       }
       const f = starts.findLastIndex((start) => start <= i);
       const { path, records } = files[f];
@@ -504,12 +529,12 @@ async function readArchive(path: string, options: ReadCifarOptions): Promise<Bin
   );
   const train = concat(TRAIN_FILES.map((f) => parts.get(f)!));
   const test = parts.get(TEST_FILE)!;
-  const pick = (set: ImageSet, choose?: ChooseImages) =>
-    choose ? selectImages(set, choose(set.labels)) : set;
+  const pick = (set: ImageSet, split: Split, choose?: ChooseImages) =>
+    choose ? selectImages(set, chosen(choose, set.labels, split)) : set;
   return {
     classNames,
-    train: pick(train, options.choose?.train),
-    test: pick(test, options.choose?.test),
+    train: pick(train, "train", options.choose?.train),
+    test: pick(test, "test", options.choose?.test),
     fullSizes: { train: train.length, test: test.length },
     ...(histogram ? { histogram } : {}),
   };

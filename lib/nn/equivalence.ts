@@ -68,6 +68,7 @@ export function convTransposeAsConv2d(layer: ConvTranspose2d): Conv2d {
     padding: padding as [number, number],
     dilation: g.dilation,
     bias: g.bias,
+    leakyRelu: g.leakyRelu,
   });
   if (!layer.built) layer.build([null, null, null, g.inChannels]);
   conv.build([null, null, null, g.inChannels]);

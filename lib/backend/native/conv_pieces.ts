@@ -74,8 +74,8 @@ tf.registerGradient({
 });
 
 /**
- * Whether the native op runs for piece `x`: a float32 NHWC tensor on the wasm backend while the
- * native kernels are installed.
+ * Whether the native op runs for piece `x`: a float32 NHWC tensor with channels on the wasm
+ * backend while the native kernels (the op's and the LeakyReLU gradient's) are installed.
  *
  * @example
  * ```ts
@@ -83,8 +83,10 @@ tf.registerGradient({
  * ```
  */
 export function nativeConvPiecesActive(x: tf.Tensor): boolean {
-  return x.rank === 4 && x.dtype === "float32" && tf.getBackend() === "wasm" &&
-    tf.getKernel(CONV_PIECES_KERNEL, "wasm") !== undefined;
+  // The gradient also runs the eltwise family's LeakyReLU gradient, which is made apart.
+  return x.rank === 4 && x.dtype === "float32" && x.shape[3]! > 0 && tf.getBackend() === "wasm" &&
+    tf.getKernel(CONV_PIECES_KERNEL, "wasm") !== undefined &&
+    tf.getKernel(LEAKY_RELU_GRAD_KERNEL, "wasm") !== undefined;
 }
 
 /** Options of {@linkcode nativeConvPieces}. */
@@ -126,6 +128,20 @@ export function nativeConvPieces(
     );
   }
   const alpha = options.leakyRelu?.alpha ?? 0, times = options.leakyRelu?.times ?? 0;
+  // The gradient reads LeakyReLU's mask from the output, right only for a slope ≥ 0.
+  if (!(Number.isFinite(alpha) && alpha >= 0)) {
+    throw new RangeError(`nativeConvPieces: leakyRelu.alpha must be finite and ≥ 0, got ${alpha}`);
+  }
+  if (times !== 0 && times !== 1 && times !== 2) {
+    throw new RangeError(`nativeConvPieces: leakyRelu.times must be 1 or 2, got ${times}`);
+  }
+  const empty = pieces.find((p) => p.shape[3] === 0);
+  if (empty !== undefined) {
+    throw new RangeError(
+      `nativeConvPieces: a piece has no channels ([${empty.shape.join(", ")}]); oneDNN ` +
+        `takes none`,
+    );
+  }
   const attrs = { padding: [ph, pw], alpha, times };
   const k = pieces.length;
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
