@@ -9,16 +9,25 @@
  * counted out but that still looked alive, so the repair disposed it again: the count went one
  * below the truth, and the backend could release the data twice (seen on notebook 02: counts of
  * -1 and -2 after Stops, then "memory access out of bounds" in the next run). A tensor counted in
- * but not yet recorded was the opposite case: left alive for good. Each operation
- * notes the tensor count and the data's reference count when it starts; comparing them with the
- * engine's state tells which of its steps were done (so tensors that other code, a timer of the
- * user's, makes between the Stop and the repair can mislead it).
+ * but not yet recorded was the opposite case: left alive for good, and a new tensor's data that
+ * the engine never registered (the backend wrote it before the registration) stayed on the
+ * backend for good. Each operation notes the tensor count, the byte count and the data's
+ * reference count when it starts; comparing them with the engine's state tells which of its
+ * steps were done (so tensors that other code, a timer of the user's, makes between the Stop and
+ * the repair can mislead it). The hooks end an operation that throws (a shape mismatch in
+ * `Variable.assign`) with {@linkcode endOp} in a `catch`: a Stop skips that `catch`, so a cut
+ * operation stays noted.
  *
  * @example
  * ```ts
  * import { beginOp, endOp, settleInFlight } from "./_engine_in_flight.ts";
  * const n = beginOp("dispose", tensor);
- * tensor.dispose();
+ * try {
+ *   tensor.dispose();
+ * } catch (e) {
+ *   endOp(n); // a Stop skips this: the cut operation stays noted
+ *   throw e;
+ * }
  * endOp(n);
  * settleInFlight((t) => t.dispose()); // after a Stop: finishes what was cut in half; [] here
  * ```
@@ -37,7 +46,8 @@ interface Backend {
 interface Engine {
   state: {
     numTensors: number;
-    tensorInfo: Map<object, { backend: Backend }>;
+    numBytes: number;
+    tensorInfo: Map<object, { backend: Backend; bytes: number }>;
     registeredVariables: Record<string, tf.Variable>;
   };
   backend: Backend;
@@ -52,10 +62,18 @@ interface Op {
   t: tf.Tensor;
   /** The engine's tensor count when it started. */
   count: number;
-  /** The data it releases (the tensor's, the variable's old value), its backend and count. */
+  /** The engine's byte count when it started. */
+  numBytes: number;
+  /**
+   * The data it releases (the tensor's, the variable's old value), its backend and count. For a
+   * registration: the new tensor's data and the backend passed to `trackTensor` (null: the
+   * engine's); `refs` is not read.
+   */
   dataId: object;
-  backend: Backend;
+  backend: Backend | null;
   refs: number;
+  /** For a disposal or an assignment: the bytes the engine's disposal takes off its count. */
+  bytes?: number;
   /** For an assignment: the new value and its data's reference count then. */
   value?: tf.Tensor;
   valueRefs?: number;
@@ -63,7 +81,6 @@ interface Op {
 
 const engine = () => tf.engine() as unknown as Engine;
 const ops: Op[] = [];
-const NONE = null as unknown as Backend;
 
 function dataOf(t: tf.Tensor): { dataId: object; backend: Backend; refs: number } {
   const e = engine(), dataId = t.dataId as object;
@@ -72,20 +89,47 @@ function dataOf(t: tf.Tensor): { dataId: object; backend: Backend; refs: number 
 }
 
 /**
- * Notes an operation starting; returns the depth to pass to {@linkcode endOp}.
+ * The bytes the engine's `trackTensor` adds to its count for `t`, or (`disposal`) its
+ * `disposeTensor` takes off: complex tensors are counted by their components, string tensors
+ * when their values are written.
+ */
+function bytesOf(t: tf.Tensor, disposal: boolean): number {
+  if (t.dtype === "complex64") return 0;
+  if (t.dtype === "string") {
+    return disposal ? engine().state.tensorInfo.get(t.dataId as object)?.bytes ?? 0 : 0;
+  }
+  return t.size * tf.util.bytesPerElement(t.dtype);
+}
+
+/**
+ * Notes an operation starting; returns the depth to pass to {@linkcode endOp}. For a
+ * registration (`"track"`), `backend` is the one passed to the engine's `trackTensor`.
  *
  * @example
  * ```ts
  * const n = beginOp("assign", variable, newValue);
  * ```
  */
-export function beginOp(kind: Op["kind"], t: tf.Tensor, value?: tf.Tensor): number {
-  const count = engine().state.numTensors;
+export function beginOp(
+  kind: Op["kind"],
+  t: tf.Tensor,
+  value?: tf.Tensor,
+  backend?: unknown,
+): number {
+  const { numTensors: count, numBytes } = engine().state;
   // A new tensor's data is only read if the registration is cut (it is every op's hot path).
   if (kind === "track") {
-    return ops.push({ kind, t, count, dataId: t.dataId, backend: NONE, refs: 0 });
+    return ops.push({
+      kind,
+      t,
+      count,
+      numBytes,
+      dataId: t.dataId,
+      backend: (backend ?? null) as Backend | null,
+      refs: 0,
+    });
   }
-  const op: Op = { kind, t, count, ...dataOf(t) };
+  const op: Op = { kind, t, count, numBytes, ...dataOf(t), bytes: bytesOf(t, true) };
   if (value) {
     op.value = value;
     op.valueRefs = dataOf(value).refs;
@@ -126,9 +170,14 @@ function markDisposed(t: tf.Tensor): void {
   }
 }
 
-/** The rest of the engine's `disposeTensor` after its count went down: release the data. */
+/**
+ * The rest of the engine's `disposeTensor` after its count went down: lower the byte count
+ * (unless done: it differs from the one noted) and release the data.
+ */
 function releaseData(op: Op): void {
-  const { dataId, backend, refs } = op;
+  const s = engine().state;
+  if (s.numBytes === op.numBytes) s.numBytes -= op.bytes!;
+  const { dataId, refs } = op, backend = op.backend!;
   // Reference count unchanged: the backend has not released it yet.
   if (refs > 0 && backend.refCount(dataId) === refs) {
     if (backend.disposeData(dataId)) engine().removeDataId(dataId, backend);
@@ -154,16 +203,26 @@ export function settleInFlight(adopt: (t: tf.Tensor) => void): string[] {
   if (!op) return [];
   const e = engine(), s = e.state;
   if (op.kind === "track") {
+    // trackTensor: count the tensor, then its bytes, then register its data, then record it.
+    const bytes = bytesOf(op.t, false), registered = s.tensorInfo.has(op.dataId);
+    // A new tensor's data is on the backend before its registration (written, or a kernel's
+    // output): the engine never registered it, so no disposal would release it.
+    const free = () => (op.backend ?? e.backend).disposeData(op.dataId);
     if (s.numTensors === op.count) {
+      if (!registered) free();
       markDisposed(op.t); // never counted: nobody may use it
       return [];
     }
-    if (s.tensorInfo.has(op.dataId)) {
-      adopt(op.t); // counted, maybe unrecorded: disposed by the repair with the call's tensors
+    // Counted: its bytes too, unless they were not yet (the byte count is the one noted).
+    if (bytes > 0 && s.numBytes === op.numBytes) s.numBytes += bytes;
+    if (registered) {
+      adopt(op.t); // maybe unrecorded: disposed by the repair with the call's tensors
       return [];
     }
     // Counted but its data not registered: the engine's disposal would skip it.
     s.numTensors--;
+    s.numBytes -= bytes;
+    free();
     markDisposed(op.t);
     return [`registration of tensor ${op.t.id} undone`];
   }
@@ -184,7 +243,9 @@ export function settleInFlight(adopt: (t: tf.Tensor) => void): string[] {
     return [`${name} finished`];
   }
   if (v.dataId !== op.dataId && dataOf(value).refs === op.valueRefs) {
-    // Counted in again, but the backend has no reference of the variable's yet.
+    // Counted in again, maybe not its bytes yet, and the backend has no reference of the
+    // variable's yet.
+    if (s.numBytes === op.numBytes - op.bytes!) s.numBytes += op.bytes!;
     e.backend.incRef(v.dataId as object);
     return [`${name} finished`];
   }

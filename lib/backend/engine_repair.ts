@@ -158,11 +158,18 @@ function hook(): void {
   const e = engine();
   const { trackTensor, makeVariable, disposeTensor, disposeVariable } = e;
   // Variables pass through trackTensor on every assign too: they are recorded at creation only.
+  // Each noted operation ends on the error path too (a throw is no cut: the `catch` is skipped
+  // only by a Stop, which must leave it noted).
   e.trackTensor = function (this: EngineInternals, t, backend) {
     if (!current) return trackTensor.call(this, t, backend);
-    const n = beginOp("track", t);
-    trackTensor.call(this, t, backend);
-    if (current && !(t instanceof tf.Variable)) record(t);
+    const n = beginOp("track", t, undefined, backend);
+    try {
+      trackTensor.call(this, t, backend);
+      if (current && !(t instanceof tf.Variable)) record(t);
+    } catch (err) {
+      endOp(n);
+      throw err;
+    }
     endOp(n);
   };
   e.makeVariable = function (this: EngineInternals, ...args) {
@@ -176,7 +183,12 @@ function hook(): void {
   e.disposeTensor = function (this: EngineInternals, t) {
     if (!current) return disposeTensor.call(this, t);
     const n = beginOp("dispose", t);
-    disposeTensor.call(this, t);
+    try {
+      disposeTensor.call(this, t);
+    } catch (err) {
+      endOp(n);
+      throw err;
+    }
     endOp(n);
     if (current && !(t instanceof tf.Variable)) current.tensors.delete(t);
   };
@@ -184,13 +196,19 @@ function hook(): void {
     disposeVariable.call(this, v);
     current?.tensors.delete(v);
   };
-  // An assignment disposes the old value, then registers the new one: also noted.
+  // An assignment disposes the old value, then registers the new one: also noted. One whose
+  // value does not match (shape, dtype) throws before any of that.
   const proto = tf.Variable.prototype;
   const assign = proto.assign;
   proto.assign = function (this: tf.Variable, value: tf.Tensor) {
     if (!current) return assign.call(this, value);
     const n = beginOp("assign", this, value);
-    assign.call(this, value);
+    try {
+      assign.call(this, value);
+    } catch (err) {
+      endOp(n);
+      throw err;
+    }
     endOp(n);
   };
 }
