@@ -183,6 +183,9 @@ Deno.test("kernel: executes code, routes outputs by parent, drains late output, 
           { onMessage: (m) => seen.push(m.header.msg_type) },
         );
         assertEquals(streams(r.messages), "late 1\nlate 2\n");
+        // Output the kernel published under the flush probe that followed is re-parented: every
+        // message of an execution names it as its parent (seen failing before, at random).
+        for (const m of r.messages) assertEquals(m.parent_header.msg_id, r.msgId);
         // onMessage also sees the status messages (busy, idle) that `messages` leaves out.
         assertEquals(seen.filter((t) => t !== "status"), kinds(r.messages));
         assert(seen.includes("status"), seen.join(" "));

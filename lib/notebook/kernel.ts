@@ -188,6 +188,8 @@ function stripAnsi(text: string): string {
 
 /** Iopub bookkeeping for one request. */
 interface Route {
+  /** `msg_id` of the request. */
+  msgId: string;
   messages: Message[];
   keep: boolean;
   onMessage?: (message: Message) => void;
@@ -682,6 +684,7 @@ export class Kernel {
 
   #route(msgId: string, onMessage?: (m: Message) => void, keep = true): Route {
     const route: Route = {
+      msgId,
       messages: [],
       keep,
       onMessage,
@@ -762,7 +765,13 @@ export class Kernel {
         if (message.content.execution_state === "idle") route.idle.resolve();
       } else if (!PROBE_OWN_TYPES.has(type)) {
         this.reattributed++;
-        this.#deliver(route.owner, message);
+        // Re-parented, so that every message of an execution names it as its parent; the
+        // probe it was published under stays in the metadata.
+        this.#deliver(route.owner, {
+          ...message,
+          parent_header: { ...message.parent_header, msg_id: route.owner.msgId },
+          metadata: { ...message.metadata, published_under: route.msgId },
+        });
       }
       return;
     }
