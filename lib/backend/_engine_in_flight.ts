@@ -14,9 +14,9 @@
  * backend for good. Each operation notes the tensor count, the byte count and the data's
  * reference count when it starts; comparing them with the engine's state tells which of its
  * steps were done (so tensors that other code, a timer of the user's, makes between the Stop and
- * the repair can mislead it). The hooks end an operation that throws (a shape mismatch in
- * `Variable.assign`) with {@linkcode endOp} in a `catch`: a Stop skips that `catch`, so a cut
- * operation stays noted.
+ * the repair can mislead it). The hooks end an operation with {@linkcode endOp} in a `finally`,
+ * so one that throws (a shape mismatch in `Variable.assign`) is ended too: V8's termination (a
+ * Stop) skips `finally`, so a cut operation stays noted.
  *
  * @example
  * ```ts
@@ -24,11 +24,9 @@
  * const n = beginOp("dispose", tensor);
  * try {
  *   tensor.dispose();
- * } catch (e) {
+ * } finally {
  *   endOp(n); // a Stop skips this: the cut operation stays noted
- *   throw e;
  * }
- * endOp(n);
  * settleInFlight((t) => t.dispose()); // after a Stop: finishes what was cut in half; [] here
  * ```
  * @module

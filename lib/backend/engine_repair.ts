@@ -158,19 +158,17 @@ function hook(): void {
   const e = engine();
   const { trackTensor, makeVariable, disposeTensor, disposeVariable } = e;
   // Variables pass through trackTensor on every assign too: they are recorded at creation only.
-  // Each noted operation ends on the error path too (a throw is no cut: the `catch` is skipped
-  // only by a Stop, which must leave it noted).
+  // Each noted operation ends in a `finally`, on the error path too (a throw is no cut): only a
+  // Stop skips it, which must leave the operation noted.
   e.trackTensor = function (this: EngineInternals, t, backend) {
     if (!current) return trackTensor.call(this, t, backend);
     const n = beginOp("track", t, undefined, backend);
     try {
       trackTensor.call(this, t, backend);
       if (current && !(t instanceof tf.Variable)) record(t);
-    } catch (err) {
+    } finally {
       endOp(n);
-      throw err;
     }
-    endOp(n);
   };
   e.makeVariable = function (this: EngineInternals, ...args) {
     const v = makeVariable.apply(this, args);
@@ -185,11 +183,9 @@ function hook(): void {
     const n = beginOp("dispose", t);
     try {
       disposeTensor.call(this, t);
-    } catch (err) {
+    } finally {
       endOp(n);
-      throw err;
     }
-    endOp(n);
     if (current && !(t instanceof tf.Variable)) current.tensors.delete(t);
   };
   e.disposeVariable = function (this: EngineInternals, v) {
@@ -205,11 +201,9 @@ function hook(): void {
     const n = beginOp("assign", this, value);
     try {
       assign.call(this, value);
-    } catch (err) {
+    } finally {
       endOp(n);
-      throw err;
     }
-    endOp(n);
   };
 }
 
