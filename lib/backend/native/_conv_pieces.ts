@@ -20,7 +20,16 @@
  * @module
  */
 import { tf } from "../tf.ts";
-import { dimsOf, DNNL, type Dnnl, ExecArgs, MD_SIZE, type Owned, PlanCache } from "./_dnnl.ts";
+import {
+  dimsOf,
+  DNNL,
+  type Dnnl,
+  ExecArgs,
+  MD_SIZE,
+  type MemoryDesc,
+  type Owned,
+  PlanCache,
+} from "./_dnnl.ts";
 import { address, guarded, type WasmBackend } from "./_heap.ts";
 import {
   CONV_PIECES_FILTER_GRAD_KERNEL,
@@ -72,20 +81,42 @@ interface Shape {
   times: number;
 }
 
+/** One piece's memory descriptions in a plan, and where its filter slice starts. */
+interface PieceLayout {
+  /** Its NHWC source. */
+  src: MemoryDesc;
+  /** Its filter slice on the heap (strided hwio) and the same dims in the layout oneDNN picks. */
+  user: MemoryDesc;
+  any: MemoryDesc;
+  /** Bytes from the filter's start to its slice. */
+  offset: number;
+}
+
+/** Per piece of `s`: its source, its filter slice's descriptions and the slice's offset. */
+function pieceLayouts(d: Dnnl, s: Shape): PieceLayout[] {
+  const ci = s.channels.reduce((a, b) => a + b, 0);
+  let at = 0;
+  return s.channels.map((c) => {
+    const dims = [s.out, c, s.kh, s.kw];
+    const layout = {
+      src: d.memoryDesc([s.n, c, s.h, s.w], DNNL.tagNhwc),
+      user: filterSliceMd(d, dims, ci),
+      any: d.memoryDesc(dims, DNNL.tagAny),
+      offset: 4 * at * s.out,
+    };
+    at += c;
+    return layout;
+  });
+}
+
 function makePlan(d: Dnnl, s: Shape): Plan {
   return d.owning((own, owned) => {
-    const ci = s.channels.reduce((a, b) => a + b, 0);
     const dst = d.memoryDesc([s.n, s.out, s.h, s.w], DNNL.tagNhwc);
     const biasMd = s.bias ? d.memoryDesc([s.out], DNNL.tagA) : null;
     const steps: PieceStep[] = [];
     const implementations: string[] = [];
-    let at = 0;
-    s.channels.forEach((c, j) => {
+    pieceLayouts(d, s).forEach(({ src, user, any, offset }, j) => {
       const last = j === s.channels.length - 1;
-      const src = d.memoryDesc([s.n, c, s.h, s.w], DNNL.tagNhwc);
-      const dims = [s.out, c, s.kh, s.kw];
-      const user = filterSliceMd(d, dims, ci);
-      const any = d.memoryDesc(dims, DNNL.tagAny);
       const desc = d.convolutionDesc(
         "forward",
         src,
@@ -129,9 +160,8 @@ function makePlan(d: Dnnl, s: Shape): Plan {
         user: userMem,
         reorder,
         staged,
-        offset: 4 * at * s.out,
+        offset,
       });
-      at += c;
     });
     return { steps, implementations, owned };
   });
@@ -142,7 +172,7 @@ function makePlan(d: Dnnl, s: Shape): Plan {
  * `[kh, kw, ci, out]` on the heap: its oihw dims with hwio's strides (o 1, i out, h, w), to be
  * placed at the slice's first input channel.
  */
-function filterSliceMd(d: Dnnl, dims: number[], ci: number): Uint8Array {
+function filterSliceMd(d: Dnnl, dims: number[], ci: number): MemoryDesc {
   const [out, , , kw] = dims;
   const md = new Uint8Array(MD_SIZE);
   d.check(
@@ -185,15 +215,9 @@ interface FilterGradPlan {
  */
 function makeFilterGradPlan(d: Dnnl, s: Shape): FilterGradPlan {
   return d.owning((own, owned) => {
-    const ci = s.channels.reduce((a, b) => a + b, 0);
     const dst = d.memoryDesc([s.n, s.out, s.h, s.w], DNNL.tagNhwc);
     const steps: FilterGradStep[] = [];
-    let at = 0;
-    for (const c of s.channels) {
-      const src = d.memoryDesc([s.n, c, s.h, s.w], DNNL.tagNhwc);
-      const dims = [s.out, c, s.kh, s.kw];
-      const user = filterSliceMd(d, dims, ci);
-      const any = d.memoryDesc(dims, DNNL.tagAny);
+    for (const { src, user, any, offset } of pieceLayouts(d, s)) {
       const desc = (kind: "forward" | "backwardWeights") =>
         d.convolutionDesc(kind, src, any, dst, [1, 1], [0, 0], [s.ph, s.pw], [s.ph, s.pw]);
       const hint = own("pd", d.primitiveDesc(desc("forward")));
@@ -216,9 +240,8 @@ function makeFilterGradPlan(d: Dnnl, s: Shape): FilterGradPlan {
         user: userMem,
         reorder,
         staged,
-        offset: 4 * at * s.out,
+        offset,
       });
-      at += c;
     }
     return { steps, owned };
   });
@@ -239,24 +262,11 @@ function makeFilterGradPlan(d: Dnnl, s: Shape): FilterGradPlan {
 export function nativeConvPiecesKernels(dnnl: Dnnl, limit = 256): [string, tf.KernelFunc][] {
   const plans = new PlanCache<Plan>(limit, (plan) => dnnl.destroyAll(plan.owned));
   const planOf = (s: Shape) => plans.get(JSON.stringify(s), () => makePlan(dnnl, s));
-  planOf({
-    n: 1,
-    h: 3,
-    w: 3,
-    channels: [2, 3],
-    out: 4,
-    kh: 3,
-    kw: 3,
-    ph: 1,
-    pw: 1,
-    bias: true,
-    alpha: 0.01,
-    times: 2,
-  });
   const gradPlans = new PlanCache<FilterGradPlan>(limit, (plan) => dnnl.destroyAll(plan.owned));
   const gradPlanOf = (s: Shape) =>
     gradPlans.get(JSON.stringify(s), () => makeFilterGradPlan(dnnl, s));
   const small = { n: 1, h: 3, w: 3, channels: [2, 3], out: 4, kh: 3, kw: 3, ph: 1, pw: 1 };
+  planOf({ ...small, bias: true, alpha: 0.01, times: 2 });
   gradPlanOf({ ...small, bias: false, alpha: 0, times: 0 });
   return [[FLIP_FILTER_KERNEL, flipKernel], [
     CONV_PIECES_FILTER_GRAD_KERNEL,
@@ -268,8 +278,7 @@ export function nativeConvPiecesKernels(dnnl: Dnnl, limit = 256): [string, tf.Ke
       alpha: number;
       times: number;
     };
-    const pieces: Info[] = [];
-    for (let j = 0; inputs[`x${j}`] !== undefined; j++) pieces.push(inputs[`x${j}`]);
+    const pieces = piecesOf(inputs);
     const { filter, bias } = inputs;
     const [kh, kw, ci, out] = filter.shape;
     const [n, h, w] = pieces[0]?.shape ?? [];
@@ -338,8 +347,7 @@ function filterGradKernel(dnnl: Dnnl, planOf: (s: Shape) => FilterGradPlan): tf.
       padding: [number, number];
       kernelSize: [number, number];
     };
-    const pieces: Info[] = [];
-    for (let j = 0; inputs[`x${j}`] !== undefined; j++) pieces.push(inputs[`x${j}`]);
+    const pieces = piecesOf(inputs);
     const { dy } = inputs;
     const [n, h, w] = pieces[0]?.shape ?? [];
     const channels = pieces.map((p) => p.shape[3]);
@@ -396,6 +404,13 @@ function filterGradKernel(dnnl: Dnnl, planOf: (s: Shape) => FilterGradPlan): tf.
       },
     );
   };
+}
+
+/** The kernel inputs `x0`, `x1`, … in order. */
+function piecesOf(inputs: Record<string, Info>): Info[] {
+  const pieces: Info[] = [];
+  for (let j = 0; inputs[`x${j}`] !== undefined; j++) pieces.push(inputs[`x${j}`]);
+  return pieces;
 }
 
 /** {@linkcode FLIP_FILTER_KERNEL}: one JavaScript pass over the wasm heap. */

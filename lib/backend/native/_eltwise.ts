@@ -226,6 +226,9 @@ export function nativeEltwiseKernels(
         );
       }
       const { alpha, times = 1 } = config.attrs as unknown as { alpha: number; times?: number };
+      if (times !== 1 && times !== 2) {
+        throw new RangeError(`${LEAKY_RELU_GRAD_KERNEL}: times must be 1 or 2, got ${times}`);
+      }
       const backend = config.backend as unknown as WasmBackend;
       const dx = run(LEAKY_RELU_GRAD_KERNEL, backend, "backward", [x, dy], alpha);
       if (times === 2) {
@@ -242,9 +245,6 @@ export function nativeEltwiseKernels(
               [x, dx, dx].map((t) => address(backend, t)),
             ),
         );
-      } else if (times !== 1) {
-        backend.disposeData(dx.dataId);
-        throw new RangeError(`${LEAKY_RELU_GRAD_KERNEL}: times must be 1 or 2, got ${times}`);
       }
       return dx;
     }],
