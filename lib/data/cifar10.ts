@@ -414,7 +414,10 @@ function chosen(choose: ChooseImages, labels: Uint8Array, split: Split): ArrayLi
   return indices;
 }
 
-/** Reads and decodes the records at `indices` of a split (runs of consecutive ones at once). */
+/**
+ * Reads and decodes the records at `indices` of a split (runs of consecutive ones at once);
+ * `indices` as {@linkcode chosen} checked them.
+ */
 async function readChosen(
   files: BatchFile[],
   labels: Uint8Array,
@@ -430,9 +433,6 @@ async function readChosen(
   try {
     for (let j = 0; j < indices.length;) {
       const i = indices[j];
-      if (!(Number.isInteger(i) && i >= 0 && i < labels.length)) {
-        throw new RangeError(`index ${i} is not an integer in 0…${labels.length - 1}`);
-      }
       const f = starts.findLastIndex((start) => start <= i);
       const { path, records } = files[f];
       const first = i - starts[f];
